@@ -1,0 +1,3 @@
+from alarmrx.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""What the journal stores: the shapes shared by the receiver, the pipeline and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RecordKind(StrEnum):
+    """Why a record exists."""
+
+    MESSAGE = "message"  # an accepted panel frame (never a NULL link test)
+    REJECTED = "rejected"  # a sampled rejected frame, for diagnosis
+    DERIVED = "derived"  # an event concluded by a pipeline rule (supervision.lost, …)
+    COMMAND = "command"  # an operator or user command, accepted or refused
+    ANCHOR = "anchor"  # the chain head as published off the machine
+    CHECKPOINT = "checkpoint"  # written by pruning: the chain continues from here
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRecord:
+    """A record to append. ``body`` is JSON-able and holds the decoded content.
+
+    For a MESSAGE, ``body`` has ``token``, ``encrypted``, ``sequence``, ``receiver``, ``line``,
+    ``header_account``, ``data_account``, ``panel_time``, ``xdata``, ``events`` (list of
+    dicts), ``quirks`` and ``clock`` (whether the system clock was synchronised).
+    ``dedupe_key`` identifies a retransmission (account, sequence, decrypted content): the
+    journal records it once and counts the repeats.
+    """
+
+    kind: RecordKind
+    received_at: datetime
+    account: str | None = None
+    body: dict[str, Any] = field(default_factory=dict)
+    raw: bytes = b""
+    peer: str | None = None
+    transport: str | None = None
+    reply: str | None = None
+    priority: int = 5
+    dedupe_key: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """A stored record: what was appended, plus its place in the chain."""
+
+    journal_seq: int
+    kind: RecordKind
+    received_at: datetime
+    account: str | None
+    body: dict[str, Any]
+    raw: bytes
+    peer: str | None
+    transport: str | None
+    reply: str | None
+    priority: int
+    hash: str
+    prev_hash: str
+    repeats: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """``duplicate`` is True when the record was a retransmission of ``journal_seq``."""
+
+    journal_seq: int
+    duplicate: bool = False

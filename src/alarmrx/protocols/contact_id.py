@@ -1,0 +1,65 @@
+"""Ademco Contact ID (SIA DC-05) inside DC-09: ``[#acct|QXYZ GG CCC]`` (standards.md §2.3).
+
+Q is the qualifier (1 new event or opening, 3 restore or closing, 6 status), XYZ the event
+code, GG the group (area, ``00`` none), CCC the zone or, for user-addressed codes, the user.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from alarmrx.protocols.categories import contact_id_category
+from alarmrx.protocols.codes import CONTACT_ID_CODES
+from alarmrx.protocols.dc09.message import Event, Quirk
+from alarmrx.protocols.errors import PayloadError
+
+_CID_RE = re.compile(
+    r"(?:#(?P<account>[^|]*)\|?|\|)?"
+    r"(?P<qualifier>[0-9])(?P<code>[0-9A-Fa-f]{3}) ?(?P<group>[0-9A-Fa-f]{2}) ?"
+    r"(?P<address>[0-9A-Fa-f]{3})"
+)
+_KNOWN_QUALIFIERS = frozenset({1, 3, 6})
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A decoded data block: its account (``#acct|``) and events."""
+
+    account: str | None
+    events: tuple[Event, ...]
+    quirks: frozenset[Quirk]
+
+
+def number(text: str) -> int | str | None:
+    """Zone/area/user numbers as int when decimal, verbatim otherwise; 0 / empty is None."""
+    if not text:
+        return None
+    if text.isdecimal():
+        value = int(text)
+        return value or None
+    return text
+
+
+def decode(data: str) -> Payload:
+    """Decode a Contact ID data block. Raises ``PayloadError``."""
+    match = _CID_RE.fullmatch(data)
+    if match is None:
+        msg = f"Contact ID data block {data[:40]!r} is not '#acct|QXYZ GG CCC'"
+        raise PayloadError(msg)
+    qualifier = int(match["qualifier"])
+    code = match["code"].upper()
+    info = CONTACT_ID_CODES.get(code)
+    quirks = frozenset() if qualifier in _KNOWN_QUALIFIERS else {Quirk.CID_UNKNOWN_QUALIFIER}
+    address = number(match["address"])
+    is_user = info is not None and info.address == "user"
+    event = Event(
+        code=code,
+        category=contact_id_category(qualifier, info.category if info else None),
+        description=info.description if info else "Unknown Contact ID code",
+        qualifier=qualifier,
+        area=number(match["group"]),
+        zone=None if is_user else address,
+        user=address if is_user else None,
+    )
+    return Payload(account=match["account"], events=(event,), quirks=frozenset(quirks))

@@ -1,0 +1,352 @@
+"""``parse_frame``: one ``LF … CR`` frame in, a ``DC09Message`` or a ``ProtocolError`` out.
+
+Order of checks: shape, length, CRC (over the exact bytes, before any decoding), header,
+account, decryption, content grammar, timestamp test, payload. Every failure raises a
+``ProtocolError`` subclass whose reason decides the reply; once the header has parsed the
+error carries it, so the reply can echo the addressing.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from alarmrx.protocols import contact_id, sia_dcs
+from alarmrx.protocols.contact_id import Payload
+from alarmrx.protocols.dc09 import crypto
+from alarmrx.protocols.dc09.crc import crc16_arc
+from alarmrx.protocols.dc09.grammar import (
+    HEADER_RE,
+    HEX_DIGITS,
+    LINK_TEST_TOKENS,
+    REPLY_TOKENS,
+    TIMESTAMP_RE,
+)
+from alarmrx.protocols.dc09.message import (
+    AccountPolicy,
+    CRCStyle,
+    DC09Message,
+    FrameHeader,
+    Quirk,
+    TimestampWindow,
+    XData,
+)
+from alarmrx.protocols.errors import (
+    CRCMismatchError,
+    DecryptError,
+    EncryptionRequiredError,
+    FramingError,
+    LengthMismatchError,
+    NoKeyError,
+    PayloadError,
+    ProtocolError,
+    TimestampError,
+    UnknownAccountError,
+    UnsupportedTokenError,
+)
+from alarmrx.protocols.framing import CR, LF, is_binary_crc_head
+
+AccountLookup = Callable[[str | None], AccountPolicy | None]
+Decoder = Callable[[str], Payload]
+
+_QUOTE = 0x22
+
+
+def _decode_empty(data: str) -> Payload:
+    """NULL and replies carry no events; whatever is in their data block is ignored."""
+    del data
+    return Payload(account=None, events=(), quirks=frozenset())
+
+
+MESSAGE_DECODERS: Mapping[str, Decoder] = {
+    "SIA-DCS": sia_dcs.decode,
+    "ADM-CID": contact_id.decode,
+    **dict.fromkeys(LINK_TEST_TOKENS, _decode_empty),
+}
+REPLY_DECODERS: Mapping[str, Decoder] = dict.fromkeys(REPLY_TOKENS, _decode_empty)
+
+
+def parse_frame(
+    frame: bytes,
+    *,
+    accounts: AccountLookup,
+    now: datetime,
+    decoders: Mapping[str, Decoder] = MESSAGE_DECODERS,
+) -> DC09Message:
+    """Parse one frame (``LF`` … ``CR`` included).
+
+    ``accounts`` maps the frame's account (None when it has none) to its policy, or to None
+    when the account is not served. ``now`` is the receiver's time (aware, UTC).
+    Returns the message or raises a ``ProtocolError`` subclass, and nothing else.
+    """
+    quirks: set[Quirk] = set()
+    crc_style, declared_crc, length_text, body = _split(frame, quirks)
+    _check_length(length_text, len(body), quirks)
+    _check_crc(declared_crc, body, quirks)
+    header, end = _parse_header(body, crc_style, quirks)
+    rest = body[end:]
+    try:
+        return _parse_after_header(header, rest, quirks, accounts, now, decoders, frame)
+    except ProtocolError as err:
+        err.header = header
+        raise
+
+
+def _split(frame: bytes, quirks: set[Quirk]) -> tuple[CRCStyle, int, bytes, bytes]:
+    if len(frame) < 10 or frame[0] != LF or frame[-1] != CR:
+        msg = "a frame is LF, CRC, length, body, CR"
+        raise FramingError(msg)
+    if frame[9] != _QUOTE and is_binary_crc_head(frame):
+        quirks.add(Quirk.BINARY_CRC)
+        return CRCStyle.BINARY, int.from_bytes(frame[1:3], "big"), frame[3:7], frame[7:-1]
+    crc_text = frame[1:5]
+    if frame[9] != _QUOTE or not set(crc_text.decode("latin-1")) <= HEX_DIGITS:
+        msg = "no 4-hex-digit CRC and 4-digit length before the opening quote"
+        raise FramingError(msg)
+    if not crc_text.isupper() and not crc_text.isdigit():
+        quirks.add(Quirk.LOWERCASE_HEX)
+    return CRCStyle.HEX, int(crc_text, 16), frame[5:9], frame[9:-1]
+
+
+def _check_length(length_text: bytes, actual: int, quirks: set[Quirk]) -> None:
+    text = length_text.decode("latin-1")
+    if not text.isascii() or not set(text) <= HEX_DIGITS:
+        msg = f"length field {text!r} is not 0LLL hex"
+        raise LengthMismatchError(msg)
+    declared = int(text, 16)
+    if declared == actual:
+        return
+    if declared == actual + 1:
+        quirks.add(Quirk.LENGTH_INCLUDES_CR)  # ELDES
+        return
+    if text.isdigit() and int(text, 10) == actual:
+        quirks.add(Quirk.DECIMAL_LENGTH)
+        return
+    msg = f"length field says {declared} bytes, the body has {actual}"
+    raise LengthMismatchError(msg)
+
+
+def _check_crc(declared: int, body: bytes, quirks: set[Quirk]) -> None:
+    computed = crc16_arc(body)
+    if computed == declared:
+        return
+    if crc16_arc(body + b"\r") == declared:
+        quirks.add(Quirk.CRC_INCLUDES_CR)  # ELDES
+        return
+    msg = f"CRC declared {declared:04X}, computed {computed:04X}"
+    raise CRCMismatchError(msg)
+
+
+def _parse_header(
+    body: bytes, crc_style: CRCStyle, quirks: set[Quirk]
+) -> tuple[FrameHeader, int]:
+    try:
+        text = body[:64].decode("ascii")
+    except UnicodeDecodeError:
+        text = body[: _first_non_ascii(body)].decode("ascii")
+    match = HEADER_RE.match(text)
+    if match is None:
+        msg = f"header {text[:40]!r} does not match '\"token\"seq[R…][L…][#acct]['"
+        raise FramingError(msg)
+    line, account = match["line"], match["account"]
+    if line is None:
+        quirks.add(Quirk.MISSING_LINE)
+    elif line == "":
+        quirks.add(Quirk.EMPTY_LINE)
+    if not account:
+        quirks.add(Quirk.MISSING_ACCOUNT)
+        account = None
+    header = FrameHeader(
+        token=match["token"],
+        encrypted=bool(match["star"]),
+        sequence=match["sequence"],
+        receiver=match["receiver"],
+        line=line,
+        account=account,
+        crc_style=crc_style,
+    )
+    return header, match.end()
+
+
+def _first_non_ascii(data: bytes) -> int:
+    return next(i for i, byte in enumerate(data) if byte > 0x7F)
+
+
+def _parse_after_header(
+    header: FrameHeader,
+    rest: bytes,
+    quirks: set[Quirk],
+    accounts: AccountLookup,
+    now: datetime,
+    decoders: Mapping[str, Decoder],
+    frame: bytes,
+) -> DC09Message:
+    decoder = decoders.get(header.token)
+    if decoder is None:
+        msg = f"token {header.token!r} is not served"
+        raise UnsupportedTokenError(msg)
+    if header.token in LINK_TEST_TOKENS and header.sequence != "0000":
+        quirks.add(Quirk.NULL_NONZERO_SEQUENCE)
+    if header.encrypted:
+        policy = _policy(accounts, header.account)
+        content = _decrypt(policy, rest, quirks)
+    else:
+        content = _ascii(rest)
+        policy = None
+    data, xdata, timestamp_text = _split_content(content, encrypted=header.encrypted)
+    payload = decoder(data)
+    if policy is None:
+        policy = _policy(accounts, header.account or payload.account)
+        if policy.require_encryption:
+            msg = "plaintext frame for an account that requires encryption"
+            raise EncryptionRequiredError(msg)
+    timestamp = _timestamp(timestamp_text, policy, now, encrypted=header.encrypted)
+    quirks |= payload.quirks
+    _account_quirks(header.account, payload.account, quirks)
+    return DC09Message(
+        header=header,
+        data_account=payload.account,
+        events=payload.events,
+        xdata=xdata,
+        timestamp=timestamp,
+        content=content,
+        quirks=frozenset(quirks),
+        raw=frame,
+    )
+
+
+def _policy(accounts: AccountLookup, account: str | None) -> AccountPolicy:
+    policy = accounts(account)
+    if policy is None:
+        msg = f"account {account!r} is not served" if account else "frame names no account"
+        raise UnknownAccountError(msg)
+    return policy
+
+
+def _ascii(data: bytes) -> str:
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as err:
+        msg = f"non-ASCII byte 0x{data[err.start]:02X} at offset {err.start} of the data"
+        raise FramingError(msg) from err
+
+
+def _decrypt(policy: AccountPolicy, hex_text: bytes, quirks: set[Quirk]) -> str:
+    if policy.key is None:
+        msg = "encrypted frame for an account without a key"
+        raise NoKeyError(msg)
+    if not hex_text or len(hex_text) % 32 or not set(hex_text.decode("latin-1")) <= HEX_DIGITS:
+        msg = f"ciphertext of {len(hex_text)} characters is not whole AES blocks in hex"
+        raise DecryptError(msg)
+    if not hex_text.isupper() and not hex_text.isdigit():
+        quirks.add(Quirk.LOWERCASE_HEX)
+    clear = crypto.decrypt(policy.key, binascii.unhexlify(hex_text))
+    return _strip_pad(clear, quirks)
+
+
+def _strip_pad(clear: bytes, quirks: set[Quirk]) -> str:
+    bar, close = clear.find(b"|"), clear.find(b"]")
+    if bar >= 0 and (close < 0 or bar < close):
+        pad, content = clear[:bar], clear[bar + 1 :]
+    elif close >= 0:
+        quirks.add(Quirk.NO_PAD_SEPARATOR)  # DC-09-2026 style, empty data
+        pad, content = clear[:close], clear[close:]
+    else:
+        msg = "no pad separator after decryption: wrong key or corrupted ciphertext"
+        raise DecryptError(msg)
+    if len(pad) > crypto.BLOCK:
+        quirks.add(Quirk.LONG_PAD)
+    try:
+        return content.decode("ascii")
+    except UnicodeDecodeError as err:
+        msg = "decrypted data is not ASCII: wrong key or corrupted ciphertext"
+        raise DecryptError(msg) from err
+
+
+def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, ...], str | None]:
+    """``data]`` then ``[x…]`` blocks then ``_timestamp``; nothing may follow."""
+    error = DecryptError if encrypted else FramingError
+    close = _data_end(content)
+    if close < 0:
+        raise error("data block has no closing ']'")
+    data, tail = content[:close], content[close + 1 :]
+    xdata: list[XData] = []
+    while tail.startswith("["):
+        end = tail.find("]")
+        if end < 0:
+            raise error("extended data block has no closing ']'")
+        xdata.append(XData(letter=tail[1:2], value=tail[2:end]))
+        tail = tail[end + 1 :]
+    timestamp = None
+    if tail.startswith("_"):
+        timestamp, tail = tail[1:21], tail[21:]
+    if tail:
+        raise error(f"unexpected {tail[:20]!r} after the data")
+    return data, tuple(xdata), timestamp
+
+
+def _data_end(content: str) -> int:
+    """Index of the ']' closing the data block, skipping ``^text^``."""
+    in_text = False
+    for i, char in enumerate(content):
+        if char == "^":
+            in_text = not in_text
+        elif char == "]" and not in_text:
+            return i
+    return -1
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _timestamp(
+    text: str | None, policy: AccountPolicy, now: datetime, *, encrypted: bool
+) -> datetime | None:
+    if text is None:
+        if encrypted:
+            msg = "encrypted frame without a timestamp"
+            raise TimestampError(msg)
+        return None
+    match = TIMESTAMP_RE.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError(text)
+        hour, minute, second, month, day, year = map(int, match.groups())
+        local = datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - zone below
+    except ValueError as err:
+        msg = f"timestamp {text!r} is not HH:MM:SS,MM-DD-YYYY"
+        raise TimestampError(msg) from err
+    zone = _zone(policy.panel_timezone) if policy.panel_timezone else UTC
+    stamp = local.replace(tzinfo=zone).astimezone(UTC) + policy.clock_offset
+    if policy.window is not None and (encrypted or policy.check_plain_timestamp):
+        _check_window(stamp, now, policy.window)
+    return stamp
+
+
+def _check_window(stamp: datetime, now: datetime, window: TimestampWindow) -> None:
+    skew = stamp - now
+    if -window.past <= skew <= window.future:
+        return
+    second = timedelta(seconds=1)
+    msg = (
+        f"panel time is {skew / second:+.0f} s from the receiver's "
+        f"(window -{window.past / second:.0f}/+{window.future / second:.0f} s)"
+    )
+    raise TimestampError(msg)
+
+
+def _account_quirks(header: str | None, data: str | None, quirks: set[Quirk]) -> None:
+    account = header if header is not None else data
+    if header is not None and data and data != header:
+        quirks.add(Quirk.ACCOUNT_MISMATCH)
+    if account is None:
+        return
+    if not set(account) <= HEX_DIGITS:
+        quirks.add(Quirk.NON_HEX_ACCOUNT)
+    if len(account) < 3:
+        quirks.add(Quirk.SHORT_ACCOUNT)

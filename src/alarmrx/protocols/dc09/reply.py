@@ -1,0 +1,105 @@
+"""Building frames: replies (ACK, *ACK, NAK, DUH, RSP) and outgoing messages.
+
+All pure: the time and the random pad source are parameters. Addressing is echoed exactly
+as received; a field the panel did not send is not invented (standards.md §1.11).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from alarmrx.protocols.dc09 import crypto
+from alarmrx.protocols.dc09.crc import crc16_arc
+from alarmrx.protocols.dc09.message import CRCStyle, FrameHeader, XData
+
+
+def format_timestamp(now: datetime) -> str:
+    """``_HH:MM:SS,MM-DD-YYYY`` in UTC (§1.9)."""
+    return now.astimezone(UTC).strftime("_%H:%M:%S,%m-%d-%Y")
+
+
+def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
+    """Wrap a body (from the opening quote) in LF, CRC, length and CR."""
+    data = body.encode("ascii")
+    crc = crc16_arc(data)
+    length = f"{len(data):04X}".encode("ascii")
+    if crc_style is CRCStyle.BINARY:
+        head = crc.to_bytes(2, "big") + length
+    else:
+        head = f"{crc:04X}".encode("ascii") + length
+    return b"\n" + head + data + b"\r"
+
+
+def addressing(header: FrameHeader) -> str:
+    """``R…L…#…`` exactly as the panel sent them."""
+    parts = []
+    if header.receiver is not None:
+        parts.append(f"R{header.receiver}")
+    if header.line is not None:
+        parts.append(f"L{header.line}")
+    if header.account is not None:
+        parts.append(f"#{header.account}")
+    return "".join(parts)
+
+
+def encode_ack(
+    header: FrameHeader,
+    *,
+    now: datetime,
+    key: bytes | None = None,
+    random_bytes: crypto.RandomBytes | None = None,
+    long_pad: bool = False,
+    plain_timestamp: bool = False,
+    token: str = "ACK",
+) -> bytes:
+    """ACK (or RSP) for an accepted message; ``*ACK`` with an encrypted block if it was.
+
+    The encrypted block is ``pad | ] _timestamp`` (DC-09-2013 §5.5.3.1, standards.md §1.10).
+    """
+    address = addressing(header)
+    if header.encrypted:
+        if key is None or random_bytes is None:
+            msg = "an encrypted ACK needs the account key and a random source"
+            raise ValueError(msg)
+        block = crypto.encrypt_block(key, "]" + format_timestamp(now), random_bytes,
+                                     long_pad=long_pad)  # fmt: skip
+        body = f'"*{token}"{header.sequence}{address}[{block}'
+    else:
+        stamp = format_timestamp(now) if plain_timestamp else ""
+        body = f'"{token}"{header.sequence}{address}[]{stamp}'
+    return encode_frame(body, header.crc_style)
+
+
+def encode_nak(*, now: datetime, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
+    """The timestamp-test NAK, never encrypted: ``"NAK"0000R0L0A0[]_<receiver time>``."""
+    return encode_frame(f'"NAK"0000R0L0A0[]{format_timestamp(now)}', crc_style)
+
+
+def encode_duh(header: FrameHeader) -> bytes:
+    """DUH: the frame is intact but cannot be served; plaintext, addressing echoed."""
+    return encode_frame(f'"DUH"{header.sequence}{addressing(header)}[]', header.crc_style)
+
+
+def encode_message(
+    *,
+    header: FrameHeader,
+    data: str,
+    xdata: Iterable[XData] = (),
+    timestamp: datetime | None = None,
+    key: bytes | None = None,
+    random_bytes: crypto.RandomBytes | None = None,
+    long_pad: bool = False,
+) -> bytes:
+    """An outgoing frame as a panel sends it (the simulator and the benchmark use this)."""
+    content = data + "]" + "".join(f"[{x.letter}{x.value}]" for x in xdata)
+    if timestamp is not None:
+        content += format_timestamp(timestamp)
+    star = "*" if header.encrypted else ""
+    if header.encrypted:
+        if key is None or random_bytes is None:
+            msg = "an encrypted frame needs a key and a random source"
+            raise ValueError(msg)
+        content = crypto.encrypt_block(key, content, random_bytes, long_pad=long_pad)
+    body = f'"{star}{header.token}"{header.sequence}{addressing(header)}[{content}'
+    return encode_frame(body, header.crc_style)
