@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+
 class CommandError(Exception):
     """A failure to report as one line; ``status`` is the exit code."""
 

@@ -66,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     window = TimestampWindow() if args.check_timestamp else None
     policy = AccountPolicy(key=key, window=window, check_plain_timestamp=args.check_timestamp)
     try:
-        message = parse_frame(frame, accounts=lambda _: policy, now=datetime.now(UTC))
+        message = parse_frame(
+            frame, accounts=lambda _header, _account: policy, now=datetime.now(UTC)
+        )
     except ProtocolError as err:
         print(json.dumps({"reject": err.reason.value, "detail": err.detail,
                           "reply": err.reply.value}))  # fmt: skip

@@ -14,7 +14,7 @@ is accepted and reported as a quirk. A code not in the table is a valid event of
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from alarmrx.protocols.categories import sia_category
 from alarmrx.protocols.codes import SIA_CODES
@@ -74,13 +74,7 @@ def decode(data: str) -> Payload:
 
 
 def _with_text(event: Event, text: str) -> Event:
-    if event.text:
-        return event
-    return Event(**{**_fields(event), "text": text})
-
-
-def _fields(event: Event) -> dict[str, object]:
-    return {name: getattr(event, name) for name in event.__slots__}
+    return event if event.text else replace(event, text=text)
 
 
 def _decode_event_block(block: str, quirks: set[Quirk]) -> list[Event]:

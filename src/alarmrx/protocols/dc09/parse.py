@@ -41,7 +41,6 @@ from alarmrx.protocols.errors import (
     FramingError,
     LengthMismatchError,
     NoKeyError,
-    PayloadError,
     ProtocolError,
     TimestampError,
     UnknownAccountError,
@@ -49,7 +48,9 @@ from alarmrx.protocols.errors import (
 )
 from alarmrx.protocols.framing import CR, LF, is_binary_crc_head
 
-AccountLookup = Callable[[str | None], AccountPolicy | None]
+# (header, account) -> policy; the header gives the receiver and line fields, since one
+# account number may be served differently under different line prefixes.
+AccountLookup = Callable[[FrameHeader, str | None], AccountPolicy | None]
 Decoder = Callable[[str], Payload]
 
 _QUOTE = 0x22
@@ -78,8 +79,8 @@ def parse_frame(
 ) -> DC09Message:
     """Parse one frame (``LF`` … ``CR`` included).
 
-    ``accounts`` maps the frame's account (None when it has none) to its policy, or to None
-    when the account is not served. ``now`` is the receiver's time (aware, UTC).
+    ``accounts`` maps the frame's header and account (None when it has none) to the
+    account's policy, or to None when the account is not served. ``now`` is the receiver's time (aware, UTC).
     Returns the message or raises a ``ProtocolError`` subclass, and nothing else.
     """
     quirks: set[Quirk] = set()
@@ -89,7 +90,9 @@ def parse_frame(
     header, end = _parse_header(body, crc_style, quirks)
     rest = body[end:]
     try:
-        return _parse_after_header(header, rest, quirks, accounts, now, decoders, frame)
+        return _parse_after_header(
+            header, rest, quirks=quirks, accounts=accounts, now=now, decoders=decoders, raw=frame
+        )
     except ProtocolError as err:
         err.header = header
         raise
@@ -140,9 +143,7 @@ def _check_crc(declared: int, body: bytes, quirks: set[Quirk]) -> None:
     raise CRCMismatchError(msg)
 
 
-def _parse_header(
-    body: bytes, crc_style: CRCStyle, quirks: set[Quirk]
-) -> tuple[FrameHeader, int]:
+def _parse_header(body: bytes, crc_style: CRCStyle, quirks: set[Quirk]) -> tuple[FrameHeader, int]:
     try:
         text = body[:64].decode("ascii")
     except UnicodeDecodeError:
@@ -178,11 +179,12 @@ def _first_non_ascii(data: bytes) -> int:
 def _parse_after_header(
     header: FrameHeader,
     rest: bytes,
+    *,
     quirks: set[Quirk],
     accounts: AccountLookup,
     now: datetime,
     decoders: Mapping[str, Decoder],
-    frame: bytes,
+    raw: bytes,
 ) -> DC09Message:
     decoder = decoders.get(header.token)
     if decoder is None:
@@ -191,7 +193,7 @@ def _parse_after_header(
     if header.token in LINK_TEST_TOKENS and header.sequence != "0000":
         quirks.add(Quirk.NULL_NONZERO_SEQUENCE)
     if header.encrypted:
-        policy = _policy(accounts, header.account)
+        policy = _policy(accounts, header, header.account)
         content = _decrypt(policy, rest, quirks)
     else:
         content = _ascii(rest)
@@ -199,7 +201,7 @@ def _parse_after_header(
     data, xdata, timestamp_text = _split_content(content, encrypted=header.encrypted)
     payload = decoder(data)
     if policy is None:
-        policy = _policy(accounts, header.account or payload.account)
+        policy = _policy(accounts, header, header.account or payload.account)
         if policy.require_encryption:
             msg = "plaintext frame for an account that requires encryption"
             raise EncryptionRequiredError(msg)
@@ -214,12 +216,12 @@ def _parse_after_header(
         timestamp=timestamp,
         content=content,
         quirks=frozenset(quirks),
-        raw=frame,
+        raw=raw,
     )
 
 
-def _policy(accounts: AccountLookup, account: str | None) -> AccountPolicy:
-    policy = accounts(account)
+def _policy(accounts: AccountLookup, header: FrameHeader, account: str | None) -> AccountPolicy:
+    policy = accounts(header, account)
     if policy is None:
         msg = f"account {account!r} is not served" if account else "frame names no account"
         raise UnknownAccountError(msg)
