@@ -80,7 +80,8 @@ def parse_frame(
     """Parse one frame (``LF`` … ``CR`` included).
 
     ``accounts`` maps the frame's header and account (None when it has none) to the
-    account's policy, or to None when the account is not served. ``now`` is the receiver's time (aware, UTC).
+    account's policy, or to None when the account is not served. ``now`` is the receiver's
+    time (aware, UTC).
     Returns the message or raises a ``ProtocolError`` subclass, and nothing else.
     """
     quirks: set[Quirk] = set()
