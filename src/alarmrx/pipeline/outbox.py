@@ -1,0 +1,177 @@
+"""What the MQTT publisher sends next, and the cursor that says what was acknowledged.
+
+The outbox reads windows of journal records after the ``mqtt`` cursor, folds them into the
+account state, and plans the messages: the events in publication order (``order.py``),
+then the retained state of every account that changed, then any new Home Assistant
+discovery config. The publisher sends a plan, waits for every acknowledgement, and only
+then calls ``commit``; a plan that fails is planned again from the same cursor, so a
+redelivered event carries the same ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from alarmrx.journal.records import Record
+from alarmrx.pipeline.discovery import Discovery
+from alarmrx.pipeline.interfaces import AccountOptions, AccountsSource, JournalTail
+from alarmrx.pipeline.order import publication_order
+from alarmrx.pipeline.payloads import event_messages, state_payload
+from alarmrx.pipeline.state import StateBook
+from alarmrx.pipeline.topics import Topics
+
+CURSOR = "mqtt"
+_PAGE = 500
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as every payload of the contract is sent."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One MQTT message; ``received_at`` is set for events (latency metric)."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Messages for a window of records, and what committing it settles."""
+
+    messages: tuple[Outgoing, ...]
+    last_seq: int
+    states: frozenset[str | None]
+    discovery: Mapping[str, bytes]
+
+
+class Outbox:
+    """The publisher's journal side: cursor, state book, plans."""
+
+    def __init__(
+        self,
+        journal: JournalTail,
+        *,
+        topics: Topics,
+        accounts: AccountsSource,
+        discovery: Discovery | None = None,
+        window: int = 2000,
+    ) -> None:
+        self.journal = journal
+        self.topics = topics
+        self.book = StateBook()
+        self.cursor = 0
+        self._accounts = accounts
+        self._discovery = discovery
+        self._window = window
+        self._dirty: set[str | None] = set()
+        self._announced: dict[str, bytes] = {}
+
+    async def restore(self) -> None:
+        """Load the cursor and rebuild the state book by replaying the journal up to it."""
+        self.cursor = await self.journal.load_cursor(CURSOR)
+        seq = 0
+        while seq < self.cursor:
+            page = await self.journal.read_after(seq, limit=_PAGE)
+            if not page:
+                break
+            for record in page:
+                if record.journal_seq <= self.cursor:
+                    self.book.apply(record)
+            seq = page[-1].journal_seq
+        self._dirty = set(self.book.accounts)
+
+    @property
+    def backlog(self) -> int:
+        """Journal records not yet acknowledged by the broker."""
+        return max(0, self.journal.last_seq - self.cursor)
+
+    async def window(self) -> list[Record]:
+        """Up to ``window`` records after the cursor (none if the journal has no more)."""
+        records: list[Record] = []
+        seq = self.cursor
+        while len(records) < self._window:
+            page = await self.journal.read_after(seq, limit=min(_PAGE, self._window - len(records)))
+            if not page:
+                break
+            records += page
+            seq = page[-1].journal_seq
+        return records
+
+    def plan(self, records: list[Record]) -> Plan:
+        """Fold ``records`` into the state and list what to send for them."""
+        for record in records:
+            self._dirty |= self.book.apply(record)
+        accounts = self._current_accounts()
+        events = [m for r in publication_order(records) for m in self._events(r, accounts)]
+        states = frozenset(self._dirty)
+        retained = [self._state_message(a, _options(accounts, a)) for a in sorted(states, key=str)]
+        discovery = self._new_discovery(states, accounts)
+        announce = [Outgoing(t, p, retain=True) for t, p in discovery.items()]
+        last_seq = records[-1].journal_seq if records else self.cursor
+        return Plan(tuple(events + retained + announce), last_seq, states, discovery)
+
+    async def commit(self, plan: Plan) -> None:
+        """Every message of ``plan`` was acknowledged: advance and persist the cursor."""
+        self._dirty -= plan.states
+        self._announced.update(plan.discovery)
+        if plan.last_seq > self.cursor:
+            self.cursor = plan.last_seq
+            await self.journal.save_cursor(CURSOR, self.cursor)
+
+    def _events(self, record: Record, accounts: Mapping[str, AccountOptions]) -> list[Outgoing]:
+        names = zone_names(_options(accounts, record.account))
+        return [
+            Outgoing(
+                self.topics.events(m.account), encode(m.payload), received_at=record.received_at
+            )
+            for m in event_messages(record, self.topics.receiver_id, names)
+        ]
+
+    def _current_accounts(self) -> Mapping[str, AccountOptions]:
+        source = self._accounts
+        return source() if callable(source) else source
+
+    def _state_message(self, account: str | None, options: AccountOptions | None) -> Outgoing:
+        state = self.book.accounts[account]
+        name = options.name if options else None
+        payload = state_payload(state, self.topics.receiver_id, name, zone_names(options))
+        return Outgoing(self.topics.state(account), encode(payload), retain=True)
+
+    def _new_discovery(
+        self, accounts: frozenset[str | None], options: Mapping[str, AccountOptions]
+    ) -> dict[str, bytes]:
+        if self._discovery is None:
+            return {}
+        fresh: dict[str, bytes] = {}
+        for account in accounts:
+            zones = configured_zones(_options(options, account))
+            for message in self._discovery.for_account(self.book.accounts[account], zones):
+                payload = encode(message.payload)
+                if self._announced.get(message.topic) != payload:
+                    fresh[message.topic] = payload
+        return fresh
+
+
+def zone_names(options: AccountOptions | None) -> dict[str, str]:
+    """Zone number (as text) -> configured name."""
+    if options is None:
+        return {}
+    return {str(z.zone): z.name for z in options.zones if z.name}
+
+
+def configured_zones(options: AccountOptions | None) -> list[tuple[int | str, str | None]]:
+    """The configured zones of an account as (zone, name)."""
+    return [] if options is None else [(z.zone, z.name) for z in options.zones]
+
+
+def _options(accounts: Mapping[str, AccountOptions], account: str | None) -> AccountOptions | None:
+    return None if account is None else accounts.get(account)

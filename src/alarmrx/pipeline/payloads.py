@@ -1,0 +1,224 @@
+"""The JSON payloads of the MQTT contract (docs/mqtt.md, docs/schema/*.json), built from
+journal records. Pure: records and settings in, dicts out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.state import AccountState, Area, AreaState, OpenAlarm
+from alarmrx.protocols.dc09.message import Category, Event
+from alarmrx.protocols.priority import Priority, event_priority
+
+EVENT_SCHEMA = "alarmrx.event.v1"
+PUBLISHED_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})
+
+
+@dataclass(frozen=True, slots=True)
+class EventMessage:
+    """One message for ``events/{account}``: the record's account and the payload."""
+
+    account: str | None
+    payload: dict[str, Any]
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_id(receiver_id: str, journal_seq: int, index: int) -> str:
+    """The de-duplication id: the same for every redelivery of the same event."""
+    return f"{receiver_id}:{journal_seq}:{index}"
+
+
+def _priority_of(event: Mapping[str, Any]) -> Priority:
+    category = Category(event.get("category") or Category.UNKNOWN)
+    shape = Event(code=event.get("code") or "", category=category, description="",
+                  qualifier=event.get("qualifier"))  # fmt: skip
+    return event_priority(shape)
+
+
+def _verified(event: Mapping[str, Any], priority: Priority, body: Mapping[str, Any]) -> bool | None:
+    """None unless a burglary alarm; then False until a rule or command verified it."""
+    if priority is not Priority.INTRUSION or event.get("category") != Category.ALARM:
+        return None
+    return bool(event.get("verified", body.get("verified", False)))
+
+
+def _zone_name(zone: object, zone_names: Mapping[str, str]) -> str | None:
+    return None if zone is None else zone_names.get(str(zone))
+
+
+def _common(record: Record, receiver_id: str) -> dict[str, Any]:
+    body = record.body
+    return {
+        "schema": EVENT_SCHEMA,
+        "journal_seq": record.journal_seq,
+        "received_at": iso(record.received_at),
+        "panel_time": body.get("panel_time"),
+        "account": record.account,
+        "receiver": body.get("receiver"),
+        "line": body.get("line"),
+        "transport": record.transport,
+        "peer": record.peer,
+        "token": body.get("token"),
+        "sequence": body.get("sequence"),
+        "encrypted": bool(body.get("encrypted", False)),
+        "test": bool(body.get("test", False)),
+        "xdata": list(body.get("xdata") or []),
+        # Every byte as the code point of the same value (ISO 8859-1): lossless, JSON-able.
+        "raw": record.raw.decode("latin-1") if record.raw else None,
+        "receiver_id": receiver_id,
+    }
+
+
+def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> dict[str, Any]:
+    contact_id = event.get("qualifier") is not None
+    code = event.get("code")
+    return {
+        "category": event.get("category"),
+        "code": None if contact_id else code,
+        "cid": code if contact_id else None,
+        "qualifier": event.get("qualifier"),
+        "description": event.get("description"),
+        "zone": event.get("zone"),
+        "zone_name": _zone_name(event.get("zone"), zone_names),
+        "area": event.get("area"),
+        "user": event.get("user"),
+        "text": event.get("text"),
+    }
+
+
+def panel_events(
+    record: Record, receiver_id: str, zone_names: Mapping[str, str]
+) -> list[EventMessage]:
+    """One message per event of a MESSAGE record, ``index`` = position in the frame."""
+    common = _common(record, receiver_id)
+    messages = []
+    for index, event in enumerate(record.body.get("events") or []):
+        priority = _priority_of(event)
+        payload = {
+            "id": event_id(receiver_id, record.journal_seq, index),
+            **common,
+            "type": "panel",
+            **_event_fields(event, zone_names),
+            "priority": priority.name.lower(),
+            "verified": _verified(event, priority, record.body),
+            "refs": [],
+        }
+        messages.append(EventMessage(record.account, payload))
+    return messages
+
+
+def derived_event(
+    record: Record, receiver_id: str, zone_names: Mapping[str, str]
+) -> list[EventMessage]:
+    """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost)."""
+    body = record.body
+    priority = Priority(record.priority)
+    payload = {
+        "id": event_id(receiver_id, record.journal_seq, 0),
+        **_common(record, receiver_id),
+        "type": body.get("type"),
+        **_event_fields(body, zone_names),
+        "priority": priority.name.lower(),
+        "verified": _verified(body, priority, body),
+        "refs": [int(seq) for seq in body.get("refs") or []],
+    }
+    return [EventMessage(record.account, payload)]
+
+
+_BUILDERS = {RecordKind.MESSAGE: panel_events, RecordKind.DERIVED: derived_event}
+
+
+def event_messages(
+    record: Record, receiver_id: str, zone_names: Mapping[str, str]
+) -> list[EventMessage]:
+    """What ``record`` publishes on ``events/{account}``; nothing for other record kinds."""
+    build = _BUILDERS.get(record.kind)
+    return build(record, receiver_id, zone_names) if build else []
+
+
+STATE_SCHEMA = "alarmrx.state.v1"
+STATUS_SCHEMA = "alarmrx.receiver-status.v1"
+
+
+def _area_payload(area: Area, state: AreaState) -> dict[str, Any]:
+    return {
+        "area": area,
+        "armed": "armed" if state.armed else "disarmed",
+        "changed_at": iso(state.changed_at),
+        "user": state.user,
+        "journal_seq": state.journal_seq,
+    }
+
+
+def _alarm_payload(
+    alarm: OpenAlarm, receiver_id: str, zone_names: Mapping[str, str]
+) -> dict[str, Any]:
+    return {
+        "id": event_id(receiver_id, alarm.journal_seq, alarm.index),
+        "code": None if alarm.contact_id else alarm.code,
+        "cid": alarm.code if alarm.contact_id else None,
+        "zone": alarm.zone,
+        "zone_name": _zone_name(alarm.zone, zone_names),
+        "area": alarm.area,
+        "since": iso(alarm.since),
+        "journal_seq": alarm.journal_seq,
+    }
+
+
+def _area_order(item: tuple[Area, AreaState]) -> tuple[bool, str]:
+    return (item[0] is not None, str(item[0]))
+
+
+def state_payload(
+    state: AccountState, receiver_id: str, name: str | None, zone_names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The retained ``state/{account}`` payload."""
+    return {
+        "schema": STATE_SCHEMA,
+        "account": state.account,
+        "name": name,
+        "receiver_id": receiver_id,
+        "journal_seq": state.journal_seq,
+        "last_event_at": iso(state.last_event_at) if state.last_event_at else None,
+        "link": state.link,
+        "test": state.test,
+        "areas": [_area_payload(a, s) for a, s in sorted(state.areas.items(), key=_area_order)],
+        "open_alarms": [_alarm_payload(a, receiver_id, zone_names) for a in state.open_alarms],
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiverInfo:
+    """What ``receivers/{id}/status`` tells about this receiver."""
+
+    receiver_id: str
+    version: str
+    listeners: tuple[str, ...]
+    started_at: datetime
+
+
+def status_payload(info: ReceiverInfo, now: datetime) -> dict[str, Any]:
+    """The retained ``receivers/{id}/status`` payload while the receiver runs."""
+    return {
+        "schema": STATUS_SCHEMA,
+        "receiver_id": info.receiver_id,
+        "status": "online",
+        "version": info.version,
+        "started_at": iso(info.started_at),
+        "uptime_s": round((now - info.started_at).total_seconds(), 3),
+        "listeners": list(info.listeners),
+        "updated_at": iso(now),
+    }
+
+
+def offline_payload(receiver_id: str) -> dict[str, Any]:
+    """The last will, and what a clean shutdown publishes: the same retained topic."""
+    return {"schema": STATUS_SCHEMA, "receiver_id": receiver_id, "status": "offline"}

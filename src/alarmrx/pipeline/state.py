@@ -1,0 +1,189 @@
+"""Account state (``state/{account}``), a pure fold over journal records.
+
+``StateBook.apply(record)`` returns the accounts whose state changed. The publisher rebuilds
+the book at start by replaying the journal from its first record, then keeps applying what
+it tails; records at or below ``applied_seq`` are ignored, so a replayed record counts once.
+
+What each record tells:
+- armed state per area: ``close`` events arm the area, ``open`` events disarm it;
+- open alarms: an ``alarm`` event opens one per (code family, zone); a ``restore`` of the
+  same family and zone closes it; a ``cancel`` closes those of its area (all for no area).
+  The family is the Contact ID code, or the SIA code's first letter (BA/BR, FA/FR, TA/TR);
+- link: ``online`` once any frame is seen; a ``link`` field in the body wins; derived
+  ``supervision.lost`` / ``supervision.restored`` set ``offline`` / ``online``;
+- test mode: a ``test`` flag in the body; derived ``test.started`` / ``test.ended``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.protocols.dc09.message import Category
+
+Area = int | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AreaState:
+    """An area's armed state as the last open/close event told it."""
+
+    armed: bool
+    changed_at: datetime
+    user: int | str | None
+    journal_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlarm:
+    """An alarm event without its restore yet."""
+
+    journal_seq: int
+    index: int
+    code: str
+    contact_id: bool
+    zone: int | str | None
+    area: Area
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What is known about one account."""
+
+    account: str | None
+    journal_seq: int = 0
+    last_event_at: datetime | None = None
+    link: str = "unknown"
+    test: bool = False
+    areas: Mapping[Area, AreaState] = field(default_factory=lambda: MappingProxyType({}))
+    open_alarms: tuple[OpenAlarm, ...] = ()
+
+
+Event = Mapping[str, Any]
+Effect = Callable[[AccountState, Record, int, Event], AccountState]
+
+_LINK_BY_TYPE = MappingProxyType({"supervision.lost": "offline", "supervision.restored": "online"})
+_TEST_BY_TYPE = MappingProxyType({"test.started": True, "test.ended": False})
+
+
+def _family(code: str, contact_id: bool) -> str:
+    return code if contact_id else code[:1]
+
+
+def _alarm_key(alarm: OpenAlarm) -> tuple[str, object]:
+    return (_family(alarm.code, alarm.contact_id), alarm.zone)
+
+
+def _event_key(event: Event) -> tuple[str, object]:
+    contact_id = event.get("qualifier") is not None
+    return (_family(str(event.get("code") or ""), contact_id), event.get("zone"))
+
+
+def _opened(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
+    alarm = OpenAlarm(
+        journal_seq=record.journal_seq, index=index, code=str(event.get("code") or ""),
+        contact_id=event.get("qualifier") is not None, zone=event.get("zone"),
+        area=event.get("area"), since=record.received_at,
+    )  # fmt: skip
+    kept = tuple(a for a in state.open_alarms if _alarm_key(a) != _alarm_key(alarm))
+    return replace(state, open_alarms=(*kept, alarm))
+
+
+def _restored(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
+    key = _event_key(event)
+    return replace(state, open_alarms=tuple(a for a in state.open_alarms if _alarm_key(a) != key))
+
+
+def _cancelled(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
+    area = event.get("area")
+    kept = tuple(a for a in state.open_alarms if area is not None and a.area != area)
+    return replace(state, open_alarms=kept)
+
+
+def _armer(armed: bool) -> Effect:
+    def set_area(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
+        area = AreaState(armed=armed, changed_at=record.received_at, user=event.get("user"),
+                         journal_seq=record.journal_seq)  # fmt: skip
+        areas = MappingProxyType({**state.areas, event.get("area"): area})
+        return replace(state, areas=areas)
+
+    return set_area
+
+
+_BY_CATEGORY: Mapping[str, Effect] = MappingProxyType(
+    {
+        Category.ALARM: _opened,
+        Category.RESTORE: _restored,
+        Category.CANCEL: _cancelled,
+        Category.CLOSE: _armer(True),
+        Category.OPEN: _armer(False),
+    }
+)
+
+
+def _panel_events(state: AccountState, record: Record) -> AccountState:
+    for index, event in enumerate(record.body.get("events") or []):
+        effect = _BY_CATEGORY.get(event.get("category"))
+        if effect is not None:
+            state = effect(state, record, index, event)
+    return state
+
+
+def _link(state: AccountState, record: Record) -> str:
+    hint = record.body.get("link")
+    if isinstance(hint, str):
+        return hint
+    if record.kind is RecordKind.DERIVED:
+        return _LINK_BY_TYPE.get(record.body.get("type", ""), state.link)
+    return "online"
+
+
+def _test(state: AccountState, record: Record) -> bool:
+    by_type = (
+        _TEST_BY_TYPE.get(record.body.get("type", ""))
+        if record.kind is RecordKind.DERIVED
+        else None
+    )
+    if by_type is not None:
+        return by_type
+    return bool(record.body.get("test", state.test))
+
+
+def advance(state: AccountState, record: Record) -> AccountState:
+    """The state of ``record.account`` after ``record`` (a MESSAGE or DERIVED record)."""
+    if record.kind is RecordKind.MESSAGE:
+        state = _panel_events(state, record)
+    return replace(
+        state,
+        journal_seq=record.journal_seq,
+        last_event_at=record.received_at,
+        link=_link(state, record),
+        test=_test(state, record),
+    )
+
+
+_STATEFUL_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})
+
+
+class StateBook:
+    """Every account's state, folded from the journal in order."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str | None, AccountState] = {}
+        self.applied_seq = 0
+
+    def apply(self, record: Record) -> frozenset[str | None]:
+        """Fold one record in; the accounts whose state changed (none for a replay)."""
+        if record.journal_seq <= self.applied_seq:
+            return frozenset()
+        self.applied_seq = record.journal_seq
+        if record.kind not in _STATEFUL_KINDS:
+            return frozenset()
+        before = self.accounts.get(record.account) or AccountState(account=record.account)
+        self.accounts[record.account] = advance(before, record)
+        return frozenset({record.account})
