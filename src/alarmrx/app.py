@@ -1,0 +1,210 @@
+"""The composition root: builds the daemon's parts from the settings and runs them.
+
+Order at start: journal open -> listeners bound -> metrics endpoint -> READY=1 (MQTT need
+not be connected; the journal absorbs outages). SIGTERM: STOPPING=1, stop accepting, let
+in-flight commits finish and their replies go out, stop the publisher, close the journal.
+SIGHUP: reload accounts and keys; a config with problems is refused and the old one stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from alarmrx import __version__
+from alarmrx.config import AccountTable, ConfigError, Settings, load_settings
+from alarmrx.journal import Journal
+from alarmrx.observability import sdnotify
+from alarmrx.observability.clock import ClockStatus, clock_status
+from alarmrx.observability.http import MetricsServer
+from alarmrx.observability.metrics import Metrics
+from alarmrx.observability.receiver import PrometheusReceiverMetrics
+from alarmrx.receiver import FrameHandler, Receiver
+
+log = structlog.get_logger("alarmrx.app")
+
+CLOCK_CHECK_S = 60.0
+STOP_GRACE_S = 10.0
+
+
+def utc_now() -> datetime:
+    """The receiver's clock: aware UTC with microseconds."""
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """One running alarmrx: journal, receiver, metrics endpoint and publisher."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self._stop = asyncio.Event()
+        self._clock: dict[str, Any] = {"synchronised": None, "error_s": None}
+        self._ready = False
+        self._journal: Journal | None = None
+        self._receiver: Receiver | None = None
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit status."""
+        settings = self.settings
+        journal = await Journal.open(
+            settings.journal.path,
+            fsync=settings.journal.fsync,
+            dedupe_window_s=settings.journal.dedupe_window_s,
+            metrics=self.metrics,
+        )
+        self._journal = journal
+        try:
+            return await self._serve(journal)
+        finally:
+            await journal.close()
+
+    async def _serve(self, journal: Journal) -> int:
+        receiver = self._build_receiver(journal)
+        self._receiver = receiver
+        await receiver.start(self.settings.receiver.listen)
+        http = await self._start_http()
+        self._install_signals()
+        self._check_clock()
+        self._ready = True
+        sdnotify.notify("READY=1\nSTATUS=receiving")
+        log.info("daemon_ready", version=__version__, listeners=self.listeners)
+        try:
+            await self._run_tasks(journal)
+        finally:
+            sdnotify.notify("STOPPING=1")
+            log.info("daemon_stopping")
+            await receiver.stop(STOP_GRACE_S)
+            if http is not None:
+                await http.close()
+        log.info("daemon_stopped")
+        return 0
+
+    def _build_receiver(self, journal: Journal) -> Receiver:
+        metrics = PrometheusReceiverMetrics(self.metrics)
+        handler = FrameHandler(
+            settings=self.settings.receiver,
+            accounts=AccountTable(self.settings),
+            sink=journal,
+            metrics=metrics,
+            clock=utc_now,
+            clock_state=lambda: self._clock,
+            reject_samples_per_minute=self.settings.journal.reject_samples_per_minute,
+        )
+        return Receiver(handler, metrics, utc_now)
+
+    @property
+    def listeners(self) -> list[str]:
+        """The bound addresses, as host:port."""
+        bound = self._receiver.bound if self._receiver else []
+        return [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound]
+
+    async def _start_http(self) -> MetricsServer | None:
+        listen = self.settings.metrics.listen
+        if listen is None:
+            return None
+        server = MetricsServer(
+            listen.host, listen.port, self.registry, health=self.health, ready=lambda: self._ready
+        )
+        await server.start()
+        log.info("metrics_bound", host=listen.host, port=server.port)
+        return server
+
+    def health(self) -> tuple[bool, str]:
+        """``/healthz``: unhealthy while the journal cannot commit (nothing is ACKed then)."""
+        journal = self._journal
+        if journal is None or not journal.healthy:
+            error = journal.last_error if journal is not None else "not open"
+            return False, f"journal cannot commit: {error}"
+        return True, "ok"
+
+    async def _run_tasks(self, journal: Journal) -> None:
+        tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [self._watchdog, self._clock_loop]
+        publisher = self._build_publisher(journal)
+        if publisher is not None:
+            tasks.append(publisher.run)
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(task()) for task in tasks]
+            await self._stop.wait()
+            for task in running:
+                task.cancel()
+
+    def _build_publisher(self, journal: Journal) -> Any:
+        mqtt = self.settings.mqtt
+        if mqtt is None:
+            log.warning("mqtt_not_configured", detail="events stay in the journal")
+            return None
+        from alarmrx.pipeline.publish import MQTTPublisher  # noqa: PLC0415 - optional part
+
+        accounts = {a.account: a for a in self.settings.accounts}
+        return MQTTPublisher(
+            mqtt,
+            receiver_id=self.settings.receiver.id,
+            journal=journal,
+            accounts=accounts,
+            metrics=self.metrics,
+            version=__version__,
+            listeners=self.listeners,
+        )
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def reload(self) -> None:
+        """SIGHUP: new accounts and keys, or the old ones if the new config has problems."""
+        try:
+            settings = load_settings(self.settings.source)
+        except ConfigError as err:
+            log.error("reload_refused", problems=str(err).splitlines())
+            return
+        if settings.receiver.listen != self.settings.receiver.listen:
+            log.warning("reload_listen_unchanged", detail="listen addresses change on restart")
+        self.settings = settings
+        if self._receiver is not None:
+            self._receiver.reload(settings.receiver, AccountTable(settings))
+        log.info("config_reloaded", accounts=len(settings.accounts))
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop itself, so a blocked loop trips systemd."""
+        interval = sdnotify.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            sdnotify.notify("WATCHDOG=1")
+            await asyncio.sleep(interval / 2)
+
+    async def _clock_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CLOCK_CHECK_S)
+            self._check_clock()
+
+    def _check_clock(self) -> None:
+        status: ClockStatus = clock_status()
+        self._clock = {"synchronised": status.synchronised, "error_s": status.estimated_error_s}
+        self.metrics.set_clock(status)
+        if status.synchronised is False:
+            log.warning("clock_not_synchronised", detail="receipt times may be wrong; "
+                        "check NTP (chrony/systemd-timesyncd)")  # fmt: skip
+
+
+def run(config: Path) -> int:
+    """``alarmrx run``: load, then run the daemon until stopped."""
+    settings = load_settings(config)
+    from alarmrx.observability.logs import configure  # noqa: PLC0415
+
+    configure(settings.logging.level, settings.logging.format)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(Daemon(settings).run())
+    return 0

@@ -1,0 +1,34 @@
+"""``alarmrx run --config FILE``: the daemon."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from alarmrx.commands import CommandError
+
+EX_CONFIG = 78
+
+
+def register(sub: Any) -> None:
+    """Add the ``run`` sub-command."""
+    parser = sub.add_parser("run", help="run the receiver daemon")
+    parser.add_argument("--config", required=True, type=Path, help="the TOML configuration")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run; a config with problems exits 78 with every problem on its own line."""
+    from alarmrx import app  # noqa: PLC0415 - the daemon's imports only when running it
+    from alarmrx.config import ConfigError  # noqa: PLC0415
+    from alarmrx.journal.errors import JournalError  # noqa: PLC0415
+
+    try:
+        return app.run(args.config)
+    except ConfigError as err:
+        raise CommandError(f"configuration refused:\n{err}", status=EX_CONFIG) from err
+    except JournalError as err:
+        raise CommandError(str(err), status=1) from err
+    except OSError as err:
+        raise CommandError(f"cannot start: {err}", status=1) from err

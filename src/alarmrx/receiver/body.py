@@ -1,0 +1,53 @@
+"""The journal body of an accepted message: everything decoded, JSON-able."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from alarmrx.protocols import DC09Message, Event
+
+
+def event_body(event: Event) -> dict[str, Any]:
+    """One event as stored and published."""
+    return {
+        "code": event.code,
+        "category": event.category.value,
+        "description": event.description,
+        "zone": event.zone,
+        "area": event.area,
+        "user": event.user,
+        "text": event.text,
+        "qualifier": event.qualifier,
+        "peripheral": event.peripheral,
+        "time": event.time,
+        "date": event.date,
+        "old": event.old,
+    }
+
+
+def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
+    """The decoded message; ``clock`` records whether the system clock was synchronised."""
+    header = message.header
+    return {
+        "token": header.token,
+        "encrypted": header.encrypted,
+        "sequence": header.sequence,
+        "receiver": header.receiver,
+        "line": header.line,
+        "header_account": header.account,
+        "data_account": message.data_account,
+        "panel_time": message.timestamp.isoformat() if message.timestamp else None,
+        "xdata": [{"letter": x.letter, "value": x.value} for x in message.xdata],
+        "events": [event_body(e) for e in message.events],
+        "quirks": sorted(q.value for q in message.quirks),
+        "clock": clock,
+    }
+
+
+def dedupe_key(message: DC09Message) -> bytes:
+    """Same account, addressing, sequence and decrypted content = the same message (DC-09
+    Annex C duplicate test): a retransmission is ACKed again and recorded once."""
+    header = message.header
+    parts = (message.account, header.receiver, header.line, header.sequence, message.content)
+    return hashlib.sha256("\0".join(p or "" for p in parts).encode()).digest()

@@ -1,0 +1,238 @@
+"""One frame in, one reply (or none) out: parse, journal, then reply — shared by TCP and UDP.
+
+The rule this module exists for: the ACK is built only after ``sink.append`` returned, i.e.
+after the record is durable. If the append fails the panel gets no reply and retries.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from alarmrx.config import AccountTable, ReceiverSettings
+from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.protocols import (
+    CORRUPT_REASONS,
+    AccountPolicy,
+    DC09Message,
+    FrameHeader,
+    ProtocolError,
+    Reply,
+    encode_ack,
+    encode_duh,
+    encode_nak,
+    parse_frame,
+)
+from alarmrx.protocols.priority import message_priority
+from alarmrx.receiver.body import dedupe_key, message_body
+from alarmrx.receiver.limits import PeerRateLimiter, UnknownAccounts
+from alarmrx.receiver.metrics import ReceiverMetrics
+from alarmrx.receiver.sink import Sink
+
+log = structlog.get_logger("alarmrx.receiver")
+
+Clock = Callable[[], datetime]
+LinkObserver = Callable[[str, datetime, str, str], None]
+_UNKNOWN_POLICY = AccountPolicy()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one frame: the reply bytes (None = stay silent) and its kind."""
+
+    reply: bytes | None
+    kind: Reply
+    message: DC09Message | None = None
+    error: ProtocolError | None = None
+
+
+class FrameHandler:
+    """Parses a frame against the account table, journals it and builds the reply."""
+
+    def __init__(
+        self,
+        *,
+        settings: ReceiverSettings,
+        accounts: AccountTable,
+        sink: Sink,
+        metrics: ReceiverMetrics,
+        clock: Clock = _utc_now,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        clock_state: Callable[[], dict[str, Any]] = dict,
+        on_link: LinkObserver | None = None,
+        reject_samples_per_minute: int = 60,
+    ) -> None:
+        self.settings = settings
+        self.accounts = accounts
+        self._sink = sink
+        self._metrics = metrics
+        self._clock = clock
+        self._random = random_bytes
+        self._clock_state = clock_state
+        self._on_link = on_link
+        self._unknown = UnknownAccounts(settings.max_unknown_accounts)
+        self._rate = PeerRateLimiter(rate=settings.peer_rate, burst=settings.peer_burst)
+        self._samples = _Sampler(per_minute=reject_samples_per_minute)
+
+    def reload(self, settings: ReceiverSettings, accounts: AccountTable) -> None:
+        """Swap in new accounts and keys; connections and limits' state are kept."""
+        self.settings = settings
+        self.accounts = accounts
+
+    def allow(self, peer_ip: str) -> bool:
+        """The per-peer frame rate limit."""
+        return self._rate.allow(peer_ip, time.monotonic())
+
+    def lookup(self, header: FrameHeader, account: str | None) -> AccountPolicy | None:
+        """The parser's account lookup: configured accounts, then the unknown policy."""
+        if account is not None:
+            entry = self.accounts.lookup(account, header.receiver, header.line)
+            if entry is not None:
+                return self.accounts.policy(entry)
+        if self.settings.unknown_accounts != "accept" or account is None:
+            return None
+        if self._unknown.admit(account):
+            return _UNKNOWN_POLICY
+        self._metrics.limit_hit("unknown_accounts")
+        return None
+
+    async def handle(
+        self, frame: bytes, *, peer: str, transport: str, received_at: datetime
+    ) -> Outcome:
+        """Parse, journal and answer one frame. Raises only on a bug."""
+        try:
+            message = parse_frame(frame, accounts=self.lookup, now=received_at)
+        except ProtocolError as err:
+            return await self._rejected(err, frame, peer, transport, received_at)
+        for quirk in message.quirks:
+            self._metrics.quirk_seen(quirk.value)
+        account = message.account or ""
+        if self._on_link is not None:
+            self._on_link(account, received_at, transport, peer)
+        if message.is_null:
+            self._metrics.link_test(transport)
+            return self._ack(message)
+        record = NewRecord(
+            kind=RecordKind.MESSAGE,
+            received_at=received_at,
+            account=message.account,
+            body=message_body(message, self._clock_state()),
+            raw=message.raw,
+            peer=peer,
+            transport=transport,
+            reply=_reply_kind(message).value,
+            priority=int(message_priority(message.events)),
+            dedupe_key=dedupe_key(message),
+        )
+        result = await self._sink.append(record)  # durable before the ACK (invariant 1)
+        if result.duplicate:
+            self._metrics.duplicate(transport)
+        else:
+            self._metrics.committed(transport)
+        log.debug("message_committed", account=account, seq=message.header.sequence,
+                  journal_seq=result.journal_seq, duplicate=result.duplicate)  # fmt: skip
+        return self._ack(message)
+
+    def _ack(self, message: DC09Message) -> Outcome:
+        header = message.header
+        key = None
+        if header.encrypted:
+            key = self.lookup(header, header.account)
+        kind = _reply_kind(message)
+        reply = encode_ack(
+            header,
+            now=self._clock(),
+            key=key.key if key is not None else None,
+            random_bytes=self._random,
+            long_pad=self.settings.long_pad,
+            plain_timestamp=self.settings.ack_timestamp,
+            token=kind.value,
+        )
+        return Outcome(reply=reply, kind=kind, message=message)
+
+    async def _rejected(
+        self, err: ProtocolError, frame: bytes, peer: str, transport: str, received_at: datetime
+    ) -> Outcome:
+        kind = err.reply
+        if kind is Reply.NONE and self.settings.nak_on_corrupt and err.reason in CORRUPT_REASONS:
+            kind = Reply.NAK
+        reply = self._error_reply(kind, err)
+        self._metrics.rejected(transport, err.reason.value)
+        if self._samples.take(received_at):
+            await self._sample(
+                err, frame=frame, peer=peer, transport=transport, received_at=received_at, kind=kind
+            )
+        return Outcome(reply=reply, kind=kind if reply is not None else Reply.NONE, error=err)
+
+    def _error_reply(self, kind: Reply, err: ProtocolError) -> bytes | None:
+        if kind is Reply.NAK:
+            style = err.header.crc_style if err.header is not None else None
+            return encode_nak(now=self._clock(), **({"crc_style": style} if style else {}))
+        if kind is Reply.DUH and err.header is not None:
+            return encode_duh(err.header)
+        return None
+
+    async def _sample(
+        self,
+        err: ProtocolError,
+        *,
+        frame: bytes,
+        peer: str,
+        transport: str,
+        received_at: datetime,
+        kind: Reply,
+    ) -> None:
+        """Keep a bounded sample of rejected frames in the journal, for diagnosis."""
+        header = err.header
+        record = NewRecord(
+            kind=RecordKind.REJECTED,
+            received_at=received_at,
+            account=header.account if header is not None else None,
+            body={
+                "reason": err.reason.value,
+                "detail": err.detail,
+                "token": header.token if header else None,
+                "sequence": header.sequence if header else None,
+            },
+            raw=frame[:4096],
+            peer=peer,
+            transport=transport,
+            reply=kind.value,
+        )
+        try:
+            await self._sink.append(record)
+        except Exception:  # noqa: BLE001 - a diagnostic sample must never block a reply
+            self._metrics.internal_error("reject_sample")
+
+
+def _reply_kind(message: DC09Message) -> Reply:
+    """RSP when the panel sent a key block ``[K…]`` (as pysiaalarm does), ACK otherwise."""
+    return Reply.RSP if any(x.letter == "K" for x in message.xdata) else Reply.ACK
+
+
+class _Sampler:
+    """At most ``per_minute`` samples in any calendar minute."""
+
+    __slots__ = ("_count", "_minute", "per_minute")
+
+    def __init__(self, *, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._minute: tuple[int, ...] = ()
+        self._count = 0
+
+    def take(self, now: datetime) -> bool:
+        minute = now.timetuple()[:5]
+        if minute != self._minute:
+            self._minute, self._count = minute, 0
+        self._count += 1
+        return self._count <= self.per_minute

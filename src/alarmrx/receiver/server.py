@@ -1,0 +1,69 @@
+"""``Receiver``: every configured address served over TCP and UDP on the same port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import structlog
+
+from alarmrx.config import AccountTable, ListenAddress, ReceiverSettings
+from alarmrx.receiver.handler import Clock, FrameHandler
+from alarmrx.receiver.metrics import ReceiverMetrics
+from alarmrx.receiver.tcp import TCPConnections
+from alarmrx.receiver.udp import UDPEndpoint
+
+log = structlog.get_logger("alarmrx.receiver")
+
+
+class Receiver:
+    """Owns the listening sockets; ``start`` binds them, ``stop`` drains and closes."""
+
+    def __init__(self, handler: FrameHandler, metrics: ReceiverMetrics, clock: Clock) -> None:
+        self.handler = handler
+        self._metrics = metrics
+        self._clock = clock
+        self.tcp = TCPConnections(handler, metrics, clock)
+        self._servers: list[asyncio.Server] = []
+        self._udp: list[UDPEndpoint] = []
+        self.bound: list[tuple[str, int]] = []
+
+    async def start(self, addresses: tuple[ListenAddress, ...]) -> None:
+        """Bind TCP and UDP on each address (port 0: the kernel picks one for both)."""
+        for address in addresses:
+            server = await asyncio.start_server(
+                self.tcp.serve, address.host, address.port, reuse_address=True, backlog=4096
+            )
+            self._servers.append(server)
+            port = _port(server)
+            await self._bind_udp(address.host, port)
+            self.bound.append((address.host, port))
+            log.info("listener_bound", host=address.host, port=port, transports="tcp+udp")
+
+    async def _bind_udp(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        endpoint = UDPEndpoint(self.handler, self._metrics, self._clock)
+        await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port))
+        self._udp.append(endpoint)
+
+    def reload(self, settings: ReceiverSettings, accounts: AccountTable) -> None:
+        """New accounts and keys for the next frame; open connections stay up."""
+        self.handler.reload(settings, accounts)
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop accepting, finish in-flight commits and replies, close everything."""
+        for server in self._servers:
+            server.close()
+        await asyncio.gather(
+            self.tcp.drain_and_close(grace_s), *(udp.drain(grace_s) for udp in self._udp)
+        )
+        for server in self._servers:
+            await server.wait_closed()
+
+
+def _port(server: asyncio.Server) -> int:
+    for sock in server.sockets:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            return int(sock.getsockname()[1])
+    msg = "server has no inet socket"
+    raise RuntimeError(msg)

@@ -1,0 +1,147 @@
+"""The TCP adapter: persistent connections, several frames per read, a deadline on every wait.
+
+Per connection: framer -> handler -> reply, one frame at a time in arrival order. A panel
+may close first or keep the line open; with ``linger_s`` the receiver hangs up that long
+after its last reply (panels that expect the receiver to close, e.g. Ajax in some modes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import structlog
+
+from alarmrx.protocols import Framer
+from alarmrx.protocols.errors import FrameTooLongError
+from alarmrx.receiver.handler import Clock, FrameHandler
+from alarmrx.receiver.limits import ConnectionLimiter
+from alarmrx.receiver.metrics import ReceiverMetrics
+
+log = structlog.get_logger("alarmrx.receiver")
+
+READ_CHUNK = 65536
+WRITE_TIMEOUT_S = 10.0
+
+
+class TCPConnections:
+    """Serves TCP connections for ``asyncio.start_server`` and tracks them for shutdown."""
+
+    def __init__(self, handler: FrameHandler, metrics: ReceiverMetrics, clock: Clock) -> None:
+        self._handler = handler
+        self._m = metrics
+        self._clock = clock
+        settings = handler.settings
+        self._limiter = ConnectionLimiter(
+            total=settings.max_connections, per_peer=settings.max_connections_per_ip
+        )
+        self._readers: set[asyncio.StreamReader] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+
+    @property
+    def open(self) -> int:
+        """Connections currently open."""
+        return self._limiter.open
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection, from accept to close."""
+        peername = writer.get_extra_info("peername") or ("?", 0)
+        peer_ip = str(peername[0])
+        refused = None if not self.closing else "shutting_down"
+        refused = refused or self._limiter.acquire(peer_ip)
+        if refused is not None:
+            self._m.limit_hit(refused)
+            writer.transport.abort()
+            return
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - asyncio runs this as a task
+        self._tasks.add(task)
+        self._readers.add(reader)
+        self._m.connections(self._limiter.open)
+        peer = f"{peer_ip}:{peername[1]}"
+        try:
+            await self._loop(reader, writer, peer, peer_ip)
+        except (ConnectionError, TimeoutError):
+            pass
+        except Exception:  # task root: log, count, close only this connection
+            log.exception("connection_failed", peer=peer, transport="tcp")
+            self._m.internal_error("tcp_connection")
+        finally:
+            self._readers.discard(reader)
+            self._tasks.discard(task)
+            self._limiter.release(peer_ip)
+            self._m.connections(self._limiter.open)
+            writer.transport.abort() if self.closing else writer.close()
+
+    async def _loop(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, peer_ip: str
+    ) -> None:
+        settings = self._handler.settings
+        framer = Framer(max_frame_bytes=settings.max_frame_bytes)
+        timeout = settings.idle_timeout_s
+        while True:
+            data = await self._read(reader, timeout, peer)
+            if not data:
+                return
+            received_at = self._clock()
+            framer.feed(data)
+            replied = await self._frames(framer, writer, peer, peer_ip, received_at)
+            if replied and settings.linger_s > 0:
+                timeout = settings.linger_s
+            elif replied:
+                timeout = settings.idle_timeout_s
+
+    async def _read(self, reader: asyncio.StreamReader, idle_s: float, peer: str) -> bytes:
+        try:
+            async with asyncio.timeout(idle_s):
+                return await reader.read(READ_CHUNK)
+        except TimeoutError:
+            self._m.limit_hit("idle_timeout")
+            log.debug("connection_idle_closed", peer=peer, transport="tcp")
+            return b""
+
+    async def _frames(
+        self,
+        framer: Framer,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        peer_ip: str,
+        received_at: datetime,
+    ) -> bool:
+        replied = False
+        while True:
+            try:
+                frame = framer.next_frame()
+            except FrameTooLongError:
+                self._m.limit_hit("frame_bytes")
+                self._m.rejected("tcp", "frame_too_long")
+                continue
+            if frame is None:
+                return replied
+            self._m.frame_received("tcp")
+            if not self._handler.allow(peer_ip):
+                self._m.limit_hit("peer_rate")
+                continue
+            outcome = await self._handler.handle(
+                frame, peer=peer, transport="tcp", received_at=received_at
+            )
+            if outcome.reply is not None:
+                writer.write(outcome.reply)
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await writer.drain()
+                self._m.replied("tcp", outcome.kind.value, received_at, self._clock())
+                replied = True
+
+    async def drain_and_close(self, grace_s: float) -> None:
+        """Stop reading new data; let in-flight frames commit and get their replies."""
+        self.closing = True
+        for reader in list(self._readers):
+            reader.feed_eof()
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,99 @@
+"""The UDP adapter: one datagram is one frame candidate; the reply goes to its source.
+
+Datagrams are handled concurrently (each waits for its own commit); at most
+``MAX_IN_FLIGHT`` at once — beyond that a datagram is dropped unanswered and counted, and
+the panel retries as it would after any loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from alarmrx.protocols import Framer, Quirk
+from alarmrx.protocols.errors import FrameTooLongError
+from alarmrx.receiver.handler import Clock, FrameHandler
+from alarmrx.receiver.metrics import ReceiverMetrics
+
+log = structlog.get_logger("alarmrx.receiver")
+
+MAX_IN_FLIGHT = 10_000
+
+
+class UDPEndpoint(asyncio.DatagramProtocol):
+    """``loop.create_datagram_endpoint`` protocol serving DC-09 over UDP."""
+
+    def __init__(self, handler: FrameHandler, metrics: ReceiverMetrics, clock: Clock) -> None:
+        self._handler = handler
+        self._m = metrics
+        self._clock = clock
+        self._transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport for replies."""
+        assert isinstance(transport, asyncio.DatagramTransport)  # noqa: S101 - asyncio contract
+        self._transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        """Start handling one datagram, within the in-flight bound."""
+        if self.closing or len(self._tasks) >= MAX_IN_FLIGHT:
+            self._m.limit_hit("udp_in_flight")
+            return
+        task = asyncio.get_running_loop().create_task(self._handle(data, addr, self._clock()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors (a panel gone away): nothing to do but note it."""
+        log.debug("udp_error_received", error=str(exc), transport="udp")
+
+    async def _handle(self, data: bytes, addr: tuple[str | Any, int], received_at: Any) -> None:
+        peer_ip = str(addr[0])
+        try:
+            frame = self._frame(data)
+            if frame is None or not self._allowed(peer_ip):
+                return
+            outcome = await self._handler.handle(
+                frame, peer=f"{peer_ip}:{addr[1]}", transport="udp", received_at=received_at
+            )
+            if outcome.reply is not None and self._transport is not None:
+                self._transport.sendto(outcome.reply, addr)
+                self._m.replied("udp", outcome.kind.value, received_at, self._clock())
+        except Exception:  # task root: one datagram's bug must not stop the endpoint
+            log.exception("datagram_failed", peer=peer_ip, transport="udp")
+            self._m.internal_error("udp_datagram")
+
+    def _frame(self, data: bytes) -> bytes | None:
+        self._m.frame_received("udp")
+        framer = Framer(max_frame_bytes=self._handler.settings.max_frame_bytes)
+        framer.feed(data)
+        try:
+            frame = framer.next_frame()
+        except FrameTooLongError:
+            self._m.limit_hit("frame_bytes")
+            self._m.rejected("udp", "frame_too_long")
+            return None
+        if frame is None:
+            self._m.rejected("udp", "framing")
+            return None
+        if framer.buffered or framer.discarded_bytes:
+            self._m.quirk_seen(Quirk.TRAILING_BYTES.value)
+        return frame
+
+    def _allowed(self, peer_ip: str) -> bool:
+        if self._handler.allow(peer_ip):
+            return True
+        self._m.limit_hit("peer_rate")
+        return False
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking datagrams; let in-flight ones commit and get their replies."""
+        self.closing = True
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_s)
+        if self._transport is not None:
+            self._transport.close()
