@@ -15,9 +15,14 @@ class CommandError(Exception):
 
 
 def _registry() -> list[Callable[[Any], None]]:
-    from alarmrx.commands import decode  # noqa: PLC0415 - keeps `alarmrx --help` import-light
+    from alarmrx.commands import (  # noqa: PLC0415 - keeps `alarmrx --help` import-light
+        check,
+        decode,
+        run,
+        send,
+    )
 
-    return [decode.register]
+    return [run.register, check.register, send.register, decode.register]
 
 
 COMMANDS: list[Callable[[Any], None]] = _registry()

@@ -1,0 +1,191 @@
+"""The validated settings: frozen values built by ``load_settings``, read everywhere else.
+
+Each field's default here is the default of the TOML key of the same name;
+``docs/configuration.md`` is checked against these classes by a test.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+_ADDRESS = re.compile(r"^(?:\[(?P<v6>[^\[\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
+_DOTTED_DIGITS = re.compile(r"^[0-9.]+$")
+MQTT_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenAddress:
+    """A host and port to listen on; port 0 asks the kernel for a free one (tests)."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> ListenAddress:
+        """``"127.0.0.1:12128"``, ``"[::1]:12128"`` or ``"localhost:9108"``; ValueError else."""
+        match = _ADDRESS.match(text)
+        if match is None:
+            msg = f"{text!r} is not host:port (write IPv6 as [::1]:12128)"
+            raise ValueError(msg)
+        host = match["v6"] if match["v6"] is not None else match["host"]
+        _check_host(host, ipv6=match["v6"] is not None)
+        port = int(match["port"])
+        if port > 65535:
+            msg = f"port {port} is above 65535"
+            raise ValueError(msg)
+        return cls(host=host, port=port)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _check_host(host: str, *, ipv6: bool) -> None:
+    try:
+        if ipv6:
+            ipaddress.IPv6Address(host)
+        elif _DOTTED_DIGITS.match(host):
+            ipaddress.IPv4Address(host)
+        elif not _HOSTNAME.match(host):
+            raise ValueError(host)
+    except ValueError:
+        msg = f"{host!r} is not an IP address or host name"
+        raise ValueError(msg) from None
+
+
+LOCALHOST_DC09 = ListenAddress(host="127.0.0.1", port=12128)
+LOCALHOST_METRICS = ListenAddress(host="127.0.0.1", port=9108)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiverSettings:
+    """``[receiver]``: the DC-09 listeners and their limits."""
+
+    id: str = "rx1"
+    listen: tuple[ListenAddress, ...] = (LOCALHOST_DC09,)
+    unknown_accounts: Literal["reject", "accept"] = "reject"
+    max_connections: int = 20000
+    max_connections_per_ip: int = 2000
+    max_frame_bytes: int = 4096
+    idle_timeout_s: float = 3600.0
+    peer_rate: float = 50.0
+    peer_burst: int = 200
+    linger_s: float = 0.0
+    nak_on_corrupt: bool = False
+    check_plain_timestamp: bool = False
+    ack_timestamp: bool = False
+    max_unknown_accounts: int = 1000
+    long_pad: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalSettings:
+    """``[journal]``: where and how events are recorded."""
+
+    path: Path = Path("var/journal.db")
+    fsync: bool = True
+    retention_days: int = 730
+    reject_samples_per_minute: int = 60
+    dedupe_window_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsSettings:
+    """``[metrics]``: the HTTP endpoint for /metrics, /healthz and /readyz; None = off."""
+
+    listen: ListenAddress | None = LOCALHOST_METRICS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MQTTSettings:
+    """``[mqtt]``: the broker events are published to."""
+
+    url: str
+    topic_root: str = "alarmrx"
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_insecure: bool = False
+    keepalive_s: int = 60
+    protocol: Literal["3.1.1", "5"] = "5"
+    qos: int = 1
+    ha_discovery: bool = False
+    ha_prefix: str = "homeassistant"
+    publish_timeout_s: float = 10.0
+
+    @property
+    def tls(self) -> bool:
+        """True for an ``mqtts://`` url."""
+        return urlsplit(self.url).scheme == "mqtts"
+
+    @property
+    def host(self) -> str:
+        """The broker's host name or address."""
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        """The broker's port; 1883 or 8883 when the url names none."""
+        parts = urlsplit(self.url)
+        return parts.port or MQTT_DEFAULT_PORTS[parts.scheme]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingSettings:
+    """``[logging]``: level and line format."""
+
+    level: str = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneSettings:
+    """``[[accounts.zones]]``: a zone's name and the zones next to it (for verification)."""
+
+    zone: int
+    name: str | None = None
+    neighbours: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSettings:
+    """``[[accounts]]``: one served account. ``account`` is verbatim (``"0123"`` != 123).
+
+    ``receiver`` and ``line`` (the frame's ``R`` and ``L`` fields) None match any value.
+    The loader sets ``require_encryption`` True when a key is set, unless the file says no.
+    """
+
+    account: str
+    receiver: str | None = None
+    line: str | None = None
+    key: bytes | None = field(default=None, repr=False)
+    require_encryption: bool = False
+    clock_offset_s: float = 0.0
+    timezone: str | None = None
+    window_past_s: float = 40.0
+    window_future_s: float = 20.0
+    check_plain_timestamp: bool | None = None
+    name: str | None = None
+    zones: tuple[ZoneSettings, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The whole configuration; ``source`` is the file it came from."""
+
+    source: Path
+    receiver: ReceiverSettings = ReceiverSettings()
+    journal: JournalSettings = JournalSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    mqtt: MQTTSettings | None = None
+    logging: LoggingSettings = LoggingSettings()
+    accounts: tuple[AccountSettings, ...] = ()

@@ -1,0 +1,286 @@
+"""The configuration schema: every table, every key, its check and its one-line meaning.
+
+This is the one place that knows the file's shape; ``docs/configuration.md`` is generated
+from it (``alarmrx.config.reference``) and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from alarmrx.config import checks as c
+from alarmrx.config.model import (
+    MQTT_DEFAULT_PORTS,
+    AccountSettings,
+    JournalSettings,
+    LoggingSettings,
+    MetricsSettings,
+    MQTTSettings,
+    ReceiverSettings,
+    Settings,
+    ZoneSettings,
+)
+from alarmrx.config.problems import Invalid, KeyPath, Reported
+from alarmrx.config.schema import Check, Context, Option, Table
+from alarmrx.config.secrets import read_secret, secret_sources
+from alarmrx.protocols import KeyFormatError, parse_key
+
+_TOPIC = r"[^#+/\s](?:[^#+\s]*[^#+/\s])?"
+_TOPIC_HINT = "an MQTT topic without wildcards, spaces or a leading or trailing '/'"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+RECEIVER = Table(
+    "receiver",
+    ReceiverSettings,
+    (
+        Option("id", c.string(r"[A-Za-z0-9_.-]{1,64}", "letters, digits, '_', '.', '-'"),
+               "This receiver's name in MQTT topics (`receivers/{id}/status`) and logs."),
+        Option("listen", c.listen_addresses(),
+               "Addresses served over both TCP and UDP; IPv6 as `[::1]:12128`."),
+        Option("unknown_accounts", c.choice("reject", "accept"),
+               "`reject` answers frames from unlisted accounts with DUH; `accept` records "
+               "and acknowledges them (plain frames only: there is no key)."),
+        Option("max_connections", c.integer(1), "Open TCP connections in total."),
+        Option("max_connections_per_ip", c.integer(1), "Open TCP connections per peer address."),
+        Option("max_frame_bytes", c.integer(64, 65535),
+               "Longest frame accepted; longer input is dropped and counted."),
+        Option("idle_timeout_s", c.number(positive=True),
+               "Close a TCP connection silent this long; keep it above the link-test interval."),
+        Option("peer_rate", c.number(positive=True), "Frames per second allowed per peer address."),
+        Option("peer_burst", c.integer(1), "Frames a peer may send at once above `peer_rate`."),
+        Option("linger_s", c.number(0),
+               "Keep a TCP connection open this long after a reply when the panel closes its "
+               "side (Ajax reads the ACK only then); 0 = off."),
+        Option("nak_on_corrupt", c.boolean(),
+               "NAK frames with a CRC or framing error instead of staying silent."),
+        Option("check_plain_timestamp", c.boolean(),
+               "Apply the timestamp window to unencrypted frames that carry a timestamp too."),
+        Option("ack_timestamp", c.boolean(), "Add the receiver's time to every ACK."),
+        Option("max_unknown_accounts", c.integer(1),
+               "Distinct unknown accounts tracked and logged; more are counted only."),
+        Option("long_pad", c.boolean(),
+               "Pad encrypted ACKs with 16-31 bytes (DC-09-2026 style) instead of 1-16."),
+    ),
+    "The DC-09 listeners and their limits.",
+)  # fmt: skip
+
+JOURNAL = Table(
+    "journal",
+    JournalSettings,
+    (
+        Option("path", c.path(), "The SQLite journal file; relative to the config file."),
+        Option("fsync", c.boolean(),
+               "Wait for the disk before acknowledging. Turn off only for tests."),
+        Option("retention_days", c.integer(42),
+               "Days records are kept before pruning (at least 42)."),
+        Option("reject_samples_per_minute", c.integer(0),
+               "Rejected frames recorded per minute for diagnosis; 0 = none."),
+        Option("dedupe_window_s", c.number(0),
+               "A retransmission within this time is recorded once and counted."),
+    ),
+    "The durable, hash-chained record of every event.",
+)  # fmt: skip
+
+METRICS = Table(
+    "metrics",
+    MetricsSettings,
+    (
+        Option("listen", c.listen_or_off(),
+               "Address for `/metrics`, `/healthz` and `/readyz`; `\"\"` or `false` = off."),
+    ),
+    "The Prometheus and health endpoint.",
+)  # fmt: skip
+
+
+def _mqtt_url() -> Check:
+    def convert(value: Any, _ctx: Context, _path: KeyPath) -> str:
+        c.expect(value, str, 'a string like "mqtt://127.0.0.1:1883"')
+        parts = urlsplit(value)
+        if parts.scheme not in MQTT_DEFAULT_PORTS or not parts.hostname:
+            raise Invalid(f"{value!r} is not mqtt://host:port or mqtts://host:port")
+        if parts.username is not None or parts.path not in ("", "/"):
+            raise Invalid("give only scheme, host and port; credentials have their own keys")
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port when it is read
+        except ValueError:
+            raise Invalid(f"{value!r} has a bad port") from None
+        return str(value)
+
+    return Check('"mqtt://host:port" | "mqtts://host:port"', convert)
+
+
+def _build_mqtt(values: dict[str, Any], ctx: Context) -> MQTTSettings:
+    secret = read_secret(values, "password", ctx)
+    plain = {k: v for k, v in values.items() if k not in secret_sources("password")}
+    settings = MQTTSettings(password=secret[1] if secret else None, **plain)
+    _check_mqtt(settings, secret[0] if secret else "password")
+    return settings
+
+
+def _check_mqtt(settings: MQTTSettings, password_key: str) -> None:
+    if settings.password is not None and settings.username is None:
+        raise Invalid("a password needs a username", key=password_key)
+    tls_files = (settings.tls_ca, settings.tls_cert, settings.tls_key)
+    if any(tls_files) and not settings.tls:
+        raise Invalid("TLS files need an mqtts:// url", key="url")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise Invalid("a client certificate needs both tls_cert and tls_key", key="tls_cert")
+
+
+MQTT = Table(
+    "mqtt",
+    MQTTSettings,
+    (
+        Option("url", _mqtt_url(), "The broker; `mqtts://` for TLS. Required in `[mqtt]`."),
+        Option("topic_root", c.string(_TOPIC, _TOPIC_HINT),
+               "Prefix of every topic: `{topic_root}/v1/…`."),
+        Option("client_id", c.string(), "MQTT client id; default: derived from `receiver.id`."),
+        Option("username", c.string(), "Broker user name."),
+        Option("password", c.string(), "Broker password, inline (prefer the two below)."),
+        Option("password_file", c.path(),
+               "File holding the password; must not be readable by group or others."),
+        Option("password_credential", c.string(r"[^/]+", "a file name"),
+               "Name of a systemd credential (`LoadCredential=`) holding the password."),
+        Option("tls_ca", c.path(must_exist=True),
+               "CA bundle to verify the broker; default: the system's CAs."),
+        Option("tls_cert", c.path(must_exist=True), "Client certificate (PEM), with `tls_key`."),
+        Option("tls_key", c.path(must_exist=True), "Client private key (PEM)."),
+        Option("tls_insecure", c.boolean(), "Skip verifying the broker's host name. Tests only."),
+        Option("keepalive_s", c.integer(1, 65535), "MQTT keep-alive interval."),
+        Option("protocol", c.choice("3.1.1", "5"), "MQTT protocol version."),
+        Option("qos", c.integer(1, 2),
+               "QoS of event messages; at least 1, since delivery is confirmed by the broker."),
+        Option("ha_discovery", c.boolean(), "Publish Home Assistant discovery messages."),
+        Option("ha_prefix", c.string(_TOPIC, _TOPIC_HINT), "Home Assistant discovery prefix."),
+        Option("publish_timeout_s", c.number(positive=True),
+               "Reconnect when the broker does not acknowledge a message within this time."),
+    ),
+    "The broker events are published to; without `[mqtt]` they wait in the journal.",
+    build=_build_mqtt,
+)  # fmt: skip
+
+LOGGING = Table(
+    "logging",
+    LoggingSettings,
+    (
+        Option("level", c.choice(*LOG_LEVELS), "Lowest level logged."),
+        Option("format", c.choice("auto", "json", "console"),
+               "`auto`: JSON lines under systemd or when stderr is not a terminal."),
+    ),
+    "Structured logs on stderr.",
+)  # fmt: skip
+
+ZONE = Table(
+    "accounts.zones",
+    ZoneSettings,
+    (
+        Option("zone", c.integer(0), "The zone number as the panel reports it."),
+        Option("name", c.string(), "Its name, shown with its events."),
+        Option("neighbours", c.integers(0),
+               "Zones next to it: an alarm in two neighbours within the window is verified."),
+    ),
+    "Named zones of an account and which are next to each other.",
+)  # fmt: skip
+
+
+def _build_account(values: dict[str, Any], ctx: Context) -> AccountSettings:
+    key = _account_key(values, ctx)
+    plain = {k: v for k, v in values.items() if k not in secret_sources("key")}
+    require = plain.pop("require_encryption", key is not None)
+    if require and key is None:
+        raise Invalid("needs a key (key, key_file or key_credential)", key="require_encryption")
+    _check_zones(plain.get("zones", ()))
+    return AccountSettings(key=key, require_encryption=require, **plain)
+
+
+def _account_key(values: dict[str, Any], ctx: Context) -> bytes | None:
+    secret = read_secret(values, "key", ctx)
+    if secret is None:
+        return None
+    try:
+        return parse_key(secret[1])
+    except KeyFormatError as err:
+        raise Invalid(str(err), key=secret[0]) from None
+
+
+def _check_zones(zones: tuple[ZoneSettings, ...]) -> None:
+    seen: set[int] = set()
+    for index, zone in enumerate(zones):
+        if zone.zone in seen:
+            raise Invalid(f"zone {zone.zone} is listed twice", key=("zones", index, "zone"))
+        if zone.zone in zone.neighbours:
+            raise Invalid("a zone is not its own neighbour", key=("zones", index, "neighbours"))
+        seen.add(zone.zone)
+
+
+ACCOUNT = Table(
+    "accounts",
+    AccountSettings,
+    (
+        Option("account", c.verbatim("account", 16),
+               "The account (`#acct`) exactly as the panel sends it, in quotes."),
+        Option("receiver", c.verbatim("receiver", 6),
+               "Match only frames with this receiver number (`R`); default: any."),
+        Option("line", c.verbatim("line", 6),
+               "Match only frames with this line prefix (`L`); default: any."),
+        Option("key", c.string(),
+               "AES key: 32/48/64 hex digits or 16/24/32 characters. Prefer the two below."),
+        Option("key_file", c.path(),
+               "File holding the key; must not be readable by group or others."),
+        Option("key_credential", c.string(r"[^/]+", "a file name"),
+               "Name of a systemd credential (`LoadCredential=`) holding the key."),
+        Option("require_encryption", c.boolean(),
+               "Refuse plain frames from this account (DUH).", "true with a key, else false"),
+        Option("clock_offset_s", c.number(), "Seconds added to the panel's timestamps."),
+        Option("timezone", c.timezone(),
+               "IANA zone of a panel that sends local time; default: UTC as DC-09 says."),
+        Option("window_past_s", c.number(0), "Accept timestamps this far in the past."),
+        Option("window_future_s", c.number(0), "Accept timestamps this far in the future."),
+        Option("check_plain_timestamp", c.boolean(),
+               "Overrides `receiver.check_plain_timestamp` for this account."),
+        Option("name", c.string(), "A name for people: the site or subscriber."),
+        Option("zones", c.tables(ZONE), "Named zones: `[[accounts.zones]]`."),
+    ),
+    "One served account; several entries may share an account under different `receiver`/`line`.",
+    build=_build_account,
+)  # fmt: skip
+
+
+def _build_settings(values: dict[str, Any], ctx: Context) -> Settings:
+    _check_duplicates(values.get("accounts", ()), ctx)
+    journal = values.pop("journal", JournalSettings())
+    journal = dataclasses.replace(journal, path=(ctx.base_dir / journal.path).resolve())
+    return Settings(source=Path(ctx.file).absolute(), journal=journal, **values)
+
+
+def _check_duplicates(accounts: tuple[AccountSettings, ...], ctx: Context) -> None:
+    first: dict[tuple[str, str | None, str | None], int] = {}
+    duplicate = False
+    for index, entry in enumerate(accounts):
+        where = (entry.account, entry.receiver, entry.line)
+        if where in first:
+            message = f"same account, receiver and line as accounts[{first[where]}]"
+            ctx.report(("accounts", index, "account"), message)
+            duplicate = True
+        first.setdefault(where, index)
+    if duplicate:
+        raise Reported
+
+
+ROOT = Table(
+    "",
+    Settings,
+    (
+        Option("receiver", c.table(RECEIVER), RECEIVER.doc),
+        Option("journal", c.table(JOURNAL), JOURNAL.doc),
+        Option("metrics", c.table(METRICS), METRICS.doc),
+        Option("mqtt", c.table(MQTT), MQTT.doc),
+        Option("logging", c.table(LOGGING), LOGGING.doc),
+        Option("accounts", c.tables(ACCOUNT), ACCOUNT.doc),
+    ),
+    "The whole file.",
+    build=_build_settings,
+)
