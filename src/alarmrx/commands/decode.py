@@ -18,6 +18,7 @@ from alarmrx.commands import CommandError
 from alarmrx.protocols import (
     AccountPolicy,
     DC09Message,
+    Event,
     KeyFormatError,
     ProtocolError,
     Reply,
@@ -25,7 +26,6 @@ from alarmrx.protocols import (
     parse_frame,
     parse_key,
 )
-from alarmrx.protocols.dc09.grammar import KNOWN_TOKENS
 
 _NOTATION = re.compile(r"<LF>|<CR>|<0x0[AaDd]>|\\n|\\r", re.IGNORECASE)
 _NOTATION_BYTES = {"<lf>": "\n", "<cr>": "\r", "<0x0a>": "\n", "<0x0d>": "\r",
@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
             frame, accounts=lambda _header, _account: policy, now=datetime.now(UTC)
         )
     except ProtocolError as err:
-        print(json.dumps({"reject": err.reason.value, "detail": err.detail,
-                          "reply": err.reply.value}))  # fmt: skip
+        print(json.dumps({"reject": err.reason.value, "detail": err.detail}))
         return 1
     print(json.dumps(describe(message), ensure_ascii=False))
     return 0
@@ -87,14 +86,10 @@ def describe(message: DC09Message) -> dict[str, Any]:
         "receiver": header.receiver,
         "line": header.line,
         "account": message.account,
-        "header_account": header.account,
-        "data_account": message.data_account,
         "timestamp": message.timestamp.isoformat() if message.timestamp else None,
         "xdata": [{"letter": x.letter, "value": x.value} for x in message.xdata],
         "events": [event_json(e) for e in message.events],
         "reply": reply_for(message).value,
-        "known_token": header.token in KNOWN_TOKENS,
-        "quirks": sorted(q.value for q in message.quirks),
     }
 
 
@@ -103,12 +98,11 @@ def reply_for(message: DC09Message) -> Reply:
     return Reply.RSP if any(x.letter == "K" for x in message.xdata) else Reply.ACK
 
 
-def event_json(event: Any) -> dict[str, Any]:
+def event_json(event: Event) -> dict[str, Any]:
     """One event as JSON; ``qualifier`` only for Contact ID."""
-    out = {
+    out: dict[str, Any] = {
         "code": event.code,
         "category": event.category.value,
-        "description": event.description,
         "zone": event.zone,
         "area": event.area,
         "user": event.user,

@@ -29,6 +29,9 @@ _MODIFIER_RE = re.compile(
 _CODE_RE = re.compile(
     r"(?P<code>[A-Z]{2})(?P<address>[0-9:.\-]*)(?:\*[^/^|]*)?(?:\^(?P<text>[^^]*)\^?)?(?P<slash>/?)"
 )
+# An address that names neither a user nor an area is kept as the zone, the generic slot
+# (DC-03 "condition", "point", "unused" addresses still carry the panel's number).
+_NOT_ZONE = frozenset({"user", "area"})
 _MODIFIER_FIELD = {"ri": "area", "id": "user", "pi": "peripheral", "ti": "time", "da": "date"}
 
 
@@ -65,6 +68,8 @@ def decode(data: str) -> Payload:
             account = block[1:] if block else None
         elif block.startswith("A") and events:
             events[-1] = _with_text(events[-1], block[1:])
+        elif block.isdigit():
+            quirks.add(Quirk.SIA_SYSTEM_BLOCK)  # DC-03 link-layer block, e.g. AlphaVision `0|`
         elif block:
             events.extend(_decode_event_block(block, quirks))
     if not events:
@@ -122,7 +127,7 @@ def _event(code: str, address: str, text: str | None, state: _Block) -> Event:
         code=code,
         category=sia_category(code, info.category if info else None),
         description=info.description if info else "Unknown SIA code",
-        zone=value if kind == "zone" else None,
+        zone=None if kind in _NOT_ZONE else value,
         user=value if kind == "user" else user,
         area=value if kind == "area" else area,
         text=text.strip() if text else None,

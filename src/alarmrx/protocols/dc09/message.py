@@ -35,6 +35,7 @@ class Quirk(StrEnum):
     SIA_NO_BLOCK_PREFIX = "sia_no_block_prefix"
     SIA_MISSING_SLASH = "sia_missing_slash"
     SIA_TRAILING_LETTERS = "sia_trailing_letters"
+    SIA_SYSTEM_BLOCK = "sia_system_block"  # a digits-only DC-03 block, skipped
     CID_UNKNOWN_QUALIFIER = "cid_unknown_qualifier"
 
 

@@ -54,6 +54,7 @@ AccountLookup = Callable[[FrameHeader, str | None], AccountPolicy | None]
 Decoder = Callable[[str], Payload]
 
 _QUOTE = 0x22
+_TRAILING_JUNK = frozenset(b"\x00\n ")
 
 
 def _decode_empty(data: str) -> Payload:
@@ -100,19 +101,30 @@ def parse_frame(
 
 
 def _split(frame: bytes, quirks: set[Quirk]) -> tuple[CRCStyle, int, bytes, bytes]:
-    if len(frame) < 10 or frame[0] != LF or frame[-1] != CR:
+    end = _frame_end(frame, quirks)
+    if end < 10 or frame[0] != LF:
         msg = "a frame is LF, CRC, length, body, CR"
         raise FramingError(msg)
     if frame[9] != _QUOTE and is_binary_crc_head(frame):
         quirks.add(Quirk.BINARY_CRC)
-        return CRCStyle.BINARY, int.from_bytes(frame[1:3], "big"), frame[3:7], frame[7:-1]
+        return CRCStyle.BINARY, int.from_bytes(frame[1:3], "big"), frame[3:7], frame[7 : end - 1]
     crc_text = frame[1:5]
     if frame[9] != _QUOTE or not set(crc_text.decode("latin-1")) <= HEX_DIGITS:
         msg = "no 4-hex-digit CRC and 4-digit length before the opening quote"
         raise FramingError(msg)
     if not crc_text.isupper() and not crc_text.isdigit():
         quirks.add(Quirk.LOWERCASE_HEX)
-    return CRCStyle.HEX, int(crc_text, 16), frame[5:9], frame[9:-1]
+    return CRCStyle.HEX, int(crc_text, 16), frame[5:9], frame[9 : end - 1]
+
+
+def _frame_end(frame: bytes, quirks: set[Quirk]) -> int:
+    """Index after the closing CR; NUL, LF or space after it (one UDP datagram) is a quirk."""
+    end = len(frame)
+    while end and frame[end - 1] in _TRAILING_JUNK:
+        end -= 1
+    if end < len(frame):
+        quirks.add(Quirk.TRAILING_BYTES)
+    return end if end and frame[end - 1] == CR else 0
 
 
 def _check_length(length_text: bytes, actual: int, quirks: set[Quirk]) -> None:
@@ -197,7 +209,9 @@ def _parse_after_header(
         policy = _policy(accounts, header, header.account)
         content = _decrypt(policy, rest, quirks)
     else:
-        content = _ascii(rest)
+        # Latin-1 maps every byte to one character, so nothing is lost: DC-09 lets some
+        # xdata blocks carry Windows-1252 text (ioBroker.sia issue #63).
+        content = rest.decode("latin-1")
         policy = None
     data, xdata, timestamp_text = _split_content(content, encrypted=header.encrypted)
     payload = decoder(data)
@@ -227,14 +241,6 @@ def _policy(accounts: AccountLookup, header: FrameHeader, account: str | None) -
         msg = f"account {account!r} is not served" if account else "frame names no account"
         raise UnknownAccountError(msg)
     return policy
-
-
-def _ascii(data: bytes) -> str:
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError as err:
-        msg = f"non-ASCII byte 0x{data[err.start]:02X} at offset {err.start} of the data"
-        raise FramingError(msg) from err
 
 
 def _decrypt(policy: AccountPolicy, hex_text: bytes, quirks: set[Quirk]) -> str:
@@ -285,7 +291,7 @@ def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, 
         tail = tail[end + 1 :]
     timestamp = None
     if tail.startswith("_"):
-        timestamp, tail = tail[1:21], tail[21:]
+        timestamp, tail = tail[1:20], tail[20:]
     if tail:
         raise error(f"unexpected {tail[:20]!r} after the data")
     return data, tuple(xdata), timestamp
