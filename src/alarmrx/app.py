@@ -76,7 +76,7 @@ class Daemon:
         self._install_signals()
         self._check_clock()
         self._ready = True
-        sdnotify.notify("READY=1\nSTATUS=receiving")
+        sdnotify.notify(f"READY=1\nSTATUS={self._status(http)}")
         log.info("daemon_ready", version=__version__, listeners=self.listeners)
         try:
             await self._run_tasks(journal)
@@ -88,6 +88,13 @@ class Daemon:
                 await http.close()
         log.info("daemon_stopped")
         return 0
+
+    def _status(self, http: MetricsServer | None) -> str:
+        """``receiving dc09=host:port,… metrics=host:port`` (tests read the ports here)."""
+        dc09 = ",".join(f"dc09={address}" for address in self.listeners)
+        listen = self.settings.metrics.listen
+        metrics = f" metrics={listen.host}:{http.port}" if http and listen else ""
+        return f"receiving {dc09}{metrics}"
 
     def _build_receiver(self, journal: Journal) -> Receiver:
         metrics = PrometheusReceiverMetrics(self.metrics)

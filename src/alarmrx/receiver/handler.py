@@ -6,6 +6,7 @@ after the record is durable. If the append fails the panel gets no reply and ret
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from typing import Any
 import structlog
 
 from alarmrx.config import AccountTable, ReceiverSettings
+from alarmrx.journal.errors import JournalError
 from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.observability.logs import RateLimitedLog
 from alarmrx.protocols import (
     CORRUPT_REASONS,
     AccountPolicy,
@@ -36,6 +39,12 @@ from alarmrx.receiver.metrics import ReceiverMetrics
 from alarmrx.receiver.sink import Sink
 
 log = structlog.get_logger("alarmrx.receiver")
+# One line per (event, reason) a minute at most: a flood must not flood the logs.
+limited = RateLimitedLog(log, interval_s=60.0)
+
+# A panel waits about 1-5 s for its reply; past this the reply would be useless, so the
+# frame goes unanswered and the panel retries (a late commit then dedupes the retry).
+COMMIT_TIMEOUT_S = 5.0
 
 Clock = Callable[[], datetime]
 LinkObserver = Callable[[str, datetime, str, str], None]
@@ -104,6 +113,8 @@ class FrameHandler:
         if self._unknown.admit(account):
             return _UNKNOWN_POLICY
         self._metrics.limit_hit("unknown_accounts")
+        limited.warning("unknown_accounts", "limit_hit", limit="unknown_accounts",
+                        cap=len(self._unknown))  # fmt: skip
         return None
 
     async def handle(
@@ -134,7 +145,15 @@ class FrameHandler:
             priority=int(message_priority(message.events)),
             dedupe_key=dedupe_key(message),
         )
-        result = await self._sink.append(record)  # durable before the ACK (invariant 1)
+        try:
+            async with asyncio.timeout(COMMIT_TIMEOUT_S):
+                result = await self._sink.append(record)  # durable before the ACK
+        except (JournalError, TimeoutError) as err:
+            # Not durable, so no ACK: the panel retries. /healthz and the journal's gauge
+            # report the fault; the journal retries on the next append.
+            error = str(err) or f"no commit within {COMMIT_TIMEOUT_S} s"
+            limited.error("commit_failed", "commit_failed", account=account, error=error)
+            return Outcome(reply=None, kind=Reply.NONE, message=message)
         if result.duplicate:
             self._metrics.duplicate(transport)
         else:
@@ -168,6 +187,17 @@ class FrameHandler:
             kind = Reply.NAK
         reply = self._error_reply(kind, err)
         self._metrics.rejected(transport, err.reason.value)
+        header = err.header
+        limited.warning(
+            ("frame_rejected", err.reason),
+            "frame_rejected",
+            reason=err.reason.value,
+            detail=err.detail,
+            reply=kind.value,
+            peer=peer,
+            transport=transport,
+            account=header.account if header is not None else None,
+        )
         if self._samples.take(received_at):
             await self._sample(
                 err, frame=frame, peer=peer, transport=transport, received_at=received_at, kind=kind

@@ -15,7 +15,7 @@ import structlog
 
 from alarmrx.protocols import Framer
 from alarmrx.protocols.errors import FrameTooLongError
-from alarmrx.receiver.handler import Clock, FrameHandler
+from alarmrx.receiver.handler import Clock, FrameHandler, limited
 from alarmrx.receiver.limits import ConnectionLimiter
 from alarmrx.receiver.metrics import ReceiverMetrics
 
@@ -53,6 +53,7 @@ class TCPConnections:
         refused = refused or self._limiter.acquire(peer_ip)
         if refused is not None:
             self._m.limit_hit(refused)
+            limited.warning(refused, "limit_hit", limit=refused, peer=peer_ip, transport="tcp")
             writer.transport.abort()
             return
         task = asyncio.current_task()
@@ -114,8 +115,10 @@ class TCPConnections:
         while True:
             try:
                 frame = framer.next_frame()
-            except FrameTooLongError:
+            except FrameTooLongError as err:
                 self._m.limit_hit("frame_bytes")
+                limited.warning("frame_bytes", "limit_hit", limit="frame_bytes", peer=peer,
+                                detail=err.detail, transport="tcp")  # fmt: skip
                 self._m.rejected("tcp", "frame_too_long")
                 continue
             if frame is None:
@@ -123,6 +126,8 @@ class TCPConnections:
             self._m.frame_received("tcp")
             if not self._handler.allow(peer_ip):
                 self._m.limit_hit("peer_rate")
+                limited.warning(("peer_rate", peer_ip), "limit_hit", limit="peer_rate",
+                                peer=peer, transport="tcp")  # fmt: skip
                 continue
             outcome = await self._handler.handle(
                 frame, peer=peer, transport="tcp", received_at=received_at

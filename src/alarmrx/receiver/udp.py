@@ -8,13 +8,13 @@ the panel retries as it would after any loss.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
 from alarmrx.protocols import Framer, Quirk
 from alarmrx.protocols.errors import FrameTooLongError
-from alarmrx.receiver.handler import Clock, FrameHandler
+from alarmrx.receiver.handler import Clock, FrameHandler, limited
 from alarmrx.receiver.metrics import ReceiverMetrics
 
 log = structlog.get_logger("alarmrx.receiver")
@@ -35,13 +35,13 @@ class UDPEndpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport for replies."""
-        assert isinstance(transport, asyncio.DatagramTransport)  # noqa: S101 - asyncio contract
-        self._transport = transport
+        self._transport = cast("asyncio.DatagramTransport", transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         """Start handling one datagram, within the in-flight bound."""
         if self.closing or len(self._tasks) >= MAX_IN_FLIGHT:
             self._m.limit_hit("udp_in_flight")
+            limited.warning("udp_in_flight", "limit_hit", limit="udp_in_flight", transport="udp")
             return
         task = asyncio.get_running_loop().create_task(self._handle(data, addr, self._clock()))
         self._tasks.add(task)
@@ -88,6 +88,8 @@ class UDPEndpoint(asyncio.DatagramProtocol):
         if self._handler.allow(peer_ip):
             return True
         self._m.limit_hit("peer_rate")
+        limited.warning(("peer_rate", peer_ip), "limit_hit", limit="peer_rate", peer=peer_ip,
+                        transport="udp")  # fmt: skip
         return False
 
     async def drain(self, grace_s: float) -> None:

@@ -1,0 +1,115 @@
+"""The frame handler against a real journal: no ACK before the commit, none without it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tests.daemon import frame
+
+from alarmrx.config import AccountTable, ReceiverSettings, Settings
+from alarmrx.config.model import AccountSettings
+from alarmrx.journal import Journal
+from alarmrx.journal.writer import WriterHooks
+from alarmrx.protocols import Reply
+from alarmrx.receiver import FrameHandler, Outcome
+
+
+class Recorder:
+    """Counts what the handler reports (a ReceiverMetrics)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args: self.calls.append((name, args))
+
+
+def _handler(journal: Journal, **receiver: object) -> FrameHandler:
+    settings = Settings(
+        source=Path("test.toml"),
+        receiver=ReceiverSettings(**receiver),  # type: ignore[arg-type]
+        accounts=(AccountSettings(account="1234"),),
+    )
+    return FrameHandler(
+        settings=settings.receiver,
+        accounts=AccountTable(settings),
+        sink=journal,
+        metrics=Recorder(),  # type: ignore[arg-type]
+    )
+
+
+async def _handle(handler: FrameHandler, data: bytes) -> Outcome:
+    return await handler.handle(data, peer="p", transport="tcp", received_at=datetime.now(UTC))
+
+
+async def test_ack_waits_for_the_commit(tmp_path: Path) -> None:
+    """While the commit is held back, the handler has no reply to give."""
+    gate = threading.Event()
+    hooks = WriterHooks(before_commit=lambda _conn: gate.wait(10))
+    async with await Journal.open(tmp_path / "j.db", hooks=hooks) as journal:
+        handler = _handler(journal)
+        task = asyncio.create_task(_handle(handler, frame("1234", "#1234|NBA1")))
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        gate.set()
+        outcome = await asyncio.wait_for(task, 5)
+        assert outcome.kind is Reply.ACK
+        assert outcome.reply is not None
+        assert journal.last_seq == 1
+
+
+async def test_no_ack_when_the_commit_fails(tmp_path: Path) -> None:
+    """A failing disk means silence (the panel retries), and ACKs resume when it heals."""
+    failing = threading.Event()
+    failing.set()
+
+    def before_commit(_conn: sqlite3.Connection) -> None:
+        if failing.is_set():
+            raise sqlite3.OperationalError("disk I/O error")
+
+    async with await Journal.open(tmp_path / "j.db", hooks=WriterHooks(before_commit)) as journal:
+        handler = _handler(journal)
+        sent = frame("1234", "#1234|NBA1")
+        outcome = await handler.handle(
+            sent, peer="p", transport="tcp", received_at=datetime.now(UTC)
+        )
+        assert outcome.reply is None
+        assert outcome.kind is Reply.NONE
+        assert not journal.healthy
+        failing.clear()
+        outcome = await handler.handle(
+            sent, peer="p", transport="tcp", received_at=datetime.now(UTC)
+        )
+        assert outcome.kind is Reply.ACK
+        assert journal.healthy
+
+
+async def test_unknown_accounts_accept_policy_is_capped(tmp_path: Path) -> None:
+    """With unknown_accounts = accept, new unknown accounts beyond the cap get DUH."""
+    async with await Journal.open(tmp_path / "j.db") as journal:
+        handler = _handler(journal, unknown_accounts="accept", max_unknown_accounts=3)
+        kinds = []
+        for n in range(5):
+            account = f"9{n:03d}"
+            outcome = await _handle(handler, frame(account, f"#{account}|NBA1"))
+            kinds.append(outcome.kind)
+        assert kinds == [Reply.ACK] * 3 + [Reply.DUH] * 2
+
+
+@pytest.mark.parametrize("nak", [False, True])
+async def test_corrupt_frames_silent_unless_nak_on_corrupt(tmp_path: Path, nak: bool) -> None:
+    """CRC errors get no reply by default, a NAK with nak_on_corrupt."""
+    async with await Journal.open(tmp_path / "j.db") as journal:
+        handler = _handler(journal, nak_on_corrupt=nak)
+        good = frame("1234", "#1234|NBA1")
+        bad = good[:1] + b"0000" + good[5:]
+        outcome = await handler.handle(
+            bad, peer="p", transport="tcp", received_at=datetime.now(UTC)
+        )
+        assert (outcome.reply is not None) is nak
+        assert outcome.kind is (Reply.NAK if nak else Reply.NONE)
