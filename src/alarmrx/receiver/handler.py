@@ -47,7 +47,9 @@ limited = RateLimitedLog(log, interval_s=60.0)
 COMMIT_TIMEOUT_S = 5.0
 
 Clock = Callable[[], datetime]
-LinkObserver = Callable[[str, datetime, str, str], None]
+# (account, receiver, line, transport, peer, at): every accepted frame, NULLs included, so the
+# supervision rule sees link tests that are not journaled (DESIGN.md invariant 3).
+LinkObserver = Callable[[str, str | None, str | None, str, str, datetime], None]
 _UNKNOWN_POLICY = AccountPolicy()
 
 
@@ -129,7 +131,8 @@ class FrameHandler:
             self._metrics.quirk_seen(quirk.value)
         account = message.account or ""
         if self._on_link is not None:
-            self._on_link(account, received_at, transport, peer)
+            header = message.header
+            self._on_link(account, header.receiver, header.line, transport, peer, received_at)
         if message.is_null:
             self._metrics.link_test(transport)
             return self._ack(message)
