@@ -149,8 +149,10 @@ def _check_crc(declared: int, body: bytes, quirks: set[Quirk]) -> None:
     computed = crc16_arc(body)
     if computed == declared:
         return
-    if crc16_arc(body + b"\r") == declared:
-        quirks.add(Quirk.CRC_INCLUDES_CR)  # ELDES
+    # ELDES counts the CR in both fields; only a length that did so lets the CRC do so, which
+    # keeps a corrupted body from passing as "CRC over body + CR" (1 in 65 536).
+    if Quirk.LENGTH_INCLUDES_CR in quirks and crc16_arc(body + b"\r") == declared:
+        quirks.add(Quirk.CRC_INCLUDES_CR)
         return
     msg = f"CRC declared {declared:04X}, computed {computed:04X}"
     raise CRCMismatchError(msg)
@@ -287,7 +289,7 @@ def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, 
         end = tail.find("]")
         if end < 0:
             raise error("extended data block has no closing ']'")
-        xdata.append(XData(letter=tail[1:2], value=tail[2:end]))
+        xdata.append(XData(letter=tail[1:end][:1], value=tail[2:end]))  # `[]`: both empty
         tail = tail[end + 1 :]
     timestamp = None
     if tail.startswith("_"):

@@ -1,0 +1,186 @@
+"""Contact ID and SIA DCS data blocks, codes and categories, priority classes, keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from alarmrx.protocols import Category, KeyFormatError, Quirk, contact_id, parse_key, sia_dcs
+from alarmrx.protocols.categories import contact_id_category, sia_category
+from alarmrx.protocols.dc09 import crypto
+from alarmrx.protocols.errors import PayloadError
+from alarmrx.protocols.priority import Priority, event_priority, message_priority
+
+# ---- Contact ID --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "category", "zone", "user", "area"),
+    [
+        ("#1234|1130 01 015", Category.ALARM, 15, None, 1),
+        ("#1234|3130 01 015", Category.RESTORE, 15, None, 1),
+        ("#1234|6130 01 015", Category.STATUS, 15, None, 1),
+        ("#1234|1401 02 007", Category.OPEN, None, 7, 2),
+        ("#1234|3401 02 007", Category.CLOSE, None, 7, 2),
+        ("#1234|1602 00 000", Category.TEST, None, None, None),
+        ("#1234|3602 00 000", Category.TEST, None, None, None),
+        ("#1234|17AB 00 001", Category.UNKNOWN, 1, None, None),
+        ("#1234|11300A01B", Category.ALARM, "01B", None, "0A"),
+        ("|1130 01 015", Category.ALARM, 15, None, 1),
+        ("1130 01 015", Category.ALARM, 15, None, 1),
+    ],
+)
+def test_contact_id_qualifiers_and_addresses(
+    data: str, category: Category, zone: object, user: object, area: object
+) -> None:
+    """Qualifier 1/3/6 decide event/restore/status; user codes put CCC in user."""
+    (event,) = contact_id.decode(data).events
+    assert (event.category, event.zone, event.user, event.area) == (category, zone, user, area)
+
+
+def test_contact_id_unknown_code_and_qualifier() -> None:
+    """An unknown code is a valid event of category unknown; qualifier 2 is a quirk."""
+    payload = contact_id.decode("#1234|27AB 00 001")
+    assert payload.events[0].category is Category.UNKNOWN
+    assert payload.events[0].description == "Unknown Contact ID code"
+    assert payload.quirks == {Quirk.CID_UNKNOWN_QUALIFIER}
+    assert payload.account == "1234"
+
+
+@pytest.mark.parametrize("data", ["", "#1234|113 01 015", "#1234|1130 01 015 x"])
+def test_contact_id_rejects_malformed(data: str) -> None:
+    """Anything but '#acct|QXYZ GG CCC' is a payload error."""
+    with pytest.raises(PayloadError):
+        contact_id.decode(data)
+
+
+# ---- SIA DCS -----------------------------------------------------------------------------
+
+
+def _events(data: str) -> list[tuple[object, ...]]:
+    return [(e.code, e.zone, e.area, e.user, e.text) for e in sia_dcs.decode(data).events]
+
+
+def test_sia_modifiers_apply_to_following_codes() -> None:
+    """ri (area) and id (user) carry over; several codes in one block."""
+    assert _events("#1|Nri1/BA01/BA02/ri2/id5/FA3") == [
+        ("BA", 1, 1, None, None),
+        ("BA", 2, 1, None, None),
+        ("FA", 3, 2, 5, None),
+    ]
+
+
+def test_sia_user_and_area_addressed_codes() -> None:
+    """CL's address is a user, NL's an area, RP's none: kept as zone."""
+    assert _events("#1|Nri1/CL501") == [("CL", None, 1, 501, None)]
+    assert _events("#1|Nri1/NL4") == [("NL", None, 4, None, None)]
+    assert _events("#1|NRP99") == [("RP", 99, None, None, None)]
+
+
+def test_sia_text_and_a_blocks() -> None:
+    """^text^ (with '|' and ']' inside) and an A block give the event text."""
+    assert _events("#1|NBA1^Front|door^") == [("BA", 1, None, None, "Front|door")]
+    assert _events("#1|NBA1|AHall") == [("BA", 1, None, None, "Hall")]
+    assert _events("#1|NBA1^Kept^|AIgnored") == [("BA", 1, None, None, "Kept")]
+
+
+def test_sia_lenient_forms() -> None:
+    """Missing '/', no N prefix, glued letters, units, empty or no account, system blocks."""
+    assert sia_dcs.decode("#1|Nri1BA1").quirks == {Quirk.SIA_MISSING_SLASH}
+    assert sia_dcs.decode("ri1/BA1").quirks == {Quirk.SIA_NO_BLOCK_PREFIX}
+    assert sia_dcs.decode("ri1/BA1").account is None
+    glued = sia_dcs.decode("#1|Nri04/OP001NM")
+    assert (glued.quirks, len(glued.events)) == ({Quirk.SIA_TRAILING_LETTERS}, 1)
+    assert _events("#1|NOP001*'NM") == [("OP", None, None, 1, None)]
+    assert sia_dcs.decode("|NRP").account is None
+    assert sia_dcs.decode("#1|0|NRP").quirks == {Quirk.SIA_SYSTEM_BLOCK}
+
+
+def test_sia_old_block_and_time_modifiers() -> None:
+    """O blocks are old events; ti, da and pi modifiers are kept on the event."""
+    (event,) = sia_dcs.decode("#1|Oti10:23/da03-04-26/pi7/BA1").events
+    assert (event.old, event.time, event.date, event.peripheral) == (True, "10:23", "03-04-26", "7")
+
+
+def test_sia_unknown_code() -> None:
+    """A code not in the table is a valid event of category unknown."""
+    (event,) = sia_dcs.decode("#1|NZX5").events
+    assert (event.category, event.zone, event.description) == (
+        Category.UNKNOWN,
+        5,
+        "Unknown SIA code",
+    )
+
+
+@pytest.mark.parametrize("data", ["#1234", "#1|N", "#1|Nri1/", "#1|N?1", "#1|Atext only"])
+def test_sia_rejects_blocks_without_codes(data: str) -> None:
+    """A data block with no event code is a payload error (DUH)."""
+    with pytest.raises(PayloadError):
+        sia_dcs.decode(data)
+
+
+# ---- categories and priority -------------------------------------------------------------
+
+
+def test_categories() -> None:
+    """Open/close split, status for schedule codes, table fall-back to other."""
+    assert sia_category("CL", "open_close") is Category.CLOSE
+    assert sia_category("OP", "open_close") is Category.OPEN
+    assert sia_category("CI", "open_close") is Category.STATUS
+    assert sia_category("XX", "no_such") is Category.OTHER
+    assert contact_id_category(1, "no_such") is Category.OTHER
+    assert contact_id_category(3, "test") is Category.TEST
+
+
+@pytest.mark.parametrize(
+    ("data", "priority"),
+    [
+        ("#1|NHA1", Priority.HOLDUP),
+        ("#1|NFA1", Priority.FIRE),
+        ("#1|NBA1", Priority.INTRUSION),
+        ("#1|NYT", Priority.TROUBLE),
+        ("#1|NRP", Priority.OTHER),
+        ("#1|NAA1", Priority.TROUBLE),
+    ],
+)
+def test_sia_priority(data: str, priority: Priority) -> None:
+    """SIA alarm families by first letter; an alarm of no family counts as trouble."""
+    assert message_priority(sia_dcs.decode(data).events) is priority
+
+
+def test_contact_id_priority_and_empty() -> None:
+    """Contact ID families by the first two digits; no events is OTHER."""
+    assert event_priority(contact_id.decode("#1|1121 00 001").events[0]) is Priority.HOLDUP
+    assert event_priority(contact_id.decode("#1|1110 00 001").events[0]) is Priority.FIRE
+    assert message_priority([]) is Priority.OTHER
+
+
+# ---- keys --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("00" * 16, 16),
+        ("aB" * 24, 24),
+        ("Ff" * 32, 32),
+        ("A" * 16, 16),
+        ("z" * 24, 24),
+        ("k" * 32, 32),
+    ],
+)
+def test_parse_key_hex_then_ascii(text: str, size: int) -> None:
+    """32/48/64 hex digits are hex; 16/24/32 printable ASCII characters are the key bytes."""
+    assert len(parse_key(text)) == size
+
+
+@pytest.mark.parametrize("text", ["", "A" * 15, "é" * 16, "\x01" * 16, "G" * 64])
+def test_parse_key_rejects(text: str) -> None:
+    """Anything else is a KeyFormatError naming the length."""
+    with pytest.raises(KeyFormatError, match=f"got {len(text)} characters"):
+        parse_key(text)
+
+
+def test_pad_never_contains_brackets_or_bar() -> None:
+    """make_pad drops [ ] | from the random source and still returns the length asked."""
+    source = iter([b"[]|[", b"|ab]", b"cdef"])
+    assert crypto.make_pad(4, lambda _n: next(source)) == b"abcd"
