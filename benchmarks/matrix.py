@@ -1,0 +1,164 @@
+"""Running the matrix: each cell starts its receiver afresh, loads it, reads it, stops it.
+
+Receivers alternate within each point of the matrix (and their order rotates with each
+repetition), so slow drift of the machine does not favour one of them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.accounts import BenchAccount, make_accounts
+from benchmarks.frames import LINK_TESTS, MIX
+from benchmarks.load import LinkPlan, SharePlan
+from benchmarks.procstat import cpu_seconds, peak_rss, rss
+from benchmarks.receivers import RunningReceiver, Setup, free_port
+from benchmarks.stats import Cell, Measurement, Readings, measure
+from benchmarks.workers import run_load
+
+SOURCES_FROM = 10_000  # past this many connections, spread them over several source addresses
+SOURCE_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """Everything a run is parameterised by (the command line, parsed)."""
+
+    receivers: tuple[str, ...]
+    transports: tuple[str, ...]
+    modes: tuple[str, ...]
+    connections: tuple[int, ...]
+    repetitions: int
+    duration: float
+    accounts: int
+    processes: int
+    reply_timeout: float
+    rate: float | None
+    link_tests_only: bool
+    workdir: Path
+    keep: bool
+    host: str = "127.0.0.1"
+
+
+def cells(options: Options) -> Iterator[tuple[Cell, int]]:
+    """Every (cell, repetition) in run order."""
+    for repetition in range(options.repetitions):
+        shift = repetition % len(options.receivers)
+        order = options.receivers[shift:] + options.receivers[:shift]
+        for transport in options.transports:
+            for mode in options.modes:
+                for connections in options.connections:
+                    for receiver in order:
+                        cell = Cell(
+                            receiver=receiver,
+                            transport=transport,
+                            mode=mode,
+                            connections=connections,
+                        )
+                        yield cell, repetition
+
+
+def run_matrix(options: Options, progress: Callable[[Measurement], None]) -> list[Measurement]:
+    """Measure every cell; ``progress`` sees each measurement as it is made."""
+    results = []
+    for cell, repetition in cells(options):
+        result = run_cell(cell, repetition, options)
+        progress(result)
+        results.append(result)
+    return results
+
+
+def run_cell(cell: Cell, repetition: int, options: Options) -> Measurement:
+    """Start the receiver, load it for ``options.duration``, read it, stop it."""
+    workdir = (
+        options.workdir
+        / f"{cell.receiver}-{cell.transport}-{cell.mode}-{cell.connections}-r{repetition}"
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    accounts = make_accounts(max(options.accounts, 1), cell.mode)
+    setup = Setup(
+        workdir=workdir,
+        host=options.host,
+        port=free_port(options.host),
+        metrics_port=free_port(options.host),
+        transport=cell.transport,
+        accounts=accounts,
+    )
+    try:
+        with RunningReceiver(cell.receiver, setup) as receiver:
+            return _load(cell, repetition, options, receiver)
+    finally:
+        if not options.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiver) -> Measurement:
+    pid, before = receiver.pid, dict[str, float]()
+    rss_idle = rss(pid)
+
+    def before_start(connected: int) -> None:
+        del connected
+        before["rss"] = rss(pid)
+        before["cpu"] = cpu_seconds(pid)
+
+    plans = share_plans(
+        cell, options, receiver.setup, encrypted_acks=receiver.launch.encrypted_acks
+    )
+    load = run_load(plans, before_start)
+    receiver.check_alive()
+    readings = Readings(
+        cpu_before=before["cpu"],
+        cpu_after=cpu_seconds(pid),
+        rss_idle=rss_idle,
+        rss_connected=int(before["rss"]),
+        peak_rss=peak_rss(pid),
+    )
+    return measure(cell, repetition, load, readings, rate=options.rate)
+
+
+def share_plans(
+    cell: Cell, options: Options, setup: Setup, *, encrypted_acks: bool
+) -> list[SharePlan]:
+    """Split the cell's links over the generator processes."""
+    links = [
+        LinkPlan(index, _accounts_of(index, cell.connections, setup.accounts), _source(index, cell))
+        for index in range(cell.connections)
+    ]
+    processes = max(1, min(options.processes, cell.connections))
+    interval = cell.connections / options.rate if options.rate else None
+    return [
+        SharePlan(
+            transport=cell.transport,
+            host=setup.host,
+            port=setup.port,
+            links=tuple(links[share::processes]),
+            duration=options.duration,
+            reply_timeout=options.reply_timeout,
+            encrypted_acks=encrypted_acks,
+            interval=interval,
+            mix=LINK_TESTS if options.link_tests_only else MIX,
+        )
+        for share in range(processes)
+    ]
+
+
+def _accounts_of(
+    index: int, connections: int, accounts: tuple[BenchAccount, ...]
+) -> tuple[BenchAccount, ...]:
+    """Link ``index`` sends for every ``connections``-th account (one panel may front many)."""
+    mine = accounts[index::connections]
+    return mine or (accounts[index % len(accounts)],)
+
+
+def _source(index: int, cell: Cell) -> str | None:
+    if cell.connections < SOURCES_FROM:
+        return None
+    return SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)]
+
+
+def default_workdir() -> Path:
+    """Under the repository, on the real disk (the journal's fsync is the point)."""
+    return Path(__file__).resolve().parent / "results"

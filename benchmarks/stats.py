@@ -1,0 +1,154 @@
+"""One measurement per run of one cell, and the summary over repetitions."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from benchmarks.workers import LoadResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cell:
+    """One point of the matrix."""
+
+    receiver: str
+    transport: str
+    mode: str
+    connections: int
+
+    @property
+    def peer_key(self) -> tuple[str, str, int]:
+        """The same point for another receiver."""
+        return (self.transport, self.mode, self.connections)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement:
+    """What one run of one cell measured. Times in seconds, memory in bytes."""
+
+    cell: Cell
+    repetition: int
+    acked: int
+    failed: int
+    failures: dict[str, int]
+    samples: list[str]
+    connected: int
+    elapsed: float
+    frames_per_s: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    cpu_per_frame: float
+    peak_rss: int
+    rss_per_connection: float
+    generator_cpu_per_frame: float
+    offered_rate: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Readings:
+    """The receiver's counters around the load: CPU seconds and memory."""
+
+    cpu_before: float
+    cpu_after: float
+    rss_idle: int
+    rss_connected: int
+    peak_rss: int
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending sequence (0.0 when empty)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, round(fraction * len(ordered) + 0.4999))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def measure(
+    cell: Cell, repetition: int, load: LoadResult, readings: Readings, *, rate: float | None
+) -> Measurement:
+    """Turn the generator's result and the receiver's readings into one measurement."""
+    ordered = sorted(load.latencies)
+    acked = load.acked
+    per_frame = 1 / acked if acked else 0.0
+    connected = max(load.connected, 1)
+    return Measurement(
+        cell=cell,
+        repetition=repetition,
+        acked=acked,
+        failed=sum(load.failures.values()),
+        failures=dict(load.failures),
+        samples=list(load.samples),
+        connected=load.connected,
+        elapsed=load.elapsed,
+        frames_per_s=acked / load.elapsed if load.elapsed > 0 else 0.0,
+        p50=percentile(ordered, 0.50),
+        p90=percentile(ordered, 0.90),
+        p99=percentile(ordered, 0.99),
+        max=ordered[-1] if ordered else 0.0,
+        cpu_per_frame=(readings.cpu_after - readings.cpu_before) * per_frame,
+        peak_rss=readings.peak_rss,
+        rss_per_connection=(readings.rss_connected - readings.rss_idle) / connected,
+        generator_cpu_per_frame=load.generator_cpu_seconds * per_frame,
+        offered_rate=rate,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Summary:
+    """The median of each figure over a cell's repetitions."""
+
+    cell: Cell
+    runs: int
+    acked: int
+    failed: int
+    frames_per_s: float
+    frames_per_s_range: tuple[float, float]
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    cpu_per_frame: float
+    peak_rss: float
+    rss_per_connection: float
+    generator_cpu_per_frame: float
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def summarise(measurements: Iterable[Measurement]) -> list[Summary]:
+    """One summary per cell, in the order cells were first measured."""
+    groups: dict[Cell, list[Measurement]] = {}
+    for item in measurements:
+        groups.setdefault(item.cell, []).append(item)
+    return [_summary(cell, runs) for cell, runs in groups.items()]
+
+
+def _summary(cell: Cell, runs: list[Measurement]) -> Summary:
+    def median(name: str) -> float:
+        return float(statistics.median(getattr(run, name) for run in runs))
+
+    failures: dict[str, int] = {}
+    for run in runs:
+        for reason, count in run.failures.items():
+            failures[reason] = failures.get(reason, 0) + count
+    rates = [run.frames_per_s for run in runs]
+    return Summary(
+        cell=cell,
+        runs=len(runs),
+        acked=sum(run.acked for run in runs),
+        failed=sum(run.failed for run in runs),
+        frames_per_s=median("frames_per_s"),
+        frames_per_s_range=(min(rates), max(rates)),
+        p50=median("p50"),
+        p90=median("p90"),
+        p99=median("p99"),
+        max=max(run.max for run in runs),
+        cpu_per_frame=median("cpu_per_frame"),
+        peak_rss=median("peak_rss"),
+        rss_per_connection=median("rss_per_connection"),
+        generator_cpu_per_frame=median("generator_cpu_per_frame"),
+        failures=failures,
+    )
