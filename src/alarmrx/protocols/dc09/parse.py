@@ -301,6 +301,8 @@ def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, 
 
 def _data_end(content: str) -> int:
     """Index of the ']' closing the data block, skipping ``^text^``."""
+    if "^" not in content:
+        return content.find("]")  # the common case, without a loop in Python
     in_text = False
     for i, char in enumerate(content):
         if char == "^":
