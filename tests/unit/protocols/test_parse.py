@@ -126,7 +126,7 @@ def test_parse_xdata_and_timestamp() -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ["#1|NBA1", "#1|NBA1][Mx", "#1|NBA1]_12:00:00,03-04-2026x", "#1|NBA1]junk"],
+    ["#1|NBA1", "#1|NBA1^x^", "#1|NBA1][Mx", "#1|NBA1]_12:00:00,03-04-2026x", "#1|NBA1]junk"],
 )
 def test_parse_content_grammar(content: str) -> None:
     """Data must close with ']', xdata blocks too, and nothing may follow the timestamp."""
