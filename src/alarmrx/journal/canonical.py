@@ -1,0 +1,83 @@
+"""The canonical record encoding and the hash chain, defined once (docs/journal.md).
+
+A record's hash is ``SHA-256(prev_hash as 32 raw bytes ‖ canonical_bytes(content))`` in
+lowercase hex. ``canonical_bytes`` is the format tag and then the stored fields in a fixed
+order, each written as ``0x00`` when null, or ``0x01``, its length as a 4-byte big-endian
+unsigned integer and its bytes (text in UTF-8, integers as ASCII decimal, ``raw`` verbatim).
+The fields are taken exactly as stored, so a third party recomputes the hash from the stored
+text without re-encoding any JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+FORMAT_TAG = "alarmrx.journal.v1"
+GENESIS_HASH = "0" * 64
+_NULL = b"\x00"
+_PRESENT = b"\x01"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Content:
+    """A record's hashed content, as stored: the fields in their canonical order."""
+
+    journal_seq: int
+    received_at: str
+    kind: str
+    account: str | None
+    peer: str | None
+    transport: str | None
+    reply: str | None
+    priority: int
+    body: str
+    raw: bytes
+
+
+def canonical_bytes(content: Content) -> bytes:
+    """The bytes the hash covers (module docstring; docs/journal.md, "Canonical encoding")."""
+    fields = (
+        FORMAT_TAG,
+        str(content.journal_seq),
+        content.received_at,
+        content.kind,
+        content.account,
+        content.peer,
+        content.transport,
+        content.reply,
+        str(content.priority),
+        content.body,
+        content.raw,
+    )
+    return b"".join(_field(value) for value in fields)
+
+
+def _field(value: str | bytes | None) -> bytes:
+    if value is None:
+        return _NULL
+    data = value.encode("utf-8") if isinstance(value, str) else value
+    return _PRESENT + len(data).to_bytes(4, "big") + data
+
+
+def chain_hash(prev_hash: str, content: Content) -> str:
+    """``SHA-256(prev_hash bytes ‖ canonical bytes)`` as 64 lowercase hex digits."""
+    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    digest.update(canonical_bytes(content))
+    return digest.hexdigest()
+
+
+def canonical_body(body: dict[str, Any]) -> str:
+    """The body as stored: JSON with sorted keys, no spaces, UTF-8 text kept as is."""
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def format_received_at(moment: datetime) -> str:
+    """UTC with microseconds, fixed width, so text order is time order:
+    ``2025-03-01T12:00:00.000000+00:00``."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

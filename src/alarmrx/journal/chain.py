@@ -1,0 +1,86 @@
+"""Linking records onto the chain: encoding a new record, the head, the check made on open."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from alarmrx.journal.canonical import (
+    GENESIS_HASH,
+    Content,
+    canonical_body,
+    chain_hash,
+    format_received_at,
+)
+from alarmrx.journal.errors import InvalidRecordError, JournalCorruptError
+from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.journal.rows import SELECT_CONTENT, content_from_row
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last chained record (``journal_seq`` 0 and the genesis hash when there is none)."""
+
+    journal_seq: int
+    hash: str
+    received_at: str | None = None
+
+
+EMPTY = Head(0, GENESIS_HASH)
+
+
+def read_head(conn: sqlite3.Connection) -> Head:
+    """The head as the ``chain_head`` table states it; read inside the write transaction."""
+    row = conn.execute("SELECT journal_seq, hash FROM chain_head WHERE id = 1").fetchone()
+    return EMPTY if row is None else Head(row[0], row[1])
+
+
+def checked_head(conn: sqlite3.Connection) -> Head:
+    """The head, after proving the last record matches ``chain_head`` and its own hash."""
+    stated = read_head(conn)
+    last = conn.execute(f"{SELECT_CONTENT} ORDER BY journal_seq DESC LIMIT 1").fetchone()
+    if last is None:
+        if stated != EMPTY:
+            raise JournalCorruptError(f"chain head names record {stated.journal_seq}; none stored")
+        return EMPTY
+    if (last[0], last[11]) != (stated.journal_seq, stated.hash):
+        raise JournalCorruptError(
+            f"chain head names record {stated.journal_seq}, the last stored is {last[0]}"
+        )
+    if chain_hash(last[10], content_from_row(last)) != last[11]:
+        raise JournalCorruptError(f"record {last[0]} does not match its hash")
+    return Head(last[0], last[11], last[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A new record encoded as it will be stored, waiting for its ``journal_seq``."""
+
+    content: Content
+    at: datetime
+    key: bytes | None
+
+
+def prepare(record: NewRecord) -> Prepared:
+    """Encode what the hash covers; ``InvalidRecordError`` for a body that is not JSON, …"""
+    try:
+        content = Content(
+            journal_seq=0, received_at=format_received_at(record.received_at),
+            kind=RecordKind(record.kind).value, account=record.account, peer=record.peer,
+            transport=record.transport, reply=record.reply, priority=int(record.priority),
+            body=canonical_body(record.body), raw=bytes(record.raw),
+        )  # fmt: skip
+    except (TypeError, ValueError) as err:
+        raise InvalidRecordError(f"record cannot be stored: {err}") from err
+    return Prepared(content, record.received_at, record.dedupe_key)
+
+
+def link(head: Head, prepared: Prepared) -> tuple[tuple[Any, ...], Head]:
+    """The ``INSERT_RECORD`` values of ``prepared`` chained onto ``head``, and the new head."""
+    c = replace(prepared.content, journal_seq=head.journal_seq + 1)
+    digest = chain_hash(head.hash, c)
+    row = (c.journal_seq, c.received_at, c.kind, c.account, c.peer, c.transport, c.reply,
+           c.priority, c.body, c.raw, head.hash, digest, prepared.key)  # fmt: skip
+    return row, Head(c.journal_seq, digest, c.received_at)

@@ -1,0 +1,44 @@
+"""Recognising retransmissions: which dedupe keys were chained recently, and as which seq.
+
+A key matches when the new record's ``received_at`` lies within the window of the *original*
+record's ``received_at`` (either side, so a clock stepped back does not create a new record).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+
+class DedupeIndex:
+    """In memory, rebuilt from the journal's last window on open; touched by one thread."""
+
+    __slots__ = ("_entries", "_order", "_window")
+
+    def __init__(self, window: timedelta) -> None:
+        self._window = window
+        self._entries: dict[bytes, tuple[int, datetime]] = {}
+        self._order: deque[tuple[datetime, bytes, int]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def find(self, key: bytes, at: datetime) -> int | None:
+        """The seq of the original record for ``key`` if it is within the window of ``at``."""
+        entry = self._entries.get(key)
+        if entry is None or abs(at - entry[1]) > self._window:
+            return None
+        return entry[0]
+
+    def add(self, key: bytes, journal_seq: int, at: datetime) -> None:
+        """Remember a newly chained record; forget what fell out of the window."""
+        self._entries[key] = (journal_seq, at)
+        self._order.append((at, key, journal_seq))
+        self._evict(at - self._window)
+
+    def _evict(self, cutoff: datetime) -> None:
+        order, entries = self._order, self._entries
+        while order and order[0][0] < cutoff:
+            _, key, journal_seq = order.popleft()
+            if entries.get(key, (None,))[0] == journal_seq:
+                del entries[key]

@@ -1,0 +1,208 @@
+"""``Journal``: the asyncio face of the system of record.
+
+Appends go to the writer thread (group commit, see ``writer``); each caller's ``await``
+returns only once its batch is durable. Reads run on a second, read-only connection in its
+own thread. The event loop never touches SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Self
+
+from alarmrx.journal.errors import (
+    InvalidRecordError,
+    JournalClosedError,
+    JournalError,
+)
+from alarmrx.journal.metrics import JournalMetrics
+from alarmrx.journal.records import AppendResult, NewRecord, Record
+from alarmrx.journal.rows import SELECT_RECORDS, record_from_row
+from alarmrx.journal.schema import connect_reader
+from alarmrx.journal.writer import (
+    AppendRequest,
+    CursorRequest,
+    Outcome,
+    Writer,
+    WriterHooks,
+)
+
+_READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq LIMIT ?"
+_LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
+
+
+class Journal:
+    """Append-only, hash-chained, durable before ``append`` returns. Build with ``open``."""
+
+    def __init__(
+        self, path: Path, *, fsync: bool, dedupe_window: timedelta,
+        metrics: JournalMetrics | None, hooks: WriterHooks,
+    ) -> None:  # fmt: skip
+        self._path = path
+        self._loop = asyncio.get_running_loop()
+        self._metrics = metrics
+        self._writer = Writer(
+            path, fsync=fsync, dedupe_window=dedupe_window, hooks=hooks, deliver=self._post
+        )
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
+        self._reader_conn: sqlite3.Connection | None = None
+        self._last_seq = 0
+        self._advanced = asyncio.Event()
+        self._healthy = True
+        self._last_error: str | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, path: Path, *, fsync: bool = True, dedupe_window_s: float = 120.0,
+        metrics: JournalMetrics | None = None, hooks: WriterHooks | None = None,
+    ) -> Self:  # fmt: skip
+        """Create or open the file, check the chain head, rebuild the dedupe index."""
+        journal = cls(
+            path, fsync=fsync, dedupe_window=timedelta(seconds=dedupe_window_s),
+            metrics=metrics, hooks=hooks or WriterHooks(),
+        )  # fmt: skip
+        try:
+            head = await asyncio.to_thread(journal._writer.connect)
+        except (sqlite3.Error, OSError) as err:
+            journal._reader.shutdown(wait=False)
+            raise JournalError(f"cannot open journal {path}: {err}") from err
+        journal._last_seq = head.journal_seq
+        journal._writer.start()
+        if metrics is not None:
+            metrics.set_healthy(True)
+        return journal
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def last_seq(self) -> int:
+        """The highest ``journal_seq`` this process has seen committed."""
+        return self._last_seq
+
+    @property
+    def healthy(self) -> bool:
+        """False after a failed commit, until a commit succeeds."""
+        return self._healthy
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last commit failed, while unhealthy."""
+        return self._last_error
+
+    async def append(self, record: NewRecord) -> AppendResult:
+        """Chain ``record`` (or count it as a retransmission); return once durable.
+
+        Raises ``JournalWriteError`` when the commit failed: the record is not acknowledged.
+        """
+        return (await self.append_many((record,)))[0]
+
+    async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
+        """Append several records in one transaction, in order."""
+        self._ensure_open()
+        for record in records:
+            if record.received_at.tzinfo is None:
+                raise InvalidRecordError("received_at must carry a time zone")
+        if not records:
+            return []
+        future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
+        self._writer.submit(AppendRequest(tuple(records), future))
+        return await future
+
+    async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]:
+        """Up to ``limit`` records with a ``journal_seq`` above the given one, in order."""
+        rows = await self._read(_READ_AFTER, (journal_seq, limit))
+        return [record_from_row(row) for row in rows]
+
+    async def wait_for(self, journal_seq: int) -> None:
+        """Return once ``last_seq > journal_seq``; raise ``JournalClosedError`` on close."""
+        while self._last_seq <= journal_seq:
+            self._ensure_open()
+            await self._advanced.wait()
+
+    async def load_cursor(self, name: str) -> int:
+        """The position a consumer saved, 0 when it never saved one."""
+        rows = await self._read(_LOAD_CURSOR, (name,))
+        return int(rows[0][0]) if rows else 0
+
+    async def save_cursor(self, name: str, journal_seq: int) -> None:
+        """Store a consumer's position durably (committed with the next batch)."""
+        self._ensure_open()
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._writer.submit(CursorRequest(name, journal_seq, future))
+        await future
+
+    async def close(self) -> None:
+        """Commit what is queued, then close both connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.stop()
+        await asyncio.to_thread(self._writer.join)
+        self._advanced.set()
+        await self._loop.run_in_executor(self._reader, self._close_reader)
+        self._reader.shutdown(wait=False)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise JournalClosedError(f"journal {self._path} is closed")
+
+    async def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self._ensure_open()
+        return await self._loop.run_in_executor(self._reader, self._fetch, sql, params)
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._reader_conn is None:
+            self._reader_conn = connect_reader(self._path)
+        return self._reader_conn.execute(sql, params).fetchall()
+
+    def _close_reader(self) -> None:
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+            self._reader_conn = None
+
+    def _post(self, outcome: Outcome) -> None:
+        """Writer thread: hand the outcome to the loop (dropped if the loop is gone)."""
+        try:
+            self._loop.call_soon_threadsafe(self._settle, outcome)
+        except RuntimeError:
+            return
+
+    def _settle(self, outcome: Outcome) -> None:
+        """Loop thread: health, head, metrics, then release the callers."""
+        if outcome.error is not None or outcome.committed:
+            self._healthy, self._last_error = outcome.error is None, outcome.error
+        if outcome.committed and outcome.head_seq > self._last_seq:
+            self._last_seq = outcome.head_seq
+            self._advanced.set()
+            self._advanced = asyncio.Event()
+        self._report(outcome)
+        for future, result in outcome.settled:
+            if not future.done():
+                future.set_result(result)
+        for future, error in outcome.failed:
+            if not future.done():
+                future.set_exception(error)
+
+    def _report(self, outcome: Outcome) -> None:
+        metrics = self._metrics
+        if metrics is None or not (outcome.committed or outcome.error):
+            return
+        metrics.set_healthy(outcome.committed)
+        if outcome.committed:
+            metrics.observe_commit(outcome.seconds, outcome.served)
+        for kind in outcome.kinds:
+            metrics.record_appended(kind)

@@ -1,0 +1,100 @@
+"""``query`` and ``record_json``: reading records out for people and scripts.
+
+``raw`` is shown as text: printable ASCII (0x20-0x7E) as itself, except ``<``; LF as
+``<LF>``, CR as ``<CR>``; every other byte, ``<`` included, as ``<0xNN>`` (two upper-case hex
+digits). ``unescape_raw`` reverses it exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alarmrx.journal.canonical import format_received_at
+from alarmrx.journal.records import Record
+from alarmrx.journal.rows import SELECT_RECORDS, iterate, record_from_row
+from alarmrx.journal.schema import connect_reader
+
+_NAMED = {0x0A: "<LF>", 0x0D: "<CR>"}
+_ESCAPED = [
+    chr(b) if 0x20 <= b <= 0x7E and b != 0x3C else _NAMED.get(b, f"<0x{b:02X}>") for b in range(256)
+]
+_NOTATION = re.compile(r"<LF>|<CR>|<0x([0-9A-F]{2})>")
+_FILTERS = (
+    ("account", "r.account = ?"),
+    ("since", "r.received_at >= ?"),
+    ("until", "r.received_at < ?"),
+)
+
+
+def query(
+    path: Path, *, account: str | None = None, since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[Record]:  # fmt: skip
+    """Records of ``account`` received in ``[since, until)``, in ``journal_seq`` order.
+
+    Opens the journal read-only at once (so a missing file raises here) and streams.
+    """
+    values = {
+        "account": account,
+        "since": None if since is None else format_received_at(since),
+        "until": None if until is None else format_received_at(until),
+    }
+    chosen = [(clause, values[name]) for name, clause in _FILTERS if values[name] is not None]
+    where = " AND ".join(clause for clause, _ in chosen) or "1"
+    conn = connect_reader(path)
+    cursor = conn.execute(
+        f"{SELECT_RECORDS} WHERE {where} ORDER BY r.journal_seq",
+        [value for _, value in chosen],
+    )
+    return _stream(conn, cursor)
+
+
+def _stream(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[Record]:
+    try:
+        for row in iterate(cursor):
+            yield record_from_row(row)
+    finally:
+        conn.close()
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    """One line of ``alarmrx journal query`` (docs/journal.md, "Query output")."""
+    body = record.body
+    return {
+        "journal_seq": record.journal_seq,
+        "received_at": format_received_at(record.received_at),
+        "kind": record.kind.value,
+        "account": record.account,
+        "sequence": body.get("sequence"),
+        "token": body.get("token"),
+        "events": body.get("events", []),
+        "raw": escape_raw(record.raw),
+        "peer": record.peer,
+        "transport": record.transport,
+        "reply": record.reply,
+        "priority": record.priority,
+        "repeats": record.repeats,
+        "body": body,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+    }
+
+
+def escape_raw(raw: bytes) -> str:
+    """The frame as text, non-printables in ``<LF>``/``<CR>``/``<0xNN>`` notation."""
+    return "".join([_ESCAPED[b] for b in raw])
+
+
+def unescape_raw(text: str) -> bytes:
+    """The exact bytes back from ``escape_raw``'s text."""
+    return _NOTATION.sub(_byte_of, text).encode("latin-1")
+
+
+def _byte_of(match: re.Match[str]) -> str:
+    hex_digits = match.group(1)
+    return chr(int(hex_digits, 16)) if hex_digits else {"<LF>": "\n", "<CR>": "\r"}[match[0]]

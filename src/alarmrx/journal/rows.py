@@ -1,0 +1,58 @@
+"""Between SQLite rows and records: the one SELECT shape every reader uses."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from alarmrx.journal.canonical import Content
+from alarmrx.journal.records import Record, RecordKind
+
+SELECT_RECORDS = (
+    "SELECT r.journal_seq, r.received_at, r.kind, r.account, r.peer, r.transport, r.reply, "
+    "r.priority, r.body, r.raw, r.prev_hash, r.hash, COALESCE(p.count, 0) "
+    "FROM records AS r LEFT JOIN repeats AS p ON p.journal_seq = r.journal_seq"
+)
+SELECT_CONTENT = (
+    "SELECT journal_seq, received_at, kind, account, peer, transport, reply, priority, body, "
+    "raw, prev_hash, hash FROM records"
+)
+FETCH_SIZE = 500
+
+
+def record_from_row(row: tuple[Any, ...]) -> Record:
+    """A ``SELECT_RECORDS`` row as a ``Record``."""
+    seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
+    return Record(
+        journal_seq=seq,
+        kind=RecordKind(kind),
+        received_at=datetime.fromisoformat(received_at),
+        account=account,
+        body=json.loads(body),
+        raw=bytes(raw),
+        peer=peer,
+        transport=transport,
+        reply=reply,
+        priority=priority,
+        prev_hash=row[10],
+        hash=row[11],
+        repeats=row[12],
+    )
+
+
+def content_from_row(row: tuple[Any, ...]) -> Content:
+    """A ``SELECT_CONTENT`` row's hashed fields, exactly as stored."""
+    seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
+    return Content(
+        journal_seq=seq, received_at=received_at, kind=kind, account=account, peer=peer,
+        transport=transport, reply=reply, priority=priority, body=body, raw=bytes(raw),
+    )  # fmt: skip
+
+
+def iterate(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
+    """Rows in chunks, so a long journal is never held in memory at once."""
+    while rows := cursor.fetchmany(FETCH_SIZE):
+        yield from rows

@@ -1,0 +1,293 @@
+"""The writer thread: group commit of everything queued, one transaction and one fsync each.
+
+The event loop puts requests on a queue and awaits their futures. The thread takes the first
+request, then everything else already waiting (up to ``MAX_BATCH`` records), encodes, hashes
+and writes them in one transaction, commits, and hands the outcome back to the loop in one
+``call_soon_threadsafe``. A failed commit fails every request of its batch and drops the
+connection; the next batch reconnects, re-reads the head and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alarmrx.journal.canonical import format_received_at
+from alarmrx.journal.chain import Head, Prepared, checked_head, link, prepare, read_head
+from alarmrx.journal.dedupe import DedupeIndex
+from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
+from alarmrx.journal.records import AppendResult, NewRecord
+from alarmrx.journal.schema import INSERT_RECORD, SET_HEAD, connect_writer
+
+MAX_BATCH = 1000
+
+_UPSERT_REPEAT = (
+    "INSERT INTO repeats (journal_seq, count, last_received_at) VALUES (?, 1, ?) "
+    "ON CONFLICT (journal_seq) DO UPDATE SET count = count + 1, "
+    "last_received_at = excluded.last_received_at"
+)
+_UPSERT_CURSOR = (
+    "INSERT INTO cursors (name, journal_seq) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET journal_seq = excluded.journal_seq"
+)
+_RECENT_KEYS = (
+    "SELECT dedupe_key, journal_seq, received_at FROM records "
+    "WHERE dedupe_key IS NOT NULL AND received_at >= ? ORDER BY journal_seq"
+)
+
+
+@dataclass(slots=True)
+class AppendRequest:
+    records: Sequence[NewRecord]
+    future: asyncio.Future[list[AppendResult]]
+
+
+@dataclass(slots=True)
+class CursorRequest:
+    name: str
+    journal_seq: int
+    future: asyncio.Future[None]
+
+
+Request = AppendRequest | CursorRequest
+
+
+@dataclass(frozen=True, slots=True)
+class WriterHooks:
+    """Test seams, called on the writer thread. ``before_commit`` runs after the batch is
+    written and before COMMIT; whatever it raises fails the batch like a disk error."""
+
+    before_commit: Callable[[sqlite3.Connection], None] | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one batch did, handed to the event loop. ``error`` is None when it committed."""
+
+    settled: list[tuple[asyncio.Future[Any], Any]] = field(default_factory=list)
+    failed: list[tuple[asyncio.Future[Any], JournalError]] = field(default_factory=list)
+    head_seq: int = 0
+    error: str | None = None
+    committed: bool = False
+    seconds: float = 0.0
+    served: int = 0
+    kinds: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The rows of one transaction, worked out before any of it is written."""
+
+    head: Head
+    outcome: Outcome
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    repeats: list[tuple[int, str]] = field(default_factory=list)
+    cursors: list[tuple[str, int]] = field(default_factory=list)
+    keys: dict[bytes, tuple[int, datetime]] = field(default_factory=dict)
+
+
+class Writer:
+    """Owns the only read-write connection of this process and the dedupe index."""
+
+    def __init__(
+        self, path: Path, *, fsync: bool, dedupe_window: timedelta, hooks: WriterHooks,
+        deliver: Callable[[Outcome], None],
+    ) -> None:  # fmt: skip
+        self._path, self._fsync, self._window = path, fsync, dedupe_window
+        self._hooks, self._deliver = hooks, deliver
+        self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._index = DedupeIndex(dedupe_window)
+        self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+
+    def connect(self) -> Head:
+        """Open (or reopen) the file, check the head and rebuild the dedupe index."""
+        conn = connect_writer(self._path, fsync=self._fsync)
+        try:
+            head = checked_head(conn)
+            self._index = self._recent_keys(conn, head)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return head
+
+    def _recent_keys(self, conn: sqlite3.Connection, head: Head) -> DedupeIndex:
+        index = DedupeIndex(self._window)
+        if head.received_at is None:
+            return index
+        cutoff = datetime.fromisoformat(head.received_at) - self._window
+        for key, seq, received_at in conn.execute(_RECENT_KEYS, (format_received_at(cutoff),)):
+            index.add(bytes(key), seq, datetime.fromisoformat(received_at))
+        return index
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, request: Request) -> None:
+        self._queue.put(request)
+
+    def stop(self) -> None:
+        """Ask the thread to finish what is queued, close the connection and exit."""
+        self._queue.put(None)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = self._take()
+            stopping = batch[-1] is None
+            requests = [r for r in batch if r is not None]
+            if requests:
+                self._deliver(self._serve(requests))
+        if self._conn is not None:
+            self._conn.close()
+
+    def _take(self) -> list[Request | None]:
+        first = self._queue.get()
+        batch, count = [first], _size(first)
+        while first is not None and count < MAX_BATCH:
+            try:
+                request = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            batch.append(request)
+            if request is None:
+                break
+            count += _size(request)
+        return batch
+
+    def _serve(self, requests: list[Request]) -> Outcome:
+        """Never raises: the thread must outlive any one batch."""
+        try:
+            return self._commit(requests)
+        except Exception as err:  # noqa: BLE001 - thread root: a bug fails the batch, not the thread
+            return _failed([(r, []) for r in requests], Outcome(), err)
+
+    def _commit(self, requests: list[Request]) -> Outcome:
+        outcome = Outcome()
+        work = self._prepare_all(requests, outcome)
+        if not work:
+            return outcome
+        started = time.perf_counter()
+        try:
+            conn = self._conn if self._conn is not None else self._reconnect()
+            plan = self._transact(conn, work, outcome)
+        except Exception as err:  # noqa: BLE001 - thread root: every failure reaches the callers
+            self._drop_connection()
+            return _failed(work, outcome, err)
+        for key, (seq, at) in plan.keys.items():
+            self._index.add(key, seq, at)
+        outcome.seconds = time.perf_counter() - started
+        outcome.head_seq = plan.head.journal_seq
+        outcome.committed = True
+        return outcome
+
+    def _prepare_all(
+        self, requests: list[Request], outcome: Outcome
+    ) -> list[tuple[Request, list[Prepared]]]:
+        work: list[tuple[Request, list[Prepared]]] = []
+        for request in requests:
+            if isinstance(request, CursorRequest):
+                work.append((request, []))
+                continue
+            try:
+                work.append((request, [prepare(r) for r in request.records]))
+            except InvalidRecordError as err:
+                outcome.failed.append((request.future, err))
+        return work
+
+    def _reconnect(self) -> sqlite3.Connection:
+        self.connect()
+        assert self._conn is not None  # noqa: S101 - connect() sets it or raises
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def _transact(
+        self, conn: sqlite3.Connection, work: list[tuple[Request, list[Prepared]]],
+        outcome: Outcome,
+    ) -> _Plan:  # fmt: skip
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            plan = _Plan(read_head(conn), outcome)
+            for request, prepared in work:
+                self._plan_request(plan, request, prepared)
+            _write(conn, plan)
+            if self._hooks.before_commit is not None:
+                self._hooks.before_commit(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return plan
+
+    def _plan_request(self, plan: _Plan, request: Request, prepared: list[Prepared]) -> None:
+        if isinstance(request, CursorRequest):
+            plan.cursors.append((request.name, request.journal_seq))
+            plan.outcome.settled.append((request.future, None))
+            return
+        results = [self._plan_record(plan, p) for p in prepared]
+        plan.outcome.settled.append((request.future, results))
+        plan.outcome.served += len(results)
+
+    def _plan_record(self, plan: _Plan, prepared: Prepared) -> AppendResult:
+        original = self._original(plan, prepared)
+        if original is not None:
+            plan.repeats.append((original, prepared.content.received_at))
+            return AppendResult(journal_seq=original, duplicate=True)
+        row, plan.head = link(plan.head, prepared)
+        plan.rows.append(row)
+        plan.outcome.kinds.append(prepared.content.kind)
+        if prepared.key is not None:
+            plan.keys[prepared.key] = (plan.head.journal_seq, prepared.at)
+        return AppendResult(journal_seq=plan.head.journal_seq)
+
+    def _original(self, plan: _Plan, prepared: Prepared) -> int | None:
+        key = prepared.key
+        if key is None:
+            return None
+        pending = plan.keys.get(key)
+        if pending is not None and abs(prepared.at - pending[1]) <= self._window:
+            return pending[0]
+        return self._index.find(key, prepared.at)
+
+
+def _size(request: Request | None) -> int:
+    return len(request.records) if isinstance(request, AppendRequest) else 1
+
+
+def _write(conn: sqlite3.Connection, plan: _Plan) -> None:
+    if plan.rows:
+        conn.executemany(INSERT_RECORD, plan.rows)
+        conn.execute(SET_HEAD, (plan.head.journal_seq, plan.head.hash))
+    if plan.repeats:
+        conn.executemany(_UPSERT_REPEAT, plan.repeats)
+    if plan.cursors:
+        conn.executemany(_UPSERT_CURSOR, plan.cursors)
+
+
+def _failed(
+    work: list[tuple[Request, list[Prepared]]], outcome: Outcome, err: Exception
+) -> Outcome:
+    """Every request of the batch fails, each with its own exception instance."""
+    kind = type(err) if isinstance(err, JournalError) else JournalWriteError
+    message = str(err) if isinstance(err, JournalError) else f"{type(err).__name__}: {err}"
+    failed = [(request.future, kind(message)) for request, _ in work]
+    return Outcome(failed=outcome.failed + failed, error=message)
