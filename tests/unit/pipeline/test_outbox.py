@@ -1,0 +1,102 @@
+"""The outbox against a real journal file: plans, the cursor, state replay at start."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tests.unit.pipeline.builders import RECEIVER_ID, derived, message, sia
+
+from alarmrx.config import AccountSettings, ZoneSettings
+from alarmrx.journal.journal import Journal
+from alarmrx.pipeline.discovery import Discovery
+from alarmrx.pipeline.outbox import CURSOR, Outbox
+from alarmrx.pipeline.topics import Topics
+
+TOPICS = Topics("alarmrx", RECEIVER_ID)
+HALL = ZoneSettings(zone=5, name="Hall")
+ACCOUNTS = {"1234": AccountSettings(account="1234", name="Shop", zones=(HALL,))}
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    async with await Journal.open(tmp_path / "journal.db", fsync=False) as journal:
+        yield journal
+
+
+async def test_plan_publishes_events_by_priority_then_state(journal: Journal) -> None:
+    await journal.append(message("1234", sia("OP", "open", area=1)))
+    await journal.append(message("99", sia("FA", "alarm", zone=1)))
+    await journal.append(derived("1234", "supervision.lost", "trouble"))
+    outbox = Outbox(journal, topics=TOPICS, accounts=ACCOUNTS)
+    await outbox.restore()
+    plan = outbox.plan(await outbox.window())
+    topics = [m.topic for m in plan.messages]
+    assert topics == [
+        "alarmrx/v1/events/99",
+        "alarmrx/v1/events/1234",
+        "alarmrx/v1/events/1234",
+        "alarmrx/v1/state/1234",
+        "alarmrx/v1/state/99",
+    ]
+    assert [m.retain for m in plan.messages] == [False, False, False, True, True]
+    state = json.loads(plan.messages[3].payload)
+    assert (state["name"], state["link"], state["journal_seq"]) == ("Shop", "offline", 3)
+    assert await journal.load_cursor(CURSOR) == 0
+    await outbox.commit(plan)
+    assert (outbox.cursor, await journal.load_cursor(CURSOR)) == (3, 3)
+    assert outbox.plan(await outbox.window()).messages == ()
+
+
+async def test_a_failed_plan_is_planned_again_identically(journal: Journal) -> None:
+    for n in range(5):
+        await journal.append(message("1", sia("BA", "alarm", zone=n + 1)))
+    outbox = Outbox(journal, topics=TOPICS, accounts={}, window=3)
+    await outbox.restore()
+    first = outbox.plan(await outbox.window())
+    again = outbox.plan(await outbox.window())  # nothing committed: same window
+    assert first == again
+    assert first.last_seq == 3
+    await outbox.commit(first)
+    rest = outbox.plan(await outbox.window())
+    assert rest.last_seq == 5
+    assert json.loads(rest.messages[0].payload)["id"] == "rx1:4:0"
+
+
+async def test_restart_replays_state_up_to_the_cursor(journal: Journal) -> None:
+    await journal.append(message("1234", sia("CL", "close", area=1)))
+    await journal.append(message("1234", sia("BA", "alarm", zone=5)))
+    first = Outbox(journal, topics=TOPICS, accounts=ACCOUNTS)
+    await first.restore()
+    await first.commit(first.plan(await first.window()))
+    await journal.append(message("1234", sia("BR", "restore", zone=5)))
+
+    restarted = Outbox(journal, topics=TOPICS, accounts=lambda: ACCOUNTS)
+    await restarted.restore()
+    assert restarted.cursor == 2
+    assert len(restarted.book.accounts["1234"].open_alarms) == 1
+    plan = restarted.plan(await restarted.window())
+    assert [m.topic for m in plan.messages] == ["alarmrx/v1/events/1234", "alarmrx/v1/state/1234"]
+    state = json.loads(plan.messages[1].payload)
+    assert state["open_alarms"] == []
+    assert state["areas"][0]["armed"] == "armed"
+
+
+async def test_discovery_announced_once(journal: Journal) -> None:
+    await journal.append(message("1234", sia("CL", "close", area=1)))
+    outbox = Outbox(journal, topics=TOPICS, accounts=ACCOUNTS,
+                    discovery=Discovery("homeassistant", TOPICS))  # fmt: skip
+    await outbox.restore()
+    plan = outbox.plan(await outbox.window())
+    announced = sorted(m.topic for m in plan.messages if m.topic.startswith("homeassistant/"))
+    assert announced == [
+        "homeassistant/alarm_control_panel/alarmrx_rx1/1234_all/config",
+        "homeassistant/alarm_control_panel/alarmrx_rx1/1234_area_1/config",
+        "homeassistant/binary_sensor/alarmrx_rx1/1234_zone_5/config",
+    ]
+    await outbox.commit(plan)
+    await journal.append(message("1234", sia("OP", "open", area=1)))
+    plan = outbox.plan(await outbox.window())
+    assert not [m for m in plan.messages if m.topic.startswith("homeassistant/")]
