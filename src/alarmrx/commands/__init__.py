@@ -18,12 +18,20 @@ def _registry() -> list[Callable[[Any], None]]:
     from alarmrx.commands import (  # noqa: PLC0415 - keeps `alarmrx --help` import-light
         check,
         decode,
+        journal,
         operate,
         run,
         send,
     )
 
-    return [run.register, check.register, send.register, decode.register, operate.register]
+    return [
+        run.register,
+        check.register,
+        send.register,
+        decode.register,
+        journal.register,
+        operate.register,
+    ]
 
 
 COMMANDS: list[Callable[[Any], None]] = _registry()

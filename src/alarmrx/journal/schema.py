@@ -88,7 +88,11 @@ def connect_reader(path: Path) -> sqlite3.Connection:
         uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
     )  # fmt: skip
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise JournalError(f"{path} is not an alarmrx journal: {err}") from None
     if version != SCHEMA_VERSION:
         conn.close()
         raise JournalError(f"{path} is not an alarmrx journal (schema version {version})")

@@ -1,0 +1,138 @@
+"""``alarmrx journal verify|query|prune``: the journal from the command line (docs/journal.md).
+
+The journal is named by ``--config FILE`` (its ``[journal] path``) or directly by
+``--journal PATH``. Times accept ISO 8601 dates or date-times; without a zone they are UTC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from alarmrx.commands import CommandError
+from alarmrx.journal import (
+    DEFAULT_MIN_AGE,
+    JournalError,
+    prune,
+    query,
+    record_json,
+    verify_chain,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+EX_CONFIG = 78  # sysexits.h: the configuration is wrong, as for `alarmrx check`
+
+
+def register(sub: Any) -> None:
+    """Add ``journal`` and its three actions."""
+    parser = sub.add_parser("journal", help="verify, query or prune the journal")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = _action(actions, "verify", "check the hash chain; exit 1 if any record is bad")
+    verify.set_defaults(handler=run_verify)
+    listing = _action(actions, "query", "print records as JSON lines")
+    listing.add_argument("--account", help="only this account (verbatim)")
+    listing.add_argument("--since", type=_time, help="received at or after T")
+    listing.add_argument("--until", type=_time, help="received before T")
+    listing.set_defaults(handler=run_query)
+    pruning = _action(actions, "prune", "delete old records, keeping the chain verifiable")
+    pruning.add_argument(
+        "--before", type=_time, help="cut-off T (default: now minus [journal] retention_days)"
+    )
+    pruning.set_defaults(handler=run_prune)
+
+
+def _action(actions: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = actions.add_parser(name, help=text, description=text)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, metavar="FILE", help="the daemon's TOML config")
+    source.add_argument("--journal", type=Path, metavar="PATH", help="the journal file itself")
+    return parser
+
+
+def _time(text: str) -> datetime:
+    """ISO 8601 date or date-time; naive means UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """One summary line; exit 1 naming the first bad record."""
+    path = _journal_path(args)
+    report = _guarded(verify_chain, path)
+    if report.ok:
+        span = f", seq {report.first_seq}..{report.last_seq}" if report.records else ""
+        print(f"journal ok: {report.records} records{span}, head {report.last_hash or '-'}")
+        return 0
+    print(f"journal BAD: record {report.first_bad_seq} {report.problem}: {report.detail}")
+    return 1
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """JSON lines, one record each, in ``journal_seq`` order."""
+    records = _guarded(
+        query, _journal_path(args), account=args.account, since=args.since, until=args.until
+    )
+    try:
+        for record in records:
+            sys.stdout.write(json.dumps(record_json(record), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `… | head`: the reader has what it wanted
+        # Python's documented remedy: no second BrokenPipeError when stdout is flushed at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except sqlite3.Error as err:
+        raise CommandError(f"reading {args.journal or args.config}: {err}") from None
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    """Prune before ``--before`` or the configured retention; one summary line."""
+    path, retention_days = _source(args)
+    now = datetime.now(UTC)
+    if args.before is None and retention_days is None:
+        raise CommandError("--before is needed with --journal (no config names a retention)")
+    before = args.before or now - timedelta(days=retention_days or 0)
+    report = _guarded(prune, path, before=before, now=now, min_age=DEFAULT_MIN_AGE)
+    if report.pruned == 0:
+        print(f"nothing to prune before {before.isoformat()}")
+    else:
+        print(
+            f"pruned {report.pruned} records through seq {report.through_seq}; "
+            f"checkpoint is record {report.checkpoint_seq}"
+        )
+    return 0
+
+
+def _guarded(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Journal and SQLite failures as one line, without a traceback."""
+    try:
+        return function(*args, **kwargs)
+    except (JournalError, sqlite3.Error, OSError) as err:
+        raise CommandError(str(err)) from None
+
+
+def _journal_path(args: argparse.Namespace) -> Path:
+    return _source(args)[0]
+
+
+def _source(args: argparse.Namespace) -> tuple[Path, int | None]:
+    """The journal's path, and the retention in days when a config names it."""
+    if args.journal is not None:
+        return Path(args.journal), None
+    from alarmrx.config import ConfigError, load_settings  # noqa: PLC0415 - keeps --help light
+
+    try:
+        settings = load_settings(Path(args.config))
+    except ConfigError as err:
+        raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
+    return Path(settings.journal.path), int(settings.journal.retention_days)
