@@ -205,6 +205,27 @@ def integers(minimum: int = 0) -> Check:
     return Check("array of integers", convert)
 
 
+def integer_lists(minimum: int = 0) -> Check:
+    """An array of arrays of integers (``[[1, 2, 3], [10, 11]]``)."""
+
+    def convert(value: Any, ctx: Context, path: KeyPath) -> tuple[tuple[int, ...], ...]:
+        expect(value, list, "an array of arrays of integers")
+        inner, out, ok = integers(minimum), [], True
+        for index, item in enumerate(value):
+            try:
+                out.append(inner.convert(item, ctx, (*path, index)))
+            except Invalid as err:
+                ctx.report((*path, index), err.message)
+                ok = False
+            except Reported:
+                ok = False
+        if not ok:
+            raise Reported
+        return tuple(out)
+
+    return Check("array of arrays of integers", convert)
+
+
 def each(items: list[Any], ctx: Context, path: KeyPath, convert: Any) -> list[Any]:
     """Convert every element, reporting each bad one at ``path[i]``."""
     out, ok = [], True

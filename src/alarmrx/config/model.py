@@ -157,6 +157,44 @@ class ZoneSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PathSettings:
+    """``[[accounts.paths]]``: one transmission path of a dual-path account.
+
+    A frame belongs to the first path whose given ``receiver`` (``R``), ``line`` (``L``) and
+    ``transport`` all match it; a path giving none of them matches every frame.
+    ``interval_s`` overrides the interval the supervision category gives this path.
+    """
+
+    name: str
+    receiver: str | None = None
+    line: str | None = None
+    transport: Literal["tcp", "udp"] | None = None
+    interval_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisionSettings:
+    """``[accounts.supervision]``: how often the account must be heard (docs/rules.md).
+
+    ``category`` is an EN 50136-1 ATS category (``SP1``-``SP6``, ``DP1``-``DP4``) whose
+    reporting time is the interval; ``interval_s`` sets it in seconds instead.
+    """
+
+    category: str | None = None
+    interval_s: float | None = None
+    grace_s: float = 0.0
+    reset_by: Literal["any_frame", "test_reports"] = "any_frame"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerificationSettings:
+    """``[accounts.verification]``: the window of the two-detector rule, and zone chains."""
+
+    window_s: float = 300.0
+    chains: tuple[tuple[int, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccountSettings:
     """``[[accounts]]``: one served account. ``account`` is verbatim (``"0123"`` != 123).
 
@@ -176,6 +214,9 @@ class AccountSettings:
     check_plain_timestamp: bool | None = None
     name: str | None = None
     zones: tuple[ZoneSettings, ...] = ()
+    paths: tuple[PathSettings, ...] = ()
+    supervision: SupervisionSettings | None = None
+    verification: VerificationSettings | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

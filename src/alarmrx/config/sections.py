@@ -24,6 +24,7 @@ from alarmrx.config.model import (
     ZoneSettings,
 )
 from alarmrx.config.problems import Invalid, KeyPath, Reported
+from alarmrx.config.rule_sections import RULE_OPTIONS, check_rule_owners, check_rules
 from alarmrx.config.schema import Check, Context, Option, Table
 from alarmrx.config.secrets import read_secret, secret_sources
 from alarmrx.protocols import KeyFormatError, parse_key
@@ -193,6 +194,7 @@ def _build_account(values: dict[str, Any], ctx: Context) -> AccountSettings:
     if require and key is None:
         raise Invalid("needs a key (key, key_file or key_credential)", key="require_encryption")
     _check_zones(plain.get("zones", ()))
+    check_rules(plain)
     return AccountSettings(key=key, require_encryption=require, **plain)
 
 
@@ -243,6 +245,7 @@ ACCOUNT = Table(
                "Overrides `receiver.check_plain_timestamp` for this account."),
         Option("name", c.string(), "A name for people: the site or subscriber."),
         Option("zones", c.tables(ZONE), "Named zones: `[[accounts.zones]]`."),
+        *RULE_OPTIONS,
     ),
     "One served account; several entries may share an account under different `receiver`/`line`.",
     build=_build_account,
@@ -251,6 +254,7 @@ ACCOUNT = Table(
 
 def _build_settings(values: dict[str, Any], ctx: Context) -> Settings:
     _check_duplicates(values.get("accounts", ()), ctx)
+    check_rule_owners(values.get("accounts", ()), ctx)
     journal = values.pop("journal", JournalSettings())
     journal = dataclasses.replace(journal, path=(ctx.base_dir / journal.path).resolve())
     return Settings(source=Path(ctx.file).absolute(), journal=journal, **values)
