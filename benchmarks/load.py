@@ -62,7 +62,7 @@ class ShareResult:
     stray_replies: int = 0
     started: float = 0.0
     finished: float = 0.0
-    cpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time while it drove the links
 
     def fail(self, reason: str, detail: str) -> None:
         """Count a failed exchange, keeping the first few details for the report."""
@@ -103,6 +103,7 @@ async def run_share(
     start = await go()
     result.started = start
     await _sleep_until(start)
+    cpu_at_start = time.process_time()
     drivers = [
         _Driver(plan, link_plan, link, result)
         for link_plan, link in zip(plan.links, links, strict=True)
@@ -113,7 +114,7 @@ async def run_share(
     for driver in drivers:
         result.stray_replies += driver.link.stray_replies
         driver.link.close()
-    result.cpu_seconds = time.process_time()
+    result.cpu_seconds = time.process_time() - cpu_at_start
     return result
 
 

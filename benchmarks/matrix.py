@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmarks.accounts import BenchAccount, make_accounts
 from benchmarks.frames import LINK_TESTS, MIX
 from benchmarks.load import LinkPlan, SharePlan
-from benchmarks.procstat import cpu_seconds, peak_rss, rss
+from benchmarks.procstat import cpu_seconds, peak_rss, rss, udp_receive_buffer_errors
 from benchmarks.receivers import RunningReceiver, Setup, free_port
 from benchmarks.stats import Cell, Measurement, Readings, measure
 from benchmarks.workers import run_load
@@ -103,6 +103,7 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
         del connected
         before["rss"] = rss(pid)
         before["cpu"] = cpu_seconds(pid)
+        before["drops"] = udp_receive_buffer_errors()
 
     plans = share_plans(
         cell, options, receiver.setup, encrypted_acks=receiver.launch.encrypted_acks
@@ -115,6 +116,7 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
         rss_idle=rss_idle,
         rss_connected=int(before["rss"]),
         peak_rss=peak_rss(pid),
+        udp_buffer_drops=udp_receive_buffer_errors() - int(before["drops"]),
     )
     return measure(cell, repetition, load, readings, rate=options.rate)
 

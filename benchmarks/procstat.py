@@ -35,6 +35,15 @@ def peak_rss(pid: int) -> int:
     return status_bytes(pid, "VmHWM")
 
 
+def udp_receive_buffer_errors() -> int:
+    """Datagrams the kernel dropped because a socket's receive buffer was full (all sockets)."""
+    lines = [
+        line.split() for line in Path("/proc/net/snmp").read_text(encoding="ascii").splitlines()
+    ]
+    names, values = (row for row in lines if row[0] == "Udp:")
+    return int(values[names.index("RcvbufErrors")])
+
+
 def rss(pid: int) -> int:
     """Current resident set size (``VmRSS``) in bytes."""
     return status_bytes(pid, "VmRSS")

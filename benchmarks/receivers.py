@@ -68,16 +68,31 @@ def _alarmrx(setup: Setup) -> Launch:
     )
 
 
+# [receiver] limits sized for panels on many addresses; here they all share one.
+ALARMRX_LIMITS = {
+    "max_connections": 100_000,
+    "max_connections_per_ip": 100_000,
+    "peer_rate": 1e9,
+    "peer_burst": 1_000_000,
+}
+
+
 def alarmrx_config(setup: Setup) -> str:
-    """The daemon's TOML: one listen address (TCP and UDP), a journal on disk, metrics."""
+    """The daemon's TOML: one listen address (TCP and UDP), a journal on disk, metrics.
+
+    Every simulated panel dials from the same few loopback addresses, so the per-address
+    limits (connections, frames per second) are lifted; fsync stays on, as in production.
+    """
     quote = json.dumps  # a JSON string of ASCII text is a TOML basic string
     lines = [
         "[receiver]",
         'id = "bench"',
         f"listen = [{quote(f'{setup.host}:{setup.port}')}]",
+        *(f"{name} = {value}" for name, value in ALARMRX_LIMITS.items()),
         "",
         "[journal]",
         f"path = {quote(str(setup.workdir / 'journal.db'))}",
+        "fsync = true",
         "",
         "[metrics]",
         f"listen = {quote(f'{setup.host}:{setup.metrics_port}')}",

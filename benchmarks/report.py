@@ -17,7 +17,7 @@ from benchmarks.stats import Summary
 MS, US, MIB = 1e3, 1e6, 1024 * 1024
 HEADER = (
     "| receiver | transport | mode | connections | frames/s | p50 ms | p90 ms | p99 ms "
-    "| max ms | CPU µs/frame | peak RSS MiB | gen CPU µs/frame | failed |"
+    "| max ms | CPU µs/frame | peak RSS MiB | RSS KiB/conn | gen CPU µs/frame | failed |"
 )
 RATIO_HEADER = "| transport | mode | connections | frames/s | p50 | p99 | CPU/frame | peak RSS |"
 
@@ -81,6 +81,7 @@ def _row(s: Summary) -> str:
         f"{s.max * MS:.1f}",
         f"{s.cpu_per_frame * US:.0f}",
         f"{s.peak_rss / MIB:.1f}",
+        f"{s.rss_per_connection / 1024:.1f}",
         f"{s.generator_cpu_per_frame * US:.0f}",
         f"{s.failed:,}",
     ]
@@ -125,12 +126,22 @@ def _failures(summaries: Sequence[Summary]) -> str:
     lines = [
         f"- {s.cell.receiver} {s.cell.transport} {s.cell.mode} {s.cell.connections:,}: "
         + ", ".join(f"{reason} {count:,}" for reason, count in sorted(s.failures.items()))
+        + _drops(s)
         for s in summaries
         if s.failures
     ]
     if not lines:
         return "Every frame sent got a valid acknowledgement."
     return "### Failed exchanges\n\n" + "\n".join(lines)
+
+
+def _drops(s: Summary) -> str:
+    if not s.udp_buffer_drops:
+        return ""
+    return (
+        f" (the kernel dropped {s.udp_buffer_drops:,} datagrams on full socket receive buffers:"
+        " UDP has no flow control, and a lost frame waits out the reply timeout)"
+    )
 
 
 def write_section(path: Path, name: str, section: str, *, preamble: str) -> None:

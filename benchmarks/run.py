@@ -130,6 +130,20 @@ def options_from(args: argparse.Namespace, receivers: tuple[str, ...]) -> Option
     )
 
 
+FD_MARGIN = 64  # the receiver's own files: listening sockets, journal, log, epoll
+
+
+def fd_limit_notes(limit: int, connections: int) -> list[str]:
+    """A warning when the receivers cannot hold every connection open."""
+    if connections + FD_MARGIN <= limit:
+        return []
+    return [
+        f"The open-files limit here is {limit:,} and cannot be raised, so a receiver cannot "
+        f"hold {connections:,} connections: connections past the limit wait unaccepted and "
+        "their frames time out."
+    ]
+
+
 def available_receivers(wanted: tuple[str, ...], notes: list[str]) -> dict[str, str]:
     """The wanted receivers that can run, with their versions; notes say why others cannot."""
     found: dict[str, str] = {}
@@ -165,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run, print progress, write the page section (and JSON); the exit status."""
     args = build_parser().parse_args(argv)
     resolve(args)
-    raise_fd_limit()
-    notes: list[str] = []
+    notes = fd_limit_notes(raise_fd_limit(), max(args.connections))
     versions = available_receivers(args.receivers, notes)
     for note in notes:
         print(note, file=sys.stderr)

@@ -45,6 +45,7 @@ class Measurement:
     peak_rss: int
     rss_per_connection: float
     generator_cpu_per_frame: float
+    udp_buffer_drops: int
     offered_rate: float | None = None
 
 
@@ -57,6 +58,7 @@ class Readings:
     rss_idle: int
     rss_connected: int
     peak_rss: int
+    udp_buffer_drops: int
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:
@@ -93,6 +95,7 @@ def measure(
         peak_rss=readings.peak_rss,
         rss_per_connection=(readings.rss_connected - readings.rss_idle) / connected,
         generator_cpu_per_frame=load.generator_cpu_seconds * per_frame,
+        udp_buffer_drops=readings.udp_buffer_drops,
         offered_rate=rate,
     )
 
@@ -115,6 +118,7 @@ class Summary:
     peak_rss: float
     rss_per_connection: float
     generator_cpu_per_frame: float
+    udp_buffer_drops: int
     failures: dict[str, int] = field(default_factory=dict)
 
 
@@ -150,5 +154,6 @@ def _summary(cell: Cell, runs: list[Measurement]) -> Summary:
         peak_rss=median("peak_rss"),
         rss_per_connection=median("rss_per_connection"),
         generator_cpu_per_frame=median("generator_cpu_per_frame"),
+        udp_buffer_drops=sum(run.udp_buffer_drops for run in runs),
         failures=failures,
     )

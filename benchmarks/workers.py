@@ -63,11 +63,18 @@ class LoadResult:
         self.generator_cpu_seconds += share.cpu_seconds
 
 
-def raise_fd_limit() -> int:
-    """Raise the soft open-files limit to the hard one (1 000+ connections); return it."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
+def raise_fd_limit(wanted: int = 65_536) -> int:
+    """Raise the open-files limit for 1 000+ connections (the hard one too, where allowed).
+
+    Receivers started afterwards inherit it. Returns the soft limit now in force.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, hard, wanted)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+    except (ValueError, OSError):  # not privileged: the hard limit is as far as we may go
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def run_load(plans: list[SharePlan], before_start: Callable[[int], None]) -> LoadResult:
