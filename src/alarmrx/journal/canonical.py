@@ -20,6 +20,7 @@ FORMAT_TAG = "alarmrx.journal.v1"
 GENESIS_HASH = "0" * 64
 _NULL = b"\x00"
 _PRESENT = b"\x01"
+_TAG_FIELD = _PRESENT + len(FORMAT_TAG).to_bytes(4, "big") + FORMAT_TAG.encode("ascii")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,9 +41,17 @@ class Content:
 
 def canonical_bytes(content: Content) -> bytes:
     """The bytes the hash covers (module docstring; docs/journal.md, "Canonical encoding")."""
+    return canonical_head(content.journal_seq) + canonical_tail(content)
+
+
+def canonical_head(journal_seq: int) -> bytes:
+    """The format tag and ``journal_seq``: the part that depends on the place in the chain."""
+    return _TAG_FIELD + _field(str(journal_seq))
+
+
+def canonical_tail(content: Content) -> bytes:
+    """Every field after ``journal_seq``, encodable before the record has its place."""
     fields = (
-        FORMAT_TAG,
-        str(content.journal_seq),
         content.received_at,
         content.kind,
         content.account,
@@ -53,7 +62,7 @@ def canonical_bytes(content: Content) -> bytes:
         content.body,
         content.raw,
     )
-    return b"".join(_field(value) for value in fields)
+    return b"".join([_field(value) for value in fields])
 
 
 def _field(value: str | bytes | None) -> bytes:
@@ -65,8 +74,14 @@ def _field(value: str | bytes | None) -> bytes:
 
 def chain_hash(prev_hash: str, content: Content) -> str:
     """``SHA-256(prev_hash bytes ‖ canonical bytes)`` as 64 lowercase hex digits."""
+    return link_hash(prev_hash, content.journal_seq, canonical_tail(content))
+
+
+def link_hash(prev_hash: str, journal_seq: int, tail: bytes) -> str:
+    """``chain_hash`` with the tail encoded beforehand (the writer's fast path)."""
     digest = hashlib.sha256(bytes.fromhex(prev_hash))
-    digest.update(canonical_bytes(content))
+    digest.update(canonical_head(journal_seq))
+    digest.update(tail)
     return digest.hexdigest()
 
 

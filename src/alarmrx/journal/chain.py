@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +11,10 @@ from alarmrx.journal.canonical import (
     GENESIS_HASH,
     Content,
     canonical_body,
+    canonical_tail,
     chain_hash,
     format_received_at,
+    link_hash,
 )
 from alarmrx.journal.errors import InvalidRecordError, JournalCorruptError
 from alarmrx.journal.records import NewRecord, RecordKind
@@ -59,6 +61,7 @@ class Prepared:
     """A new record encoded as it will be stored, waiting for its ``journal_seq``."""
 
     content: Content
+    tail: bytes  # canonical_tail(content), encoded on the writer thread ahead of linking
     at: datetime
     key: bytes | None
 
@@ -74,13 +77,13 @@ def prepare(record: NewRecord) -> Prepared:
         )  # fmt: skip
     except (TypeError, ValueError) as err:
         raise InvalidRecordError(f"record cannot be stored: {err}") from err
-    return Prepared(content, record.received_at, record.dedupe_key)
+    return Prepared(content, canonical_tail(content), record.received_at, record.dedupe_key)
 
 
 def link(head: Head, prepared: Prepared) -> tuple[tuple[Any, ...], Head]:
     """The ``INSERT_RECORD`` values of ``prepared`` chained onto ``head``, and the new head."""
-    c = replace(prepared.content, journal_seq=head.journal_seq + 1)
-    digest = chain_hash(head.hash, c)
-    row = (c.journal_seq, c.received_at, c.kind, c.account, c.peer, c.transport, c.reply,
-           c.priority, c.body, c.raw, head.hash, digest, prepared.key)  # fmt: skip
-    return row, Head(c.journal_seq, digest, c.received_at)
+    seq, c = head.journal_seq + 1, prepared.content
+    digest = link_hash(head.hash, seq, prepared.tail)
+    row = (seq, c.received_at, c.kind, c.account, c.peer, c.transport, c.reply, c.priority,
+           c.body, c.raw, head.hash, digest, prepared.key)  # fmt: skip
+    return row, Head(seq, digest, c.received_at)
