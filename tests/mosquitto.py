@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -67,6 +68,7 @@ class Mosquitto:
         self.config = directory / "mosquitto.conf"
         self.log = directory / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
         self.config.write_text(self._config_text())
 
     @property
@@ -77,6 +79,9 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
+            # when started as root, mosquitto switches to this user: stay the test's own,
+            # which can read the temporary directory
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}",
             # persistent: sessions and queued QoS 1 messages survive a clean restart, so a
             # test's subscriber misses nothing published while it reconnects
             f"persistence {'true' if self.persistent else 'false'}",
@@ -150,6 +155,8 @@ class Subscriber:
         self.persistent = persistent
         self.options = options
         self.messages: list[Received] = []
+        self.decoded: list[Any] = []  # each payload's JSON, parsed once on arrival
+        self.ids: set[str] = set()  # the distinct event ids seen
         self._arrived = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -168,6 +175,9 @@ class Subscriber:
             async for message in client.messages:
                 payload = message.payload if isinstance(message.payload, bytes) else b""
                 self.messages.append((str(message.topic), payload, bool(message.retain)))
+                self.decoded.append(json.loads(payload) if payload else None)
+                if isinstance(self.decoded[-1], dict) and "id" in self.decoded[-1]:
+                    self.ids.add(self.decoded[-1]["id"])
                 self._arrived.set()
 
     async def close(self) -> None:
@@ -188,7 +198,8 @@ class Subscriber:
 
     def json(self, prefix: str) -> list[dict[str, Any]]:
         """Payloads of the messages whose topic starts with ``prefix``, decoded."""
-        return [json.loads(p) for t, p, _ in self.messages if t.startswith(prefix)]
+        return [d for (t, _, _), d in zip(self.messages, self.decoded, strict=True)
+                if t.startswith(prefix)]  # fmt: skip
 
     async def wait_until(
         self, predicate: Callable[[Subscriber], bool], within_s: float = 15.0

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import NewRecord, Record, RecordKind
+from alarmrx.pipeline.outbox import CURSOR
 from alarmrx.pipeline.payloads import priority_of_event
 from alarmrx.protocols.priority import Priority
 
@@ -87,3 +91,45 @@ def stored(new: NewRecord, journal_seq: int) -> Record:
         transport=new.transport, reply=new.reply, priority=new.priority,
         hash="0" * 64, prev_hash="0" * 64,
     )  # fmt: skip
+
+
+class RecordingMetrics:
+    """Keeps what the publisher reports (a PublisherMetrics); ``wait_until`` wakes on each."""
+
+    def __init__(self) -> None:
+        self.connected: list[bool] = []
+        self.backlog: list[int] = []
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self._changed = asyncio.Event()
+
+    def mqtt_connected(self, connected: bool) -> None:
+        self.connected.append(connected)
+        self._changed.set()
+
+    def mqtt_publish_backlog(self, records: int) -> None:
+        self.backlog.append(records)
+        self._changed.set()
+
+    def mqtt_published(self, latencies_s: Iterable[float]) -> None:
+        self.latencies.extend(latencies_s)
+        self._changed.set()
+
+    def mqtt_publish_failed(self, reason: str) -> None:
+        self.failures.append(reason)
+        self._changed.set()
+
+    async def wait_until(
+        self, predicate: Callable[[RecordingMetrics], bool], within_s: float = 15.0
+    ) -> None:
+        async with asyncio.timeout(within_s):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def cursor_reaches(journal: Journal, seq: int, within_s: float = 15.0) -> None:
+    """Until the ``mqtt`` cursor is saved at ``seq`` (another task saves it)."""
+    async with asyncio.timeout(within_s):
+        while await journal.load_cursor(CURSOR) != seq:  # noqa: ASYNC110 - the value lives in SQLite; nothing to wait on
+            await asyncio.sleep(0.01)
