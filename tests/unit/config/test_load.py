@@ -259,3 +259,28 @@ def test_unreadable_file_is_one_problem(tmp_path: Path, make: str) -> None:
         path.write_bytes(b"\xff\xfe[receiver]")
     (found,) = problems(path)
     assert found.startswith(f"{path}: ")
+
+
+def test_require_encryption_needs_a_key_and_can_be_turned_off(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[accounts]]\naccount = "1"\nrequire_encryption = true\n')
+    (found,) = problems(path)
+    expected = "accounts[0].require_encryption: needs a key (key, key_file or key_credential)"
+    assert found == f"{path}:3: {expected}"
+    text = f'[[accounts]]\naccount = "1"\nkey = "{HEX_KEY}"\nrequire_encryption = false\n'
+    (account,) = load_settings(write(tmp_path, text), environ={}).accounts
+    assert account.key is not None
+    assert account.require_encryption is False
+
+
+def test_password_file_must_be_private(tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt.password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o640)
+    text = '[mqtt]\nurl = "mqtt://h"\nusername = "u"\npassword_file = "mqtt.password"\n'
+    path = write(tmp_path, text)
+    (found,) = problems(path)
+    assert found.startswith(f"{path}:4: mqtt.password_file: '{secret}' is readable by group")
+    secret.chmod(0o600)
+    mqtt = load_settings(path, environ={}).mqtt
+    assert mqtt is not None
+    assert mqtt.password == "s3cret"
