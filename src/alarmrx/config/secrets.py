@@ -2,18 +2,20 @@
 
 ``NAME`` is the value itself, ``NAME_file`` a file only its owner may read, and
 ``NAME_credential`` a file in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
-Messages about secrets never contain them.
+Each source is read and checked on its own, so its problems show even when another key of
+the table is wrong. Messages about secrets never contain them.
 """
 
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from alarmrx.config.problems import Invalid
-from alarmrx.config.schema import Context
+from alarmrx.config import checks as c
+from alarmrx.config.problems import Invalid, KeyPath
+from alarmrx.config.schema import Check, Context
 
 CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
 
@@ -23,50 +25,78 @@ def secret_sources(name: str) -> tuple[str, str, str]:
     return name, f"{name}_file", f"{name}_credential"
 
 
-def read_secret(values: Mapping[str, Any], name: str, ctx: Context) -> tuple[str, str] | None:
-    """``(source key, secret text)`` from the one source ``values`` gives, or None."""
+def pick_secret(values: Mapping[str, Any], name: str) -> Any:
+    """The value of the one source of ``name`` that ``values`` has, or None."""
     given = [source for source in secret_sources(name) if source in values]
     if len(given) > 1:
         raise Invalid(f"give only one of {', '.join(given)}", key=given[1])
-    if not given:
-        return None
-    source = given[0]
-    if source == name:
-        return source, str(values[name])
-    if source.endswith("_file"):
-        return source, _read(_private(values[source], source), source)
-    return source, _read(_credential(values[source], ctx.environ, source), source)
+    return values[given[0]] if given else None
 
 
-def _private(path: Path, source: str) -> Path:
+def inline(parse: Callable[[str], Any] = str) -> Check:
+    """The secret written in the file itself."""
+
+    def convert(value: Any, _ctx: Context, _path: KeyPath) -> Any:
+        c.expect(value, str, "a string")
+        return _parsed(parse, value)
+
+    return Check("string", convert)
+
+
+def in_file(parse: Callable[[str], Any] = str) -> Check:
+    """A file holding the secret; refused when group or others may read it."""
+    as_path = c.path()
+
+    def convert(value: Any, ctx: Context, path: KeyPath) -> Any:
+        file = as_path.convert(value, ctx, path)
+        return _parsed(parse, _read(_private(file)))
+
+    return Check("path", convert)
+
+
+def credential(parse: Callable[[str], Any] = str) -> Check:
+    """A systemd credential: a file name in ``$CREDENTIALS_DIRECTORY``."""
+    as_name = c.string(r"[^/]+", "a file name")
+
+    def convert(value: Any, ctx: Context, path: KeyPath) -> Any:
+        name = as_name.convert(value, ctx, path)
+        directory = ctx.environ.get(CREDENTIALS_DIRECTORY)
+        if not directory:
+            msg = f"${CREDENTIALS_DIRECTORY} is not set (systemd sets it for LoadCredential=)"
+            raise Invalid(msg)
+        return _parsed(parse, _read(Path(directory) / name))
+
+    return Check("credential name", convert)
+
+
+def _parsed(parse: Callable[[str], Any], text: str) -> Any:
+    try:
+        return parse(text)
+    except ValueError as err:
+        raise Invalid(str(err)) from None
+
+
+def _private(path: Path) -> Path:
     try:
         mode = path.stat().st_mode
     except OSError as err:
-        raise Invalid(f"cannot read {str(path)!r}: {err.strerror}", key=source) from None
+        raise Invalid(f"cannot read {str(path)!r}: {err.strerror}") from None
     if not stat.S_ISREG(mode):
-        raise Invalid(f"{str(path)!r} is not a regular file", key=source)
+        raise Invalid(f"{str(path)!r} is not a regular file")
     if mode & 0o044:
         msg = (
             f"{str(path)!r} is readable by group or others (mode {stat.S_IMODE(mode):04o}); "
             f"run: chmod 600 {path}"
         )
-        raise Invalid(msg, key=source)
+        raise Invalid(msg)
     return path
 
 
-def _credential(name: str, environ: Mapping[str, str], source: str) -> Path:
-    directory = environ.get(CREDENTIALS_DIRECTORY)
-    if not directory:
-        msg = f"${CREDENTIALS_DIRECTORY} is not set (systemd sets it for LoadCredential=)"
-        raise Invalid(msg, key=source)
-    return Path(directory) / name
-
-
-def _read(path: Path, source: str) -> str:
+def _read(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise Invalid(f"cannot read {str(path)!r}: {err.strerror}", key=source) from None
+        raise Invalid(f"cannot read {str(path)!r}: {err.strerror}") from None
     except UnicodeDecodeError:
-        raise Invalid(f"{str(path)!r} is not UTF-8 text", key=source) from None
+        raise Invalid(f"{str(path)!r} is not UTF-8 text") from None
     return text.rstrip("\r\n")

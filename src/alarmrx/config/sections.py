@@ -26,8 +26,8 @@ from alarmrx.config.model import (
 from alarmrx.config.problems import Invalid, KeyPath, Reported
 from alarmrx.config.rule_sections import RULE_OPTIONS, check_rule_owners, check_rules
 from alarmrx.config.schema import Check, Context, Option, Table
-from alarmrx.config.secrets import read_secret, secret_sources
-from alarmrx.protocols import KeyFormatError, parse_key
+from alarmrx.config.secrets import credential, in_file, inline, pick_secret, secret_sources
+from alarmrx.protocols import parse_key
 
 _TOPIC = r"[^#+/\s](?:[^#+\s]*[^#+/\s])?"
 _TOPIC_HINT = "an MQTT topic without wildcards, spaces or a leading or trailing '/'"
@@ -113,17 +113,18 @@ def _mqtt_url() -> Check:
     return Check('"mqtt://host:port" | "mqtts://host:port"', convert)
 
 
-def _build_mqtt(values: dict[str, Any], ctx: Context) -> MQTTSettings:
-    secret = read_secret(values, "password", ctx)
+def _build_mqtt(values: dict[str, Any], _ctx: Context) -> MQTTSettings:
+    password = pick_secret(values, "password")
     plain = {k: v for k, v in values.items() if k not in secret_sources("password")}
-    settings = MQTTSettings(password=secret[1] if secret else None, **plain)
-    _check_mqtt(settings, secret[0] if secret else "password")
+    settings = MQTTSettings(password=password, **plain)
+    if password is not None and settings.username is None:
+        given = next(source for source in secret_sources("password") if source in values)
+        raise Invalid("a password needs a username", key=given)
+    _check_tls(settings)
     return settings
 
 
-def _check_mqtt(settings: MQTTSettings, password_key: str) -> None:
-    if settings.password is not None and settings.username is None:
-        raise Invalid("a password needs a username", key=password_key)
+def _check_tls(settings: MQTTSettings) -> None:
     tls_files = (settings.tls_ca, settings.tls_cert, settings.tls_key)
     if any(tls_files) and not settings.tls:
         raise Invalid("TLS files need an mqtts:// url", key="url")
@@ -140,10 +141,10 @@ MQTT = Table(
                "Prefix of every topic: `{topic_root}/v1/…`."),
         Option("client_id", c.string(), "MQTT client id; default: derived from `receiver.id`."),
         Option("username", c.string(), "Broker user name."),
-        Option("password", c.string(), "Broker password, inline (prefer the two below)."),
-        Option("password_file", c.path(),
+        Option("password", inline(), "Broker password, inline (prefer the two below)."),
+        Option("password_file", in_file(),
                "File holding the password; must not be readable by group or others."),
-        Option("password_credential", c.string(r"[^/]+", "a file name"),
+        Option("password_credential", credential(),
                "Name of a systemd credential (`LoadCredential=`) holding the password."),
         Option("tls_ca", c.path(must_exist=True),
                "CA bundle to verify the broker; default: the system's CAs."),
@@ -187,8 +188,8 @@ ZONE = Table(
 )  # fmt: skip
 
 
-def _build_account(values: dict[str, Any], ctx: Context) -> AccountSettings:
-    key = _account_key(values, ctx)
+def _build_account(values: dict[str, Any], _ctx: Context) -> AccountSettings:
+    key = pick_secret(values, "key")
     plain = {k: v for k, v in values.items() if k not in secret_sources("key")}
     require = plain.pop("require_encryption", key is not None)
     if require and key is None:
@@ -196,16 +197,6 @@ def _build_account(values: dict[str, Any], ctx: Context) -> AccountSettings:
     _check_zones(plain.get("zones", ()))
     check_rules(plain)
     return AccountSettings(key=key, require_encryption=require, **plain)
-
-
-def _account_key(values: dict[str, Any], ctx: Context) -> bytes | None:
-    secret = read_secret(values, "key", ctx)
-    if secret is None:
-        return None
-    try:
-        return parse_key(secret[1])
-    except KeyFormatError as err:
-        raise Invalid(str(err), key=secret[0]) from None
 
 
 def _check_zones(zones: tuple[ZoneSettings, ...]) -> None:
@@ -228,11 +219,11 @@ ACCOUNT = Table(
                "Match only frames with this receiver number (`R`); default: any."),
         Option("line", c.verbatim("line", 6),
                "Match only frames with this line prefix (`L`); default: any."),
-        Option("key", c.string(),
+        Option("key", inline(parse_key),
                "AES key: 32/48/64 hex digits or 16/24/32 characters. Prefer the two below."),
-        Option("key_file", c.path(),
+        Option("key_file", in_file(parse_key),
                "File holding the key; must not be readable by group or others."),
-        Option("key_credential", c.string(r"[^/]+", "a file name"),
+        Option("key_credential", credential(parse_key),
                "Name of a systemd credential (`LoadCredential=`) holding the key."),
         Option("require_encryption", c.boolean(),
                "Refuse plain frames from this account (DUH).", "true with a key, else false"),

@@ -164,9 +164,11 @@ def test_key_credential_reads_the_credentials_directory(tmp_path: Path) -> None:
 
 
 def test_only_one_key_source(tmp_path: Path) -> None:
-    text = f'[[accounts]]\naccount = "1"\nkey = "{HEX_KEY}"\nkey_credential = "x"\n'
+    (tmp_path / "k").write_text(HEX_KEY)
+    (tmp_path / "k").chmod(0o600)
+    text = f'[[accounts]]\naccount = "1"\nkey = "{HEX_KEY}"\nkey_file = "k"\n'
     (found,) = problems(write(tmp_path, text))
-    assert found.endswith(":4: accounts[0].key_credential: give only one of key, key_credential")
+    assert found.endswith(":4: accounts[0].key_file: give only one of key, key_file")
 
 
 def test_duplicate_account(tmp_path: Path) -> None:
@@ -284,3 +286,11 @@ def test_password_file_must_be_private(tmp_path: Path) -> None:
     mqtt = load_settings(path, environ={}).mqtt
     assert mqtt is not None
     assert mqtt.password == "s3cret"
+
+
+def test_key_problems_show_even_when_the_account_has_others(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[accounts]]\naccount = 1234\nkey = "short"\n')
+    assert [p.split(": ")[1] for p in problems(path)] == [
+        "accounts[0].account",
+        "accounts[0].key",
+    ]
