@@ -70,8 +70,10 @@ class Journal:
         try:
             head = await asyncio.to_thread(journal._writer.connect)
         except (sqlite3.Error, OSError) as err:
-            journal._reader.shutdown(wait=False)
             raise JournalError(f"cannot open journal {path}: {err}") from err
+        finally:
+            if not journal._writer.connected:
+                journal._reader.shutdown(wait=False)
         journal._last_seq = head.journal_seq
         journal._writer.start()
         if metrics is not None:

@@ -121,6 +121,10 @@ class Writer:
         self._conn = conn
         return head
 
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
     def _recent_keys(self, conn: sqlite3.Connection, head: Head) -> DedupeIndex:
         index = DedupeIndex(self._window)
         if head.received_at is None:

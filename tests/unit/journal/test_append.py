@@ -17,6 +17,7 @@ from alarmrx.journal import (
     Journal,
     JournalClosedError,
     JournalCorruptError,
+    JournalError,
     NewRecord,
     RecordKind,
     WriterHooks,
@@ -181,3 +182,13 @@ async def test_cursors_persist_across_reopen(path: Path) -> None:
     assert await journal.load_cursor("legacy") == 1
     await journal.close()
     assert verify_chain(path).records == 3  # cursors live outside the chain
+
+
+async def test_open_reports_an_unusable_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(JournalError, match="cannot open journal"):
+        await Journal.open(blocker / "journal.db")
+    (tmp_path / "other.db").write_bytes(b"not SQLite" * 200)
+    with pytest.raises(JournalError, match="cannot open journal"):
+        await Journal.open(tmp_path / "other.db")
