@@ -63,6 +63,7 @@ class Daemon:
             metrics=self.metrics,
         )
         self._journal = journal
+        self.metrics.track_journal_last_seq(lambda: journal.last_seq)
         try:
             return await self._serve(journal)
         finally:
