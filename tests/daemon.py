@@ -30,7 +30,11 @@ def write_config(
     mqtt: str | None = None,
     extra: str = "",
 ) -> Path:
-    """A config listening on a kernel-chosen port, metrics on another, journal in ``directory``."""
+    """A config listening on a kernel-chosen port, metrics on another, journal in ``directory``.
+
+    Load tests send from one address, so the per-peer rate limit is lifted unless given."""
+    if "peer_rate" not in receiver:
+        receiver += "\npeer_rate = 1000000.0\npeer_burst = 1000000"
     text = f"""
 [receiver]
 id = "rx-test"

@@ -52,6 +52,7 @@ class Daemon:
         self._ready = False
         self._journal: Journal | None = None
         self._receiver: Receiver | None = None
+        self._accounts_by_id = {a.account: a for a in settings.accounts}
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status."""
@@ -153,12 +154,11 @@ class Daemon:
             return None
         from alarmrx.pipeline.publish import MQTTPublisher  # noqa: PLC0415 - optional part
 
-        accounts = {a.account: a for a in self.settings.accounts}
         return MQTTPublisher(
             mqtt,
             receiver_id=self.settings.receiver.id,
             journal=journal,
-            accounts=accounts,
+            accounts=lambda: self._accounts_by_id,
             metrics=self.metrics,
             version=__version__,
             listeners=self.listeners,
@@ -180,6 +180,7 @@ class Daemon:
         if settings.receiver.listen != self.settings.receiver.listen:
             log.warning("reload_listen_unchanged", detail="listen addresses change on restart")
         self.settings = settings
+        self._accounts_by_id = {a.account: a for a in settings.accounts}
         if self._receiver is not None:
             self._receiver.reload(settings.receiver, AccountTable(settings))
         log.info("config_reloaded", accounts=len(settings.accounts))
