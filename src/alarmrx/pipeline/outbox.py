@@ -1,17 +1,22 @@
 """What the MQTT publisher sends next, and the cursor that says what was acknowledged.
 
 The outbox reads windows of journal records after the ``mqtt`` cursor, folds them into the
-account state, and plans the messages: the events in publication order (``order.py``),
-then the retained state of every account that changed, then any new Home Assistant
-discovery config. The publisher sends a plan, waits for every acknowledgement, and only
-then calls ``commit``; a plan that fails is planned again from the same cursor, so a
-redelivered event carries the same ``id``.
+account state, and plans the messages: the events in publication order (``order.py``), then
+the retained state of every account whose state changed, then any new Home Assistant
+discovery config. An account whose record only moved ``last_event_at`` (a periodic test
+report, say) has its state republished at most every ``state_refresh_s``, so a flood of
+routine reports does not double the broker traffic.
+
+The publisher sends a plan, waits for every acknowledgement, and only then calls
+``commit``; a plan that fails is planned again from the same cursor, so a redelivered event
+carries the same ``id``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +26,7 @@ from alarmrx.pipeline.discovery import Discovery
 from alarmrx.pipeline.interfaces import AccountOptions, AccountsSource, JournalTail
 from alarmrx.pipeline.order import publication_order
 from alarmrx.pipeline.payloads import event_messages, state_payload
-from alarmrx.pipeline.state import StateBook
+from alarmrx.pipeline.state import Change, StateBook
 from alarmrx.pipeline.topics import Topics
 
 CURSOR = "mqtt"
@@ -64,6 +69,8 @@ class Outbox:
         accounts: AccountsSource,
         discovery: Discovery | None = None,
         window: int = 2000,
+        state_refresh_s: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.journal = journal
         self.topics = topics
@@ -72,7 +79,11 @@ class Outbox:
         self._accounts = accounts
         self._discovery = discovery
         self._window = window
-        self._dirty: set[str | None] = set()
+        self._dirty: set[str | None] = set()  # state changed: publish with this window
+        self._seen: set[str | None] = set()  # only last_event_at moved: publish when due
+        self._refresh_s = state_refresh_s
+        self._monotonic = monotonic
+        self._refresh_due = monotonic() + state_refresh_s
         self._announced: dict[str, bytes] = {}
 
     async def restore(self) -> None:
@@ -109,10 +120,10 @@ class Outbox:
     def plan(self, records: list[Record]) -> Plan:
         """Fold ``records`` into the state and list what to send for them."""
         for record in records:
-            self._dirty |= self.book.apply(record)
+            self._fold(record)
         accounts = self._current_accounts()
         events = [m for r in publication_order(records) for m in self._events(r, accounts)]
-        states = frozenset(self._dirty)
+        states = frozenset(self._dirty | self._seen if self._refresh_is_due() else self._dirty)
         retained = [self._state_message(a, _options(accounts, a)) for a in sorted(states, key=str)]
         discovery = self._new_discovery(states, accounts)
         announce = [Outgoing(t, p, retain=True) for t, p in discovery.items()]
@@ -122,10 +133,30 @@ class Outbox:
     async def commit(self, plan: Plan) -> None:
         """Every message of ``plan`` was acknowledged: advance and persist the cursor."""
         self._dirty -= plan.states
+        if self._seen <= plan.states:
+            self._refresh_due = self._monotonic() + self._refresh_s
+        self._seen -= plan.states
         self._announced.update(plan.discovery)
         if plan.last_seq > self.cursor:
             self.cursor = plan.last_seq
             await self.journal.save_cursor(CURSOR, self.cursor)
+
+    def _fold(self, record: Record) -> None:
+        change = self.book.apply(record)
+        if change is Change.CHANGED:
+            self._dirty.add(record.account)
+            self._seen.discard(record.account)
+        elif change is Change.SEEN and record.account not in self._dirty:
+            self._seen.add(record.account)
+
+    def refresh_in(self) -> float:
+        """Seconds until states that only moved ``last_event_at`` are due (inf: none)."""
+        if not self._seen:
+            return float("inf")
+        return max(0.0, self._refresh_due - self._monotonic())
+
+    def _refresh_is_due(self) -> bool:
+        return bool(self._seen) and self._monotonic() >= self._refresh_due
 
     def _events(self, record: Record, accounts: Mapping[str, AccountOptions]) -> list[Outgoing]:
         names = zone_names(_options(accounts, record.account))

@@ -36,7 +36,8 @@ def event_id(receiver_id: str, journal_seq: int, index: int) -> str:
     return f"{receiver_id}:{journal_seq}:{index}"
 
 
-def _priority_of(event: Mapping[str, Any]) -> Priority:
+def priority_of_event(event: Mapping[str, Any]) -> Priority:
+    """The priority class of one stored event (a dict of the journal body)."""
     category = Category(event.get("category") or Category.UNKNOWN)
     shape = Event(code=event.get("code") or "", category=category, description="",
                   qualifier=event.get("qualifier"))  # fmt: skip
@@ -101,7 +102,7 @@ def panel_events(
     common = _common(record, receiver_id)
     messages = []
     for index, event in enumerate(record.body.get("events") or []):
-        priority = _priority_of(event)
+        priority = priority_of_event(event)
         payload = {
             "id": event_id(receiver_id, record.journal_seq, index),
             **common,

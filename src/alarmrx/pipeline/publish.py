@@ -13,8 +13,9 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
 import structlog
@@ -40,6 +41,8 @@ log = structlog.get_logger("alarmrx.pipeline.publish")
 
 _PROTOCOLS = {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}
 _INFLIGHT = 100  # QoS 1 messages on the wire before the first PUBACK must come back
+# publications awaiting their PUBACK at once (aiomqtt's bookkeeping is linear in this)
+_PIPELINE = _INFLIGHT
 _GOODBYE_S = 2.0  # how long a shutdown waits to publish "offline"
 
 
@@ -47,14 +50,24 @@ class _DisconnectedError(Exception):
     """The connection dropped (the messages iterator ended)."""
 
 
-async def _first_failure(*jobs: Awaitable[None]) -> None:
-    """Run ``jobs`` together; the first failure cancels the rest and is raised as is."""
+async def _in_group(start: Callable[[asyncio.TaskGroup], Awaitable[None]]) -> None:
+    """Run ``start(group)`` and the tasks it creates; the first failure cancels the others
+    and is raised as itself (not as an ExceptionGroup)."""
     try:
         async with asyncio.TaskGroup() as group:
-            for job in jobs:
-                group.create_task(job)  # type: ignore[arg-type]  # coroutines, not futures
+            await start(group)
     except BaseExceptionGroup as failures:
         raise failures.exceptions[0] from None
+
+
+async def _first_failure(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run ``jobs`` together until the first one fails; raise its exception."""
+
+    async def start(group: asyncio.TaskGroup) -> None:
+        for job in jobs:
+            group.create_task(job)
+
+    await _in_group(start)
 
 
 def _path(path: StrPath | None) -> str | None:
@@ -180,7 +193,7 @@ class MQTTPublisher:
             await self.outbox.commit(plan)
             self._metrics.mqtt_publish_backlog(self.outbox.backlog)
             if not records:
-                await self._idle(status_due - time.monotonic())
+                await self._idle(min(status_due - time.monotonic(), self.outbox.refresh_in()))
 
     async def _idle(self, seconds: float) -> None:
         """Until the journal has a record after the cursor, or ``seconds`` passed."""
@@ -193,14 +206,23 @@ class MQTTPublisher:
     async def _send_plan(self, client: aiomqtt.Client, plan: Plan) -> None:
         """Every message of ``plan``, pipelined in order; returns once all were acked."""
         latencies: list[float] = []
+        slots = asyncio.Semaphore(_PIPELINE)
 
         async def send(message: Outgoing) -> None:
-            await self._send(client, message)
+            try:
+                await self._send(client, message)
+            finally:
+                slots.release()
             if message.received_at is not None:
                 latencies.append((self._clock() - message.received_at).total_seconds())
 
+        async def send_all(group: asyncio.TaskGroup) -> None:
+            for message in plan.messages:  # tasks start in creation order: so do the PUBLISHes
+                await slots.acquire()
+                group.create_task(send(message))
+
         if plan.messages:
-            await _first_failure(*(send(m) for m in plan.messages))
+            await _in_group(send_all)
             self._metrics.mqtt_published(latencies)
 
     async def _send(self, client: aiomqtt.Client, message: Outgoing) -> None:

@@ -1,8 +1,9 @@
 """Account state (``state/{account}``), a pure fold over journal records.
 
-``StateBook.apply(record)`` returns the accounts whose state changed. The publisher rebuilds
-the book at start by replaying the journal from its first record, then keeps applying what
-it tails; records at or below ``applied_seq`` are ignored, so a replayed record counts once.
+``StateBook.apply(record)`` says whether the record changed its account's state (``Change``).
+The publisher rebuilds the book at start by replaying the journal from its first record up to
+its cursor, then keeps applying what it tails; records at or below ``applied_seq`` are
+ignored, so a replayed record counts once.
 
 What each record tells:
 - armed state per area: ``close`` events arm the area, ``open`` events disarm it;
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -170,6 +172,18 @@ def advance(state: AccountState, record: Record) -> AccountState:
 _STATEFUL_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})
 
 
+class Change(IntEnum):
+    """What a record did to its account's state."""
+
+    NONE = 0  # a replay, or a record kind that tells nothing about an account
+    SEEN = 1  # only ``journal_seq`` / ``last_event_at`` moved (a link test report, …)
+    CHANGED = 2  # link, test mode, an area or the open alarms changed
+
+
+def _material(state: AccountState) -> AccountState:
+    return replace(state, journal_seq=0, last_event_at=None)
+
+
 class StateBook:
     """Every account's state, folded from the journal in order."""
 
@@ -177,13 +191,16 @@ class StateBook:
         self.accounts: dict[str | None, AccountState] = {}
         self.applied_seq = 0
 
-    def apply(self, record: Record) -> frozenset[str | None]:
-        """Fold one record in; the accounts whose state changed (none for a replay)."""
+    def apply(self, record: Record) -> Change:
+        """Fold one record in (a record at or below ``applied_seq`` is a replay: ignored)."""
         if record.journal_seq <= self.applied_seq:
-            return frozenset()
+            return Change.NONE
         self.applied_seq = record.journal_seq
         if record.kind not in _STATEFUL_KINDS:
-            return frozenset()
-        before = self.accounts.get(record.account) or AccountState(account=record.account)
-        self.accounts[record.account] = advance(before, record)
-        return frozenset({record.account})
+            return Change.NONE
+        before = self.accounts.get(record.account)
+        after = advance(before or AccountState(account=record.account), record)
+        self.accounts[record.account] = after
+        if before is None or _material(before) != _material(after):
+            return Change.CHANGED
+        return Change.SEEN

@@ -100,3 +100,25 @@ async def test_discovery_announced_once(journal: Journal) -> None:
     await journal.append(message("1234", sia("OP", "open", area=1)))
     plan = outbox.plan(await outbox.window())
     assert not [m for m in plan.messages if m.topic.startswith("homeassistant/")]
+
+
+async def test_routine_reports_refresh_the_state_when_due(journal: Journal) -> None:
+    now = [0.0]
+    outbox = Outbox(journal, topics=TOPICS, accounts={}, state_refresh_s=10.0,
+                    monotonic=lambda: now[0])  # fmt: skip
+    await outbox.restore()
+    await journal.append(message("1", sia("RP", "test")))
+    plan = outbox.plan(await outbox.window())
+    assert [m.topic for m in plan.messages] == ["alarmrx/v1/events/1", "alarmrx/v1/state/1"]
+    await outbox.commit(plan)
+    await journal.append(message("1", sia("RP", "test")))
+    plan = outbox.plan(await outbox.window())
+    assert [m.topic for m in plan.messages] == ["alarmrx/v1/events/1"]
+    await outbox.commit(plan)
+    assert outbox.refresh_in() == 10.0
+    now[0] = 10.0
+    plan = outbox.plan(await outbox.window())
+    assert [m.topic for m in plan.messages] == ["alarmrx/v1/state/1"]
+    assert json.loads(plan.messages[0].payload)["journal_seq"] == 2
+    await outbox.commit(plan)
+    assert outbox.refresh_in() == float("inf")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from tests.unit.pipeline.builders import cid, derived, message, sia, stored
+from datetime import timedelta
 
-from alarmrx.pipeline.state import StateBook
+from tests.unit.pipeline.builders import T0, cid, derived, message, sia, stored
+
+from alarmrx.pipeline.state import Change, StateBook
 
 
 def _book(*records: object) -> StateBook:
@@ -69,7 +71,15 @@ def test_test_mode() -> None:
 def test_replayed_records_count_once() -> None:
     book = StateBook()
     first = stored(message("1", sia("BA", "alarm", zone=5)), 1)
-    assert book.apply(first) == {"1"}
-    assert book.apply(first) == frozenset()
+    assert book.apply(first) is Change.CHANGED
+    assert book.apply(first) is Change.NONE
     assert len(book.accounts["1"].open_alarms) == 1
     assert book.applied_seq == 1
+
+
+def test_a_routine_report_only_moves_last_event() -> None:
+    book = _book(message("1", sia("RP", "test")))
+    later = stored(message("1", sia("RP", "test"), received_at=T0 + timedelta(minutes=5)), 2)
+    assert book.apply(later) is Change.SEEN
+    assert book.accounts["1"].last_event_at == T0 + timedelta(minutes=5)
+    assert book.apply(stored(message("1", sia("BA", "alarm", zone=1)), 3)) is Change.CHANGED

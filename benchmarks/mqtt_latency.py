@@ -1,0 +1,138 @@
+"""Receipt-to-broker-ack latency of the MQTT publisher under a steady load.
+
+A real mosquitto and a real journal (fsync on by default): records are appended at a fixed
+rate, as the receiver would after decoding frames (``received_at`` set on receipt), while
+the publisher tails the journal. The latency of each event is the publisher's own measure:
+broker PUBACK time minus ``received_at``, so it includes the journal's durable commit.
+
+    .venv/bin/python -m benchmarks.mqtt_latency [--rate 1000] [--seconds 20] [--no-fsync]
+
+The load generator and the publisher share one event loop, as the receiver and the
+publisher do inside the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alarmrx.config import MQTTSettings
+from alarmrx.journal.journal import Journal
+from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.pipeline.publish import MQTTPublisher
+from benchmarks.broker import Broker
+
+# A realistic mix: mostly link-level status and open/close, some alarms and troubles.
+_MIX = [("RP", "test", 5)] * 6 + [("OP", "open", 5), ("CL", "close", 5), ("BA", "alarm", 3),
+                                    ("YT", "trouble", 4)]  # fmt: skip
+
+
+class Latencies:
+    """A PublisherMetrics that keeps every receipt-to-ack latency."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.failures: list[str] = []
+        self.max_backlog = 0
+
+    def mqtt_connected(self, connected: bool) -> None:
+        """Not needed here."""
+
+    def mqtt_publish_backlog(self, records: int) -> None:
+        self.max_backlog = max(self.max_backlog, records)
+
+    def mqtt_published(self, latencies_s: Iterable[float]) -> None:
+        self.values.extend(latencies_s)
+
+    def mqtt_publish_failed(self, reason: str) -> None:
+        self.failures.append(reason)
+
+
+def _record(n: int) -> NewRecord:
+    code, category, priority = _MIX[n % len(_MIX)]
+    account = f"{n % 1000:04X}"
+    event = {"code": code, "category": category, "description": code, "zone": n % 32 + 1,
+             "area": 1, "user": None, "text": None, "qualifier": None, "peripheral": None,
+             "time": None, "date": None, "old": False}  # fmt: skip
+    body: dict[str, Any] = {
+        "token": "SIA-DCS", "encrypted": True, "sequence": f"{n % 10000:04d}", "receiver": None,
+        "line": "L0", "header_account": account, "data_account": account, "panel_time": None,
+        "xdata": [], "events": [event], "quirks": [], "clock": {"synchronised": True},
+    }  # fmt: skip
+    raw = f'\nABCD0042"*SIA-DCS"{n % 10000:04d}L0#{account}[{"0" * 64}]\r'.encode()
+    return NewRecord(kind=RecordKind.MESSAGE, received_at=datetime.now(UTC), account=account,
+                     body=body, raw=raw, peer="127.0.0.1:40000", transport="tcp",
+                     reply="ACK", priority=priority)  # fmt: skip
+
+
+async def _load(journal: Journal, rate: int, seconds: float) -> int:
+    """Append ``rate`` records per second for ``seconds``, in 10 ms ticks; the count."""
+    tick, sent, pending = 0.01, 0, set()
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < seconds:
+        due = int(elapsed * rate) - sent
+        for _ in range(due):
+            task = asyncio.create_task(journal.append(_record(sent)))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            sent += 1
+        await asyncio.sleep(tick)
+    await asyncio.gather(*pending)
+    return sent
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000, method="inclusive")[round(q * 1000) - 1]
+
+
+async def run(rate: int, seconds: float, fsync: bool, protocol: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with Broker(Path(tmp), port) as broker:
+            async with await Journal.open(Path(tmp) / "journal.db", fsync=fsync) as journal:
+                metrics = Latencies()
+                settings = MQTTSettings(url=broker.url, protocol=protocol)  # type: ignore[arg-type]
+                publisher = MQTTPublisher(settings, receiver_id="bench", journal=journal,
+                                          accounts={}, metrics=metrics, version="bench")  # fmt: skip
+                task = asyncio.create_task(publisher.run())
+                cpu = time.process_time()
+                sent = await _load(journal, rate, seconds)
+                while len(metrics.values) < sent:
+                    await asyncio.sleep(0.05)
+                cpu = time.process_time() - cpu
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    ms = sorted(v * 1000 for v in metrics.values)
+    return {
+        "rate_per_s": rate, "seconds": seconds, "fsync": fsync, "protocol": protocol,
+        "events": sent, "acked": len(ms), "failures": metrics.failures,
+        "p50_ms": round(_percentile(ms, 0.50), 2), "p99_ms": round(_percentile(ms, 0.99), 2),
+        "max_ms": round(ms[-1], 2), "max_backlog_records": metrics.max_backlog,
+        "cpu_s_per_1000_events": round(cpu / sent * 1000, 3), "cores": os.cpu_count(),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--no-fsync", dest="fsync", action="store_false")
+    parser.add_argument("--protocol", choices=["3.1.1", "5"], default="5")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.rate, args.seconds, args.fsync, args.protocol))))
+
+
+if __name__ == "__main__":
+    main()

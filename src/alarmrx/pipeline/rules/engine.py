@@ -1,0 +1,86 @@
+"""``RuleEngine``: the rule cores together, with no I/O: what the runner drives.
+
+It folds journal records in order (a record at or below ``position`` is a re-delivery and
+is ignored), recognises the derived records it concluded itself by their key, collects what
+the cores conclude and when they next need the time, and flags each conclusion with the
+account's test mode.
+
+Conclusions are *held* (start-up pass 2, see ``runner.py``) or *recorded* (appended): a
+DERIVED record read from the journal whose key is held or recorded is the engine's own and
+is not folded again; a held one is dropped, since the journal already has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.derived import Derived, DerivedType
+from alarmrx.pipeline.rules.interfaces import Rule
+from alarmrx.pipeline.rules.plans import RulePlans
+from alarmrx.pipeline.rules.supervision import SupervisionCore
+from alarmrx.pipeline.rules.testmode import TestModeCore
+from alarmrx.pipeline.rules.verification import VerificationCore
+
+_UNFLAGGED = frozenset({DerivedType.TEST_STARTED, DerivedType.TEST_ENDED})
+
+
+class RuleEngine:
+    """Supervision, verification and test mode over one stream of journal records."""
+
+    def __init__(self, plans: RulePlans) -> None:
+        self.plans = plans
+        self.supervision = SupervisionCore(plans.supervision)
+        self.verification = VerificationCore(plans.verification)
+        self.test_mode = TestModeCore()
+        self.rules: tuple[Rule, ...] = (self.supervision, self.verification, self.test_mode)
+        self.position = 0  # the last journal_seq folded
+        self._held: dict[str, Derived] = {}
+        self._recorded: dict[str, Derived] = {}  # appended, not yet read back
+
+    def fold(self, record: Record) -> list[Derived]:
+        """Fold the next journal record; what the cores conclude from it."""
+        if record.journal_seq <= self.position:
+            return []
+        self.position = record.journal_seq
+        if record.kind is RecordKind.DERIVED:
+            key = str(record.body.get("key"))
+            mine = self._held.pop(key, None) or self._recorded.pop(key, None)
+            if mine is not None:
+                self._tell(mine, record.journal_seq)
+                return []
+        return [derived for rule in self.rules for derived in rule.handle(record)]
+
+    def on_timer(self, now: datetime) -> list[Derived]:
+        """What is due by ``now``."""
+        return [derived for rule in self.rules for derived in rule.on_timer(now)]
+
+    def next_deadline(self) -> datetime | None:
+        """When ``on_timer`` next has work."""
+        deadlines = [d for rule in self.rules if (d := rule.next_deadline()) is not None]
+        return min(deadlines, default=None)
+
+    def hold(self, derived: Derived) -> None:
+        """Keep ``derived`` back until the journal shows it already holds it (or not)."""
+        self._held.setdefault(derived.key, derived)
+
+    def release(self) -> list[Derived]:
+        """The held conclusions the journal did not hold, in order; none are held after."""
+        held, self._held = list(self._held.values()), {}
+        return held
+
+    def flagged(self, derived: Derived) -> Derived:
+        """``derived`` with ``test`` as the account's test mode says at its time."""
+        if derived.type in _UNFLAGGED:
+            return derived
+        return replace(derived, test=self.test_mode.in_test(derived.account, derived.at))
+
+    def recorded(self, derived: Derived, journal_seq: int) -> None:
+        """``derived`` was appended as ``journal_seq``."""
+        self._recorded[derived.key] = derived
+        self._tell(derived, journal_seq)
+
+    def _tell(self, derived: Derived, journal_seq: int) -> None:
+        for rule in self.rules:
+            rule.recorded(derived, journal_seq)

@@ -1,0 +1,294 @@
+"""``RulesRunner``: the asyncio adapter that drives the pure rule cores (docs/rules.md).
+
+It tails the journal from its persisted cursor ``rules``, folds every record into the cores,
+calls ``on_timer(now)`` when a deadline passes (or a frame made a restore due), appends what
+the cores conclude as DERIVED records, and saves the cursor only after they are durable.
+
+The cores are held by a ``RuleEngine`` (``engine.py``, no I/O). Start-up rebuilds it from
+the journal, in two passes:
+
+1. records up to the cursor are folded and whatever the cores conclude is dropped: those
+   conclusions were appended before the cursor was saved (and a changed configuration must
+   not re-judge the past);
+2. records after the cursor, up to the head at start, are folded and the conclusions held
+   back by key; a DERIVED record of the same key later in this pass shows a crashed run had
+   already appended it, and that one is dropped. What is left is appended.
+
+A derived record appended by this process is known by its key when the tail reads it back,
+and is not folded again (the core changed its state when it concluded it).
+
+Deadlines are in the injected clock's time; the runner sleeps for their distance in loop
+time, and at most ``MAX_SLEEP_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from alarmrx.config.model import AccountSettings
+from alarmrx.journal.errors import JournalClosedError, JournalError
+from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.pipeline.rules.commands import (
+    Command,
+    CommandRefused,
+    Verify,
+    command_body,
+    parse_command,
+)
+from alarmrx.pipeline.rules.derived import Derived, new_record
+from alarmrx.pipeline.rules.engine import RuleEngine
+from alarmrx.pipeline.rules.interfaces import NoRulesMetrics, RulesJournal, RulesMetrics
+from alarmrx.pipeline.rules.plans import RulePlans, plans_from
+
+log = structlog.get_logger("alarmrx.pipeline.rules")
+
+CURSOR = "rules"
+PAGE = 500
+MAX_SLEEP_S = 30.0  # wake at least this often, whatever the deadlines say
+COMMAND_WAIT_S = 5.0  # how long a command waits for the runner to reach its record
+RETRY_S, RETRY_MAX_S = 1.0, 30.0
+
+Clock = Callable[[], datetime]
+
+
+class RulesRunner:
+    """Supervision, verification and test mode over one journal; built by ``app.py``."""
+
+    def __init__(
+        self, journal: RulesJournal, plans: RulePlans, *, clock: Clock,
+        metrics: RulesMetrics | None = None, page: int = PAGE,
+    ) -> None:  # fmt: skip
+        self._journal = journal
+        self._plans = plans
+        self._clock = clock
+        self._metrics = metrics or NoRulesMetrics()
+        self._page = page
+        self.engine = RuleEngine(plans)
+        self._outbox: list[Derived] = []  # concluded, to append (kept when an append fails)
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._advanced = asyncio.Event()
+
+    @classmethod
+    def from_accounts(
+        cls, journal: RulesJournal, accounts: Iterable[AccountSettings], *, clock: Clock,
+        metrics: RulesMetrics | None = None,
+    ) -> RulesRunner:  # fmt: skip
+        """A runner for the configured ``[[accounts]]``."""
+        return cls(journal, plans_from(accounts), clock=clock, metrics=metrics)
+
+    @property
+    def position(self) -> int:
+        """The last journal_seq folded."""
+        return self.engine.position
+
+    # -- the interface app.py wires ----------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once the cores were rebuilt from the journal."""
+        return self._ready.is_set()
+
+    async def run(self) -> None:
+        """Rebuild, then follow the journal until cancelled (or the journal is closed)."""
+        failures = 0
+        while True:
+            try:
+                await (self._step() if self.ready else self._rebuild())
+                failures = 0
+            except JournalClosedError:
+                log.info("rules_stopped", reason="journal closed")
+                return
+            except Exception as exc:  # noqa: BLE001 - task root: log, count, retry
+                failures += 1
+                self._failed(exc)
+                await asyncio.sleep(min(RETRY_MAX_S, RETRY_S * 2 ** (failures - 1)))
+                continue
+            await self._idle()
+
+    def observe_link(  # noqa: PLR0917 - receiver.handler.LinkObserver calls it positionally
+        self, account: str, receiver: str | None, line: str | None, transport: str,
+        peer: str, at: datetime,
+    ) -> None:  # fmt: skip
+        """Every accepted frame, link tests included (synchronous, O(1))."""
+        del peer
+        if self.engine.supervision.observe(account, receiver, line, transport, at):
+            self._wake.set()
+
+    async def command(self, cmd: object) -> dict[str, Any]:
+        """Carry out a ``verify`` or ``test_mode`` command (``commands.py``); it is journaled
+        whether accepted or refused. ``{"ok", "journal_seq"}`` of the COMMAND record, and
+        ``"error"`` when refused or not recorded."""
+        parsed: Command | None = None
+        try:
+            parsed = parse_command(cmd)
+            await self._check(parsed)
+            error = None
+        except CommandRefused as refused:
+            error = str(refused)
+        record = NewRecord(kind=RecordKind.COMMAND, received_at=self._clock(),
+                           account=_account_of(cmd, parsed),
+                           body=command_body(cmd, parsed, error))  # fmt: skip
+        try:
+            result = await self._journal.append(record)
+        except JournalError as err:
+            log.error("command_not_recorded", error=str(err))
+            return {"ok": False, "error": f"the command could not be recorded: {err}"}
+        self._wake.set()
+        log.info("command_recorded", action=record.body.get("action"), account=record.account,
+                 accepted=error is None, error=error, journal_seq=result.journal_seq)  # fmt: skip
+        reply: dict[str, Any] = {"ok": error is None, "journal_seq": result.journal_seq}
+        return reply if error is None else {**reply, "error": error}
+
+    def in_test(self, account: str, at: datetime) -> bool:
+        """True while ``account`` is in test mode at ``at`` (its current session only)."""
+        return self.engine.test_mode.in_test(account, at)
+
+    def reload(self, plans: RulePlans) -> None:
+        """New per-account settings (SIGHUP); see ``SupervisionCore.configure``."""
+        self._plans = self.engine.plans = plans
+        now = self._clock()
+        self.engine.supervision.configure(plans.supervision, now)
+        self.engine.verification.configure(plans.verification, now)
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the journal and the timers now (a test that moved its clock)."""
+        self._wake.set()
+
+    # -- start-up ----------------------------------------------------------------------
+
+    async def _rebuild(self) -> None:
+        if self.position > 0:  # a retry: start from a clean engine
+            self.engine = RuleEngine(self._plans)
+        cursor = await self._journal.load_cursor(CURSOR)
+        head = max(self._journal.last_seq, cursor)
+        await self._fold_until(cursor, keep=False)
+        self.engine.supervision.start(self._clock())
+        await self._fold_until(head, keep=True)
+        self._outbox = [*self.engine.release(), *self.engine.on_timer(self._clock())]
+        appended = len(self._outbox)
+        await self._flush()
+        if self.position > cursor:
+            await self._journal.save_cursor(CURSOR, self.position)
+        self._report()
+        self._ready.set()
+        log.info("rules_rebuilt", cursor=cursor, head=head, appended=appended,
+                 offline=self.engine.supervision.offline)  # fmt: skip
+
+    async def _fold_until(self, upto: int, *, keep: bool) -> None:
+        """Fold the records after ``position`` up to ``upto``; hold back (``keep``) or drop
+        what the cores conclude."""
+        while self.position < upto:
+            page = await self._journal.read_after(self.position, limit=self._page)
+            if not page:
+                return
+            for record in page:
+                if record.journal_seq > upto:
+                    return
+                for derived in self.engine.fold(record):
+                    if keep:
+                        self.engine.hold(derived)
+
+    # -- following the journal -------------------------------------------------------
+
+    async def _step(self) -> None:
+        self._wake.clear()
+        records = await self._journal.read_after(self.position, limit=self._page)
+        self._outbox += [d for record in records for d in self.engine.fold(record)]
+        self._outbox += self.engine.on_timer(self._clock())
+        await self._flush()
+        if records:
+            await self._journal.save_cursor(CURSOR, self.position)
+            self._advanced.set()
+            self._advanced = asyncio.Event()
+        self._report()
+
+    async def _flush(self) -> None:
+        """Append the outbox in one transaction; it is kept for the next try on failure."""
+        if not self._outbox:
+            return
+        batch = [self.engine.flagged(d) for d in self._outbox]
+        results = await self._journal.append_many([new_record(d) for d in batch])
+        self._outbox = []
+        for derived, result in zip(batch, results, strict=True):
+            self.engine.recorded(derived, result.journal_seq)
+            self._metrics.derived_event(derived.type.value)
+            log.info("derived_recorded", type=derived.type.value, account=derived.account,
+                     journal_seq=result.journal_seq, refs=list(derived.refs),
+                     test=derived.test)  # fmt: skip
+
+    async def _idle(self) -> None:
+        """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""
+        deadline = self.engine.next_deadline()
+        timeout = MAX_SLEEP_S
+        if deadline is not None:
+            timeout = min(timeout, (deadline - self._clock()).total_seconds())
+        if timeout <= 0 or self._wake.is_set() or self._journal.last_seq > self.position:
+            return
+        waits = {
+            asyncio.ensure_future(self._journal.wait_for(self.position)),
+            asyncio.ensure_future(self._wake.wait()),
+        }
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    # -- commands --------------------------------------------------------------------
+
+    async def _check(self, command: Command) -> None:
+        """Refuse what the current state does not allow."""
+        await self._until(lambda: self.ready, "the rules are still starting; try again")
+        if command.account not in self.engine.plans.accounts:
+            raise CommandRefused(f"account {command.account!r} is not configured")
+        if isinstance(command, Verify):
+            await self._check_verify(command)
+        elif not command.on and self.engine.test_mode.session(command.account) is None:
+            raise CommandRefused(f"account {command.account!r} is not in test mode")
+
+    async def _check_verify(self, command: Verify) -> None:
+        seq = command.journal_seq
+        if not 0 < seq <= self._journal.last_seq:
+            raise CommandRefused(f"there is no record {seq}")
+        await self._until(lambda: self.position >= seq, "the rules have not reached it yet")
+        alarms = self.engine.verification.alarms_of(command.account, seq)
+        if not alarms:
+            raise CommandRefused(f"record {seq} holds no burglary alarm of account "
+                                 f"{command.account!r} from the last 24 hours")  # fmt: skip
+        if all(alarm.verified for alarm in alarms):
+            raise CommandRefused(f"the alarm of record {seq} is already verified")
+
+    async def _until(self, condition: Callable[[], bool], refusal: str) -> None:
+        try:
+            async with asyncio.timeout(COMMAND_WAIT_S):
+                while not condition():
+                    await (self._advanced.wait() if self.ready else self._ready.wait())
+        except TimeoutError:
+            raise CommandRefused(refusal) from None
+
+    # -- reporting -------------------------------------------------------------------
+
+    def _report(self) -> None:
+        self._metrics.accounts_offline(self.engine.supervision.offline)
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, JournalError):
+            log.warning("rules_journal_failed", error=str(exc))
+            return
+        self._metrics.internal_error("pipeline")
+        log.exception("rules_failed")
+
+
+def _account_of(cmd: object, parsed: Command | None) -> str | None:
+    if parsed is not None:
+        return parsed.account
+    account = cmd.get("account") if isinstance(cmd, Mapping) else None
+    return account if isinstance(account, str) and account else None

@@ -1,0 +1,364 @@
+"""Supervision: every supervised path must be heard within its interval plus grace.
+
+A pure core in the aioquic shape: frames (``observe``) and journal records (``handle``) in,
+conclusions out of ``on_timer(now)``, and ``next_deadline()`` says when to call it. It never
+reads a clock.
+
+- A path is silent when ``now`` is later than its last frame plus interval plus grace (a
+  frame exactly at that instant is in time).
+- Single-path account: its path going silent raises ``supervision.lost``; the next frame
+  ``supervision.restored``.
+- Dual-path account: each silent path raises ``supervision.path_fault`` and its next frame
+  ``supervision.path_restored``; when the last path goes silent ``supervision.lost`` follows
+  its fault, and the first frame on any path ``supervision.restored``.
+- A frame restores a silent path when it is newer than the path's last frame; the restore
+  is concluded at the next ``on_timer`` (the runner is woken for it).
+- Start-up (``start(now)``): link tests are not journaled, so every path that the journal
+  does not show silent starts with a fresh interval from ``now``; a path the journal shows
+  silent (its last ``path_fault``/``lost`` record) stays silent until a frame arrives.
+
+Derived records this core wrote earlier (read back at start-up) are folded by ``handle``;
+the ones written in this process are not fed back (the runner knows them by key).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.pipeline.rules.events import is_periodic_test, panel_events
+from alarmrx.pipeline.rules.plans import SupervisionPlan
+
+RESOLUTION = timedelta(microseconds=1)
+NEVER = datetime.min.replace(tzinfo=UTC)
+_Slot = tuple[str, int]  # (account, path index)
+
+
+@dataclass(slots=True)
+class _Path:
+    """What is known about one path: its last frame and whether it is silent."""
+
+    name: str | None
+    timeout: timedelta
+    interval_s: float
+    grace_s: float
+    last_seen: datetime = NEVER
+    down: bool = False
+    scheduled: datetime | None = None  # the heap entry that is current for this path
+    message_seq: int | None = None  # the last journaled frame seen on it
+    fault_seq: int | None = None  # the record that said it went silent
+
+    @property
+    def expires_at(self) -> datetime:
+        """The first instant at which the path counts as silent."""
+        return self.last_seen + self.timeout + RESOLUTION
+
+
+@dataclass(slots=True)
+class _Watch:
+    """One supervised account."""
+
+    plan: SupervisionPlan
+    paths: list[_Path]
+    lost_seq: int | None = None  # the record that said the account was lost
+
+    def index_of(self, name: object) -> int | None:
+        """The index of the path called ``name`` (None names the only path)."""
+        return next((i for i, p in enumerate(self.paths) if p.name == name), None)
+
+
+def _watch(plan: SupervisionPlan) -> _Watch:
+    paths = [_Path(name=p.name, timeout=p.timeout, interval_s=p.interval_s, grace_s=p.grace_s)
+             for p in plan.paths]  # fmt: skip
+    return _Watch(plan=plan, paths=paths)
+
+
+def _same_path(watch: _Watch | None, name: str | None) -> _Path | None:
+    index = watch.index_of(name) if watch is not None else None
+    return watch.paths[index] if watch is not None and index is not None else None
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+class SupervisionCore:
+    """Every supervised account's paths, their deadlines, and the restores that are due."""
+
+    def __init__(self, plans: Mapping[str, SupervisionPlan]) -> None:
+        self._watches = {account: _watch(plan) for account, plan in plans.items()}
+        self._heap: list[tuple[datetime, str, int]] = []
+        self._due: dict[_Slot, None] = {}  # restores to conclude, in arrival order
+        self._lost: set[str] = set()
+        self._last_seq = 0
+        self._started = False
+
+    @property
+    def offline(self) -> int:
+        """Accounts whose supervision is lost."""
+        return len(self._lost)
+
+    def is_lost(self, account: str) -> bool:
+        """True while ``account``'s supervision is lost."""
+        return account in self._lost
+
+    def start(self, now: datetime) -> None:
+        """After the journal was folded: every path not known silent starts afresh."""
+        for account, watch in self._watches.items():
+            for index, path in enumerate(watch.paths):
+                if not path.down:
+                    path.last_seen = max(path.last_seen, now)
+                    self._schedule(account, index, path)
+        self._started = True
+
+    def observe(
+        self, account: str, receiver: str | None, line: str | None, transport: str | None,
+        at: datetime, *, journal_seq: int | None = None, test_report: bool = False,
+    ) -> bool:  # fmt: skip
+        """A frame from ``account`` at ``at``; True when it made a restore due. O(paths)."""
+        watch = self._watches.get(account)
+        if watch is None or (watch.plan.reset_by == "test_reports" and not test_report):
+            return False
+        index = watch.plan.path_index(receiver, line, transport)
+        if index is None:
+            return False
+        path = watch.paths[index]
+        if journal_seq is not None and at >= path.last_seen:
+            path.message_seq = journal_seq
+        if at <= path.last_seen:
+            return False
+        path.last_seen = at
+        if path.down:
+            self._due[(account, index)] = None
+            return True
+        return False
+
+    def handle(self, record: Record) -> list[Derived]:
+        """Fold one journal record; supervision concludes only in ``on_timer``."""
+        if record.journal_seq <= self._last_seq:
+            return []
+        self._last_seq = record.journal_seq
+        if record.kind is RecordKind.MESSAGE and record.account is not None:
+            self._observe_message(record)
+        elif record.kind is RecordKind.DERIVED and record.account in self._watches:
+            kind = derived_type(record.body)
+            apply = _APPLIERS.get(kind) if kind is not None else None
+            if apply is not None:
+                apply(self, record.account, record)
+        return []
+
+    def on_timer(self, now: datetime) -> list[Derived]:
+        """The restores that are due, then the paths that went silent by ``now``."""
+        out = self._conclude_restores(now)
+        while self._heap and self._heap[0][0] <= now:
+            out += self._expire(heapq.heappop(self._heap), now)
+        return out
+
+    def next_deadline(self) -> datetime | None:
+        """When ``on_timer`` has something to do: at once if a restore is due."""
+        if self._due:
+            return NEVER
+        return self._heap[0][0] if self._heap else None
+
+    def recorded(self, derived: Derived, journal_seq: int) -> None:
+        """``derived`` was journaled as ``journal_seq``: later restores refer to it."""
+        watch = self._watches.get(derived.account)
+        if watch is None:
+            return
+        if derived.type is DerivedType.SUPERVISION_LOST:
+            watch.lost_seq = journal_seq
+        elif derived.type is DerivedType.PATH_FAULT:
+            index = watch.index_of(derived.fields.get("path"))
+            if index is not None and watch.paths[index].down:
+                watch.paths[index].fault_seq = journal_seq
+
+    def configure(self, plans: Mapping[str, SupervisionPlan], now: datetime) -> None:
+        """New plans (a reload): unchanged accounts keep their state; a changed account keeps
+        its silent paths (by name) and restarts the others; removed accounts are dropped."""
+        watches: dict[str, _Watch] = {}
+        for account, plan in plans.items():
+            old = self._watches.get(account)
+            watches[account] = old if old and old.plan == plan else self._rebuilt(plan, old, now)
+        self._watches = watches
+        self._lost &= set(watches)
+        self._due = {slot: None for slot in self._due if slot[0] in watches}
+
+    # -- folding records ------------------------------------------------------------------
+
+    def _observe_message(self, record: Record) -> None:
+        body = record.body
+        test_report = any(is_periodic_test(e) for _, e in panel_events(record))
+        self.observe(
+            str(record.account), body.get("receiver"), body.get("line"), record.transport,
+            record.received_at, journal_seq=record.journal_seq, test_report=test_report,
+        )  # fmt: skip
+
+    def _apply_lost(self, account: str, record: Record) -> None:
+        watch = self._watches[account]
+        self._lost.add(account)
+        watch.lost_seq = record.journal_seq
+        for index, path in enumerate(watch.paths):
+            if not path.down:
+                self._take_down(account, index, path, record)
+
+    def _apply_fault(self, account: str, record: Record) -> None:
+        watch = self._watches[account]
+        index = watch.index_of(record.body.get("path"))
+        if index is not None and not watch.paths[index].down:
+            self._take_down(account, index, watch.paths[index], record)
+
+    def _take_down(self, account: str, index: int, path: _Path, record: Record) -> None:
+        path.down, path.scheduled, path.fault_seq = True, None, record.journal_seq
+        seen = _parse_time(record.body.get("last_seen"))
+        if seen is not None and seen > path.last_seen:
+            path.last_seen = seen
+        if path.last_seen > record.received_at:  # heard again after the loss was concluded
+            self._due[(account, index)] = None
+
+    def _apply_restored(self, account: str, record: Record) -> None:
+        self._lost.discard(account)
+        self._watches[account].lost_seq = None
+        self._apply_path_restored(account, record)
+
+    def _apply_path_restored(self, account: str, record: Record) -> None:
+        watch = self._watches[account]
+        index = watch.index_of(record.body.get("path"))
+        if index is None or not watch.paths[index].down:
+            return
+        path = watch.paths[index]
+        path.down, path.fault_seq = False, None
+        path.last_seen = max(path.last_seen, record.received_at)
+        if self._started:
+            self._schedule(account, index, path)
+
+    # -- concluding -----------------------------------------------------------------------
+
+    def _conclude_restores(self, now: datetime) -> list[Derived]:
+        due, self._due = self._due, {}
+        out: list[Derived] = []
+        for account, index in due:
+            watch = self._watches.get(account)
+            if watch is not None and index < len(watch.paths) and watch.paths[index].down:
+                out += self._restore(account, watch, index, now)
+        return out
+
+    def _restore(self, account: str, watch: _Watch, index: int, now: datetime) -> list[Derived]:
+        path = watch.paths[index]
+        fault_seq, path.down, path.fault_seq = path.fault_seq, False, None
+        self._schedule(account, index, path)
+        out = []
+        if watch.plan.dual:
+            out.append(self._derived(DerivedType.PATH_RESTORED, account, now, path,
+                                     refs=(fault_seq, path.message_seq)))  # fmt: skip
+        if account in self._lost:
+            self._lost.discard(account)
+            out.append(self._derived(DerivedType.SUPERVISION_RESTORED, account, now, path,
+                                     refs=(watch.lost_seq, path.message_seq)))  # fmt: skip
+            watch.lost_seq = None
+        return out
+
+    def _expire(self, entry: tuple[datetime, str, int], now: datetime) -> list[Derived]:
+        at, account, index = entry
+        watch = self._watches.get(account)
+        if watch is None or index >= len(watch.paths):
+            return []
+        path = watch.paths[index]
+        if path.scheduled != at or path.down:
+            return []  # a stale entry: the path was rescheduled or went silent meanwhile
+        path.scheduled = None
+        if path.expires_at > now:
+            self._schedule(account, index, path)
+            return []
+        return self._go_down(account, watch, path, now)
+
+    def _go_down(self, account: str, watch: _Watch, path: _Path, now: datetime) -> list[Derived]:
+        path.down = True
+        out = []
+        if watch.plan.dual:
+            out.append(self._derived(DerivedType.PATH_FAULT, account, now, path,
+                                     refs=(path.message_seq,)))  # fmt: skip
+        if account not in self._lost and all(p.down for p in watch.paths):
+            self._lost.add(account)
+            latest = max(watch.paths, key=lambda p: p.last_seen)
+            out.append(self._derived(DerivedType.SUPERVISION_LOST, account, now, latest,
+                                     refs=tuple(p.message_seq for p in watch.paths)))  # fmt: skip
+        return out
+
+    def _schedule(self, account: str, index: int, path: _Path) -> None:
+        if path.scheduled == path.expires_at:
+            return
+        path.scheduled = path.expires_at
+        heapq.heappush(self._heap, (path.scheduled, account, index))
+
+    def _rebuilt(self, plan: SupervisionPlan, old: _Watch | None, now: datetime) -> _Watch:
+        watch = _watch(plan)
+        lost = plan.account in self._lost
+        for index, path in enumerate(watch.paths):
+            before = _same_path(old, path.name)
+            if before is not None and (before.down or lost):
+                path.down, path.last_seen = True, before.last_seen
+                path.fault_seq, path.message_seq = before.fault_seq, before.message_seq
+            else:
+                path.last_seen = now
+                self._schedule(plan.account, index, path)
+        if lost and not all(p.down for p in watch.paths):
+            self._lost.discard(plan.account)  # a new path is up: restored by the reload
+        watch.lost_seq = old.lost_seq if old is not None else None
+        return watch
+
+    def _derived(
+        self, kind: DerivedType, account: str, now: datetime, path: _Path,
+        refs: tuple[int | None, ...],
+    ) -> Derived:  # fmt: skip
+        watch = self._watches[account]
+        return Derived(
+            type=kind,
+            account=account,
+            at=now,
+            key=f"{kind.value}|{account}|{path.name or ''}|{iso(now)}",
+            description=_DESCRIPTIONS[kind].format(path=path.name or "", s=path.interval_s),
+            refs=tuple(r for r in refs if r is not None),
+            fields=MappingProxyType(_fields(watch, path)),
+        )
+
+
+def _fields(watch: _Watch, path: _Path) -> dict[str, Any]:
+    return {
+        "path": path.name,
+        "interval_s": path.interval_s,
+        "grace_s": path.grace_s,
+        "category": watch.plan.category,
+        "reset_by": watch.plan.reset_by,
+        "last_seen": iso(path.last_seen) if path.last_seen > NEVER else None,
+    }
+
+
+_DESCRIPTIONS: Mapping[DerivedType, str] = MappingProxyType(
+    {
+        DerivedType.SUPERVISION_LOST: "Supervision lost: nothing heard for over {s:g} s",
+        DerivedType.SUPERVISION_RESTORED: "Supervision restored",
+        DerivedType.PATH_FAULT: "Path {path} fault: nothing heard on it for over {s:g} s",
+        DerivedType.PATH_RESTORED: "Path {path} restored",
+    }
+)
+
+_APPLIERS: Mapping[DerivedType, Callable[[SupervisionCore, str, Record], None]] = MappingProxyType(
+    {
+        DerivedType.SUPERVISION_LOST: SupervisionCore._apply_lost,
+        DerivedType.SUPERVISION_RESTORED: SupervisionCore._apply_restored,
+        DerivedType.PATH_FAULT: SupervisionCore._apply_fault,
+        DerivedType.PATH_RESTORED: SupervisionCore._apply_path_restored,
+    }
+)
