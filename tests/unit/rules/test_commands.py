@@ -1,0 +1,70 @@
+"""Command shapes: what is accepted, and the reason given for what is not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alarmrx.pipeline.rules.commands import (
+    CommandRefused,
+    TestMode,
+    Verify,
+    command_body,
+    parse_command,
+)
+
+
+def test_verify_and_test_mode_parse() -> None:
+    assert parse_command({"action": "verify", "account": "1", "journal_seq": 4,
+                          "by": "camera", "note": "n"}) == Verify(
+        account="1", journal_seq=4, by="camera", note="n"
+    )  # fmt: skip
+    assert parse_command(
+        {"action": "test_mode", "account": "1", "on": True, "duration_s": 60}
+    ) == TestMode(account="1", on=True, duration_s=60.0)
+    assert parse_command({"action": "test_mode", "account": "1", "on": False}) == TestMode(
+        account="1", on=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("cmd", "reason"),
+    [
+        ([], "a command is a JSON object"),
+        ({"action": "arm"}, "action must be one of: verify, test_mode"),
+        ({"action": "verify", "account": 1, "journal_seq": 1, "by": "operator"}, "account must"),
+        ({"action": "verify", "account": "", "journal_seq": 1, "by": "operator"}, "empty"),
+        ({"action": "verify", "account": "1", "journal_seq": "1", "by": "operator"}, "journal_seq"),
+        (
+            {"action": "verify", "account": "1", "journal_seq": True, "by": "operator"},
+            "journal_seq",
+        ),
+        ({"action": "verify", "account": "1", "journal_seq": 1, "by": "dog"}, "by must be"),
+        ({"action": "verify", "account": "1", "journal_seq": 1, "by": "camera", "note": 5}, "note"),
+        ({"action": "test_mode", "account": "1", "on": "yes"}, "on must be true or false"),
+        ({"action": "test_mode", "account": "1", "on": True}, "duration_s must be a number"),
+        ({"action": "test_mode", "account": "1", "on": True, "duration_s": 0}, "above 0"),
+        ({"action": "test_mode", "account": "1", "on": True, "duration_s": 604801}, "7 days"),
+        ({"action": "test_mode", "account": "1", "on": True, "duration_s": float("nan")}, "above"),
+    ],
+)
+def test_refusals_say_why(cmd: object, reason: str) -> None:
+    with pytest.raises(CommandRefused, match=reason):
+        parse_command(cmd)
+
+
+def test_seven_days_exactly_is_allowed() -> None:
+    parsed = parse_command({"action": "test_mode", "account": "1", "on": True,
+                            "duration_s": 604800})  # fmt: skip
+    assert isinstance(parsed, TestMode) and parsed.duration_s == 604800
+
+
+def test_body_records_outcome_and_request_and_is_json() -> None:
+    cmd = {"action": "verify", "account": "1", "journal_seq": 4, "by": "operator"}
+    body = command_body(cmd, parse_command(cmd), None)
+    assert body["accepted"] is True and body["journal_seq"] == 4 and body["request"] == cmd
+    refused = command_body({"action": "test_mode", "x": float("nan")}, None, "why")
+    assert refused["accepted"] is False and refused["error"] == "why"
+    assert refused["action"] == "test_mode" and "repr" in refused["request"]
+    json.dumps(refused, allow_nan=False)

@@ -1,0 +1,263 @@
+"""The runner against a real journal file: conclusions appended, commands journaled, the
+cursor, restarts and crashes, and what the publisher builds from the derived records."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import jsonschema
+import pytest
+from tests.unit.rules.records import Clock, at, burglary, message
+
+from alarmrx.config.model import AccountSettings, SupervisionSettings, VerificationSettings
+from alarmrx.journal.journal import Journal
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.observability.labels import DERIVED_TYPES
+from alarmrx.pipeline.payloads import event_messages
+from alarmrx.pipeline.rules import CURSOR, RulesRunner
+from alarmrx.pipeline.rules.derived import MEANINGS, DerivedType
+
+SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
+ACCOUNTS = (
+    AccountSettings(account="1", supervision=SupervisionSettings(interval_s=60.0),
+                    verification=VerificationSettings(chains=((1, 2, 3),))),
+    AccountSettings(account="2"),
+)  # fmt: skip
+
+
+class Metrics:
+    """Records what the runner reports."""
+
+    def __init__(self) -> None:
+        self.offline: list[int] = []
+        self.derived: list[str] = []
+        self.errors: list[str] = []
+
+    def accounts_offline(self, count: int) -> None:
+        self.offline.append(count)
+
+    def derived_event(self, event_type: str) -> None:
+        self.derived.append(event_type)
+
+    def internal_error(self, where: str) -> None:
+        self.errors.append(where)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "journal.db"
+
+
+@asynccontextmanager
+async def running(
+    journal: Journal, clock: Clock, metrics: Metrics | None = None
+) -> AsyncIterator[RulesRunner]:
+    runner = RulesRunner.from_accounts(journal, ACCOUNTS, clock=clock, metrics=metrics)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.ready)
+        yield runner
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not condition():  # noqa: ASYNC110 - polls state no event announces
+            await asyncio.sleep(0.005)
+
+
+async def records(journal: Journal) -> list[Record]:
+    return await journal.read_after(0, limit=10_000)
+
+
+async def derived(journal: Journal, kind: str | None = None) -> list[Record]:
+    return [r for r in await records(journal) if r.kind is RecordKind.DERIVED
+            and (kind is None or r.body["type"] == kind)]  # fmt: skip
+
+
+async def wait_derived(journal: Journal, kind: str, count: int = 1) -> list[Record]:
+    found: list[Record] = []
+    async with asyncio.timeout(5.0):
+        while len(found) < count:
+            found = await derived(journal, kind)
+            await asyncio.sleep(0.005)
+    return found
+
+
+def schema_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+
+
+async def test_supervision_lost_then_restored(path: Path, clock: Clock) -> None:
+    metrics = Metrics()
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock, metrics) as runner:  # fmt: skip
+        clock.set(60.5)
+        runner.wake()
+        (lost,) = await wait_derived(journal, "supervision.lost")
+        assert lost.account == "1" and lost.received_at == at(60.5) and lost.priority == 4
+        await eventually(lambda: metrics.offline[-1:] == [1])
+        clock.set(70)
+        runner.observe_link("1", "R1", "L1", "tcp", "127.0.0.1:5000", at(70))
+        (restored,) = await wait_derived(journal, "supervision.restored")
+        assert restored.body["refs"] == [lost.journal_seq] and restored.received_at == at(70)
+        await eventually(lambda: metrics.offline[-1:] == [0])
+        await eventually(lambda: runner.position == restored.journal_seq)
+        assert await journal.load_cursor(CURSOR) == restored.journal_seq
+        assert metrics.derived == ["supervision.lost", "supervision.restored"]
+        assert metrics.errors == []
+
+
+async def test_messages_reset_supervision_and_verify(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock) as runner:  # fmt: skip
+        clock.set(50)
+        first = await journal.append(message("1", burglary(1), when=at(50)))
+        second = await journal.append(message("1", burglary(2), when=at(55)))
+        (verified,) = await wait_derived(journal, "alarm.verified")
+        assert verified.body["refs"] == [first.journal_seq, second.journal_seq]
+        clock.set(110)  # 60 s after the first message, 55 s after the second
+        runner.wake()
+        await asyncio.sleep(0.05)
+        assert await derived(journal, "supervision.lost") == []
+        clock.set(115.5)
+        runner.wake()
+        await wait_derived(journal, "supervision.lost")
+        schema = schema_validator()
+        for record in await derived(journal):
+            for message_ in event_messages(record, "rx1", {}):
+                schema.validate(message_.payload)
+        payload = event_messages(verified, "rx1", {})[0].payload
+        assert (payload["type"], payload["verified"], payload["priority"]) == (
+            "alarm.verified", True, "intrusion"
+        )  # fmt: skip
+        assert payload["refs"] == [first.journal_seq, second.journal_seq]
+
+
+async def test_commands_are_journaled_accepted_or_refused(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock) as runner:  # fmt: skip
+        alarm = await journal.append(message("2", burglary(4)))
+        cmd = {"action": "verify", "account": "2", "journal_seq": alarm.journal_seq,
+               "by": "operator", "note": "seen on site"}  # fmt: skip
+        reply = await runner.command(cmd)
+        assert reply == {"ok": True, "journal_seq": alarm.journal_seq + 1}
+        (verified,) = await wait_derived(journal, "alarm.verified")
+        assert verified.body["refs"] == [alarm.journal_seq, reply["journal_seq"]]
+        assert verified.body["verified_by"] == "operator"
+        again = await runner.command(cmd)
+        assert again["ok"] is False and "already verified" in again["error"]
+        unknown = await runner.command({**cmd, "account": "9"})
+        assert unknown["ok"] is False and "not configured" in unknown["error"]
+        nothing = await runner.command({**cmd, "journal_seq": 10_000})
+        assert "no record" in nothing["error"]
+        garbage = await runner.command("verify everything")
+        assert garbage["ok"] is False
+        commands = [r for r in await records(journal) if r.kind is RecordKind.COMMAND]
+        assert [c.body["accepted"] for c in commands] == [True, False, False, False, False]
+        assert commands[1].body["error"] == again["error"]
+        assert commands[4].account is None and commands[4].body["action"] is None
+
+
+async def test_test_mode_flags_events_and_ends(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock) as runner:  # fmt: skip
+        off = await runner.command({"action": "test_mode", "account": "1", "on": False})
+        assert "not in test mode" in off["error"]
+        reply = await runner.command({"action": "test_mode", "account": "1", "on": True,
+                                      "duration_s": 120})  # fmt: skip
+        assert reply["ok"] is True
+        (started,) = await wait_derived(journal, "test.started")
+        assert started.body["test"] is True and runner.in_test("1", at(60))
+        clock.set(61)
+        runner.wake()
+        (lost,) = await wait_derived(journal, "supervision.lost")
+        assert lost.body["test"] is True  # concluded while in test
+        clock.set(120)
+        runner.wake()
+        (ended,) = await wait_derived(journal, "test.ended")
+        assert ended.body["reason"] == "expired" and ended.body["test"] is False
+        assert not runner.in_test("1", at(120))
+
+
+async def test_restart_in_the_middle_of_a_window(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock) as runner:  # fmt: skip
+        first = await journal.append(message("1", burglary(3), when=at(0)))
+        await eventually(lambda: runner.position == first.journal_seq)
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock):
+        second = await journal.append(message("1", burglary(2), when=at(200)))
+        (verified,) = await wait_derived(journal, "alarm.verified")
+        assert verified.body["refs"] == [first.journal_seq, second.journal_seq]
+
+
+async def test_restart_keeps_loss_and_does_not_repeat_it(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock) as runner:  # fmt: skip
+        clock.set(61)
+        runner.wake()
+        await wait_derived(journal, "supervision.lost")
+    clock.set(10_000)
+    metrics = Metrics()
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock, metrics) as runner:  # fmt: skip
+        assert metrics.offline[-1] == 1 and runner.engine.supervision.is_lost("1")
+        await asyncio.sleep(0.05)
+        assert len(await derived(journal, "supervision.lost")) == 1
+        runner.observe_link("1", None, None, "udp", "127.0.0.1:5000", at(10_001))
+        await wait_derived(journal, "supervision.restored")
+
+
+async def test_crash_before_the_cursor_was_saved_repeats_nothing(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal:
+        async with running(journal, clock) as runner:
+            await journal.append(message("1", burglary(1)))
+            await journal.append(message("1", burglary(2)))
+            await runner.command({"action": "test_mode", "account": "2", "on": True,
+                                  "duration_s": 60})  # fmt: skip
+            await wait_derived(journal, "alarm.verified")
+            await wait_derived(journal, "test.started")
+            await eventually(lambda: runner.position == journal.last_seq)
+        await journal.save_cursor(CURSOR, 0)  # as if the process died before saving it
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock):
+        await asyncio.sleep(0.05)
+        assert [r.body["type"] for r in await derived(journal)] == [
+            "alarm.verified", "test.started"
+        ]  # fmt: skip
+        assert await journal.load_cursor(CURSOR) == journal.last_seq
+
+
+async def test_conclusions_lost_in_a_crash_are_made_at_start(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal:
+        await journal.append(message("1", burglary(1)))
+        await journal.append(message("1", burglary(2)))
+        async with running(journal, clock):
+            (verified,) = await wait_derived(journal, "alarm.verified")
+            assert verified.body["refs"] == [1, 2]
+
+
+async def test_records_before_the_cursor_are_not_judged_again(path: Path, clock: Clock) -> None:
+    async with await Journal.open(path, fsync=False) as journal:
+        await journal.append(message("1", burglary(1)))
+        await journal.append(message("1", burglary(2)))
+        await journal.save_cursor(CURSOR, 2)  # judged under a config without neighbours
+        async with running(journal, clock):
+            await asyncio.sleep(0.05)
+            assert await derived(journal, "alarm.verified") == []
+
+
+def test_every_derived_type_has_a_meaning_and_a_metric_label() -> None:
+    assert set(MEANINGS) == set(DerivedType)
+    assert {t.value for t in DerivedType} <= DERIVED_TYPES
