@@ -252,3 +252,20 @@ async def test_home_assistant_discovery(mosquitto: Mosquitto, journal: Journal) 
     assert panel["availability"][0]["topic"] == f"{ROOT}/receivers/rx1/status"
     zone = configs["homeassistant/binary_sensor/alarmrx_rx1/1234_zone_5/config"]
     assert zone["name"] == "Hall"
+
+
+async def test_retained_state_survives_a_broker_that_forgot_it(
+    mosquitto: Mosquitto, journal: Journal
+) -> None:
+    await journal.append(message("1234", sia("CL", "close", area=1)))
+    async with running(publisher(mosquitto, journal)):
+        await cursor_reaches(journal, 1)
+        mosquitto.stop()  # no persistence: its retained messages are gone
+        mosquitto.start()
+        async with Subscriber(mosquitto.port, f"{ROOT}/state/#") as watcher:
+            await watcher.wait_until(lambda s: len(s.messages) >= 1)  # republished
+        async with Subscriber(mosquitto.port, f"{ROOT}/state/#") as fresh:
+            await fresh.wait_until(lambda s: len(s.messages) >= 1)
+    topic, payload, retained = fresh.messages[0]
+    assert (topic, retained) == (f"{ROOT}/state/1234", True)
+    assert json.loads(payload)["areas"][0]["armed"] == "armed"

@@ -5,7 +5,9 @@ account state, and plans the messages: the events in publication order (``order.
 the retained state of every account whose state changed, then any new Home Assistant
 discovery config. An account whose record only moved ``last_event_at`` (a periodic test
 report, say) has its state republished at most every ``state_refresh_s``, so a flood of
-routine reports does not double the broker traffic.
+routine reports does not double the broker traffic. After every (re)connection all states
+and discovery configs are published again, a batch per window behind the events, in case
+the broker lost its retained messages.
 
 The publisher sends a plan, waits for every acknowledgement, and only then calls
 ``commit``; a plan that fails is planned again from the same cursor, so a redelivered event
@@ -14,6 +16,7 @@ carries the same ``id``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -70,6 +73,7 @@ class Outbox:
         discovery: Discovery | None = None,
         window: int = 2000,
         state_refresh_s: float = 10.0,
+        refresh_batch: int = 1000,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.journal = journal
@@ -82,6 +86,7 @@ class Outbox:
         self._dirty: set[str | None] = set()  # state changed: publish with this window
         self._seen: set[str | None] = set()  # only last_event_at moved: publish when due
         self._refresh_s = state_refresh_s
+        self._refresh_batch = refresh_batch
         self._monotonic = monotonic
         self._refresh_due = monotonic() + state_refresh_s
         self._announced: dict[str, bytes] = {}
@@ -98,7 +103,15 @@ class Outbox:
                 if record.journal_seq <= self.cursor:
                     self.book.apply(record)
             seq = page[-1].journal_seq
-        self._dirty = set(self.book.accounts)
+        self.reconnected()
+
+    def reconnected(self) -> None:
+        """A new broker connection: it may have lost its retained messages (a broker
+        without persistence restarted), so every state and discovery config is published
+        again, ``refresh_batch`` per window, behind the events."""
+        self._seen |= set(self.book.accounts) - self._dirty
+        self._refresh_due = self._monotonic()
+        self._announced.clear()
 
     @property
     def backlog(self) -> int:
@@ -123,7 +136,7 @@ class Outbox:
             self._fold(record)
         accounts = self._current_accounts()
         events = [m for r in publication_order(records) for m in self._events(r, accounts)]
-        states = frozenset(self._dirty | self._seen if self._refresh_is_due() else self._dirty)
+        states = frozenset(self._dirty) | self._refreshed()
         retained = [self._state_message(a, _options(accounts, a)) for a in sorted(states, key=str)]
         discovery = self._new_discovery(states, accounts)
         announce = [Outgoing(t, p, retain=True) for t, p in discovery.items()]
@@ -155,8 +168,11 @@ class Outbox:
             return float("inf")
         return max(0.0, self._refresh_due - self._monotonic())
 
-    def _refresh_is_due(self) -> bool:
-        return bool(self._seen) and self._monotonic() >= self._refresh_due
+    def _refreshed(self) -> frozenset[str | None]:
+        """The seen-only states to publish with this window, once due, a batch at a time."""
+        if not self._seen or self._monotonic() < self._refresh_due:
+            return frozenset()
+        return frozenset(itertools.islice(self._seen, self._refresh_batch))
 
     def _events(self, record: Record, accounts: Mapping[str, AccountOptions]) -> list[Outgoing]:
         names = zone_names(_options(accounts, record.account))

@@ -140,6 +140,7 @@ class MQTTPublisher:
         try:
             async with self._client() as client:
                 connected = True
+                self.outbox.reconnected()
                 self._metrics.mqtt_connected(True)
                 log.info("mqtt_connected", host=self._address.host, port=self._address.port)
                 await self._serve_until_cancelled(client)

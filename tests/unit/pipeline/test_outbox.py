@@ -122,3 +122,19 @@ async def test_routine_reports_refresh_the_state_when_due(journal: Journal) -> N
     assert json.loads(plan.messages[0].payload)["journal_seq"] == 2
     await outbox.commit(plan)
     assert outbox.refresh_in() == float("inf")
+
+
+async def test_a_reconnection_republishes_every_state_in_batches(journal: Journal) -> None:
+    await journal.append_many([message(f"{n}", sia("CL", "close", area=1)) for n in range(5)])
+    outbox = Outbox(journal, topics=TOPICS, accounts={}, refresh_batch=2)
+    await outbox.restore()
+    await outbox.commit(outbox.plan(await outbox.window()))
+    outbox.reconnected()
+    republished: list[str] = []
+    for _ in range(3):
+        plan = outbox.plan(await outbox.window())
+        assert len(plan.messages) <= 2
+        republished += [m.topic for m in plan.messages]
+        await outbox.commit(plan)
+    assert sorted(republished) == [f"alarmrx/v1/state/{n}" for n in range(5)]
+    assert outbox.plan(await outbox.window()).messages == ()
