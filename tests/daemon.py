@@ -29,8 +29,11 @@ def write_config(
     journal: str = "",
     mqtt: str | None = None,
     extra: str = "",
+    journal_path: Path | None = None,
+    log_level: str = "debug",
 ) -> Path:
-    """A config listening on a kernel-chosen port, metrics on another, journal in ``directory``.
+    """A config listening on a kernel-chosen port, metrics on another, journal in ``directory``
+    (or at ``journal_path``), logging at ``log_level``.
 
     Load tests send from one address, so the per-peer rate limit is lifted unless given."""
     if "peer_rate" not in receiver:
@@ -42,7 +45,7 @@ listen = ["127.0.0.1:0"]
 {receiver}
 
 [journal]
-path = "{directory / "journal.db"}"
+path = "{journal_path or directory / "journal.db"}"
 {journal}
 
 [metrics]
@@ -50,7 +53,7 @@ listen = "127.0.0.1:0"
 
 [logging]
 format = "json"
-level = "debug"
+level = "{log_level}"
 """
     if mqtt is not None:
         text += f"\n[mqtt]\n{mqtt}\n"
