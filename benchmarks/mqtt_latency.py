@@ -24,13 +24,15 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alarmrx.config import MQTTSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.pipeline.publish import MQTTPublisher
 from benchmarks.broker import Broker
+
+Protocol = Literal["3.1.1", "5"]
 
 # A realistic mix: mostly link-level status and open/close, some alarms and troubles.
 _MIX = [("RP", "test", 5)] * 6 + [("OP", "open", 5), ("CL", "close", 5), ("BA", "alarm", 3),
@@ -44,6 +46,7 @@ class Latencies:
         self.values: list[float] = []
         self.failures: list[str] = []
         self.max_backlog = 0
+        self._changed = asyncio.Event()
 
     def mqtt_connected(self, connected: bool) -> None:
         """Not needed here."""
@@ -53,6 +56,13 @@ class Latencies:
 
     def mqtt_published(self, latencies_s: Iterable[float]) -> None:
         self.values.extend(latencies_s)
+        self._changed.set()
+
+    async def wait_for(self, count: int) -> None:
+        """Until ``count`` events were acknowledged."""
+        while len(self.values) < count:
+            self._changed.clear()
+            await self._changed.wait()
 
     def mqtt_publish_failed(self, reason: str) -> None:
         self.failures.append(reason)
@@ -95,25 +105,32 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[round(q * 1000) - 1]
 
 
-async def run(rate: int, seconds: float, fsync: bool, protocol: str) -> dict[str, Any]:
+async def _measure(url: str, journal: Journal, rate: int, seconds: float,
+                   protocol: Protocol) -> tuple[int, float, Latencies]:  # fmt: skip
+    """Publish while loading; the number of events, the CPU seconds, the latencies."""
+    metrics = Latencies()
+    publisher = MQTTPublisher(
+        MQTTSettings(url=url, protocol=protocol), receiver_id="bench", journal=journal,
+        accounts={}, metrics=metrics, version="bench",
+    )  # fmt: skip
+    task = asyncio.create_task(publisher.run())
+    cpu = time.process_time()
+    sent = await _load(journal, rate, seconds)
+    await metrics.wait_for(sent)
+    cpu = time.process_time() - cpu
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return sent, cpu, metrics
+
+
+async def run(rate: int, seconds: float, fsync: bool, protocol: Protocol) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         with Broker(Path(tmp), port) as broker:
             async with await Journal.open(Path(tmp) / "journal.db", fsync=fsync) as journal:
-                metrics = Latencies()
-                settings = MQTTSettings(url=broker.url, protocol=protocol)  # type: ignore[arg-type]
-                publisher = MQTTPublisher(settings, receiver_id="bench", journal=journal,
-                                          accounts={}, metrics=metrics, version="bench")  # fmt: skip
-                task = asyncio.create_task(publisher.run())
-                cpu = time.process_time()
-                sent = await _load(journal, rate, seconds)
-                while len(metrics.values) < sent:
-                    await asyncio.sleep(0.05)
-                cpu = time.process_time() - cpu
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                sent, cpu, metrics = await _measure(broker.url, journal, rate, seconds, protocol)
     ms = sorted(v * 1000 for v in metrics.values)
     return {
         "rate_per_s": rate, "seconds": seconds, "fsync": fsync, "protocol": protocol,
@@ -121,6 +138,7 @@ async def run(rate: int, seconds: float, fsync: bool, protocol: str) -> dict[str
         "p50_ms": round(_percentile(ms, 0.50), 2), "p99_ms": round(_percentile(ms, 0.99), 2),
         "max_ms": round(ms[-1], 2), "max_backlog_records": metrics.max_backlog,
         "cpu_s_per_1000_events": round(cpu / sent * 1000, 3), "cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }  # fmt: skip
 
 
