@@ -39,7 +39,7 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
     """(status, body) of ``GET http://127.0.0.1:port/path``."""
     url = f"http://127.0.0.1:{port}{path}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - loopback http
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
