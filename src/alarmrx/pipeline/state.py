@@ -11,7 +11,8 @@ What each record tells:
   same family and zone closes it; a ``cancel`` closes those of its area (all for no area).
   The family is the Contact ID code, or the SIA code's first letter (BA/BR, FA/FR, TA/TR);
 - link: ``online`` once any frame is seen; a ``link`` field in the body wins; derived
-  ``supervision.lost`` / ``supervision.restored`` set ``offline`` / ``online``;
+  ``supervision.lost`` / ``supervision.restored`` set ``offline`` / ``online``,
+  ``supervision.path_fault`` / ``supervision.path_restored`` ``path_fault`` / ``online``;
 - test mode: a ``test`` flag in the body; derived ``test.started`` / ``test.ended``.
 """
 
@@ -69,7 +70,14 @@ class AccountState:
 Event = Mapping[str, Any]
 Effect = Callable[[AccountState, Record, int, Event], AccountState]
 
-_LINK_BY_TYPE = MappingProxyType({"supervision.lost": "offline", "supervision.restored": "online"})
+_LINK_BY_TYPE = MappingProxyType(
+    {
+        "supervision.lost": "offline",
+        "supervision.restored": "online",
+        "supervision.path_fault": "path_fault",  # one path of a dual-path account is down
+        "supervision.path_restored": "online",
+    }
+)
 _TEST_BY_TYPE = MappingProxyType({"test.started": True, "test.ended": False})
 
 

@@ -24,6 +24,7 @@ from alarmrx.pipeline.payloads import (
     state_payload,
     status_payload,
 )
+from alarmrx.pipeline.rules.derived import Derived, DerivedType, new_record
 from alarmrx.pipeline.state import StateBook
 
 EVENTS = validator("event")
@@ -104,3 +105,20 @@ def test_state_and_status_payloads_validate() -> None:
     assert status["uptime_s"] == 90.0
     validator("receiver-status").validate(status)
     validator("receiver-status").validate(offline_payload(RECEIVER_ID))
+
+
+@pytest.mark.parametrize("kind", list(DerivedType))
+def test_every_derived_type_the_rules_write_validates(kind: DerivedType) -> None:
+    conclusion = Derived(type=kind, account="1234", at=T0, key=f"{kind}|1234", zone=5, area=1,
+                         description=str(kind), refs=(3, 1), fields={"verified": True})  # fmt: skip
+    (message_,) = event_messages(stored(new_record(conclusion), 9), RECEIVER_ID, ZONES)
+    payload = message_.payload
+    EVENTS.validate(payload)
+    assert (payload["type"], payload["refs"], payload["zone_name"]) == (
+        kind.value,
+        [1, 3],
+        "Hall PIR",
+    )
+    assert payload["code"] is not None
+    if kind is DerivedType.ALARM_VERIFIED:
+        assert (payload["priority"], payload["verified"]) == ("intrusion", True)

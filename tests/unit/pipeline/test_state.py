@@ -57,7 +57,11 @@ def test_link_from_frames_hints_and_supervision() -> None:
     assert book.accounts["1"].link == "online"
     book.apply(stored(derived("1", "supervision.lost", "trouble"), 2))
     assert book.accounts["1"].link == "offline"
-    book.apply(stored(message("1", sia("RP", "test"), link="path_fault"), 3))
+    book.apply(stored(derived("1", "supervision.path_fault", "trouble"), 3))
+    assert book.accounts["1"].link == "path_fault"
+    book.apply(stored(derived("1", "supervision.path_restored", "restore"), 4))
+    assert book.accounts["1"].link == "online"
+    book.apply(stored(message("1", sia("RP", "test"), link="path_fault"), 5))
     assert book.accounts["1"].link == "path_fault"
 
 
