@@ -233,3 +233,18 @@ def test_derived_body_carries_what_the_publisher_reads() -> None:
     body = record.body
     assert (body["type"], body["code"], body["category"]) == ("supervision.lost", "YC", "trouble")
     assert body["refs"] == [] and body["test"] is False and body["key"] == lost.key
+
+
+def test_a_mass_outage_is_concluded_in_slices() -> None:
+    plans = {str(n): supervision_plan(str(n), SupervisionSettings(interval_s=60.0), ())
+             for n in range(2500)}  # fmt: skip
+    core = SupervisionCore(plans)
+    core.start(T0)
+    sizes = []
+    while (deadline := core.next_deadline()) is not None and deadline <= at(61):
+        sizes.append(len(core.on_timer(at(61))))
+    assert sizes == [1000, 1000, 500] and core.offline == 2500
+    for n in range(2500):
+        core.observe(str(n), None, None, "tcp", at(62))
+    assert [len(core.on_timer(at(62))) for _ in range(3)] == [1000, 1000, 500]
+    assert core.offline == 0 and core.next_deadline() == at(122) + timedelta(microseconds=1)

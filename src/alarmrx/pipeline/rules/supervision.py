@@ -24,6 +24,7 @@ the ones written in this process are not fed back (the runner knows them by key)
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,9 @@ from alarmrx.pipeline.rules.events import is_periodic_test, panel_events
 from alarmrx.pipeline.rules.plans import SupervisionPlan
 
 RESOLUTION = timedelta(microseconds=1)
+# Conclusions per ``on_timer`` call at most: a mass outage (or its end) is concluded in
+# slices, so the event loop stays free for the receiver between them.
+MAX_PER_TIMER = 1000
 NEVER = datetime.min.replace(tzinfo=UTC)
 _Slot = tuple[str, int]  # (account, path index)
 
@@ -100,7 +104,8 @@ class SupervisionCore:
     def __init__(self, plans: Mapping[str, SupervisionPlan]) -> None:
         self._watches = {account: _watch(plan) for account, plan in plans.items()}
         self._heap: list[tuple[datetime, str, int]] = []
-        self._due: dict[_Slot, None] = {}  # restores to conclude, in arrival order
+        self._due: set[_Slot] = set()  # restores to conclude
+        self._due_order: deque[_Slot] = deque()  # the same, in arrival order
         self._lost: set[str] = set()
         self._last_seq = 0
         self._started = False
@@ -141,7 +146,7 @@ class SupervisionCore:
             return False
         path.last_seen = at
         if path.down:
-            self._due[(account, index)] = None
+            self._make_due((account, index))
             return True
         return False
 
@@ -160,9 +165,10 @@ class SupervisionCore:
         return []
 
     def on_timer(self, now: datetime) -> list[Derived]:
-        """The restores that are due, then the paths that went silent by ``now``."""
+        """The restores that are due, then the paths that went silent by ``now``; at most
+        about ``MAX_PER_TIMER`` (``next_deadline`` is then still due)."""
         out = self._conclude_restores(now)
-        while self._heap and self._heap[0][0] <= now:
+        while self._heap and self._heap[0][0] <= now and len(out) < MAX_PER_TIMER:
             out += self._expire(heapq.heappop(self._heap), now)
         return out
 
@@ -193,7 +199,8 @@ class SupervisionCore:
             watches[account] = old if old and old.plan == plan else self._rebuilt(plan, old, now)
         self._watches = watches
         self._lost &= set(watches)
-        self._due = {slot: None for slot in self._due if slot[0] in watches}
+        self._due = {slot for slot in self._due if slot[0] in watches}
+        self._due_order = deque(slot for slot in self._due_order if slot in self._due)
 
     # -- folding records ------------------------------------------------------------------
 
@@ -225,7 +232,7 @@ class SupervisionCore:
         if seen is not None and seen > path.last_seen:
             path.last_seen = seen
         if path.last_seen > record.received_at:  # heard again after the loss was concluded
-            self._due[(account, index)] = None
+            self._make_due((account, index))
 
     def _apply_restored(self, account: str, record: Record) -> None:
         self._lost.discard(account)
@@ -246,9 +253,10 @@ class SupervisionCore:
     # -- concluding -----------------------------------------------------------------------
 
     def _conclude_restores(self, now: datetime) -> list[Derived]:
-        due, self._due = self._due, {}
         out: list[Derived] = []
-        for account, index in due:
+        while self._due_order and len(out) < MAX_PER_TIMER:
+            account, index = slot = self._due_order.popleft()
+            self._due.discard(slot)
             watch = self._watches.get(account)
             if watch is not None and index < len(watch.paths) and watch.paths[index].down:
                 out += self._restore(account, watch, index, now)
@@ -295,6 +303,11 @@ class SupervisionCore:
             out.append(self._derived(DerivedType.SUPERVISION_LOST, account, now, latest,
                                      refs=tuple(p.message_seq for p in watch.paths)))  # fmt: skip
         return out
+
+    def _make_due(self, slot: _Slot) -> None:
+        if slot not in self._due:
+            self._due.add(slot)
+            self._due_order.append(slot)
 
     def _schedule(self, account: str, index: int, path: _Path) -> None:
         if path.scheduled == path.expires_at:
