@@ -21,12 +21,14 @@ from prometheus_client import CollectorRegistry
 
 from alarmrx import __version__
 from alarmrx.config import AccountTable, ConfigError, Settings, load_settings
+from alarmrx.control import ControlServer, socket_path
 from alarmrx.journal import Journal
 from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import ClockStatus, clock_status
 from alarmrx.observability.http import MetricsServer
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
+from alarmrx.pipeline.rules import RulesRunner, plans_from
 from alarmrx.receiver import FrameHandler, Receiver
 
 log = structlog.get_logger("alarmrx.app")
@@ -52,6 +54,7 @@ class Daemon:
         self._ready = False
         self._journal: Journal | None = None
         self._receiver: Receiver | None = None
+        self._rules: RulesRunner
         self._accounts_by_id = {a.account: a for a in settings.accounts}
 
     async def run(self) -> int:
@@ -71,10 +74,15 @@ class Daemon:
             await journal.close()
 
     async def _serve(self, journal: Journal) -> int:
+        self._rules = RulesRunner.from_accounts(
+            journal, self.settings.accounts, clock=utc_now, metrics=self.metrics
+        )
         receiver = self._build_receiver(journal)
         self._receiver = receiver
         await receiver.start(self.settings.receiver.listen)
         http = await self._start_http()
+        control = ControlServer(socket_path(self.settings.journal.path), self._rules.command)
+        await control.start()
         self._install_signals()
         self._check_clock()
         self._ready = True
@@ -86,6 +94,7 @@ class Daemon:
             sdnotify.notify("STOPPING=1")
             log.info("daemon_stopping")
             await receiver.stop(STOP_GRACE_S)
+            await control.close()
             if http is not None:
                 await http.close()
         log.info("daemon_stopped")
@@ -108,6 +117,8 @@ class Daemon:
             clock=utc_now,
             clock_state=lambda: self._clock,
             reject_samples_per_minute=self.settings.journal.reject_samples_per_minute,
+            on_link=self._rules.observe_link,
+            test_mode=self._rules.in_test,
         )
         return Receiver(handler, metrics, utc_now)
 
@@ -137,7 +148,11 @@ class Daemon:
         return True, "ok"
 
     async def _run_tasks(self, journal: Journal) -> None:
-        tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [self._watchdog, self._clock_loop]
+        tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [
+            self._watchdog,
+            self._clock_loop,
+            self._rules.run,
+        ]
         publisher = self._build_publisher(journal)
         if publisher is not None:
             tasks.append(publisher.run)
@@ -183,6 +198,7 @@ class Daemon:
         self._accounts_by_id = {a.account: a for a in settings.accounts}
         if self._receiver is not None:
             self._receiver.reload(settings.receiver, AccountTable(settings))
+        self._rules.reload(plans_from(settings.accounts))
         log.info("config_reloaded", accounts=len(settings.accounts))
 
     async def _watchdog(self) -> None:

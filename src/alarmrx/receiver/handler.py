@@ -82,6 +82,7 @@ class FrameHandler:
         clock_state: Callable[[], dict[str, Any]] = dict,
         on_link: LinkObserver | None = None,
         reject_samples_per_minute: int = 60,
+        test_mode: Callable[[str, datetime], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.accounts = accounts
@@ -91,6 +92,7 @@ class FrameHandler:
         self._random = random_bytes
         self._clock_state = clock_state
         self._on_link = on_link
+        self._test_mode = test_mode
         self._unknown = UnknownAccounts(settings.max_unknown_accounts)
         self._rate = PeerRateLimiter(rate=settings.peer_rate, burst=settings.peer_burst)
         self._samples = _Sampler(per_minute=reject_samples_per_minute)
@@ -136,11 +138,14 @@ class FrameHandler:
         if message.is_null:
             self._metrics.link_test(transport)
             return self._ack(message)
+        body = message_body(message, self._clock_state())
+        if self._test_mode is not None and self._test_mode(account, received_at):
+            body["test"] = True  # in the record itself: evidence of why nobody was dispatched
         record = NewRecord(
             kind=RecordKind.MESSAGE,
             received_at=received_at,
             account=message.account,
-            body=message_body(message, self._clock_state()),
+            body=body,
             raw=message.raw,
             peer=peer,
             transport=transport,
