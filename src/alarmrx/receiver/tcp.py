@@ -113,6 +113,9 @@ class TCPConnections:
     ) -> bool:
         replied = False
         while True:
+            # One frame per turn of the loop: a peer that pipelines hundreds of frames in one
+            # read must not hold up every other connection until it is through.
+            await asyncio.sleep(0)
             try:
                 frame = framer.next_frame()
             except FrameTooLongError as err:
