@@ -60,6 +60,16 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def total(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` in a Prometheus text exposition."""
+    return sum(
+        float(found.value)
+        for family in text_string_to_metric_families(text)
+        for found in family.samples
+        if found.name == name
+    )
+
+
 def rss_kib(pid: int) -> int:
     """The resident set of a process, from ``/proc/<pid>/status``."""
     text = Path(f"/proc/{pid}/status").read_text()
