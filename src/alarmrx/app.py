@@ -81,8 +81,7 @@ class Daemon:
         self._receiver = receiver
         await receiver.start(self.settings.receiver.listen)
         http = await self._start_http()
-        control = ControlServer(socket_path(self.settings.journal.path), self._rules.command)
-        await control.start()
+        control = await self._start_control()
         self._install_signals()
         self._check_clock()
         self._ready = True
@@ -94,11 +93,23 @@ class Daemon:
             sdnotify.notify("STOPPING=1")
             log.info("daemon_stopping")
             await receiver.stop(STOP_GRACE_S)
-            await control.close()
+            if control is not None:
+                await control.close()
             if http is not None:
                 await http.close()
         log.info("daemon_stopped")
         return 0
+
+    async def _start_control(self) -> ControlServer | None:
+        """The operator command socket; without it alarms are still received, so a failure
+        to bind it (path too long, directory not writable) is logged, never fatal."""
+        control = ControlServer(socket_path(self.settings.journal.path), self._rules.command)
+        try:
+            await control.start()
+        except OSError as err:
+            log.error("control_socket_unavailable", path=str(control.path), error=str(err))
+            return None
+        return control
 
     def _status(self, http: MetricsServer | None) -> str:
         """``receiving dc09=host:port,… metrics=host:port`` (tests read the ports here)."""
