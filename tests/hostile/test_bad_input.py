@@ -36,7 +36,8 @@ from alarmrx.protocols.errors import FrameTooLongError
 pytestmark = pytest.mark.integration
 
 KEY = "0123456789ABCDEF0123456789ABCDEF"
-ACCOUNTS = ['account = "1234"', f'account = "5678"\nkey = "{KEY}"']
+PROBE = "0000FF"  # an account only the UDP probe uses
+ACCOUNTS = ['account = "1234"', f'account = "5678"\nkey = "{KEY}"', f'account = "{PROBE}"']
 MAX_FRAME = 4096
 _REPLY = re.compile(rb'"(\*?)(ACK|RSP|NAK|DUH)"')
 ACKS = {b"ACK", b"RSP"}
@@ -176,24 +177,19 @@ def test_udp_datagrams_ack_only_what_verifies(
         assert verifying(candidate, lookup, datetime.now(UTC), first_only=True), replies
 
 
-PROBE = "ABCDEF"  # unknown account: its DUH marks the end of the replies to the datagram
-
-
 def _udp_with_probe(port: int, candidate: bytes) -> bytes:
-    """Replies to ``candidate`` (concurrent datagrams may overtake: wait a little longer)."""
-    replies = b""
+    """Replies to ``candidate``, then the probe's ACK. The probe is journaled too, after the
+    candidate (or the candidate's reject sample), so its ACK comes after every reply to the
+    candidate."""
+    replies = []
+    probe_reply = f"#{PROBE}[".encode()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(5)
+        sock.settimeout(10)
         sock.sendto(candidate, ("127.0.0.1", port))
         sock.sendto(frame(PROBE, f"#{PROBE}|NBA1"), ("127.0.0.1", port))
-        while b"#" + PROBE.encode() not in replies:
-            replies += sock.recv(65536)
-        sock.settimeout(0.05)
-        try:
-            while True:
-                replies += sock.recv(65536)
-        except TimeoutError:
-            return replies
+        while not replies or probe_reply not in replies[-1]:
+            replies.append(sock.recv(65536))
+    return b"".join(replies[:-1])
 
 
 def test_daemon_survived_all_of_it(daemon: Daemon) -> None:
