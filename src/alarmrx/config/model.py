@@ -194,6 +194,39 @@ class VerificationSettings:
     chains: tuple[tuple[int, ...], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class OpenPeriod:
+    """One weekly period when the premises are expected open (disarmed), in local time:
+    ``weekday`` 0 is Monday; ``start`` and ``end`` are minutes after midnight, ``end`` 1440
+    is 24:00, and an ``end`` at or before ``start`` lies on the next day (``22:00-06:00``)."""
+
+    weekday: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleSettings:
+    """``[accounts.schedule]``: when the premises are open, and the arming checks
+    (docs/schedules.md). ``evening_check`` is a (start, end) pair of minutes like a period."""
+
+    timezone: str | None = None
+    open: tuple[OpenPeriod, ...] = ()
+    grace_s: float = 900.0
+    evening_check: tuple[int, int] | None = None
+    rearm_after_alarm_s: float | None = None
+    max_overtime_s: float = 43200.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InsuranceSettings:
+    """``[accounts.insurance]``: the insurance security level whose reaction time the
+    evidence export measures responses against (docs/evidence.md)."""
+
+    level: int | None = None
+    reaction_minutes: float | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountSettings:
     """``[[accounts]]``: one served account. ``account`` is verbatim (``"0123"`` != 123).
@@ -217,6 +250,33 @@ class AccountSettings:
     paths: tuple[PathSettings, ...] = ()
     supervision: SupervisionSettings | None = None
     verification: VerificationSettings | None = None
+    schedule: ScheduleSettings | None = None
+    insurance: InsuranceSettings | None = None
+
+
+# Placeholders: the Danish F&P levels require a maximum response time from level 20, whose
+# minute values could not be found (research/standards.md §4.5); set your insurer's values.
+PLACEHOLDER_REACTION_MINUTES = ((20, 30.0), (30, 30.0), (40, 20.0), (50, 20.0), (60, 15.0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidenceSettings:
+    """``[evidence]``: what the evidence export measures (docs/evidence.md).
+
+    ``reaction_minutes`` pairs an insurance level with its required reaction time.
+    """
+
+    reaction_minutes: tuple[tuple[int, float], ...] = PLACEHOLDER_REACTION_MINUTES
+    keybox_codes: tuple[str, ...] = ()
+    follow_up_s: float = 86400.0
+
+    def required_minutes(self, insurance: InsuranceSettings | None) -> float | None:
+        """The account's required reaction time: its own, else its level's; None: none."""
+        if insurance is None:
+            return None
+        if insurance.reaction_minutes is not None:
+            return insurance.reaction_minutes
+        return dict(self.reaction_minutes).get(insurance.level or -1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,3 +290,4 @@ class Settings:
     mqtt: MQTTSettings | None = None
     logging: LoggingSettings = LoggingSettings()
     accounts: tuple[AccountSettings, ...] = ()
+    evidence: EvidenceSettings = EvidenceSettings()

@@ -145,7 +145,10 @@ def _check_verification(
 
 def check_rule_owners(accounts: tuple[AccountSettings, ...], ctx: Context) -> None:
     """Several entries may share an account, but only one may set its rules."""
-    found = [_second_owners(accounts, key, ctx) for key in ("supervision", "verification")]
+    found = [
+        _second_owners(accounts, key, ctx)
+        for key in ("supervision", "verification", "schedule", "insurance")
+    ]
     if any(found):
         raise Reported
 

@@ -25,6 +25,7 @@ from alarmrx.config.model import (
 )
 from alarmrx.config.problems import Invalid, KeyPath, Reported
 from alarmrx.config.rule_sections import RULE_OPTIONS, check_rule_owners, check_rules
+from alarmrx.config.schedule_sections import EVIDENCE, SCHEDULE_OPTIONS
 from alarmrx.config.schema import Check, Context, Option, Table
 from alarmrx.config.secrets import credential, in_file, inline, pick_secret, secret_sources
 from alarmrx.protocols import parse_key
@@ -237,6 +238,7 @@ ACCOUNT = Table(
         Option("name", c.string(), "A name for people: the site or subscriber."),
         Option("zones", c.tables(ZONE), "Named zones: `[[accounts.zones]]`."),
         *RULE_OPTIONS,
+        *SCHEDULE_OPTIONS,
     ),
     "One served account; several entries may share an account under different `receiver`/`line`.",
     build=_build_account,
@@ -275,6 +277,7 @@ ROOT = Table(
         Option("mqtt", c.table(MQTT), MQTT.doc),
         Option("logging", c.table(LOGGING), LOGGING.doc),
         Option("accounts", c.tables(ACCOUNT), ACCOUNT.doc),
+        Option("evidence", c.table(EVIDENCE), EVIDENCE.doc),
     ),
     "The whole file.",
     build=_build_settings,
