@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -242,5 +243,18 @@ def run(config: Path) -> int:
 
     configure(settings.logging.level, settings.logging.format)
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(Daemon(settings).run())
+        return _run_loop(Daemon(settings).run())
     return 0
+
+
+def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """uvloop when it is installed (the ``uvloop`` extra; measured in docs/performance.md),
+    unless ``ALARMRX_EVENT_LOOP=asyncio``; the standard loop otherwise."""
+    if os.environ.get("ALARMRX_EVENT_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop  # noqa: PLC0415 - optional
+
+            return uvloop.run(main)
+        except ImportError:
+            pass
+    return asyncio.run(main)

@@ -15,6 +15,8 @@ from alarmrx.receiver.udp import UDPEndpoint
 
 log = structlog.get_logger("alarmrx.receiver")
 
+PORT_ZERO_RETRIES = 20
+
 
 class Receiver:
     """Owns the listening sockets; ``start`` binds them, ``stop`` drains and closes."""
@@ -31,14 +33,29 @@ class Receiver:
     async def start(self, addresses: tuple[ListenAddress, ...]) -> None:
         """Bind TCP and UDP on each address (port 0: the kernel picks one for both)."""
         for address in addresses:
+            port = await self._bind(address)
+            self.bound.append((address.host, port))
+            log.info("listener_bound", host=address.host, port=port, transports="tcp+udp")
+
+    async def _bind(self, address: ListenAddress) -> int:
+        # With port 0 the kernel's TCP port may be taken for UDP: try a few others.
+        retries = PORT_ZERO_RETRIES if address.port == 0 else 0
+        while True:
             server = await asyncio.start_server(
                 self.tcp.serve, address.host, address.port, reuse_address=True, backlog=4096
             )
-            self._servers.append(server)
             port = _port(server)
-            await self._bind_udp(address.host, port)
-            self.bound.append((address.host, port))
-            log.info("listener_bound", host=address.host, port=port, transports="tcp+udp")
+            try:
+                await self._bind_udp(address.host, port)
+            except OSError:
+                server.close()
+                await server.wait_closed()
+                if retries == 0:
+                    raise
+                retries -= 1
+                continue
+            self._servers.append(server)
+            return port
 
     async def _bind_udp(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
