@@ -69,5 +69,9 @@ DERIVED_TYPES = closed(
         "false_alarm.card",
         "schedule.late_to_arm",
         "schedule.disarmed_outside",
+        "schedule.unexpected_disarm",
+        "schedule.not_armed_evening",
+        "schedule.overtime",
+        "rearm.missing",
     )
 )

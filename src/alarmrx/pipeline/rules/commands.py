@@ -5,7 +5,12 @@ A command arrives as a JSON object (MQTT command topic, CLI):
 - ``{"action": "verify", "account": "1234", "journal_seq": 42, "by": "operator"|"camera",
   "note": "…"}``: the burglary alarm(s) of record 42 are verified;
 - ``{"action": "test_mode", "account": "1234", "on": true, "duration_s": 3600}`` puts the
-  account in test (at most 7 days); ``"on": false`` ends it.
+  account in test (at most 7 days); ``"on": false`` ends it;
+- ``{"action": "overtime", "account": "1234", "until": "2025-03-01T21:00:00+01:00"}`` keeps
+  the premises open until then (docs/schedules.md);
+- ``{"action": "alerted" | "guard_arrived", "account": "1234", "journal_seq": 42, "who": "…",
+  "note": "…", "at": "…"}`` records a step of an alarm's response (docs/evidence.md);
+  ``journal_seq`` (the alarm's record) and ``at`` (when it happened, if not now) are optional.
 
 ``parse_command`` checks the shape; the runner checks it against the current state. Either
 refusal raises ``CommandRefused`` with the reason given back to the sender.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -50,7 +56,32 @@ class TestMode:
     duration_s: float | None = None
 
 
-Command = Verify | TestMode
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overtime:
+    """Keep ``account`` open from now until ``until`` (schedules)."""
+
+    account: str
+    until: datetime
+
+
+RESPONSE_ACTIONS = ("alerted", "guard_arrived")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Response:
+    """A step of an alarm's response: ``alerted`` (someone was called out) or
+    ``guard_arrived``; ``journal_seq`` is the alarm's record (None: the account's latest
+    alarm before the command), ``at`` when it happened if not when recorded."""
+
+    action: str
+    account: str
+    journal_seq: int | None = None
+    who: str | None = None
+    note: str | None = None
+    at: datetime | None = None
+
+
+Command = Verify | TestMode | Overtime | Response
 
 
 def _field(cmd: Mapping[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -89,8 +120,50 @@ def _test_mode(cmd: Mapping[str, Any]) -> TestMode:
     return TestMode(account=_account(cmd), on=True, duration_s=float(duration))
 
 
+def _moment(cmd: Mapping[str, Any], name: str) -> datetime | None:
+    value = cmd.get(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CommandRefused(f"{name} must be an ISO 8601 time with a zone (Z or +01:00)")
+    return moment
+
+
+def _overtime(cmd: Mapping[str, Any]) -> Overtime:
+    until = _moment(cmd, "until")
+    if until is None:
+        raise CommandRefused("until must be an ISO 8601 time with a zone (Z or +01:00)")
+    return Overtime(account=_account(cmd), until=until)
+
+
+def _text(cmd: Mapping[str, Any], name: str) -> str | None:
+    value = cmd.get(name)
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_NOTE):
+        raise CommandRefused(f"{name} must be text of at most {MAX_NOTE} characters")
+    return value
+
+
+def _response(cmd: Mapping[str, Any]) -> Response:
+    seq = cmd.get("journal_seq")
+    if seq is not None:
+        seq = int(_field(cmd, "journal_seq", int, "the journal_seq of the alarm (an integer)"))
+    return Response(action=str(cmd["action"]), account=_account(cmd), journal_seq=seq,
+                    who=_text(cmd, "who"), note=_text(cmd, "note"),
+                    at=_moment(cmd, "at"))  # fmt: skip
+
+
 _PARSERS: Mapping[str, Callable[[Mapping[str, Any]], Command]] = MappingProxyType(
-    {"verify": _verify, "test_mode": _test_mode}
+    {
+        "verify": _verify,
+        "test_mode": _test_mode,
+        "overtime": _overtime,
+        "alerted": _response,
+        "guard_arrived": _response,
+    }
 )
 
 
@@ -112,6 +185,11 @@ def command_body(cmd: object, parsed: Command | None, error: str | None) -> dict
                   "note": parsed.note}  # fmt: skip
     elif isinstance(parsed, TestMode):
         fields = {"action": "test_mode", "on": parsed.on, "duration_s": parsed.duration_s}
+    elif isinstance(parsed, Overtime):
+        fields = {"action": "overtime", "until": parsed.until.isoformat()}
+    elif isinstance(parsed, Response):
+        fields = {"action": parsed.action, "journal_seq": parsed.journal_seq, "who": parsed.who,
+                  "note": parsed.note, "at": parsed.at and parsed.at.isoformat()}  # fmt: skip
     else:
         action = cmd.get("action") if isinstance(cmd, Mapping) else None
         fields = {"action": action if isinstance(action, str) else None}

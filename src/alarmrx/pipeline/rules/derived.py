@@ -31,6 +31,11 @@ class DerivedType(StrEnum):
     ALARM_VERIFIED = "alarm.verified"
     TEST_STARTED = "test.started"
     TEST_ENDED = "test.ended"
+    LATE_TO_ARM = "schedule.late_to_arm"
+    UNEXPECTED_DISARM = "schedule.unexpected_disarm"
+    NOT_ARMED_EVENING = "schedule.not_armed_evening"
+    OVERTIME = "schedule.overtime"
+    REARM_MISSING = "rearm.missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,14 @@ MEANINGS: Mapping[DerivedType, Meaning] = MappingProxyType(
         DerivedType.ALARM_VERIFIED: Meaning("BV", Category.ALARM),
         DerivedType.TEST_STARTED: Meaning("TS", Category.TEST),
         DerivedType.TEST_ENDED: Meaning("TE", Category.TEST),
+        # Schedules (docs/schedules.md): OT late to close, OK early open (the nearest SIA
+        # code for a disarm outside the open periods), CI fail to close (the evening
+        # window), CD closing delinquent, CE closing extend.
+        DerivedType.LATE_TO_ARM: Meaning("OT", Category.SUPERVISORY),
+        DerivedType.UNEXPECTED_DISARM: Meaning("OK", Category.SUPERVISORY),
+        DerivedType.NOT_ARMED_EVENING: Meaning("CI", Category.SUPERVISORY),
+        DerivedType.REARM_MISSING: Meaning("CD", Category.SUPERVISORY),
+        DerivedType.OVERTIME: Meaning("CE", Category.STATUS),
     }
 )
 

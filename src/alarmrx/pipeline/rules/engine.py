@@ -19,6 +19,7 @@ from alarmrx.journal.records import Record, RecordKind
 from alarmrx.pipeline.rules.derived import Derived, DerivedType
 from alarmrx.pipeline.rules.interfaces import Rule
 from alarmrx.pipeline.rules.plans import RulePlans
+from alarmrx.pipeline.rules.schedule import ScheduleCore
 from alarmrx.pipeline.rules.supervision import SupervisionCore
 from alarmrx.pipeline.rules.testmode import TestModeCore
 from alarmrx.pipeline.rules.verification import VerificationCore
@@ -34,7 +35,9 @@ class RuleEngine:
         self.supervision = SupervisionCore(plans.supervision)
         self.verification = VerificationCore(plans.verification)
         self.test_mode = TestModeCore()
-        self.rules: tuple[Rule, ...] = (self.supervision, self.verification, self.test_mode)
+        self.schedule = ScheduleCore(plans.schedule)
+        self.rules: tuple[Rule, ...] = (self.supervision, self.verification, self.test_mode,
+                                        self.schedule)  # fmt: skip
         self.position = 0  # the last journal_seq folded
         self._held: dict[str, Derived] = {}
         self._recorded: dict[str, Derived] = {}  # appended, not yet read back

@@ -19,6 +19,7 @@ from alarmrx.config.model import (
     VerificationSettings,
 )
 from alarmrx.pipeline.rules.categories import REPORTING_TIMES
+from alarmrx.pipeline.rules.weekly import SchedulePlan, schedule_plan
 
 DEFAULT_VERIFICATION = VerificationSettings()
 
@@ -94,6 +95,7 @@ class RulePlans:
     supervision: Mapping[str, SupervisionPlan] = field(default_factory=dict)
     verification: Mapping[str, VerificationPlan] = field(default_factory=dict)
     accounts: frozenset[str] = frozenset()
+    schedule: Mapping[str, SchedulePlan] = field(default_factory=dict)
 
 
 def plans_from(entries: Iterable[AccountSettings]) -> RulePlans:
@@ -109,10 +111,12 @@ def plans_from(entries: Iterable[AccountSettings]) -> RulePlans:
         plan = verification_plan(entry)
         if plan is not None and entry.account not in verification:
             verification[entry.account] = plan
+    schedule = {p.account: p for e in reversed(entries) if (p := schedule_plan(e)) is not None}
     return RulePlans(
         supervision=MappingProxyType(supervision),
         verification=MappingProxyType(verification),
         accounts=frozenset(e.account for e in entries),
+        schedule=MappingProxyType(schedule),
     )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -36,6 +36,8 @@ from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.pipeline.rules.commands import (
     Command,
     CommandRefused,
+    Overtime,
+    Response,
     Verify,
     command_body,
     parse_command,
@@ -51,6 +53,7 @@ CURSOR = "rules"
 PAGE = 500
 MAX_SLEEP_S = 30.0  # wake at least this often, whatever the deadlines say
 COMMAND_WAIT_S = 5.0  # how long a command waits for the runner to reach its record
+RESPONSE_PAST = timedelta(hours=24)  # how late a response step may be recorded
 RETRY_S, RETRY_MAX_S = 1.0, 30.0
 
 Clock = Callable[[], datetime]
@@ -155,6 +158,7 @@ class RulesRunner:
         now = self._clock()
         self.engine.supervision.configure(plans.supervision, now)
         self.engine.verification.configure(plans.verification, now)
+        self.engine.schedule.configure(plans.schedule, now)
         self._wake.set()
 
     def wake(self) -> None:
@@ -251,6 +255,10 @@ class RulesRunner:
             raise CommandRefused(f"account {command.account!r} is not configured")
         if isinstance(command, Verify):
             await self._check_verify(command)
+        elif isinstance(command, Overtime):
+            self._check_overtime(command)
+        elif isinstance(command, Response):
+            self._check_response(command)
         elif not command.on and self.engine.test_mode.session(command.account) is None:
             raise CommandRefused(f"account {command.account!r} is not in test mode")
 
@@ -265,6 +273,19 @@ class RulesRunner:
                                  f"{command.account!r} from the last 24 hours")  # fmt: skip
         if all(alarm.verified for alarm in alarms):
             raise CommandRefused(f"the alarm of record {seq} is already verified")
+
+    def _check_overtime(self, command: Overtime) -> None:
+        refusal = self.engine.schedule.overtime_refusal(command.account, command.until,
+                                                        self._clock())  # fmt: skip
+        if refusal is not None:
+            raise CommandRefused(refusal)
+
+    def _check_response(self, command: Response) -> None:
+        seq, now = command.journal_seq, self._clock()
+        if seq is not None and not 0 < seq <= self._journal.last_seq:
+            raise CommandRefused(f"there is no record {seq}")
+        if command.at is not None and not now - RESPONSE_PAST <= command.at <= now:
+            raise CommandRefused("at must lie within the last 24 hours, not in the future")
 
     async def _until(self, condition: Callable[[], bool], refusal: str) -> None:
         try:
