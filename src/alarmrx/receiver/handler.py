@@ -36,6 +36,7 @@ from alarmrx.protocols.priority import message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
 from alarmrx.receiver.limits import PeerRateLimiter, UnknownAccounts
 from alarmrx.receiver.metrics import ReceiverMetrics
+from alarmrx.receiver.receipts import STEP_LOGGED_S, Receipt, ReceiptClock
 from alarmrx.receiver.sink import Sink
 
 log = structlog.get_logger("alarmrx.receiver")
@@ -96,6 +97,7 @@ class FrameHandler:
         self._unknown = UnknownAccounts(settings.max_unknown_accounts)
         self._rate = PeerRateLimiter(rate=settings.peer_rate, burst=settings.peer_burst)
         self._samples = _Sampler(per_minute=reject_samples_per_minute)
+        self._receipts = ReceiptClock()
 
     def reload(self, settings: ReceiverSettings, accounts: AccountTable) -> None:
         """Swap in new accounts and keys; connections and limits' state are kept."""
@@ -132,18 +134,19 @@ class FrameHandler:
         for quirk in message.quirks:
             self._metrics.quirk_seen(quirk.value)
         account = message.account or ""
+        receipt = self._stamp(received_at)  # from here to the append nothing awaits
         if self._on_link is not None:
             header = message.header
-            self._on_link(account, header.receiver, header.line, transport, peer, received_at)
+            self._on_link(account, header.receiver, header.line, transport, peer, receipt.at)
         if message.is_null:
             self._metrics.link_test(transport)
             return self._ack(message)
-        body = message_body(message, self._clock_state())
-        if self._test_mode is not None and self._test_mode(account, received_at):
+        body = message_body(message, self._clock_state()) | receipt.body()
+        if self._test_mode is not None and self._test_mode(account, receipt.at):
             body["test"] = True  # in the record itself: evidence of why nobody was dispatched
         record = NewRecord(
             kind=RecordKind.MESSAGE,
-            received_at=received_at,
+            received_at=receipt.at,
             account=message.account,
             body=body,
             raw=message.raw,
@@ -212,6 +215,15 @@ class FrameHandler:
             )
         return Outcome(reply=reply, kind=kind if reply is not None else Reply.NONE, error=err)
 
+    def _stamp(self, received_at: datetime) -> Receipt:
+        """The receipt time to record: never earlier than one already recorded."""
+        receipt = self._receipts.stamp(received_at)
+        if receipt.raised_s >= STEP_LOGGED_S:
+            limited.warning("clock_stepped_back", "clock_stepped_back", by_s=receipt.raised_s,
+                            detail="receipt times held at the latest one until the clock "
+                            "catches up")  # fmt: skip
+        return receipt
+
     def _error_reply(self, kind: Reply, err: ProtocolError) -> bytes | None:
         if kind is Reply.NAK:
             style = err.header.crc_style if err.header is not None else None
@@ -232,16 +244,18 @@ class FrameHandler:
     ) -> None:
         """Keep a bounded sample of rejected frames in the journal, for diagnosis."""
         header = err.header
+        receipt = self._stamp(received_at)
         record = NewRecord(
             kind=RecordKind.REJECTED,
-            received_at=received_at,
+            received_at=receipt.at,
             account=header.account if header is not None else None,
             body={
                 "reason": err.reason.value,
                 "detail": err.detail,
                 "token": header.token if header else None,
                 "sequence": header.sequence if header else None,
-            },
+            }
+            | receipt.body(),
             raw=frame[:4096],
             peer=peer,
             transport=transport,
