@@ -80,6 +80,7 @@ def _panel(port: int, stop: threading.Event, acked: list[bytes], failures: list[
             (acked if b'"ACK"' in reply else failures).append(data)
 
 
+@pytest.mark.timeout(scale(120, 900))  # the full variant runs minutes
 async def test_flapping_broker_loses_no_event(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "broker", persistent=True)
     broker.start()

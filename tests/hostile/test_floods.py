@@ -132,6 +132,7 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
         yield running
 
 
+@pytest.mark.timeout(scale(120, 900))  # the full variant runs minutes
 def test_floods_leave_a_good_panel_served(daemon: Daemon) -> None:
     assert daemon.process is not None
     pid = daemon.process.pid

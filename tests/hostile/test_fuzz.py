@@ -39,6 +39,7 @@ def test_seeds_replay_without_a_finding() -> None:
         target.check(seed)
 
 
+@pytest.mark.timeout(scale(120, 900))  # the full variant runs minutes
 def test_short_atheris_run_finds_nothing(tmp_path: Path) -> None:
     if importlib.util.find_spec("atheris") is None:
         message = "atheris is not installed (pip install atheris; Linux x86_64 wheels only)"
