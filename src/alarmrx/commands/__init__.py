@@ -18,8 +18,11 @@ def _registry() -> list[Callable[[Any], None]]:
     from alarmrx.commands import (  # noqa: PLC0415 - keeps `alarmrx --help` import-light
         check,
         decode,
+        evidence,
         journal,
         operate,
+        report,
+        response,
         run,
         send,
     )
@@ -31,6 +34,9 @@ def _registry() -> list[Callable[[Any], None]]:
         decode.register,
         journal.register,
         operate.register,
+        report.register,
+        evidence.register,
+        response.register,
     ]
 
 

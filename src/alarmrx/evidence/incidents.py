@@ -1,0 +1,273 @@
+"""What happened after each alarm, computed from journal records alone (docs/evidence.md).
+
+For every alarm event (category ``alarm``) of the account received in ``[since, until)``:
+
+- ``received_at``: when the centre received it; ``panel_time``: the panel's own timestamp;
+- ``verified``: the first ``alarm.verified`` naming it;
+- ``disarmed``: the first disarm (an ``open`` event) after it, ``keybox``: the first event
+  with a key-box code after it, both within ``follow_up``;
+- ``alerted`` and ``guard_arrived``: accepted commands naming its record, or naming none
+  and recorded after it and before the account's next alarm; ``at`` is the time the
+  command gives, else when it was recorded; the earliest guard arrival counts;
+- the response time (guard arrival minus receipt) against the required reaction time.
+
+The same function serves the export and ``alarmrx evidence verify``, which recomputes the
+table from the bundle's records and refuses one that differs.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from alarmrx.evidence.sealed import Entry
+from alarmrx.journal.canonical import format_received_at
+
+RESPONSE_ACTIONS = ("alerted", "guard_arrived")
+Event = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parameters:
+    """What the export was told besides the records (from the configuration)."""
+
+    timezone: str = "UTC"
+    keybox_codes: tuple[str, ...] = ()
+    follow_up_s: float = 86400.0
+    insurance_level: int | None = None
+    required_minutes: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """How ``evidence.json`` states them."""
+        return {"timezone": self.timezone, "keybox_codes": list(self.keybox_codes),
+                "follow_up_s": self.follow_up_s, "insurance_level": self.insurance_level,
+                "required_minutes": self.required_minutes}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Parameters:
+        """Back from ``evidence.json`` (``TypeError``/``ValueError`` when malformed)."""
+        level, minutes = data["insurance_level"], data["required_minutes"]
+        return cls(timezone=str(data["timezone"]),
+                   keybox_codes=tuple(str(c) for c in data["keybox_codes"]),
+                   follow_up_s=float(data["follow_up_s"]),
+                   insurance_level=None if level is None else int(level),
+                   required_minutes=None if minutes is None else float(minutes))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A moment the journal shows: when, which record, and a detail for people."""
+
+    at: datetime
+    journal_seq: int
+    detail: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"at", "journal_seq", "detail"}``."""
+        return {"at": format_received_at(self.at), "journal_seq": self.journal_seq,
+                "detail": self.detail}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incident:
+    """One alarm and what followed it."""
+
+    journal_seq: int
+    index: int
+    code: str
+    description: str
+    zone: int | str | None
+    area: int | str | None
+    received_at: datetime
+    panel_time: str | None
+    verified: Mark | None = None
+    disarmed: Mark | None = None
+    keybox: Mark | None = None
+    alerted: tuple[Mark, ...] = ()
+    guard_arrived: Mark | None = None
+    required_s: float | None = None
+
+    @property
+    def response_s(self) -> float | None:
+        """Seconds from receipt to the guard's arrival."""
+        if self.guard_arrived is None:
+            return None
+        return (self.guard_arrived.at - self.received_at).total_seconds()
+
+    @property
+    def verdict(self) -> str:
+        """``within``, ``late``, ``no guard arrival`` or ``no requirement``."""
+        if self.required_s is None:
+            return "no requirement"
+        if self.response_s is None:
+            return "no guard arrival"
+        return "within" if self.response_s <= self.required_s else "late"
+
+    def seqs(self) -> set[int]:
+        """Every record it was computed from."""
+        marks = [self.verified, self.disarmed, self.keybox, self.guard_arrived, *self.alerted]
+        return {self.journal_seq} | {m.journal_seq for m in marks if m is not None}
+
+    def as_json(self) -> dict[str, Any]:
+        """How ``evidence.json`` states it."""
+
+        def mark(m: Mark | None) -> dict[str, Any] | None:
+            return None if m is None else m.as_json()
+
+        return {
+            "journal_seq": self.journal_seq, "index": self.index, "code": self.code,
+            "description": self.description, "zone": self.zone, "area": self.area,
+            "received_at": format_received_at(self.received_at), "panel_time": self.panel_time,
+            "verified": mark(self.verified), "disarmed": mark(self.disarmed),
+            "keybox": mark(self.keybox), "alerted": [m.as_json() for m in self.alerted],
+            "guard_arrived": mark(self.guard_arrived), "response_s": self.response_s,
+            "required_s": self.required_s, "verdict": self.verdict,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Flat:
+    """One panel event in journal order."""
+
+    journal_seq: int
+    index: int
+    at: datetime
+    event: Event
+    panel_time: str | None = None
+
+
+@dataclass(slots=True)
+class _Index:
+    """The account's records, arranged for the follow-up questions."""
+
+    events: list[_Flat] = field(default_factory=list)
+    alarm_seqs: list[int] = field(default_factory=list)
+    verified: dict[tuple[int, int], Mark] = field(default_factory=dict)
+    responses: dict[tuple[int, str], list[Mark]] = field(default_factory=dict)
+
+
+def incidents(
+    entries: Iterable[Entry], *, account: str, since: datetime, until: datetime,
+    params: Parameters,
+) -> list[Incident]:  # fmt: skip
+    """The incidents of ``account`` from its records (any order; others are ignored)."""
+    mine = sorted((e for e in entries if e.account == account), key=lambda e: e.journal_seq)
+    index = _index(mine)
+    follow_up = timedelta(seconds=params.follow_up_s)
+    required = None if params.required_minutes is None else params.required_minutes * 60
+    return [
+        _incident(index, flat, follow_up, params, required)
+        for flat in index.events
+        if flat.event.get("category") == "alarm" and since <= flat.at < until
+    ]
+
+
+def _index(entries: Sequence[Entry]) -> _Index:
+    index = _Index()
+    for entry in entries:
+        _FOLDS.get(entry.kind, _ignore)(index, entry)
+    for marks in index.responses.values():
+        marks.sort(key=lambda m: (m.at, m.journal_seq))
+    return index
+
+
+def _ignore(index: _Index, entry: Entry) -> None:
+    del index, entry
+
+
+def _message(index: _Index, entry: Entry) -> None:
+    events = [e for e in entry.body.get("events") or () if isinstance(e, Mapping)]
+    panel_time = entry.body.get("panel_time")
+    panel_time = panel_time if isinstance(panel_time, str) else None
+    index.events += [_Flat(entry.journal_seq, i, entry.received_at, e, panel_time)
+                     for i, e in enumerate(events)]  # fmt: skip
+    if any(e.get("category") == "alarm" for e in events):
+        index.alarm_seqs.append(entry.journal_seq)
+
+
+def _derived(index: _Index, entry: Entry) -> None:
+    if entry.body.get("type") != "alarm.verified":
+        return
+    for alarm in entry.body.get("alarms") or ():
+        if isinstance(alarm, Mapping):
+            key = (alarm.get("journal_seq"), alarm.get("index"))
+            mark = Mark(entry.received_at, entry.journal_seq, entry.body.get("verified_by"))
+            index.verified.setdefault(key, mark)  # type: ignore[arg-type]  # ints when well-formed
+
+
+def _command(index: _Index, entry: Entry) -> None:
+    body = entry.body
+    action = body.get("action")
+    if action not in RESPONSE_ACTIONS or body.get("accepted") is not True:
+        return
+    target = body.get("journal_seq")
+    if not isinstance(target, int):
+        position = bisect.bisect_left(index.alarm_seqs, entry.journal_seq)
+        target = index.alarm_seqs[position - 1] if position else None
+    if target is None:
+        return
+    detail = " — ".join(str(body[k]) for k in ("who", "note") if body.get(k))
+    mark = Mark(_when(body.get("at"), entry.received_at), entry.journal_seq, detail or None)
+    index.responses.setdefault((target, str(action)), []).append(mark)
+
+
+def _when(value: object, default: datetime) -> datetime:
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return default
+        return moment if moment.tzinfo is not None else default
+    return default
+
+
+_FOLDS: Mapping[str, Callable[[_Index, Entry], None]] = {
+    "message": _message, "derived": _derived, "command": _command,
+}  # fmt: skip
+
+
+def _incident(
+    index: _Index, alarm: _Flat, follow_up: timedelta, params: Parameters,
+    required_s: float | None,
+) -> Incident:  # fmt: skip
+    event = alarm.event
+
+    def later(test: Callable[[Event], bool]) -> Mark | None:
+        return _first_after(index.events, alarm, alarm.at + follow_up, test)
+
+    alerted = _within(index.responses.get((alarm.journal_seq, "alerted"), []), alarm, follow_up)
+    guards = _within(index.responses.get((alarm.journal_seq, "guard_arrived"), []), alarm,
+                     follow_up)  # fmt: skip
+    return Incident(
+        journal_seq=alarm.journal_seq, index=alarm.index, code=str(event.get("code") or ""),
+        description=str(event.get("description") or ""), zone=event.get("zone"),
+        area=event.get("area"), received_at=alarm.at, panel_time=alarm.panel_time,
+        verified=index.verified.get((alarm.journal_seq, alarm.index)),
+        disarmed=later(lambda e: e.get("category") == "open"),
+        keybox=later(lambda e: str(e.get("code")) in params.keybox_codes),
+        alerted=tuple(alerted), guard_arrived=guards[0] if guards else None,
+        required_s=required_s,
+    )  # fmt: skip
+
+
+def _within(marks: list[Mark], alarm: _Flat, follow_up: timedelta) -> list[Mark]:
+    return [m for m in marks if m.at <= alarm.at + follow_up]
+
+
+def _first_after(
+    events: Sequence[_Flat], alarm: _Flat, limit: datetime, test: Callable[[Event], bool]
+) -> Mark | None:
+    """The first event after ``alarm`` in journal order, received by ``limit``, passing
+    ``test``."""
+    start = bisect.bisect_right(events, (alarm.journal_seq, alarm.index),
+                                key=lambda f: (f.journal_seq, f.index))  # fmt: skip
+    for flat in events[start:]:
+        if flat.at > limit:
+            return None
+        if test(flat.event):
+            user = flat.event.get("user")
+            return Mark(flat.at, flat.journal_seq, None if user is None else f"user {user}")
+    return None
