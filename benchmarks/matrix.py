@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.accounts import BenchAccount, make_accounts
+from benchmarks.broker import Broker
 from benchmarks.frames import LINK_TESTS, MIX
 from benchmarks.load import LinkPlan, SharePlan
 from benchmarks.procstat import cpu_seconds, peak_rss, rss, udp_receive_buffer_errors
 from benchmarks.receivers import RunningReceiver, Setup, free_port
-from benchmarks.stats import Cell, Measurement, Readings, measure
+from benchmarks.stats import Cell, Measurement, Readings, measure, with_arrivals
+from benchmarks.subscriber import Subscriber
 from benchmarks.workers import run_load
 
 SOURCES_FROM = 10_000  # past this many connections, spread them over several source addresses
@@ -38,7 +40,9 @@ class Options:
     reply_timeout: float
     rate: float | None
     link_tests_only: bool
+    mqtt: bool
     workdir: Path
+    alarmrx_source: Path | None
     keep: bool
     host: str = "127.0.0.1"
 
@@ -86,13 +90,28 @@ def run_cell(cell: Cell, repetition: int, options: Options) -> Measurement:
         metrics_port=free_port(options.host),
         transport=cell.transport,
         accounts=accounts,
+        alarmrx_source=options.alarmrx_source,
     )
     try:
+        if options.mqtt and cell.receiver == "alarmrx":
+            return _run_with_broker(cell, repetition, options, setup)
         with RunningReceiver(cell.receiver, setup) as receiver:
             return _load(cell, repetition, options, receiver)
     finally:
         if not options.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_with_broker(cell: Cell, repetition: int, options: Options, setup: Setup) -> Measurement:
+    """alarmrx publishing to a local mosquitto, a subscriber timing every event."""
+    with Broker(setup.workdir, free_port(options.host)) as broker:
+        setup = replace(setup, mqtt_url=broker.url)
+        with RunningReceiver(cell.receiver, setup) as receiver:
+            subscriber = Subscriber(broker.port)
+            subscriber.start()
+            measurement = _load(cell, repetition, options, receiver)
+            arrivals = subscriber.finish()
+    return with_arrivals(measurement, arrivals)
 
 
 def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiver) -> Measurement:

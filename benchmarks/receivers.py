@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +32,7 @@ from benchmarks.replies import check_reply
 
 PEERS = Path(__file__).resolve().parent / "peers"
 ALARMRX = Path(sys.executable).parent / "alarmrx"
+SOURCE = Path(__file__).resolve().parent.parent / "src"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
@@ -48,6 +51,8 @@ class Setup:
     metrics_port: int
     transport: str
     accounts: tuple[BenchAccount, ...]
+    mqtt_url: str | None = None  # alarmrx publishes here when set
+    alarmrx_source: Path | None = None  # a copy of src/ to run alarmrx from
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,15 +62,31 @@ class Launch:
     command: list[str]
     encrypted_acks: bool = True
     readyz: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _alarmrx(setup: Setup) -> Launch:
     config = setup.workdir / "alarmrx.toml"
     config.write_text(alarmrx_config(setup), encoding="utf-8")
+    source = setup.alarmrx_source
     return Launch(
         command=[str(ALARMRX), "run", "--config", str(config)],
         readyz=f"http://{setup.host}:{setup.metrics_port}/readyz",
+        env={} if source is None else {"PYTHONPATH": str(source)},
     )
+
+
+def snapshot_source(directory: Path) -> Path:
+    """Copy ``src/alarmrx`` into ``directory/src``; return the directory to import it from.
+
+    The working tree is shared and changes while a long run goes on; every cell of a run
+    imports this one copy (``PYTHONPATH`` comes before the editable install's path).
+    """
+    target = directory / "src"
+    shutil.copytree(
+        SOURCE / "alarmrx", target / "alarmrx", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return target
 
 
 # [receiver] limits sized for panels on many addresses; here they all share one.
@@ -97,6 +118,8 @@ def alarmrx_config(setup: Setup) -> str:
         "[metrics]",
         f"listen = {quote(f'{setup.host}:{setup.metrics_port}')}",
     ]
+    if setup.mqtt_url is not None:
+        lines += ["", "[mqtt]", f"url = {quote(setup.mqtt_url)}"]
     for account in setup.accounts:
         lines += ["", "[[accounts]]", f"account = {quote(account.account)}"]
         if account.key_hex is not None:
@@ -182,7 +205,11 @@ class RunningReceiver:
     def __enter__(self) -> RunningReceiver:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                self.launch.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.setup.workdir
+                self.launch.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.setup.workdir,
+                env={**os.environ, **self.launch.env},
             )
         try:
             self._wait_ready()

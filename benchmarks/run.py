@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -20,13 +22,16 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alarmrx import __version__
 from benchmarks.accounts import MODES
+from benchmarks.broker import BrokerError
 from benchmarks.interpreters import PYSIAALARM, PeerSetupError, pysiaalarm_python, version_of
 from benchmarks.machine import describe, interpreter
 from benchmarks.matrix import Options, default_workdir, run_matrix
-from benchmarks.receivers import LAUNCHERS, ReceiverError, alarmrx_available
+from benchmarks.receivers import LAUNCHERS, ReceiverError, alarmrx_available, snapshot_source
 from benchmarks.report import render_section, write_section
 from benchmarks.stats import Measurement, summarise
+from benchmarks.subscriber import SubscriberError
 from benchmarks.workers import LoadError, raise_fd_limit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--reply-timeout", type=float, default=5.0, help="seconds a link waits for a reply")
     add("--rate", type=float, help="offered frames/s over all links (default: closed loop)")
     add("--link-tests-only", action="store_true", help="send only NULL link tests")
+    add("--mqtt", action="store_true", help="alarmrx publishes to a local mosquitto; time it")
     add("--section", help="the section of the page to write (default: matrix, or quick)")
     add("--output", type=Path, default=DOC, help="the page to write")
     add("--json", type=Path, help="also write every measurement as JSON")
@@ -113,6 +119,7 @@ def resolve(args: argparse.Namespace) -> None:
 
 def options_from(args: argparse.Namespace, receivers: tuple[str, ...]) -> Options:
     """The resolved arguments as ``Options``; each run gets its own work directory."""
+    workdir = args.workdir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return Options(
         receivers=receivers,
         transports=args.transports,
@@ -125,11 +132,20 @@ def options_from(args: argparse.Namespace, receivers: tuple[str, ...]) -> Option
         reply_timeout=args.reply_timeout,
         rate=args.rate,
         link_tests_only=args.link_tests_only,
-        workdir=args.workdir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S"),
+        mqtt=args.mqtt,
+        workdir=workdir,
+        alarmrx_source=snapshot_source(workdir) if "alarmrx" in receivers else None,
         keep=args.keep,
     )
 
 
+TITLES = {
+    "matrix": "Matrix",
+    "quick": "Quick run",
+    "offered": "Fixed offered load",
+    "scale": "Connection scale",
+    "e2e": "End to end with MQTT",
+}
 FD_MARGIN = 64  # the receiver's own files: listening sockets, journal, log, epoll
 
 
@@ -159,9 +175,23 @@ def available_receivers(wanted: tuple[str, ...], notes: list[str]) -> dict[str, 
             found[name] = f"{PYSIAALARM} on {version_of(python)} ({python})"
         else:
             found[name] = (
-                "this repository" if name == "alarmrx" else "benchmarks/peers/stub_receiver.py"
+                alarmrx_version() if name == "alarmrx" else "benchmarks/peers/stub_receiver.py"
             )
     return found
+
+
+def alarmrx_version() -> str:
+    """``alarmrx 0.1.0, commit abc1234`` (noting uncommitted changes under src/)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+        )
+        return done.stdout.strip()
+
+    dirty = " with uncommitted changes" if git("status", "--porcelain", "--", "src") else ""
+    commit = git("rev-parse", "--short", "HEAD")
+    return f"alarmrx {__version__}, commit {commit}{dirty}; src/ copied at the start of the run"
 
 
 def _progress(item: Measurement) -> None:
@@ -193,9 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         results = run_matrix(options, _progress)
-    except (ReceiverError, LoadError) as err:
+    except (ReceiverError, LoadError, BrokerError, SubscriberError) as err:
         print(f"benchmark failed: {err}", file=sys.stderr)
         return 1
+    finally:
+        if not options.keep:
+            shutil.rmtree(options.workdir, ignore_errors=True)
     _write(args, options, versions, results, notes=notes, command=command, started=started)
     failed = sum(item.failed for item in results)
     return 1 if failed and args.fail_on_errors else 0
@@ -216,7 +249,7 @@ def _write(
     versions["load generator"] = f"{interpreter()}, {options.processes} processes"
     when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = args.section or ("quick" if args.quick else "matrix")
-    title = {"matrix": "Matrix", "quick": "Quick run"}.get(section, section.capitalize())
+    title = TITLES.get(section, section.capitalize())
     text = render_section(
         title=title,
         command=command,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from benchmarks.subscriber import Arrivals
 from benchmarks.workers import LoadResult
 
 
@@ -47,6 +48,10 @@ class Measurement:
     generator_cpu_per_frame: float
     udp_buffer_drops: int
     offered_rate: float | None = None
+    published: int = 0  # events the MQTT subscriber received (end-to-end runs only)
+    e2e_p50: float = 0.0
+    e2e_p99: float = 0.0
+    e2e_max: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +105,18 @@ def measure(
     )
 
 
+def with_arrivals(measurement: Measurement, arrivals: Arrivals) -> Measurement:
+    """Add the end-to-end figures: receipt (``received_at``) to arrival at a subscriber."""
+    ordered = sorted(arrivals.latencies)
+    return replace(
+        measurement,
+        published=len(ordered),
+        e2e_p50=percentile(ordered, 0.50),
+        e2e_p99=percentile(ordered, 0.99),
+        e2e_max=ordered[-1] if ordered else 0.0,
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Summary:
     """The median of each figure over a cell's repetitions."""
@@ -119,6 +136,11 @@ class Summary:
     rss_per_connection: float
     generator_cpu_per_frame: float
     udp_buffer_drops: int
+    offered_rate: float | None
+    published: int
+    e2e_p50: float
+    e2e_p99: float
+    e2e_max: float
     failures: dict[str, int] = field(default_factory=dict)
 
 
@@ -155,5 +177,10 @@ def _summary(cell: Cell, runs: list[Measurement]) -> Summary:
         rss_per_connection=median("rss_per_connection"),
         generator_cpu_per_frame=median("generator_cpu_per_frame"),
         udp_buffer_drops=sum(run.udp_buffer_drops for run in runs),
+        offered_rate=runs[0].offered_rate,
+        published=sum(run.published for run in runs),
+        e2e_p50=median("e2e_p50"),
+        e2e_p99=median("e2e_p99"),
+        e2e_max=max(run.e2e_max for run in runs),
         failures=failures,
     )
