@@ -26,7 +26,9 @@ td.late { background: #fdd; } td.within { background: #dfd; }
 .bar { width: 100%; max-width: 60em; height: 2.4em; display: block; }
 ol.steps { list-style: none; padding-left: 0; }
 ol.steps li { margin: 0.2em 0; }
-.offset { display: inline-block; width: 7em; font-family: monospace; }
+.offset { display: inline-block; width: 8em; font-family: monospace; white-space: nowrap; }
+ol.steps .utc { display: inline; margin-left: 0.6em; }
+ol.steps br { display: none; }
 code { font-size: 0.85em; word-break: break-all; }
 """
 
