@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from alarmrx.config.card_model import CardSettings
+
 _ADDRESS = re.compile(r"^(?:\[(?P<v6>[^\[\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
 _DOTTED_DIGITS = re.compile(r"^[0-9.]+$")
@@ -250,6 +252,7 @@ class AccountSettings:
     paths: tuple[PathSettings, ...] = ()
     supervision: SupervisionSettings | None = None
     verification: VerificationSettings | None = None
+    card: CardSettings | None = None
     schedule: ScheduleSettings | None = None
     insurance: InsuranceSettings | None = None
 

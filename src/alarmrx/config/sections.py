@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alarmrx.config import checks as c
+from alarmrx.config.card_sections import CARD_OPTIONS
 from alarmrx.config.model import (
     MQTT_DEFAULT_PORTS,
     AccountSettings,
@@ -238,6 +239,7 @@ ACCOUNT = Table(
         Option("name", c.string(), "A name for people: the site or subscriber."),
         Option("zones", c.tables(ZONE), "Named zones: `[[accounts.zones]]`."),
         *RULE_OPTIONS,
+        *CARD_OPTIONS,
         *SCHEDULE_OPTIONS,
     ),
     "One served account; several entries may share an account under different `receiver`/`line`.",

@@ -31,6 +31,12 @@ class DerivedType(StrEnum):
     ALARM_VERIFIED = "alarm.verified"
     TEST_STARTED = "test.started"
     TEST_ENDED = "test.ended"
+    ALARM_CANCELLED = "alarm.cancelled"
+    ALARM_FALSE = "alarm.false"
+    CARD_YELLOW = "card.yellow"
+    CARD_RED = "card.red"
+    CARD_CLEARED = "card.cleared"
+    CARD_TEMPORARY = "card.temporary"
     LATE_TO_ARM = "schedule.late_to_arm"
     UNEXPECTED_DISARM = "schedule.unexpected_disarm"
     NOT_ARMED_EVENING = "schedule.not_armed_evening"
@@ -55,6 +61,13 @@ MEANINGS: Mapping[DerivedType, Meaning] = MappingProxyType(
         DerivedType.ALARM_VERIFIED: Meaning("BV", Category.ALARM),
         DerivedType.TEST_STARTED: Meaning("TS", Category.TEST),
         DerivedType.TEST_ENDED: Meaning("TE", Category.TEST),
+        # OC "cancel report"; no SIA DCS code means a false alarm or a card: YY "status report"
+        DerivedType.ALARM_CANCELLED: Meaning("OC", Category.CANCEL),
+        DerivedType.ALARM_FALSE: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_YELLOW: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_RED: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_CLEARED: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_TEMPORARY: Meaning("YY", Category.STATUS),
         # Schedules (docs/schedules.md): OT late to close, OK early open (the nearest SIA
         # code for a disarm outside the open periods), CI fail to close (the evening
         # window), CD closing delinquent, CE closing extend.

@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.auth import AuthCore
+from alarmrx.pipeline.rules.cards import CardCore
 from alarmrx.pipeline.rules.derived import Derived, DerivedType
 from alarmrx.pipeline.rules.interfaces import Rule
 from alarmrx.pipeline.rules.plans import RulePlans
@@ -38,6 +40,9 @@ class RuleEngine:
         self.schedule = ScheduleCore(plans.schedule)
         self.rules: tuple[Rule, ...] = (self.supervision, self.verification, self.test_mode,
                                         self.schedule)  # fmt: skip
+        self.cards = CardCore(plans.cards)
+        self.auth = AuthCore()
+        self.rules += (self.cards, self.auth)
         self.position = 0  # the last journal_seq folded
         self._held: dict[str, Derived] = {}
         self._recorded: dict[str, Derived] = {}  # appended, not yet read back

@@ -12,6 +12,7 @@ from datetime import timedelta
 from itertools import pairwise
 from types import MappingProxyType
 
+from alarmrx.config.card_model import CardSettings
 from alarmrx.config.model import (
     AccountSettings,
     PathSettings,
@@ -95,6 +96,7 @@ class RulePlans:
     supervision: Mapping[str, SupervisionPlan] = field(default_factory=dict)
     verification: Mapping[str, VerificationPlan] = field(default_factory=dict)
     accounts: frozenset[str] = frozenset()
+    cards: Mapping[str, CardSettings] = field(default_factory=dict)
     schedule: Mapping[str, SchedulePlan] = field(default_factory=dict)
 
 
@@ -116,6 +118,7 @@ def plans_from(entries: Iterable[AccountSettings]) -> RulePlans:
         supervision=MappingProxyType(supervision),
         verification=MappingProxyType(verification),
         accounts=frozenset(e.account for e in entries),
+        cards=MappingProxyType({e.account: e.card for e in reversed(entries) if e.card}),
         schedule=MappingProxyType(schedule),
     )
 

@@ -30,9 +30,27 @@ from typing import Any
 
 import structlog
 
+from alarmrx.config.card_model import CardSettings
 from alarmrx.config.model import AccountSettings
 from alarmrx.journal.errors import JournalClosedError, JournalError
 from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.pipeline.rules.auth import (
+    Admission,
+    AuthRefused,
+    ChangePin,
+    Gate,
+    pin_change_fields,
+    redacted,
+    source_of,
+)
+from alarmrx.pipeline.rules.cards import (
+    Cancel,
+    CardCommand,
+    MarkFalse,
+    Request,
+    TemporaryChange,
+    parse_request,
+)
 from alarmrx.pipeline.rules.commands import (
     Command,
     CommandRefused,
@@ -40,7 +58,6 @@ from alarmrx.pipeline.rules.commands import (
     Response,
     Verify,
     command_body,
-    parse_command,
 )
 from alarmrx.pipeline.rules.derived import Derived, new_record
 from alarmrx.pipeline.rules.engine import RuleEngine
@@ -76,6 +93,7 @@ class RulesRunner:
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._advanced = asyncio.Event()
+        self._serial = asyncio.Lock()  # commands, one at a time
 
     @classmethod
     def from_accounts(
@@ -124,27 +142,43 @@ class RulesRunner:
             self._wake.set()
 
     async def command(self, cmd: object) -> dict[str, Any]:
-        """Carry out a ``verify`` or ``test_mode`` command (``commands.py``); it is journaled
-        whether accepted or refused. ``{"ok", "journal_seq"}`` of the COMMAND record, and
-        ``"error"`` when refused or not recorded."""
-        parsed: Command | None = None
+        """Carry out a command (``commands.py``, ``cards.py``, ``auth.py``); it is journaled
+        whether accepted or refused, never with a PIN. ``{"ok", "journal_seq"}`` of the
+        COMMAND record, and ``"error"`` when refused or not recorded. Requests marked
+        ``"source": "mqtt"`` need a contact's ID code and PIN (``auth.Gate``); commands run
+        one at a time, so each sees the failed attempts before it."""
+        async with self._serial:
+            return await self._command(cmd)
+
+    async def _command(self, cmd: object) -> dict[str, Any]:
+        request = cmd if isinstance(cmd, Mapping) else {}
+        now, parsed, extra = self._clock(), None, {}
+        admission = Admission(source_of(request))
         try:
-            parsed = parse_command(cmd)
+            admission = await Gate(self.engine.auth).admit(request, self._card(request), now)
+            parsed = parse_request(cmd)
             await self._check(parsed)
+            extra = await self._extra_fields(parsed)
             error = None
+        except AuthRefused as refused:
+            error, admission = str(refused), refused.admission
         except CommandRefused as refused:
             error = str(refused)
-        record = NewRecord(kind=RecordKind.COMMAND, received_at=self._clock(),
-                           account=_account_of(cmd, parsed),
-                           body=command_body(cmd, parsed, error))  # fmt: skip
+        body = {**command_body(redacted(cmd), _typed(parsed), error), **_fields(parsed),
+                **admission.fields(), **extra}  # fmt: skip
+        record = NewRecord(kind=RecordKind.COMMAND, received_at=now,
+                           account=_account_of(cmd, parsed), body=body)  # fmt: skip
         try:
             result = await self._journal.append(record)
         except JournalError as err:
             log.error("command_not_recorded", error=str(err))
             return {"ok": False, "error": f"the command could not be recorded: {err}"}
+        self.engine.auth.note(result.journal_seq, record.account, now, body)
         self._wake.set()
-        log.info("command_recorded", action=record.body.get("action"), account=record.account,
-                 accepted=error is None, error=error, journal_seq=result.journal_seq)  # fmt: skip
+        log.info("command_recorded", action=body.get("action"), account=record.account,
+                 accepted=error is None, error=error, journal_seq=result.journal_seq,
+                 source=admission.source, id_code=admission.id_code,
+                 auth=admission.auth)  # fmt: skip
         reply: dict[str, Any] = {"ok": error is None, "journal_seq": result.journal_seq}
         return reply if error is None else {**reply, "error": error}
 
@@ -158,6 +192,7 @@ class RulesRunner:
         now = self._clock()
         self.engine.supervision.configure(plans.supervision, now)
         self.engine.verification.configure(plans.verification, now)
+        self.engine.cards.configure(plans.cards, now)
         self.engine.schedule.configure(plans.schedule, now)
         self._wake.set()
 
@@ -248,13 +283,15 @@ class RulesRunner:
 
     # -- commands --------------------------------------------------------------------
 
-    async def _check(self, command: Command) -> None:
+    async def _check(self, command: Request) -> None:
         """Refuse what the current state does not allow."""
         await self._until(lambda: self.ready, "the rules are still starting; try again")
         if command.account not in self.engine.plans.accounts:
             raise CommandRefused(f"account {command.account!r} is not configured")
         if isinstance(command, Verify):
             await self._check_verify(command)
+        elif isinstance(command, Cancel | MarkFalse | TemporaryChange | ChangePin):
+            await self._check_card(command)
         elif isinstance(command, Overtime):
             self._check_overtime(command)
         elif isinstance(command, Response):
@@ -287,6 +324,31 @@ class RulesRunner:
         if command.at is not None and not now - RESPONSE_PAST <= command.at <= now:
             raise CommandRefused("at must lie within the last 24 hours, not in the future")
 
+    async def _check_card(self, command: CardCommand | ChangePin) -> None:
+        if isinstance(command, Cancel | ChangePin):
+            card = self.engine.plans.cards.get(command.account)
+            if card is None or card.contact(command.id_code) is None:
+                raise CommandRefused(f"no contact {command.id_code!r} on the account's card")
+        if isinstance(command, Cancel | MarkFalse):
+            seq = command.journal_seq
+            if not 0 < seq <= self._journal.last_seq:
+                raise CommandRefused(f"there is no record {seq}")
+            await self._until(lambda: self.position >= seq, "the rules have not reached it yet")
+        refusal = None if isinstance(command, ChangePin) else self.engine.cards.refusal(
+            command, self._clock())  # fmt: skip
+        if refusal is not None:
+            raise CommandRefused(refusal)
+
+    async def _extra_fields(self, command: Request) -> dict[str, Any]:
+        """``change_pin``: the new PIN's hash (computed off the loop), never the PIN."""
+        if not isinstance(command, ChangePin):
+            return {}
+        return await pin_change_fields(command, self._card({"account": command.account}))
+
+    def _card(self, request: Mapping[str, Any]) -> CardSettings | None:
+        account = request.get("account")
+        return self.engine.plans.cards.get(account) if isinstance(account, str) else None
+
     async def _until(self, condition: Callable[[], bool], refusal: str) -> None:
         try:
             async with asyncio.timeout(COMMAND_WAIT_S):
@@ -308,7 +370,18 @@ class RulesRunner:
         log.exception("rules_failed")
 
 
-def _account_of(cmd: object, parsed: Command | None) -> str | None:
+def _typed(parsed: Request | None) -> Command | None:
+    """The commands ``command_body`` knows; the others give their own fields."""
+    return None if isinstance(parsed, Cancel | MarkFalse | TemporaryChange | ChangePin) else parsed
+
+
+def _fields(parsed: Request | None) -> dict[str, Any]:
+    if isinstance(parsed, Cancel | MarkFalse | TemporaryChange | ChangePin):
+        return parsed.journal_fields()
+    return {}
+
+
+def _account_of(cmd: object, parsed: Request | None) -> str | None:
     if parsed is not None:
         return parsed.account
     account = cmd.get("account") if isinstance(cmd, Mapping) else None
