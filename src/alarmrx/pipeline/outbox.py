@@ -29,6 +29,7 @@ from alarmrx.pipeline.discovery import Discovery
 from alarmrx.pipeline.interfaces import AccountOptions, AccountsSource, JournalTail
 from alarmrx.pipeline.order import publication_order
 from alarmrx.pipeline.payloads import event_messages, state_payload
+from alarmrx.pipeline.rules.dispatch import advisor
 from alarmrx.pipeline.state import Change, StateBook
 from alarmrx.pipeline.topics import Topics
 
@@ -175,12 +176,15 @@ class Outbox:
         return frozenset(itertools.islice(self._seen, self._refresh_batch))
 
     def _events(self, record: Record, accounts: Mapping[str, AccountOptions]) -> list[Outgoing]:
-        names = zone_names(_options(accounts, record.account))
+        options = _options(accounts, record.account)
+        names = zone_names(options)
+        # the account card (config) and the false-alarm card (state) give the dispatch advice
+        advise = advisor(getattr(options, "card", None), self.book.accounts.get(record.account))
         return [
             Outgoing(
                 self.topics.events(m.account), encode(m.payload), received_at=record.received_at
             )
-            for m in event_messages(record, self.topics.receiver_id, names)
+            for m in event_messages(record, self.topics.receiver_id, names, advise)
         ]
 
     def _current_accounts(self) -> Mapping[str, AccountOptions]:

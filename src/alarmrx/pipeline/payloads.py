@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.pipeline.state import AccountState, Area, AreaState, OpenAlarm
+from alarmrx.pipeline.rules.dispatch import Advise
+from alarmrx.pipeline.state import (
+    AccountState,
+    Area,
+    AreaState,
+    CardPeriod,
+    OpenAlarm,
+    TemporaryNote,
+)
 from alarmrx.protocols.dc09.message import Category, Event
 from alarmrx.protocols.priority import Priority, event_priority
 
@@ -95,8 +103,17 @@ def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> di
     }
 
 
+def _dispatch(
+    event: Mapping[str, Any], priority: Priority, record: Record, advise: Advise | None
+) -> dict[str, Any] | None:
+    """The dispatch advice of an alarm event (``rules/dispatch.py``); None for the others."""
+    if advise is None or event.get("category") != Category.ALARM:
+        return None
+    return advise(priority, record.received_at, bool(record.body.get("test", False)))
+
+
 def panel_events(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str]
+    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
 ) -> list[EventMessage]:
     """One message per event of a MESSAGE record, ``index`` = position in the frame."""
     common = _common(record, receiver_id)
@@ -111,13 +128,14 @@ def panel_events(
             "priority": priority.name.lower(),
             "verified": _verified(event, priority, record.body),
             "refs": [],
+            "dispatch": _dispatch(event, priority, record, advise),
         }
         messages.append(EventMessage(record.account, payload))
     return messages
 
 
 def derived_event(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str]
+    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
 ) -> list[EventMessage]:
     """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost)."""
     body = record.body
@@ -130,6 +148,7 @@ def derived_event(
         "priority": priority.name.lower(),
         "verified": _verified(body, priority, body),
         "refs": [int(seq) for seq in body.get("refs") or []],
+        "dispatch": _dispatch(body, priority, record, advise),
     }
     return [EventMessage(record.account, payload)]
 
@@ -138,11 +157,12 @@ _BUILDERS = {RecordKind.MESSAGE: panel_events, RecordKind.DERIVED: derived_event
 
 
 def event_messages(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str]
+    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
 ) -> list[EventMessage]:
-    """What ``record`` publishes on ``events/{account}``; nothing for other record kinds."""
+    """What ``record`` publishes on ``events/{account}``; nothing for other record kinds.
+    ``advise`` gives the dispatch advice of its alarm events."""
     build = _BUILDERS.get(record.kind)
-    return build(record, receiver_id, zone_names) if build else []
+    return build(record, receiver_id, zone_names, advise) if build else []
 
 
 STATE_SCHEMA = "alarmrx.state.v1"
@@ -193,7 +213,20 @@ def state_payload(
         "test": state.test,
         "areas": [_area_payload(a, s) for a, s in sorted(state.areas.items(), key=_area_order)],
         "open_alarms": [_alarm_payload(a, receiver_id, zone_names) for a in state.open_alarms],
+        "card": _card_payload(state.card),
+        "temporary_changes": [_temporary_payload(t) for t in state.temporary],
     }
+
+
+def _temporary_payload(note: TemporaryNote) -> dict[str, Any]:
+    return {"note": note.note, "since": iso(note.since), "until": iso(note.until),
+            "journal_seq": note.journal_seq}  # fmt: skip
+
+
+def _card_payload(card: CardPeriod | None) -> dict[str, Any]:
+    if card is None:
+        return {"level": "none", "since": None, "until": None}
+    return {"level": card.level, "since": iso(card.since), "until": iso(card.until)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

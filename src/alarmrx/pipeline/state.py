@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
@@ -55,6 +55,25 @@ class OpenAlarm:
 
 
 @dataclass(frozen=True, slots=True)
+class CardPeriod:
+    """A yellow or red false-alarm card, held from ``since`` until ``until`` (exclusive)."""
+
+    level: str
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryNote:
+    """A temporary change to the account card (command ``temporary_change``)."""
+
+    note: str
+    since: datetime
+    until: datetime
+    journal_seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     """What is known about one account."""
 
@@ -65,6 +84,9 @@ class AccountState:
     test: bool = False
     areas: Mapping[Area, AreaState] = field(default_factory=lambda: MappingProxyType({}))
     open_alarms: tuple[OpenAlarm, ...] = ()
+    card: CardPeriod | None = None  # the false-alarm card that holds
+    past_cards: tuple[CardPeriod, ...] = ()  # the last few, for events published late
+    temporary: tuple[TemporaryNote, ...] = ()
 
 
 Event = Mapping[str, Any]
@@ -164,10 +186,77 @@ def _test(state: AccountState, record: Record) -> bool:
     return bool(record.body.get("test", state.test))
 
 
+PAST_CARDS = 4
+KEEP_NOTES = timedelta(days=1)
+
+
+def _moment(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _card_given(state: AccountState, record: Record) -> AccountState:
+    body = record.body
+    since, until = _moment(body.get("since")), _moment(body.get("until"))
+    if since is None or until is None:
+        return state
+    card = CardPeriod(level=str(body.get("card")), since=since, until=until)
+    past = (*state.past_cards, state.card) if state.card else state.past_cards
+    return replace(state, card=card, past_cards=past[-PAST_CARDS:])
+
+
+def _card_cleared(state: AccountState, record: Record) -> AccountState:
+    if state.card is None:
+        return state
+    ended = replace(state.card, until=min(state.card.until, record.received_at))
+    return replace(state, card=None, past_cards=(*state.past_cards, ended)[-PAST_CARDS:])
+
+
+def _temporary(state: AccountState, record: Record) -> AccountState:
+    body = record.body
+    until = _moment(body.get("until"))
+    if until is None:
+        return state
+    note = TemporaryNote(note=str(body.get("note")), since=record.received_at, until=until,
+                         journal_seq=record.journal_seq)  # fmt: skip
+    return replace(state, temporary=(*state.temporary, note))
+
+
+_CARD_EFFECTS: Mapping[str, Callable[[AccountState, Record], AccountState]] = MappingProxyType(
+    {
+        "card.yellow": _card_given,
+        "card.red": _card_given,
+        "card.cleared": _card_cleared,
+        "card.temporary": _temporary,
+    }
+)
+
+
+def _false_alarm_card(state: AccountState, record: Record) -> AccountState:
+    """Cards given and cleared, temporary changes made (and dropped once over)."""
+    if state.temporary:
+        # kept a day past their end, so that an alarm published late still sees them
+        kept = tuple(t for t in state.temporary if t.until > record.received_at - KEEP_NOTES)
+        state = replace(state, temporary=kept) if kept != state.temporary else state
+    effect = _CARD_EFFECTS.get(str(record.body.get("type")))
+    return effect(state, record) if record.kind is RecordKind.DERIVED and effect else state
+
+
+def card_at(state: AccountState, at: datetime) -> str:
+    """The false-alarm card that held at ``at``: ``none``, ``yellow`` or ``red``."""
+    for card in (state.card, *reversed(state.past_cards)):
+        if card is not None and card.since <= at < card.until:
+            return card.level
+    return "none"
+
+
 def advance(state: AccountState, record: Record) -> AccountState:
     """The state of ``record.account`` after ``record`` (a MESSAGE or DERIVED record)."""
     if record.kind is RecordKind.MESSAGE:
         state = _panel_events(state, record)
+    state = _false_alarm_card(state, record)
     return replace(
         state,
         journal_seq=record.journal_seq,

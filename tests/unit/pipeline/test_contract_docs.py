@@ -14,6 +14,7 @@ SCHEMA_FILE = {
     "alarmrx.event.v1": "event",
     "alarmrx.state.v1": "state",
     "alarmrx.receiver-status.v1": "receiver-status",
+    "alarmrx.reply.v1": "reply",
 }
 
 
