@@ -189,6 +189,7 @@ class Daemon:
             metrics=self.metrics,
             version=__version__,
             listeners=self.listeners,
+            commands=self._rules.command,  # the command topic (docs/mqtt.md, docs/commands.md)
         )
 
     def _install_signals(self) -> None:

@@ -5,6 +5,11 @@ connection, waits a capped, jittered backoff and reconnects; the cursor advances
 the broker acknowledged every message of a window (``outbox.py``), so an outage or a crash
 delays publication and never drops an event. ``run()`` returns only by cancellation, after
 publishing the retained ``offline`` status and disconnecting.
+
+With a command handler (``RulesRunner.command``) it also serves the command topic
+(``command_topic.py``): each request is handled in its own task (at most
+``MAX_PENDING_COMMANDS`` at once) and answered at QoS 1; nothing a request carries can end
+the connection.
 """
 
 from __future__ import annotations
@@ -23,6 +28,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from alarmrx.pipeline.broker import Backoff, parse_url
+from alarmrx.pipeline.command_topic import (
+    CommandRequest,
+    decode_request,
+    is_command,
+    reply_payload,
+    reply_topic,
+    subscription,
+)
 from alarmrx.pipeline.discovery import Discovery
 from alarmrx.pipeline.interfaces import (
     AccountsSource,
@@ -44,6 +57,11 @@ _INFLIGHT = 100  # QoS 1 messages on the wire before the first PUBACK must come 
 # publications awaiting their PUBACK at once (aiomqtt's bookkeeping is linear in this)
 _PIPELINE = _INFLIGHT
 _GOODBYE_S = 2.0  # how long a shutdown waits to publish "offline"
+MAX_PENDING_COMMANDS = 32  # requests in progress at once; more are answered "busy"
+COMMAND_TIMEOUT_S = 30.0  # a request not answered by then is answered "timed out"
+_DRAIN_S = 2.0  # how long a dropped connection waits for requests in progress
+
+CommandHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class _DisconnectedError(Exception):
@@ -101,6 +119,7 @@ class MQTTPublisher:
         window: int = 2000,
         status_interval_s: float = 60.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        commands: CommandHandler | None = None,
     ) -> None:
         self._settings = settings
         self._address = parse_url(settings.url)
@@ -119,6 +138,7 @@ class MQTTPublisher:
         )  # fmt: skip
         self._qos = settings.qos if settings.qos in (1, 2) else 1
         self._properties = self._publish_properties()
+        self._desk = CommandDesk(commands, self._topics, self._reply) if commands else None
 
     async def run(self) -> None:
         """Publish until cancelled; broker trouble is logged, counted and retried."""
@@ -159,6 +179,8 @@ class MQTTPublisher:
             log.warning("mqtt_failed", reason=reason.value, error=str(exc) or type(exc).__name__)
 
     async def _serve_until_cancelled(self, client: aiomqtt.Client) -> None:
+        if self._desk is not None:
+            await client.subscribe(subscription(self._topics), qos=1)
         try:
             await _first_failure(self._watch(client), self._serve(client))
         except asyncio.CancelledError:
@@ -174,11 +196,17 @@ class MQTTPublisher:
         except (aiomqtt.MqttError, TimeoutError) as exc:
             log.warning("mqtt_offline_not_published", error=str(exc))
 
-    @staticmethod
-    async def _watch(client: aiomqtt.Client) -> None:
-        """Returns only by raising, when the connection drops (nothing is subscribed)."""
-        async for _message in client.messages:
-            pass
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Returns only by raising, when the connection drops; hands requests on the command
+        topic to the desk."""
+        desk = self._desk
+        try:
+            async for message in client.messages:
+                if desk is not None and is_command(str(message.topic), self._topics):
+                    desk.take(client, message)
+        finally:
+            if desk is not None:
+                await desk.drain()
         raise _DisconnectedError
 
     async def _serve(self, client: aiomqtt.Client) -> None:
@@ -234,6 +262,25 @@ class MQTTPublisher:
                 properties=self._properties, timeout=float("inf"),
             )  # fmt: skip
 
+    async def _reply(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, correlation: bytes | None
+    ) -> None:
+        """One reply on the command topic, acknowledged within ``publish_timeout_s``."""
+        async with asyncio.timeout(self._settings.publish_timeout_s):
+            await client.publish(topic, payload, qos=1, retain=False, timeout=float("inf"),
+                                 properties=self._reply_properties(correlation))  # fmt: skip
+
+    def _reply_properties(self, correlation: bytes | None) -> Properties | None:
+        """MQTT 5: the JSON properties, and the request's correlation data echoed."""
+        if self._properties is None:
+            return None
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ContentType = "application/json"
+        properties.PayloadFormatIndicator = 1
+        if correlation is not None:
+            properties.CorrelationData = correlation
+        return properties
+
     def _status(self) -> Outgoing:
         payload = status_payload(self._info, self._clock())
         return Outgoing(self._topics.status, encode(payload), retain=True)
@@ -282,3 +329,68 @@ class MQTTPublisher:
             certfile=_path(settings.tls_cert),
             keyfile=_path(settings.tls_key),
         )
+
+
+Reply = Callable[[aiomqtt.Client, str, bytes, bytes | None], Awaitable[None]]
+
+
+def _response_properties(message: aiomqtt.Message) -> tuple[str | None, bytes | None]:
+    """MQTT 5 response topic and correlation data of a request (None under 3.1.1)."""
+    properties = message.properties
+    topic = getattr(properties, "ResponseTopic", None)
+    correlation = getattr(properties, "CorrelationData", None)
+    return (topic if isinstance(topic, str) else None,
+            bytes(correlation) if isinstance(correlation, bytes | bytearray) else None)  # fmt: skip
+
+
+class CommandDesk:
+    """The command topic's requests, each served in its own task; a reply for each."""
+
+    def __init__(self, handler: CommandHandler, topics: Topics, reply: Reply) -> None:
+        self._handler = handler
+        self._topics = topics
+        self._reply = reply
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def take(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """Start serving one request (answered "busy" when too many are in progress)."""
+        request = decode_request(str(message.topic), bytes(message.payload), self._topics)
+        if request.error is None and len(self._tasks) >= MAX_PENDING_COMMANDS:
+            request = CommandRequest(request.account, request.request_id,
+                                     error="busy: too many requests in progress")  # fmt: skip
+        task = asyncio.create_task(self._serve(client, request, *_response_properties(message)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """The connection ended: let requests in progress finish briefly, then stop them."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=_DRAIN_S)
+        for task in set(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, client: aiomqtt.Client, request: CommandRequest,
+                     response_topic: str | None, correlation: bytes | None) -> None:  # fmt: skip
+        try:
+            reply = await self._answer(request)
+            topic = reply_topic(request, response_topic, self._topics)
+            if topic is None:
+                log.warning("command_unanswerable", account=request.account, error=request.error)
+                return
+            await self._reply(client, topic, encode(reply_payload(request, reply)), correlation)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.warning("command_reply_failed", account=request.account, error=str(exc))
+        except Exception:  # task root: a request must never end the connection
+            log.exception("command_failed", account=request.account)
+
+    async def _answer(self, request: CommandRequest) -> dict[str, Any]:
+        if request.command is None:
+            log.warning("command_malformed", account=request.account, error=request.error)
+            return {"ok": False, "error": request.error}
+        try:
+            async with asyncio.timeout(COMMAND_TIMEOUT_S):
+                return await self._handler(request.command)
+        except TimeoutError:
+            log.warning("command_timed_out", account=request.account)
+            return {"ok": False, "error": "timed out; the journal shows whether it was recorded"}
