@@ -74,10 +74,16 @@ def test_full_disk_stops_acks_and_recovers_without_restart(tmp_path: Path) -> No
             acked: list[bytes] = []
             with socket.create_connection(("127.0.0.1", daemon.port), timeout=1) as sock:
                 unanswered = _fill(sock, acked)
-                _assert_reported_unhealthy(daemon)
                 for _retry in range(3):  # the panel retries: still nothing is ACKed
                     sock.sendall(unanswered)
                     assert read_reply(sock) == b""
+                    if _reported_unhealthy(daemon):
+                        break
+                else:
+                    pytest.fail("/healthz and alarmrx_journal_healthy never both said unhealthy")
+                failed = [e for e in log_events(daemon) if e.get("event") == "commit_failed"]
+                assert failed, "no commit_failed line in the log"
+                assert failed[0]["level"] == "error"
 
                 filler.unlink()  # space returns; nothing restarts alarmrx
                 sock.settimeout(5)
@@ -100,11 +106,10 @@ def test_full_disk_stops_acks_and_recovers_without_restart(tmp_path: Path) -> No
         assert verify_chain(disk / "journal.db").ok
 
 
-def _assert_reported_unhealthy(daemon: Daemon) -> None:
+def _reported_unhealthy(daemon: Daemon) -> bool:
+    """Right after a failed commit. A small commit (a consumer saving its cursor) may still
+    fit into the journal's log file and report healthy in between: then the panel's retry
+    fails again and the next look tells."""
     status, body = http_get(daemon.metrics_port, "/healthz")
-    assert status == 503, body
-    assert "journal cannot commit" in body
-    assert metric(daemon, "alarmrx_journal_healthy") == 0.0
-    failed = [e for e in log_events(daemon) if e.get("event") == "commit_failed"]
-    assert failed, "no commit_failed line in the log"
-    assert failed[0]["level"] == "error"
+    healthy = metric(daemon, "alarmrx_journal_healthy")
+    return status == 503 and "journal cannot commit" in body and healthy == 0.0
