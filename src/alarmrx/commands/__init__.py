@@ -16,6 +16,7 @@ class CommandError(Exception):
 
 def _registry() -> list[Callable[[Any], None]]:
     from alarmrx.commands import (  # noqa: PLC0415 - keeps `alarmrx --help` import-light
+        card,
         check,
         decode,
         evidence,
@@ -37,6 +38,7 @@ def _registry() -> list[Callable[[Any], None]]:
         report.register,
         evidence.register,
         response.register,
+        card.register,
     ]
 
 

@@ -1,0 +1,120 @@
+"""The account card's commands (docs/commands.md).
+
+Sent to the running daemon over its control socket, as the operator (no PIN is asked; the
+socket is open to the daemon's user only); each is journaled, accepted or refused:
+
+``alarmrx cancel --config F --account A --journal-seq N --id-code C [--by NAME]``: contact C
+cancelled the alarm (it then never counts as a false alarm);
+``alarmrx mark-false --config F --account A --journal-seq N (--police-alerted |
+--police-not-alerted) [--by NAME] [--note T]``: the alarm was false;
+``alarmrx temporary-change --config F --account A --note T --duration 2d``: a note on the
+card for less than a week;
+``alarmrx change-pin --config F --account A --id-code C``: sets contact C's PIN (read from
+stdin, or asked twice on a terminal), e.g. when it was forgotten.
+
+And one that needs no daemon: ``alarmrx pin-hash`` prints the ``pin_hash`` of a PIN read
+from stdin (or asked twice on a terminal), for ``[[accounts.card.contacts]]``. A PIN is
+never taken from the command line, where other users could see it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from typing import Any
+
+from alarmrx.commands import CommandError
+from alarmrx.commands.operate import _common, _send, duration_s
+
+
+def register(sub: Any) -> None:
+    """Add ``cancel``, ``mark-false``, ``temporary-change``, ``change-pin`` and ``pin-hash``."""
+    cancel = sub.add_parser("cancel", help="a contact cancelled an alarm (operator)")
+    _common(cancel)
+    cancel.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
+    cancel.add_argument("--id-code", required=True, help="the contact who cancelled")
+    cancel.add_argument("--by", default=None, help="the operator (default: your user name)")
+    cancel.set_defaults(handler=handle_cancel)
+    _register_mark_false(sub)
+    temporary = sub.add_parser("temporary-change", help="a note on the account card, < 1 week")
+    _common(temporary)
+    temporary.add_argument("--note", required=True, help="the change, for the operators")
+    temporary.add_argument("--duration", required=True, help="e.g. 90m, 8h, 3d (under 7 days)")
+    temporary.set_defaults(handler=handle_temporary_change)
+    change = sub.add_parser("change-pin", help="set a contact's PIN (read from stdin or asked)")
+    _common(change)
+    change.add_argument("--id-code", required=True, help="the contact")
+    change.set_defaults(handler=handle_change_pin)
+    pin_hash = sub.add_parser("pin-hash", help="print the pin_hash of a PIN (stdin or asked)")
+    pin_hash.set_defaults(handler=handle_pin_hash)
+
+
+def _register_mark_false(sub: Any) -> None:
+    mark = sub.add_parser("mark-false", help="mark an alarm false (operator)")
+    _common(mark)
+    mark.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
+    police = mark.add_mutually_exclusive_group(required=True)
+    police.add_argument("--police-alerted", dest="police", action="store_true",
+                        help="the police were alerted: it counts towards a card")  # fmt: skip
+    police.add_argument("--police-not-alerted", dest="police", action="store_false")
+    mark.add_argument("--by", default=None, help="the operator (default: your user name)")
+    mark.add_argument("--note", default=None, help="free text kept with it")
+    mark.set_defaults(handler=handle_mark_false)
+
+
+def _operator(by: str | None) -> str:
+    return by or os.environ.get("USER") or getpass.getuser()
+
+
+def handle_cancel(args: argparse.Namespace) -> int:
+    """Send a cancel on a contact's behalf."""
+    return _send(args.config, {"action": "cancel", "account": args.account,
+                               "journal_seq": args.journal_seq, "id_code": args.id_code,
+                               "by": _operator(args.by)})  # fmt: skip
+
+
+def handle_mark_false(args: argparse.Namespace) -> int:
+    """Send a false-alarm marking."""
+    return _send(args.config, {"action": "mark_false", "account": args.account,
+                               "journal_seq": args.journal_seq, "police_alerted": args.police,
+                               "by": _operator(args.by), "note": args.note})  # fmt: skip
+
+
+def handle_temporary_change(args: argparse.Namespace) -> int:
+    """Send a temporary change."""
+    seconds = duration_s(args.duration)
+    return _send(args.config, {"action": "temporary_change", "account": args.account,
+                               "note": args.note, "duration_s": seconds})  # fmt: skip
+
+
+def handle_change_pin(args: argparse.Namespace) -> int:
+    """Send a new PIN for a contact (the daemon journals only its hash)."""
+    return _send(args.config, {"action": "change_pin", "account": args.account,
+                               "id_code": args.id_code, "new_pin": read_pin()})  # fmt: skip
+
+
+def handle_pin_hash(args: argparse.Namespace) -> int:
+    """Print ``scrypt$…`` for a PIN."""
+    del args
+    from alarmrx.pipeline.rules.auth import check_new_pin, hash_pin  # noqa: PLC0415 - keeps --help light
+    from alarmrx.pipeline.rules.commands import CommandRefused  # noqa: PLC0415
+
+    pin = read_pin()
+    try:
+        check_new_pin(pin)
+    except CommandRefused as refused:
+        raise CommandError(str(refused).replace("new_pin", "the PIN")) from None
+    print(hash_pin(pin))
+    return 0
+
+
+def read_pin() -> str:
+    """A PIN from one line of stdin, or asked twice without echo on a terminal."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    pin = getpass.getpass("PIN: ")
+    if getpass.getpass("PIN again: ") != pin:
+        raise CommandError("the two PINs differ")
+    return pin
