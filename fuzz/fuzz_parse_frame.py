@@ -132,9 +132,17 @@ def _frames(framer: Framer, chunks: list[bytes]) -> list[bytes | str]:
 
 
 def _check_framer(frame: bytes, chunk: int) -> None:
+    """The same frames either way. Where an over-long partial frame is reported may differ:
+    fed at once the framer can see a later LF and resync; fed in pieces it must give up on
+    the partial frame as soon as it passes the bound."""
     whole = _frames(Framer(max_frame_bytes=512), [frame])
     pieces = [frame[i : i + chunk] for i in range(0, len(frame), chunk)]
-    _expect(_frames(Framer(max_frame_bytes=512), pieces) == whole, (chunk, whole))
+    chunked = _frames(Framer(max_frame_bytes=512), pieces)
+    _expect(_found(chunked) == _found(whole), (chunk, whole, chunked))
+
+
+def _found(frames: list[bytes | str]) -> list[bytes | str]:
+    return [f for f in frames if f != "too long"]
 
 
 def seeds() -> Iterator[bytes]:
