@@ -20,6 +20,7 @@ import pytest
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from tests.daemon import Daemon, exchange_tcp, frame, write_config
 from tests.mosquitto import Mosquitto, Subscriber
 from tests.unit.pipeline.builders import RECEIVER_ID, message, sia, validator
 
@@ -186,3 +187,51 @@ async def test_correlation_data_is_echoed(mosquitto: Mosquitto, tmp_path: Path) 
                 break
     assert received == [("app/inbox/c1", b"\x01\x02")]
     assert payload["error"] == "new_pin must not be the factory PIN 0000"
+
+
+async def test_the_daemon_serves_the_command_topic(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Through ``alarmrx run``: an alarm over TCP carries its dispatch advice; a factory PIN
+    is changed and the new one cancels the alarm; the daemon's debug log holds no PIN."""
+    card = f"""account = "1234"
+[accounts.card]
+[[accounts.card.contacts]]
+id_code = "1001"
+name = "Owner"
+role = "warning"
+sequence = 1
+pin = "0000"
+[[accounts.card.contacts]]
+id_code = "1002"
+name = "Manager"
+role = "authorised"
+pin_hash = "{cheap_hash(PIN)}"
+"""
+    config = write_config(tmp_path, accounts=[card], mqtt=f'url = "{mosquitto.url}"')
+    async with (
+        Subscriber(mosquitto.port, f"{ROOT}/events/#") as sub,
+        Subscriber(mosquitto.port, f"{ROOT}/replies/#") as replied,
+    ):
+        with Daemon(config) as running:
+            exchange_tcp(running.port, [frame("1234", "#1234|Nri1/HA01", sequence=1)])
+            await sub.wait_until(lambda s: any(p["type"] == "panel" for p in s.decoded))
+            (alarm,) = [p for p in sub.decoded if p["type"] == "panel"]
+            assert alarm["dispatch"]["reason"] == "no registered hold-up link"
+            assert [c["id_code"] for c in alarm["dispatch"]["call"]] == ["1001"]
+            seq = alarm["journal_seq"]
+            await asyncio.sleep(0.3)  # the daemon subscribed when it connected
+            factory = {"id_code": "1001", "pin": "0000"}
+            for request_id, fields in (
+                ("too-early", {"action": "cancel", "journal_seq": seq, **factory}),
+                ("change", {"action": "change_pin", "new_pin": PIN, **factory}),
+                ("cancel", {"action": "cancel", "journal_seq": seq, "id_code": "1001",
+                            "pin": PIN}),
+            ):  # fmt: skip
+                await send(mosquitto.port, json.dumps({"request_id": request_id, **fields})
+                           .encode())  # fmt: skip
+                await replied.wait_until(lambda s, r=request_id: r in replies(s))
+            await sub.wait_until(lambda s: any(p["type"] == "alarm.cancelled" for p in s.decoded))
+            log = running.log()
+    got = replies(replied)
+    assert "factory PIN must be changed" in got["too-early"]["error"]
+    assert got["change"]["ok"] is True and got["cancel"]["ok"] is True
+    assert "command_recorded" in log and PIN not in log
