@@ -225,16 +225,13 @@ class AuthCore:
 
     def note(self, journal_seq: int, account: str | None, at: datetime,
              body: Mapping[str, Any]) -> None:  # fmt: skip
-        """Apply one COMMAND body once (the runner calls this right after appending it)."""
+        """Apply one COMMAND body once: the runner calls this right after appending it, and
+        the fold meets the same record later (or, in a race, earlier); the second is a no-op."""
         if journal_seq in self._noted:
             self._noted.discard(journal_seq)
             return
         self._noted.add(journal_seq)
         self._apply(account, at, body)
-
-    def forget_noted(self, upto: int) -> None:
-        """Bookkeeping: records at or below ``upto`` have been folded."""
-        self._noted = {seq for seq in self._noted if seq > upto}
 
     def effective(self, account: str, contact: ContactSettings) -> str | None:
         """The contact's credential now: the latest change, unless the configuration's
