@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from alarmrx.observability import labels as lb
 from alarmrx.observability.metrics import Metrics
 
 
 class PrometheusReceiverMetrics:
-    """Implements ``alarmrx.receiver.ReceiverMetrics``; label values are closed sets."""
+    """Implements ``alarmrx.receiver.ReceiverMetrics``; label values are closed sets.
 
-    __slots__ = ("_m",)
+    The per-frame hooks keep the labelled children they use (``labels()`` costs a lock and
+    a tuple per call; the sets are closed, so the cache is bounded)."""
+
+    __slots__ = ("_children", "_m")
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
+        self._children: dict[tuple[str, str, str], Any] = {}
+
+    def _child(self, name: str, first: str, second: str = "") -> Any:
+        key = (name, first, second)
+        child = self._children.get(key)
+        if child is None:
+            labels = (first, second) if second else (first,)
+            child = self._children[key] = getattr(self._m, name).labels(*labels)
+        return child
 
     def frame_received(self, transport: str) -> None:
         """A complete frame (or datagram) arrived."""
-        self._m.frames_received.labels(lb.label(transport, lb.TRANSPORTS)).inc()
+        self._child("frames_received", lb.label(transport, lb.TRANSPORTS)).inc()
 
     def committed(self, transport: str) -> None:
         """A message became durable in the journal."""
-        self._m.messages_committed.labels(lb.label(transport, lb.TRANSPORTS)).inc()
+        self._child("messages_committed", lb.label(transport, lb.TRANSPORTS)).inc()
 
     def duplicate(self, transport: str) -> None:
         """A retransmission was ACKed again and not journaled twice."""
@@ -40,9 +53,9 @@ class PrometheusReceiverMetrics:
     def replied(self, transport: str, reply: str, received_at: datetime, sent_at: datetime) -> None:
         """A reply was written; the gap since the frame arrived is the ACK latency."""
         transport = lb.label(transport, lb.TRANSPORTS)
-        self._m.replies.labels(transport, lb.label(reply, lb.REPLIES)).inc()
+        self._child("replies", transport, lb.label(reply, lb.REPLIES)).inc()
         seconds = (sent_at - received_at).total_seconds()
-        self._m.ack_latency.labels(transport).observe(max(seconds, 0.0))
+        self._child("ack_latency", transport).observe(max(seconds, 0.0))
 
     def quirk_seen(self, quirk: str) -> None:
         """A frame used a known field quirk."""
