@@ -61,6 +61,7 @@ class Premises:
     alarm_seq: int | None = None  # an alarm while armed, no disarm since
     rearm: tuple[datetime, int, int] | None = None  # (due, alarm seq, disarm seq)
     due: datetime | None = None  # the next deadline (in the core's heap)
+    dirty: bool = True  # ``due`` must be worked out again
 
     @property
     def armed(self) -> bool | None:
@@ -101,7 +102,7 @@ class ScheduleCore:
         for account, plan in plans.items():
             premises = self._premises.setdefault(account, Premises(plan))
             if premises.plan != plan:
-                premises.plan = plan
+                premises.plan, premises.dirty = plan, True
                 premises.checked = max(premises.checked or now, now)
                 self._schedule(account, premises)
 
@@ -177,20 +178,24 @@ class ScheduleCore:
         self, premises: Premises, record: Record, index: int, event: StoredEvent
     ) -> list[Derived]:
         del index
+        premises.dirty |= not premises.areas
         premises.areas[event.get("area")] = True
         premises.last_change = record.journal_seq
         if premises.armed:
+            premises.dirty |= premises.rearm is not None
             premises.rearm = premises.alarm_seq = None
         return []
 
     def _opened(
         self, premises: Premises, record: Record, index: int, event: StoredEvent
     ) -> list[Derived]:
+        premises.dirty |= not premises.areas
         premises.areas[event.get("area")] = False
         premises.last_change = record.journal_seq
         after = premises.plan.rearm_after
         if premises.alarm_seq is not None and after is not None:
             premises.rearm = (record.received_at + after, premises.alarm_seq, record.journal_seq)
+            premises.dirty = True
         premises.alarm_seq = None
         if premises.is_open(record.received_at):
             return []
@@ -212,6 +217,7 @@ class ScheduleCore:
         start = min([at, *ended])
         premises.overtime = [i for i in premises.overtime if i[1] > at - OVERTIME_KEPT]
         premises.overtime.append((start, until))
+        premises.dirty = True
         fields = {"from": iso(start), "until": iso(until), "command_seq": record.journal_seq}
         return [Derived(type=DerivedType.OVERTIME, account=plan.account, at=at,
                         key=f"schedule.overtime|{plan.account}|{record.journal_seq}",
@@ -243,10 +249,19 @@ class ScheduleCore:
         return _not_armed_evening(premises, deadline, at)
 
     def _schedule(self, account: str, premises: Premises) -> None:
-        if premises.checked is None:
+        """Work out the next deadline when it may have changed: it passed, or the plan,
+        the overtime, a re-arm check or the state being known changed."""
+        checked = premises.checked
+        if checked is None:
             return
-        upcoming = _deadlines(premises, premises.checked, premises.checked + LOOKAHEAD)
-        due = next((d.due for d in upcoming), None)
+        if not premises.dirty and premises.due is not None and premises.due > checked:
+            return
+        premises.dirty = False
+        due = None
+        for horizon in (DAY, LOOKAHEAD):
+            due = next((d.due for d in _deadlines(premises, checked, checked + horizon)), None)
+            if due is not None:
+                break
         if due != premises.due:
             premises.due = due
             if due is not None:

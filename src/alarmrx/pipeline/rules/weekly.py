@@ -16,7 +16,7 @@ are merged into one interval: only its end is a closing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -38,6 +38,12 @@ class SchedulePlan:
     evening: tuple[int, int] | None = None
     rearm_after: timedelta | None = None
     max_overtime: timedelta = timedelta(hours=12)
+    spans: tuple[tuple[int, int, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The periods as (weekday, start, end): a cache key that hashes cheaply.
+        spans = tuple((p.weekday, p.start, p.end) for p in self.periods)
+        object.__setattr__(self, "spans", spans)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -77,9 +83,11 @@ def span(day: date, start: int, end: int, timezone: str) -> Interval:
 
 
 @lru_cache(maxsize=65536)
-def _day_periods(periods: tuple[OpenPeriod, ...], timezone: str, day: date) -> tuple[Interval, ...]:
+def _day_periods(
+    spans: tuple[tuple[int, int, int], ...], timezone: str, day: date
+) -> tuple[Interval, ...]:
     weekday = day.weekday()
-    return tuple(span(day, p.start, p.end, timezone) for p in periods if p.weekday == weekday)
+    return tuple(span(day, start, end, timezone) for w, start, end in spans if w == weekday)
 
 
 def dates(first: date, last: date) -> Iterator[date]:
@@ -97,9 +105,8 @@ def open_intervals(
     dates around it and ``extra`` (overtime). An interval reaching past either edge may be
     cut short there by what was not computed; callers look a day beyond what they judge."""
     first, last = plan.local_date(start) - DAY, plan.local_date(end) + DAY
-    found = [
-        i for day in dates(first, last) for i in _day_periods(plan.periods, plan.timezone, day)
-    ]
+    spans = plan.spans
+    found = [i for day in dates(first, last) for i in _day_periods(spans, plan.timezone, day)]
     return merge([*found, *(i for i in extra if i[1] >= start and i[0] <= end)])
 
 
@@ -120,8 +127,12 @@ def evening_ends(
     """(end of the evening window, its local date) for ends in ``(after, upto]``."""
     if plan.evening is None:
         return
-    start, end = plan.evening
     for day in dates(plan.local_date(after) - DAY, plan.local_date(upto)):
-        due = span(day, start, end, plan.timezone)[1]
+        due = _evening_end(plan.evening, plan.timezone, day)
         if after < due <= upto:
             yield due, day
+
+
+@lru_cache(maxsize=65536)
+def _evening_end(window: tuple[int, int], timezone: str, day: date) -> datetime:
+    return span(day, window[0], window[1], timezone)[1]
