@@ -23,7 +23,9 @@ from prometheus_client import CollectorRegistry
 from alarmrx import __version__
 from alarmrx.config import AccountTable, ConfigError, Settings, load_settings
 from alarmrx.control import ControlServer, socket_path
+from alarmrx.evidence.anchor import Anchor, anchor_due, anchor_record
 from alarmrx.journal import Journal
+from alarmrx.journal.errors import JournalError
 from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import ClockStatus, clock_status
 from alarmrx.observability.http import MetricsServer
@@ -35,6 +37,7 @@ from alarmrx.receiver import FrameHandler, Receiver
 log = structlog.get_logger("alarmrx.app")
 
 CLOCK_CHECK_S = 60.0
+ANCHOR_CHECK_S = 60.0
 STOP_GRACE_S = 10.0
 
 
@@ -164,6 +167,7 @@ class Daemon:
             self._watchdog,
             self._clock_loop,
             self._rules.run,
+            lambda: self._anchor_loop(journal),
         ]
         publisher = self._build_publisher(journal)
         if publisher is not None:
@@ -222,6 +226,23 @@ class Daemon:
         while True:
             sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(interval / 2)
+
+    async def _anchor_loop(self, journal: Journal) -> None:
+        """Every few minutes, record the chain head as an ANCHOR record; the publisher sends
+        it retained, so the head leaves the machine (docs/evidence.md)."""
+        last: Anchor | None = None
+        while True:
+            await asyncio.sleep(ANCHOR_CHECK_S)
+            now = utc_now()
+            if not anchor_due(last, head_seq=journal.last_seq, now=now):
+                continue
+            try:
+                [head] = await journal.read_after(journal.last_seq - 1, limit=1)
+                result = await journal.append(anchor_record(head.journal_seq, head.hash, now))
+            except (JournalError, ValueError) as err:
+                log.warning("anchor_failed", error=str(err))
+                continue
+            last = Anchor(head.journal_seq, head.hash, now, result.journal_seq)
 
     async def _clock_loop(self) -> None:
         while True:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from alarmrx.journal.records import Record
+from alarmrx.evidence.anchor import anchor_payload, parse_anchor
+from alarmrx.journal.records import Record, RecordKind
 from alarmrx.pipeline.discovery import Discovery
 from alarmrx.pipeline.interfaces import AccountOptions, AccountsSource, JournalTail
 from alarmrx.pipeline.order import publication_order
@@ -137,6 +138,7 @@ class Outbox:
             self._fold(record)
         accounts = self._current_accounts()
         events = [m for r in publication_order(records) for m in self._events(r, accounts)]
+        events += [a for r in records if (a := self._anchor_message(r)) is not None]
         states = frozenset(self._dirty) | self._refreshed()
         retained = [self._state_message(a, _options(accounts, a)) for a in sorted(states, key=str)]
         discovery = self._new_discovery(states, accounts)
@@ -186,6 +188,16 @@ class Outbox:
             )
             for m in event_messages(record, self.topics.receiver_id, names, advise)
         ]
+
+    def _anchor_message(self, record: Record) -> Outgoing | None:
+        """An ANCHOR record, published retained so the chain head leaves the machine."""
+        if record.kind is not RecordKind.ANCHOR:
+            return None
+        anchor = parse_anchor(record.body, record.journal_seq)
+        if anchor is None:
+            return None
+        payload = anchor_payload(anchor, self.topics.receiver_id)
+        return Outgoing(self.topics.anchor, payload, retain=True)
 
     def _current_accounts(self) -> Mapping[str, AccountOptions]:
         source = self._accounts

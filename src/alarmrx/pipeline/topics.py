@@ -59,6 +59,11 @@ class Topics:
     def status(self) -> str:
         return f"{self.base}/receivers/{escape_level(self.receiver_id)}/status"
 
+    @property
+    def anchor(self) -> str:
+        """The journal's chain head as last recorded (retained; docs/evidence.md)."""
+        return f"{self.base}/receivers/{escape_level(self.receiver_id)}/anchor"
+
     def commands(self, account: str | None) -> str:
         """Where commands for an account will be read (not served yet)."""
         return f"{self.base}/commands/{escape_level(account)}"

@@ -138,3 +138,24 @@ async def test_a_reconnection_republishes_every_state_in_batches(journal: Journa
         await outbox.commit(plan)
     assert sorted(republished) == [f"alarmrx/v1/state/{n}" for n in range(5)]
     assert outbox.plan(await outbox.window()).messages == ()
+
+
+async def test_anchor_records_are_published_retained(journal: Journal) -> None:
+    """An ANCHOR record leaves the machine as the retained receivers/{id}/anchor message."""
+    from datetime import UTC, datetime
+
+    from alarmrx.evidence.anchor import anchor_record
+
+    first = await journal.append(message("1234", sia("BA", "alarm", zone=5)))
+    [head] = await journal.read_after(first.journal_seq - 1, limit=1)
+    at = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
+    anchored = await journal.append(anchor_record(head.journal_seq, head.hash, at))
+    outbox = Outbox(journal, topics=TOPICS, accounts=ACCOUNTS)
+    await outbox.restore()
+    plan = outbox.plan(await outbox.window())
+    [anchor] = [m for m in plan.messages if m.topic.endswith("/anchor")]
+    assert anchor.topic == f"alarmrx/v1/receivers/{RECEIVER_ID}/anchor"
+    assert anchor.retain
+    body = json.loads(anchor.payload)
+    assert (body["head_seq"], body["head_hash"]) == (head.journal_seq, head.hash)
+    assert body["journal_seq"] == anchored.journal_seq
