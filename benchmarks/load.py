@@ -9,6 +9,7 @@ so a slow receiver cannot hide its queueing (no coordinated omission).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from array import array
 from collections import Counter
@@ -99,6 +100,7 @@ async def run_share(
     """Connect, report ``ready``, wait for the common start time, drive, close."""
     result = ShareResult()
     links = await connect_all(plan, result)
+    gc.freeze()  # thousands of long-lived links: keep full collections from stalling the loop
     ready(result.connected)
     start = await go()
     result.started = start

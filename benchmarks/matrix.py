@@ -7,6 +7,7 @@ repetition), so slow drift of the machine does not favour one of them.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,12 +16,19 @@ from benchmarks.accounts import BenchAccount, make_accounts
 from benchmarks.broker import Broker
 from benchmarks.frames import LINK_TESTS, MIX
 from benchmarks.load import LinkPlan, SharePlan
-from benchmarks.procstat import cpu_seconds, peak_rss, rss, udp_receive_buffer_errors
+from benchmarks.procstat import (
+    cpu_seconds,
+    open_files,
+    peak_rss,
+    rss,
+    udp_receive_buffer_errors,
+)
 from benchmarks.receivers import RunningReceiver, Setup, free_port
 from benchmarks.stats import Cell, Measurement, Readings, measure, with_arrivals
 from benchmarks.subscriber import Subscriber
 from benchmarks.workers import run_load
 
+ACCEPT_TIMEOUT = 60.0
 SOURCES_FROM = 10_000  # past this many connections, spread them over several source addresses
 SOURCE_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
 
@@ -119,7 +127,8 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
     rss_idle = rss(pid)
 
     def before_start(connected: int) -> None:
-        del connected
+        if cell.transport == "tcp":
+            _wait_accepted(pid, connected)
         before["rss"] = rss(pid)
         before["cpu"] = cpu_seconds(pid)
         before["drops"] = udp_receive_buffer_errors()
@@ -138,6 +147,17 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
         udp_buffer_drops=udp_receive_buffer_errors() - int(before["drops"]),
     )
     return measure(cell, repetition, load, readings, rate=options.rate)
+
+
+def _wait_accepted(pid: int, connected: int) -> None:
+    """Wait until the receiver has accepted every connection the generator has open.
+
+    A client's connect completes in the kernel's backlog; with thousands of connections the
+    receiver may still be accepting, and frames sent meanwhile would wait in the count.
+    """
+    deadline = time.monotonic() + ACCEPT_TIMEOUT
+    while open_files(pid) < connected and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def share_plans(

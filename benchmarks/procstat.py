@@ -30,6 +30,11 @@ def status_bytes(pid: int, name: str) -> int:
     raise LookupError(msg)
 
 
+def open_files(pid: int) -> int:
+    """How many file descriptors the process holds."""
+    return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
+
+
 def peak_rss(pid: int) -> int:
     """Peak resident set size (``VmHWM``) in bytes."""
     return status_bytes(pid, "VmHWM")
