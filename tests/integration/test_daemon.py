@@ -208,3 +208,22 @@ def test_config_with_problems_exits_78(tmp_path: Path) -> None:
     assert done.returncode == 78
     assert "receiver.unknown_accounts" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("receiver", "wait_s"),
+    [("idle_timeout_s = 0.5", 0.5), ("linger_s = 0.3\nidle_timeout_s = 60.0", 0.3)],
+    ids=["idle_timeout", "linger"],
+)
+def test_receiver_hangs_up_idle_and_lingering_lines(
+    tmp_path: Path, receiver: str, wait_s: float
+) -> None:
+    """An idle line is closed after idle_timeout_s; with linger_s the receiver hangs up that
+    long after its reply (panels that read the ACK only when the receiver closes)."""
+    config = write_config(tmp_path, accounts=ACCOUNTS, receiver=receiver)
+    with Daemon(config) as daemon, socket.create_connection(("127.0.0.1", daemon.port), 10) as sock:
+        sock.sendall(frame("1234", "#1234|NBA1"))
+        assert b'"ACK"' in read_reply(sock)
+        started = time.monotonic()
+        assert sock.recv(1) == b""  # the receiver closed the line
+        assert wait_s * 0.8 <= time.monotonic() - started <= wait_s + 5

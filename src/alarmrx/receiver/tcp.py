@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
@@ -23,6 +24,56 @@ log = structlog.get_logger("alarmrx.receiver")
 
 READ_CHUNK = 65536
 WRITE_TIMEOUT_S = 10.0
+# Replies are tens of bytes: waiting for the kernel to take them (drain) on every frame costs
+# more than it protects; only a peer that stopped reading builds a buffer this large.
+WRITE_HIGH_WATER = 16384
+
+
+class IdleTimer:
+    """Calls ``on_idle`` once no ``touch`` came for ``idle_s`` seconds.
+
+    One timer per idle period rather than a deadline per read: a busy connection touches a
+    float, and the timer, when it fires early, re-arms for the time that is left.
+    """
+
+    __slots__ = ("_handle", "_idle_s", "_last", "_loop", "_on_idle")
+
+    def __init__(self, idle_s: float, on_idle: Callable[[], None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle_s = idle_s
+        self._on_idle = on_idle
+        self._last = self._loop.time()
+        self._handle = self._loop.call_later(idle_s, self._check)
+
+    @property
+    def idle_s(self) -> float:
+        """The allowed silence."""
+        return self._idle_s
+
+    @idle_s.setter
+    def idle_s(self, value: float) -> None:
+        if value != self._idle_s:
+            self._idle_s = value
+            self._handle.cancel()
+            self._handle = self._loop.call_later(max(0.0, self._left()), self._check)
+
+    def _left(self) -> float:
+        return self._last + self._idle_s - self._loop.time()
+
+    def touch(self) -> None:
+        """Data arrived."""
+        self._last = self._loop.time()
+
+    def cancel(self) -> None:
+        """The connection is done."""
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        left = self._left()
+        if left > 0:
+            self._handle = self._loop.call_later(left, self._check)
+        else:
+            self._on_idle()
 
 
 class TCPConnections:
@@ -81,27 +132,23 @@ class TCPConnections:
     ) -> None:
         settings = self._handler.settings
         framer = Framer(max_frame_bytes=settings.max_frame_bytes)
-        timeout = settings.idle_timeout_s
-        while True:
-            data = await self._read(reader, timeout, peer)
-            if not data:
-                return
-            received_at = self._clock()
-            framer.feed(data)
-            replied = await self._frames(framer, writer, peer, peer_ip, received_at)
-            if replied and settings.linger_s > 0:
-                timeout = settings.linger_s
-            elif replied:
-                timeout = settings.idle_timeout_s
-
-    async def _read(self, reader: asyncio.StreamReader, idle_s: float, peer: str) -> bytes:
+        idle = IdleTimer(settings.idle_timeout_s, lambda: self._idle(writer, peer))
         try:
-            async with asyncio.timeout(idle_s):
-                return await reader.read(READ_CHUNK)
-        except TimeoutError:
-            self._m.limit_hit("idle_timeout")
-            log.debug("connection_idle_closed", peer=peer, transport="tcp")
-            return b""
+            while data := await reader.read(READ_CHUNK):
+                idle.touch()
+                received_at = self._clock()
+                framer.feed(data)
+                if await self._frames(framer, writer, peer, peer_ip, received_at):
+                    # After a reply: hang up after linger_s (panels that wait for the
+                    # receiver to close), else wait the idle timeout for the next frame.
+                    idle.idle_s = settings.linger_s or settings.idle_timeout_s
+        finally:
+            idle.cancel()
+
+    def _idle(self, writer: asyncio.StreamWriter, peer: str) -> None:
+        self._m.limit_hit("idle_timeout")
+        log.debug("connection_idle_closed", peer=peer, transport="tcp")
+        writer.transport.close()
 
     async def _frames(
         self,
@@ -112,10 +159,12 @@ class TCPConnections:
         received_at: datetime,
     ) -> bool:
         replied = False
+        handled = 0
         while True:
-            # One frame per turn of the loop: a peer that pipelines hundreds of frames in one
-            # read must not hold up every other connection until it is through.
-            await asyncio.sleep(0)
+            if handled:
+                # One frame per turn of the loop: a peer that pipelines hundreds of frames in
+                # one read must not hold up every other connection until it is through.
+                await asyncio.sleep(0)
             try:
                 frame = framer.next_frame()
             except FrameTooLongError as err:
@@ -126,6 +175,7 @@ class TCPConnections:
                 continue
             if frame is None:
                 return replied
+            handled += 1
             self._m.frame_received("tcp")
             if not self._handler.allow(peer_ip):
                 self._m.limit_hit("peer_rate")
@@ -136,11 +186,16 @@ class TCPConnections:
                 frame, peer=peer, transport="tcp", received_at=received_at
             )
             if outcome.reply is not None:
-                writer.write(outcome.reply)
-                async with asyncio.timeout(WRITE_TIMEOUT_S):
-                    await writer.drain()
+                await self._write(writer, outcome.reply)
                 self._m.replied("tcp", outcome.kind.value, received_at, self._clock())
                 replied = True
+
+    async def _write(self, writer: asyncio.StreamWriter, reply: bytes) -> None:
+        """Write a reply; wait (with a deadline) only when the peer is not reading."""
+        writer.write(reply)
+        if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await writer.drain()
 
     async def drain_and_close(self, grace_s: float) -> None:
         """Stop reading new data; let in-flight frames commit and get their replies."""
