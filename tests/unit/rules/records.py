@@ -18,19 +18,31 @@ def at(seconds: float) -> datetime:
 
 @dataclass
 class Clock:
-    """The injected clock: stands still until moved."""
+    """The injected clocks: wall time (call it) and monotonic time (``monotonic``). Both
+    stand still until moved; ``move`` and ``set`` let time pass on both, ``step`` sets the
+    wall clock alone (NTP stepping it, someone setting it)."""
 
     now: datetime = T0
+    elapsed: float = 1000.0  # what ``monotonic()`` reads: any origin will do
 
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.elapsed
+
     def move(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
+        self.elapsed += seconds
         return self.now
 
     def set(self, seconds: float) -> datetime:
+        self.elapsed += (at(seconds) - self.now).total_seconds()
         self.now = at(seconds)
+        return self.now
+
+    def step(self, by: timedelta) -> datetime:
+        self.now += by
         return self.now
 
 

@@ -61,7 +61,8 @@ def path(tmp_path: Path) -> Path:
 async def running(
     journal: Journal, clock: Clock, metrics: Metrics | None = None
 ) -> AsyncIterator[RulesRunner]:
-    runner = RulesRunner.from_accounts(journal, ACCOUNTS, clock=clock, metrics=metrics)
+    runner = RulesRunner.from_accounts(journal, ACCOUNTS, clock=clock, metrics=metrics,
+                                       monotonic=clock.monotonic)  # fmt: skip
     task = asyncio.create_task(runner.run())
     try:
         await eventually(lambda: runner.ready)

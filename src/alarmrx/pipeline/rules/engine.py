@@ -22,7 +22,7 @@ from alarmrx.pipeline.rules.derived import Derived, DerivedType
 from alarmrx.pipeline.rules.interfaces import Rule
 from alarmrx.pipeline.rules.plans import RulePlans
 from alarmrx.pipeline.rules.schedule import ScheduleCore
-from alarmrx.pipeline.rules.supervision import SupervisionCore
+from alarmrx.pipeline.rules.supervision import SupervisionCore, on_wall
 from alarmrx.pipeline.rules.testmode import TestModeCore
 from alarmrx.pipeline.rules.verification import VerificationCore
 
@@ -47,8 +47,9 @@ class RuleEngine:
         self._held: dict[str, Derived] = {}
         self._recorded: dict[str, Derived] = {}  # appended, not yet read back
 
-    def fold(self, record: Record) -> list[Derived]:
-        """Fold the next journal record; what the cores conclude from it."""
+    def fold(self, record: Record, supervision_at: datetime | None = None) -> list[Derived]:
+        """Fold the next journal record; what the cores conclude from it. ``supervision_at``:
+        when supervision takes it as received, on its own time base (``runner.py``)."""
         if record.journal_seq <= self.position:
             return []
         self.position = record.journal_seq
@@ -58,11 +59,22 @@ class RuleEngine:
             if mine is not None:
                 self._tell(mine, record.journal_seq)
                 return []
-        return [derived for rule in self.rules for derived in rule.handle(record)]
+        heard = record if supervision_at is None else replace(record, received_at=supervision_at)
+        return [
+            derived
+            for rule in self.rules
+            for derived in rule.handle(heard if rule is self.supervision else record)
+        ]
 
-    def on_timer(self, now: datetime) -> list[Derived]:
-        """What is due by ``now``."""
-        return [derived for rule in self.rules for derived in rule.on_timer(now)]
+    def on_timer(self, now: datetime, supervision_now: datetime | None = None) -> list[Derived]:
+        """What is due by ``now``. Given ``supervision_now``, supervision measures silence on
+        that time base (``runner.py``) and its conclusions are moved onto ``now``'s clock."""
+        if supervision_now is None:
+            return [derived for rule in self.rules for derived in rule.on_timer(now)]
+        offset = now - supervision_now
+        own = [on_wall(derived, offset) for derived in self.supervision.on_timer(supervision_now)]
+        return own + [derived for rule in self.rules if rule is not self.supervision
+                      for derived in rule.on_timer(now)]  # fmt: skip
 
     def next_deadline(self) -> datetime | None:
         """When ``on_timer`` next has work."""

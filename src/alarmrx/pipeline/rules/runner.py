@@ -17,13 +17,18 @@ the journal, in two passes:
 A derived record appended by this process is known by its key when the tail reads it back,
 and is not folded again (the core changed its state when it concluded it).
 
-Deadlines are in the injected clock's time; the runner sleeps for their distance in loop
-time, and at most ``MAX_SLEEP_S``.
+Two clocks: the injected wall ``clock`` for commands, verification, test mode and
+schedules, and supervision time (``timebase.py``: a wall reading advanced by ``monotonic``)
+for silence. Frames observed and records folded live reach supervision stamped with
+supervision time, not their receipt time; its conclusions are moved back onto the wall
+clock (``RuleEngine.on_timer``). The runner sleeps for the distance to the earliest
+deadline, each on its own clock, and at most ``MAX_SLEEP_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +38,7 @@ import structlog
 from alarmrx.config.card_model import CardSettings
 from alarmrx.config.model import AccountSettings
 from alarmrx.journal.errors import JournalClosedError, JournalError
-from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.journal.records import NewRecord, Record, RecordKind
 from alarmrx.pipeline.rules.auth import (
     Admission,
     AuthRefused,
@@ -63,6 +68,8 @@ from alarmrx.pipeline.rules.derived import Derived, new_record
 from alarmrx.pipeline.rules.engine import RuleEngine
 from alarmrx.pipeline.rules.interfaces import NoRulesMetrics, RulesJournal, RulesMetrics
 from alarmrx.pipeline.rules.plans import RulePlans, plans_from
+from alarmrx.pipeline.rules.supervision import NEVER
+from alarmrx.pipeline.rules.timebase import Clock, Monotonic, SupervisionTime
 
 log = structlog.get_logger("alarmrx.pipeline.rules")
 
@@ -73,8 +80,6 @@ COMMAND_WAIT_S = 5.0  # how long a command waits for the runner to reach its rec
 RESPONSE_PAST = timedelta(hours=24)  # how late a response step may be recorded
 RETRY_S, RETRY_MAX_S = 1.0, 30.0
 
-Clock = Callable[[], datetime]
-
 
 class RulesRunner:
     """Supervision, verification and test mode over one journal; built by ``app.py``."""
@@ -82,10 +87,12 @@ class RulesRunner:
     def __init__(
         self, journal: RulesJournal, plans: RulePlans, *, clock: Clock,
         metrics: RulesMetrics | None = None, page: int = PAGE,
+        monotonic: Monotonic = time.monotonic,
     ) -> None:  # fmt: skip
         self._journal = journal
         self._plans = plans
         self._clock = clock
+        self._supervision_time = SupervisionTime(clock, monotonic)
         self._metrics = metrics or NoRulesMetrics()
         self._page = page
         self.engine = RuleEngine(plans)
@@ -98,10 +105,11 @@ class RulesRunner:
     @classmethod
     def from_accounts(
         cls, journal: RulesJournal, accounts: Iterable[AccountSettings], *, clock: Clock,
-        metrics: RulesMetrics | None = None,
+        metrics: RulesMetrics | None = None, monotonic: Monotonic = time.monotonic,
     ) -> RulesRunner:  # fmt: skip
         """A runner for the configured ``[[accounts]]``."""
-        return cls(journal, plans_from(accounts), clock=clock, metrics=metrics)
+        return cls(journal, plans_from(accounts), clock=clock, metrics=metrics,
+                   monotonic=monotonic)  # fmt: skip
 
     @property
     def position(self) -> int:
@@ -136,9 +144,11 @@ class RulesRunner:
         self, account: str, receiver: str | None, line: str | None, transport: str,
         peer: str, at: datetime,
     ) -> None:  # fmt: skip
-        """Every accepted frame, link tests included (synchronous, O(1))."""
-        del peer
-        if self.engine.supervision.observe(account, receiver, line, transport, at):
+        """Every accepted frame, link tests included (synchronous, O(1)). It is live: heard
+        now in supervision time, whatever the wall clock said at receipt (``at``)."""
+        del peer, at
+        now = self._supervision_time.now()
+        if self.engine.supervision.observe(account, receiver, line, transport, now):
             self._wake.set()
 
     async def command(self, cmd: object) -> dict[str, Any]:
@@ -190,7 +200,7 @@ class RulesRunner:
         """New per-account settings (SIGHUP); see ``SupervisionCore.configure``."""
         self._plans = self.engine.plans = plans
         now = self._clock()
-        self.engine.supervision.configure(plans.supervision, now)
+        self.engine.supervision.configure(plans.supervision, self._supervision_time.now())
         self.engine.verification.configure(plans.verification, now)
         self.engine.cards.configure(plans.cards, now)
         self.engine.schedule.configure(plans.schedule, now)
@@ -207,10 +217,11 @@ class RulesRunner:
             self.engine = RuleEngine(self._plans)
         cursor = await self._journal.load_cursor(CURSOR)
         head = max(self._journal.last_seq, cursor)
-        await self._fold_until(cursor, keep=False)
-        self.engine.supervision.start(self._clock())
+        latest = await self._fold_until(cursor, keep=False)
+        self._supervision_time.reanchor(latest)
+        self.engine.supervision.start(self._supervision_time.now())
         await self._fold_until(head, keep=True)
-        self._outbox = [*self.engine.release(), *self.engine.on_timer(self._clock())]
+        self._outbox = [*self.engine.release(), *self._due()]
         appended = len(self._outbox)
         await self._flush()
         if self.position > cursor:
@@ -220,27 +231,36 @@ class RulesRunner:
         log.info("rules_rebuilt", cursor=cursor, head=head, appended=appended,
                  offline=self.engine.supervision.offline)  # fmt: skip
 
-    async def _fold_until(self, upto: int, *, keep: bool) -> None:
+    async def _fold_until(self, upto: int, *, keep: bool) -> datetime:
         """Fold the records after ``position`` up to ``upto``; hold back (``keep``) or drop
-        what the cores conclude."""
+        what the cores conclude. The latest receipt time folded (``NEVER`` if none). Once
+        supervision started (``keep``), no receipt time reaches it ahead of supervision time
+        (after the wall clock stepped back, the journal can hold later ones)."""
+        latest = NEVER
         while self.position < upto:
             page = await self._journal.read_after(self.position, limit=self._page)
             if not page:
-                return
-            for record in page:
-                if record.journal_seq > upto:
-                    return
-                for derived in self.engine.fold(record):
+                break
+            for record in (r for r in page if r.journal_seq <= upto):
+                latest = max(latest, record.received_at)
+                for derived in self.engine.fold(record, self._not_ahead(record) if keep else None):
                     if keep:
                         self.engine.hold(derived)
+            if page[-1].journal_seq > upto:
+                break
+        return latest
+
+    def _not_ahead(self, record: Record) -> datetime:
+        return min(record.received_at, self._supervision_time.now())
 
     # -- following the journal -------------------------------------------------------
 
     async def _step(self) -> None:
         self._wake.clear()
         records = await self._journal.read_after(self.position, limit=self._page)
-        self._outbox += [d for record in records for d in self.engine.fold(record)]
-        self._outbox += self.engine.on_timer(self._clock())
+        live = self._supervision_time.now()  # records folded live: heard now (observe_link)
+        self._outbox += [d for record in records for d in self.engine.fold(record, live)]
+        self._outbox += self._due()
         await self._flush()
         if records:
             await self._journal.save_cursor(CURSOR, self.position)
@@ -264,10 +284,7 @@ class RulesRunner:
 
     async def _idle(self) -> None:
         """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""
-        deadline = self.engine.next_deadline()
-        timeout = MAX_SLEEP_S
-        if deadline is not None:
-            timeout = min(timeout, (deadline - self._clock()).total_seconds())
+        timeout = self._timeout()
         if timeout <= 0 or self._wake.is_set() or self._journal.last_seq > self.position:
             return
         waits = {
@@ -280,6 +297,18 @@ class RulesRunner:
             for wait in waits:
                 wait.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
+
+    def _due(self) -> list[Derived]:
+        """What the cores conclude now, supervision on supervision time."""
+        return self.engine.on_timer(self._clock(), self._supervision_time.now())
+
+    def _timeout(self) -> float:
+        """Seconds to the earliest deadline, each on its core's clock; at most MAX_SLEEP_S."""
+        wall, supervised = self._clock(), self._supervision_time.now()
+        distances = [(deadline - (supervised if rule is self.engine.supervision else wall))
+                     for rule in self.engine.rules
+                     if (deadline := rule.next_deadline()) is not None]  # fmt: skip
+        return min([MAX_SLEEP_S, *(d.total_seconds() for d in distances)])
 
     # -- commands --------------------------------------------------------------------
 

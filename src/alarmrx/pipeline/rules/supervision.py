@@ -19,6 +19,9 @@ reads a clock.
 
 Derived records this core wrote earlier (read back at start-up) are folded by ``handle``;
 the ones written in this process are not fed back (the runner knows them by key).
+
+All times given to one core are on one time base; the runner uses supervision time
+(``timebase.py``) and moves each conclusion onto the wall clock with ``on_wall``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -340,11 +343,27 @@ class SupervisionCore:
             type=kind,
             account=account,
             at=now,
-            key=f"{kind.value}|{account}|{path.name or ''}|{iso(now)}",
+            key=_key(kind, account, path.name, now),
             description=_DESCRIPTIONS[kind].format(path=path.name or "", s=path.interval_s),
             refs=tuple(r for r in refs if r is not None),
             fields=MappingProxyType(_fields(watch, path)),
         )
+
+
+def on_wall(derived: Derived, offset: timedelta) -> Derived:
+    """A conclusion of this core with its times (``at``, ``last_seen``, the key's) moved by
+    ``offset``: from the time base it was concluded on to the wall clock's."""
+    at = derived.at + offset
+    fields = dict(derived.fields)
+    seen = _parse_time(fields.get("last_seen"))
+    if seen is not None:
+        fields["last_seen"] = iso(seen + offset)
+    key = _key(derived.type, derived.account, fields.get("path"), at)
+    return replace(derived, at=at, key=key, fields=MappingProxyType(fields))
+
+
+def _key(kind: DerivedType, account: str, path: str | None, at: datetime) -> str:
+    return f"{kind.value}|{account}|{path or ''}|{iso(at)}"
 
 
 def _fields(watch: _Watch, path: _Path) -> dict[str, Any]:
