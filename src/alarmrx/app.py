@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from alarmrx.control import ControlServer, socket_path
 from alarmrx.evidence.anchor import Anchor, anchor_due, anchor_record
 from alarmrx.journal import Journal
 from alarmrx.journal.errors import JournalError
+from alarmrx.journal.prune import prune
 from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import ClockStatus, clock_status
 from alarmrx.observability.http import MetricsServer
@@ -38,6 +39,8 @@ log = structlog.get_logger("alarmrx.app")
 
 CLOCK_CHECK_S = 60.0
 ANCHOR_CHECK_S = 60.0
+RETENTION_FIRST_S = 600.0
+RETENTION_EVERY_S = 86400.0
 STOP_GRACE_S = 10.0
 
 
@@ -168,6 +171,7 @@ class Daemon:
             self._clock_loop,
             self._rules.run,
             lambda: self._anchor_loop(journal),
+            self._retention_loop,
         ]
         publisher = self._build_publisher(journal)
         if publisher is not None:
@@ -243,6 +247,24 @@ class Daemon:
                 log.warning("anchor_failed", error=str(err))
                 continue
             last = Anchor(head.journal_seq, head.hash, now, result.journal_seq)
+
+    async def _retention_loop(self) -> None:
+        """Once a day, prune records older than ``journal.retention_days`` (never younger
+        than six weeks); a checkpoint keeps the remaining chain verifiable."""
+        await asyncio.sleep(RETENTION_FIRST_S)
+        while True:
+            days = self.settings.journal.retention_days
+            now = utc_now()
+            try:
+                report = await asyncio.to_thread(
+                    prune, self.settings.journal.path, before=now - timedelta(days=days), now=now
+                )
+            except JournalError as err:
+                log.error("retention_failed", error=str(err))
+            else:
+                if report.pruned:
+                    log.info("journal_pruned", records=report.pruned, through=report.through_seq)
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def _clock_loop(self) -> None:
         while True:
