@@ -9,13 +9,17 @@ routine reports does not double the broker traffic. After every (re)connection a
 and discovery configs are published again, a batch per window behind the events, in case
 the broker lost its retained messages.
 
-The publisher sends a plan, waits for every acknowledgement, and only then calls
-``commit``; a plan that fails is planned again from the same cursor, so a redelivered event
-carries the same ``id``.
+The publisher ``take``s a plan when it hands it to the broker and reads the next window
+after it without waiting (``planned``); once every message of a plan and of the plans before
+it was acknowledged it ``settle``s it, which moves the cursor, and the ``CursorSaver`` stores
+the cursor behind it, one save at a time and always the latest value. When the connection
+fails, ``rewind`` forgets what was not settled: it is planned again from the cursor, so a
+redelivered event carries the same ``id``. (``commit`` does take, settle and save at once.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -24,7 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
+
 from alarmrx.evidence.anchor import anchor_payload, parse_anchor
+from alarmrx.journal.errors import JournalError
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.pipeline.discovery import Discovery
 from alarmrx.pipeline.interfaces import AccountOptions, AccountsSource, JournalTail
@@ -33,6 +40,8 @@ from alarmrx.pipeline.payloads import event_messages, state_payload
 from alarmrx.pipeline.rules.dispatch import advisor
 from alarmrx.pipeline.state import Change, StateBook
 from alarmrx.pipeline.topics import Topics
+
+log = structlog.get_logger("alarmrx.pipeline.outbox")
 
 CURSOR = "mqtt"
 _PAGE = 500
@@ -81,7 +90,8 @@ class Outbox:
         self.journal = journal
         self.topics = topics
         self.book = StateBook()
-        self.cursor = 0
+        self.cursor = 0  # every record up to here is acknowledged by the broker
+        self.planned = 0  # every record up to here is planned (>= cursor)
         self._accounts = accounts
         self._discovery = discovery
         self._window = window
@@ -92,10 +102,11 @@ class Outbox:
         self._monotonic = monotonic
         self._refresh_due = monotonic() + state_refresh_s
         self._announced: dict[str, bytes] = {}
+        self._taken: list[Plan] = []  # handed to the broker, not settled yet
 
     async def restore(self) -> None:
         """Load the cursor and rebuild the state book by replaying the journal up to it."""
-        self.cursor = await self.journal.load_cursor(CURSOR)
+        self.cursor = self.planned = await self.journal.load_cursor(CURSOR)
         seq = 0
         while seq < self.cursor:
             page = await self.journal.read_after(seq, limit=_PAGE)
@@ -120,10 +131,18 @@ class Outbox:
         """Journal records not yet acknowledged by the broker."""
         return max(0, self.journal.last_seq - self.cursor)
 
+    def rewind(self) -> None:
+        """The connection failed: what was taken and not settled is planned again from the
+        cursor, states included."""
+        for plan in self._taken:
+            self._dirty |= plan.states
+        self._taken.clear()
+        self.planned = self.cursor
+
     async def window(self) -> list[Record]:
-        """Up to ``window`` records after the cursor (none if the journal has no more)."""
+        """Up to ``window`` records after ``planned`` (none if the journal has no more)."""
         records: list[Record] = []
-        seq = self.cursor
+        seq = self.planned
         while len(records) < self._window:
             page = await self.journal.read_after(seq, limit=min(_PAGE, self._window - len(records)))
             if not page:
@@ -143,18 +162,32 @@ class Outbox:
         retained = [self._state_message(a, _options(accounts, a)) for a in sorted(states, key=str)]
         discovery = self._new_discovery(states, accounts)
         announce = [Outgoing(t, p, retain=True) for t, p in discovery.items()]
-        last_seq = records[-1].journal_seq if records else self.cursor
+        last_seq = records[-1].journal_seq if records else self.planned
         return Plan(tuple(events + retained + announce), last_seq, states, discovery)
 
-    async def commit(self, plan: Plan) -> None:
-        """Every message of ``plan`` was acknowledged: advance and persist the cursor."""
+    def take(self, plan: Plan) -> None:
+        """``plan`` is handed to the broker: the next window starts after it, and its states
+        and discovery configs are not planned again unless it fails (``rewind``)."""
         self._dirty -= plan.states
         if self._seen <= plan.states:
             self._refresh_due = self._monotonic() + self._refresh_s
         self._seen -= plan.states
         self._announced.update(plan.discovery)
-        if plan.last_seq > self.cursor:
-            self.cursor = plan.last_seq
+        self.planned = max(self.planned, plan.last_seq)
+        self._taken.append(plan)
+
+    def settle(self, plan: Plan) -> None:
+        """Every message of ``plan`` and of the plans taken before it was acknowledged."""
+        self._taken = [p for p in self._taken if p is not plan]
+        self.cursor = max(self.cursor, plan.last_seq)
+
+    async def commit(self, plan: Plan) -> None:
+        """Every message of ``plan`` was acknowledged: take, settle and save the cursor."""
+        if all(p is not plan for p in self._taken):
+            self.take(plan)
+        saved = self.cursor
+        self.settle(plan)
+        if self.cursor > saved:
             await self.journal.save_cursor(CURSOR, self.cursor)
 
     def _fold(self, record: Record) -> None:
@@ -222,6 +255,53 @@ class Outbox:
                 if self._announced.get(message.topic) != payload:
                     fresh[message.topic] = payload
         return fresh
+
+
+class CursorSaver:
+    """Stores the cursor behind the publisher: at once when idle, then at most every
+    ``interval_s``, always the latest value, one save at a time. A crash therefore re-sends
+    at most what was acknowledged in the last interval (at-least-once allows it); the saved
+    cursor is never past an acknowledged record."""
+
+    def __init__(self, journal: JournalTail, saved: int, interval_s: float = 0.2) -> None:
+        self._journal = journal
+        self._interval_s = interval_s
+        self.saved = saved
+        self._wanted = saved
+        self._task: asyncio.Task[None] | None = None
+
+    def want(self, journal_seq: int) -> None:
+        """The cursor moved to ``journal_seq``: save it soon."""
+        self._wanted = max(self._wanted, journal_seq)
+        if self._task is None and self._wanted > self.saved:
+            self._task = asyncio.create_task(self._save_behind())
+
+    async def flush(self) -> None:
+        """Save the latest value now (at shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._wanted > self.saved:
+            await self._save()
+
+    async def _save_behind(self) -> None:
+        try:
+            while self._wanted > self.saved and await self._save():  # noqa: ASYNC110 - the sleep spaces the saves; it waits for no condition
+                await asyncio.sleep(self._interval_s)
+        finally:
+            self._task = None
+
+    async def _save(self) -> bool:
+        """One save of the latest value; False (logged) when the journal refused it: the
+        next acknowledgement tries again."""
+        seq = self._wanted
+        try:
+            await self._journal.save_cursor(CURSOR, seq)
+        except JournalError as err:
+            log.warning("mqtt_cursor_not_saved", journal_seq=seq, error=str(err))
+            return False
+        self.saved = max(self.saved, seq)
+        return True
 
 
 def zone_names(options: AccountOptions | None) -> dict[str, str]:

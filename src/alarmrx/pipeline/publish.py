@@ -2,9 +2,14 @@
 
 The only module that imports aiomqtt. One connection at a time; every failure ends the
 connection, waits a capped, jittered backoff and reconnects; the cursor advances only after
-the broker acknowledged every message of a window (``outbox.py``), so an outage or a crash
-delays publication and never drops an event. ``run()`` returns only by cancellation, after
-publishing the retained ``offline`` status and disconnecting.
+the broker acknowledged every message of a window and of the windows before it
+(``outbox.py``, ``flight.py``), so an outage or a crash delays publication and never drops an
+event. Windows overlap: the next one is read and sent while the acknowledgements of the
+previous are still coming in, as long as no more than ``_LOOKAHEAD`` messages are
+outstanding (so a backlog is still published by priority, window by window). Events go
+straight to paho's ``publish`` and each PUBACK is taken in paho's callback: no task, timer
+or future per message. ``run()`` returns only by cancellation, after publishing the retained
+``offline`` status, disconnecting and saving the cursor.
 
 With a command handler (``RulesRunner.command``) it also serves the command topic
 (``command_topic.py``): each request is handled in its own task (at most
@@ -15,6 +20,7 @@ the connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -24,6 +30,8 @@ from typing import Any
 
 import aiomqtt
 import structlog
+from paho.mqtt.client import MQTT_ERR_SUCCESS
+from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -37,6 +45,7 @@ from alarmrx.pipeline.command_topic import (
     subscription,
 )
 from alarmrx.pipeline.discovery import Discovery
+from alarmrx.pipeline.flight import Flight
 from alarmrx.pipeline.interfaces import (
     AccountsSource,
     FailureReason,
@@ -46,16 +55,16 @@ from alarmrx.pipeline.interfaces import (
     PublisherMetrics,
     StrPath,
 )
-from alarmrx.pipeline.outbox import Outbox, Outgoing, Plan, encode
+from alarmrx.pipeline.outbox import CursorSaver, Outbox, Outgoing, Plan, encode
 from alarmrx.pipeline.payloads import ReceiverInfo, offline_payload, status_payload
 from alarmrx.pipeline.topics import Topics
 
 log = structlog.get_logger("alarmrx.pipeline.publish")
 
 _PROTOCOLS = {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}
-_INFLIGHT = 100  # QoS 1 messages on the wire before the first PUBACK must come back
-# publications awaiting their PUBACK at once (aiomqtt's bookkeeping is linear in this)
-_PIPELINE = _INFLIGHT
+_INFLIGHT = 500  # QoS 1 messages on the wire before the first PUBACK must come back
+_LOOKAHEAD = _INFLIGHT  # the next window is read once no more messages than this are pending
+_RECEIVE_MAXIMUM = 65535  # MQTT 5: what a broker allows when its CONNACK does not say
 _GOODBYE_S = 2.0  # how long a shutdown waits to publish "offline"
 MAX_PENDING_COMMANDS = 32  # requests in progress at once; more are answered "busy"
 COMMAND_TIMEOUT_S = 30.0  # a request not answered by then is answered "timed out"
@@ -139,13 +148,23 @@ class MQTTPublisher:
         self._qos = settings.qos if settings.qos in (1, 2) else 1
         self._properties = self._publish_properties()
         self._desk = CommandDesk(commands, self._topics, self._reply) if commands else None
+        self._saver = CursorSaver(journal, 0)
+        self._acked = asyncio.Event()  # set by every PUBACK of a window's message
+        self._receive_maximum = _RECEIVE_MAXIMUM
 
     async def run(self) -> None:
         """Publish until cancelled; broker trouble is logged, counted and retried."""
         await self.outbox.restore()
+        self._saver = CursorSaver(self.outbox.journal, self.outbox.cursor)
         self._metrics.mqtt_publish_backlog(self.outbox.backlog)
         log.info("mqtt_state_restored", cursor=self.outbox.cursor,
                  accounts=len(self.outbox.book.accounts))  # fmt: skip
+        try:
+            await self._reconnecting()
+        finally:
+            await self._saver.flush()
+
+    async def _reconnecting(self) -> None:
         attempt = 0
         while True:
             connected = await self._connect_once()
@@ -160,6 +179,7 @@ class MQTTPublisher:
         try:
             async with self._client() as client:
                 connected = True
+                self.outbox.rewind()
                 self.outbox.reconnected()
                 self._metrics.mqtt_connected(True)
                 log.info("mqtt_connected", host=self._address.host, port=self._address.port)
@@ -210,49 +230,75 @@ class MQTTPublisher:
         raise _DisconnectedError
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        """Status first, then window after window; waits for the journal when caught up."""
+        """Status first, then window after window, overlapping; waits for the journal when
+        caught up."""
+        flight = self._flight(client)
         status_due = 0.0
         while True:
+            self._check_acks(flight)
             if time.monotonic() >= status_due:
                 await self._send(client, self._status())
                 status_due = time.monotonic() + self._status_interval_s
+            await self._room(flight)
             records = await self.outbox.window()
             plan = self.outbox.plan(records)
-            await self._send_plan(client, plan)
-            await self.outbox.commit(plan)
-            self._metrics.mqtt_publish_backlog(self.outbox.backlog)
+            if records or plan.messages:
+                self.outbox.take(plan)
+                flight.add(plan)
+                self._metrics.mqtt_publish_backlog(self.outbox.backlog)
             if not records:
-                await self._idle(min(status_due - time.monotonic(), self.outbox.refresh_in()))
+                wait = min(status_due - time.monotonic(), self.outbox.refresh_in())
+                await self._idle(min(wait, self._ack_due_in(flight)))
+
+    def _flight(self, client: aiomqtt.Client) -> Flight:
+        wire = _Wire(client, self._qos, self._properties)
+        limit = min(_INFLIGHT, self._receive_maximum)
+        flight = Flight(wire.publish, limit=limit, settled=self._settled,
+                        monotonic=time.monotonic, clock=self._clock)  # fmt: skip
+
+        def acked(mid: int) -> None:
+            flight.acked(mid)
+            self._acked.set()
+
+        wire.on_ack(acked)
+        return flight
+
+    def _settled(self, plan: Plan, latencies: list[float]) -> None:
+        """Every message of ``plan`` and of the plans before it was acknowledged."""
+        self.outbox.settle(plan)
+        self._saver.want(self.outbox.cursor)
+        if latencies:
+            self._metrics.mqtt_published(latencies)
+        self._metrics.mqtt_publish_backlog(self.outbox.backlog)
+
+    async def _room(self, flight: Flight) -> None:
+        """Until no more than ``_LOOKAHEAD`` messages are pending."""
+        while flight.outstanding > _LOOKAHEAD:
+            self._acked.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._ack_due_in(flight)):
+                    await self._acked.wait()
+            self._check_acks(flight)
+
+    def _ack_due_in(self, flight: Flight) -> float:
+        """Seconds until the oldest message on the wire is overdue (inf: none is out)."""
+        sent_at = flight.oldest_sent_at()
+        if sent_at is None:
+            return float("inf")
+        return max(0.0, sent_at + self._settings.publish_timeout_s - time.monotonic())
+
+    def _check_acks(self, flight: Flight) -> None:
+        """A PUBACK overdue by ``publish_timeout_s`` ends the connection."""
+        if self._ack_due_in(flight) <= 0.0:
+            raise TimeoutError("no PUBACK within publish_timeout_s")
 
     async def _idle(self, seconds: float) -> None:
-        """Until the journal has a record after the cursor, or ``seconds`` passed."""
+        """Until the journal has a record after what is planned, or ``seconds`` passed."""
         try:
             async with asyncio.timeout(max(seconds, 0.0)):
-                await self.outbox.journal.wait_for(self.outbox.cursor)
+                await self.outbox.journal.wait_for(self.outbox.planned)
         except TimeoutError:
             return
-
-    async def _send_plan(self, client: aiomqtt.Client, plan: Plan) -> None:
-        """Every message of ``plan``, pipelined in order; returns once all were acked."""
-        latencies: list[float] = []
-        slots = asyncio.Semaphore(_PIPELINE)
-
-        async def send(message: Outgoing) -> None:
-            try:
-                await self._send(client, message)
-            finally:
-                slots.release()
-            if message.received_at is not None:
-                latencies.append((self._clock() - message.received_at).total_seconds())
-
-        async def send_all(group: asyncio.TaskGroup) -> None:
-            for message in plan.messages:  # tasks start in creation order: so do the PUBLISHes
-                await slots.acquire()
-                group.create_task(send(message))
-
-        if plan.messages:
-            await _in_group(send_all)
-            self._metrics.mqtt_published(latencies)
 
     async def _send(self, client: aiomqtt.Client, message: Outgoing) -> None:
         """One publication, acknowledged (QoS 1 PUBACK) within ``publish_timeout_s``."""
@@ -300,6 +346,7 @@ class MQTTPublisher:
 
     def _client(self) -> aiomqtt.Client:
         settings = self._settings
+        self._receive_maximum = _RECEIVE_MAXIMUM
         offline = self._offline()
         client = aiomqtt.Client(
             self._address.host,
@@ -311,13 +358,17 @@ class MQTTPublisher:
             will=aiomqtt.Will(offline.topic, offline.payload, qos=1, retain=True),
             timeout=settings.publish_timeout_s,
             keepalive=max(1, round(settings.keepalive_s)),
-            max_inflight_messages=_INFLIGHT,
+            max_inflight_messages=0,  # no limit in paho: the flight keeps it, without a scan
             tls_params=self._tls(),
             tls_insecure=settings.tls_insecure if self._address.tls else None,
         )
-        # aiomqtt warns above this many calls in flight; a window pipelines thousands.
-        client.pending_calls_threshold = 1 << 30
+        _Wire(client, self._qos, self._properties).on_connack(self._connack)
         return client
+
+    def _connack(self, properties: Properties | None) -> None:
+        """MQTT 5: the broker's Receive Maximum bounds the QoS 1 messages on the wire."""
+        maximum = getattr(properties, "ReceiveMaximum", None)
+        self._receive_maximum = maximum if isinstance(maximum, int) else _RECEIVE_MAXIMUM
 
     def _tls(self) -> aiomqtt.TLSParameters | None:
         """TLS for ``mqtts://``: the CA (else the system's), the client certificate and key."""
@@ -329,6 +380,53 @@ class MQTTPublisher:
             certfile=_path(settings.tls_cert),
             keyfile=_path(settings.tls_key),
         )
+
+
+class _Wire:
+    """Events straight onto paho's ``publish``, PUBACKs from paho's ``on_publish``.
+
+    aiomqtt's ``publish`` awaits each PUBACK in a coroutine of its own, with a timer and an
+    event each, and scans every pending call on every publication; a window of thousands of
+    messages needs none of that, only one callback per acknowledgement. aiomqtt keeps its own
+    callbacks: ours are chained behind them.
+    """
+
+    def __init__(self, client: aiomqtt.Client, qos: int, properties: Properties | None) -> None:
+        # aiomqtt has no public hook for acknowledgements: its paho client is the way in
+        self._paho: PahoClient = client._client
+        self._qos = qos
+        self._properties = properties
+
+    def publish(self, message: Outgoing) -> int:
+        """Queue ``message`` on the connection; its packet id."""
+        info = self._paho.publish(
+            message.topic, message.payload, self._qos, message.retain, self._properties
+        )
+        if info.rc != MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        return info.mid
+
+    def on_ack(self, acked: Callable[[int], None]) -> None:
+        """Call ``acked(mid)`` for every PUBACK (PUBCOMP at QoS 2), after aiomqtt's callback."""
+        previous = self._paho.on_publish
+
+        def on_publish(client: PahoClient, userdata: Any, mid: int, *rest: Any) -> None:
+            if previous is not None:
+                previous(client, userdata, mid, *rest)
+            acked(mid)
+
+        self._paho.on_publish = on_publish
+
+    def on_connack(self, connack: Callable[[Properties | None], None]) -> None:
+        """Call ``connack(properties)`` for the CONNACK, before aiomqtt's callback."""
+        previous = self._paho.on_connect
+
+        def on_connect(client: PahoClient, userdata: Any, *rest: Any) -> None:
+            connack(rest[2] if len(rest) > 2 else None)  # (flags, reason code, properties)
+            if previous is not None:
+                previous(client, userdata, *rest)
+
+        self._paho.on_connect = on_connect
 
 
 Reply = Callable[[aiomqtt.Client, str, bytes, bytes | None], Awaitable[None]]
