@@ -2,7 +2,9 @@
 
 Appends go to the writer thread (group commit, see ``writer``); each caller's ``await``
 returns only once its batch is durable. Reads run on a second, read-only connection in its
-own thread. The event loop never touches SQLite.
+own thread. The event loop never touches SQLite. ``read_after`` answers from the tail in
+memory (``tail.py``) what a reader read a moment ago, and the same read asked twice at once
+goes to SQLite once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from alarmrx.journal.metrics import JournalMetrics
 from alarmrx.journal.records import AppendResult, NewRecord, Record
 from alarmrx.journal.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.schema import connect_reader
+from alarmrx.journal.tail import Tail
 from alarmrx.journal.writer import (
     AppendRequest,
     CursorRequest,
@@ -51,6 +54,8 @@ class Journal:
         )
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
         self._reader_conn: sqlite3.Connection | None = None
+        self._tail = Tail()
+        self._reads: dict[tuple[int, int], asyncio.Task[list[Record]]] = {}  # under way
         self._last_seq = 0
         self._advanced = asyncio.Event()
         self._healthy = True
@@ -116,12 +121,38 @@ class Journal:
             return []
         future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
         self._writer.submit(AppendRequest(tuple(records), future))
-        return await future
+        results = await future
+        for result in results:
+            if result.duplicate:  # its ``repeats`` grew
+                self._tail.forget(result.journal_seq)
+        return results
 
     async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]:
-        """Up to ``limit`` records with a ``journal_seq`` above the given one, in order."""
+        """Up to ``limit`` records with a ``journal_seq`` above the given one, in order.
+
+        The records may be shared with other readers: do not change their ``body``.
+        """
+        recent = self._tail.after(journal_seq, limit, self._last_seq)
+        if recent is not None:
+            return recent
+        key = (journal_seq, limit)
+        read = self._reads.get(key)
+        if read is None:
+            read = self._loop.create_task(self._read_records(journal_seq, limit))
+            self._reads[key] = read
+            read.add_done_callback(self._read_done)
+        return list(await asyncio.shield(read))
+
+    def _read_done(self, read: asyncio.Task[list[Record]]) -> None:
+        self._reads = {k: r for k, r in self._reads.items() if r is not read}
+        if not read.cancelled():
+            read.exception()  # retrieved: every reader may have been cancelled meanwhile
+
+    async def _read_records(self, journal_seq: int, limit: int) -> list[Record]:
         rows = await self._read(_READ_AFTER, (journal_seq, limit))
-        return [record_from_row(row) for row in rows]
+        records = [record_from_row(row) for row in rows]
+        self._tail.keep(records)
+        return records
 
     async def wait_for(self, journal_seq: int) -> None:
         """Return once ``last_seq > journal_seq``; raise ``JournalClosedError`` on close."""

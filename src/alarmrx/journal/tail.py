@@ -1,0 +1,55 @@
+"""The journal's tail in memory: the records read most recently, for the next reader.
+
+Two consumers tail the journal (the rules runner and the MQTT publisher), each reading every
+new record; the tail keeps what one read (``Record`` objects, ``body`` decoded) so the other
+gets it without SQLite or JSON. A read is answered from here only when every record it asks
+for is here, so the answer is the one SQLite gave a moment earlier. ``repeats`` is the count
+at that moment: a retransmission counted since makes the journal ``forget`` the record, and
+the next read goes to SQLite again. Records are shared between readers: treat ``body`` as
+read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alarmrx.journal.records import Record
+
+CAPACITY = 4096  # records; about a few seconds of a heavy load, a few MiB
+
+
+class Tail:
+    """A bounded map ``journal_seq -> Record``; the oldest kept go first."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self._capacity = capacity
+        self._records: dict[int, Record] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def after(self, journal_seq: int, limit: int, head_seq: int) -> list[Record] | None:
+        """Up to ``limit`` records after ``journal_seq`` up to ``head_seq`` (the committed
+        head), or None when any of them is not here."""
+        if limit < 1:
+            return None
+        found: list[Record] = []
+        for seq in range(journal_seq + 1, min(journal_seq + limit, head_seq) + 1):
+            record = self._records.get(seq)
+            if record is None:
+                return None
+            found.append(record)
+        return found
+
+    def keep(self, records: Sequence[Record]) -> None:
+        """Records as a read returned them."""
+        kept = self._records
+        for record in records:
+            kept.pop(record.journal_seq, None)  # re-inserted: now among the newest
+            kept[record.journal_seq] = record
+        while len(kept) > self._capacity:
+            del kept[next(iter(kept))]
+
+    def forget(self, journal_seq: int) -> None:
+        """The stored record changed (its ``repeats``): read it from SQLite next time."""
+        self._records.pop(journal_seq, None)
