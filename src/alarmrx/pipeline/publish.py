@@ -337,12 +337,7 @@ class MQTTPublisher:
 
     def _publish_properties(self) -> Properties | None:
         """MQTT 5: say the payload is UTF-8 JSON (content type, payload format indicator)."""
-        if self._settings.protocol != "5":
-            return None
-        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.ContentType = "application/json"
-        properties.PayloadFormatIndicator = 1
-        return properties
+        return _JSONProperties() if self._settings.protocol == "5" else None
 
     def _client(self) -> aiomqtt.Client:
         settings = self._settings
@@ -380,6 +375,23 @@ class MQTTPublisher:
             certfile=_path(settings.tls_cert),
             keyfile=_path(settings.tls_key),
         )
+
+
+class _JSONProperties(Properties):
+    """MQTT 5 PUBLISH properties for UTF-8 JSON, packed once: paho packs the properties of
+    every message it sends, which costs more than building the message itself."""
+
+    _packed: bytes
+
+    def __init__(self) -> None:
+        super().__init__(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        self.ContentType = "application/json"
+        self.PayloadFormatIndicator = 1
+        # paho's __setattr__ admits only property names
+        object.__setattr__(self, "_packed", super().pack())  # type: ignore[no-untyped-call]
+
+    def pack(self) -> bytes:
+        return self._packed
 
 
 class _Wire:
