@@ -16,6 +16,7 @@ from alarmrx.receiver.udp import UDPEndpoint
 log = structlog.get_logger("alarmrx.receiver")
 
 PORT_ZERO_RETRIES = 20
+UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 class Receiver:
@@ -60,7 +61,15 @@ class Receiver:
     async def _bind_udp(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         endpoint = UDPEndpoint(self.handler, self._metrics, self._clock)
-        await loop.create_datagram_endpoint(lambda: endpoint, local_addr=(host, port))
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: endpoint, local_addr=(host, port)
+        )
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # UDP has no flow control: a burst beyond the buffer is dropped by the kernel
+            # (each drop costs that panel its retry timeout). Ask for a large buffer; the
+            # kernel caps it at net.core.rmem_max.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER_BYTES)
         self._udp.append(endpoint)
 
     def reload(self, settings: ReceiverSettings, accounts: AccountTable) -> None:
