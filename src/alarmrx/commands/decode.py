@@ -21,10 +21,10 @@ from alarmrx.protocols import (
     Event,
     KeyFormatError,
     ProtocolError,
-    Reply,
     TimestampWindow,
     parse_frame,
     parse_key,
+    reply_kind,
 )
 
 _NOTATION = re.compile(r"<LF>|<CR>|<0x0[AaDd]>|\\n|\\r", re.IGNORECASE)
@@ -89,13 +89,8 @@ def describe(message: DC09Message) -> dict[str, Any]:
         "timestamp": message.timestamp.isoformat() if message.timestamp else None,
         "xdata": [{"letter": x.letter, "value": x.value} for x in message.xdata],
         "events": [event_json(e) for e in message.events],
-        "reply": reply_for(message).value,
+        "reply": reply_kind(message).value,
     }
-
-
-def reply_for(message: DC09Message) -> Reply:
-    """RSP when the panel sent a key block ``[K…]``, ACK otherwise."""
-    return Reply.RSP if any(x.letter == "K" for x in message.xdata) else Reply.ACK
 
 
 def event_json(event: Event) -> dict[str, Any]:

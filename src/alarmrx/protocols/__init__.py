@@ -29,6 +29,7 @@ from alarmrx.protocols.dc09.reply import (
     encode_message,
     encode_nak,
     format_timestamp,
+    reply_kind,
 )
 from alarmrx.protocols.errors import (
     CORRUPT_REASONS,
@@ -61,6 +62,7 @@ __all__ = [
     "encode_message",
     "encode_nak",
     "format_timestamp",
+    "reply_kind",
     "CORRUPT_REASONS",
     "REPLY_FOR",
     "ProtocolError",

@@ -31,6 +31,7 @@ from alarmrx.protocols import (
     encode_duh,
     encode_nak,
     parse_frame,
+    reply_kind,
 )
 from alarmrx.protocols.priority import message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
@@ -152,7 +153,7 @@ class FrameHandler:
             raw=message.raw,
             peer=peer,
             transport=transport,
-            reply=_reply_kind(message).value,
+            reply=reply_kind(message).value,
             priority=int(message_priority(message.events)),
             dedupe_key=dedupe_key(message),
         )
@@ -178,7 +179,7 @@ class FrameHandler:
         key = None
         if header.encrypted:
             key = self.lookup(header, header.account)
-        kind = _reply_kind(message)
+        kind = reply_kind(message)
         reply = encode_ack(
             header,
             now=self._clock(),
@@ -265,11 +266,6 @@ class FrameHandler:
             await self._sink.append(record)
         except Exception:  # noqa: BLE001 - a diagnostic sample must never block a reply
             self._metrics.internal_error("reject_sample")
-
-
-def _reply_kind(message: DC09Message) -> Reply:
-    """RSP when the panel sent a key block ``[K…]`` (as pysiaalarm does), ACK otherwise."""
-    return Reply.RSP if any(x.letter == "K" for x in message.xdata) else Reply.ACK
 
 
 class _Sampler:

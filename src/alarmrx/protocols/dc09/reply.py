@@ -11,12 +11,19 @@ from datetime import UTC, datetime
 
 from alarmrx.protocols.dc09 import crypto
 from alarmrx.protocols.dc09.crc import crc16_arc
-from alarmrx.protocols.dc09.message import CRCStyle, FrameHeader, XData
+from alarmrx.protocols.dc09.message import CRCStyle, DC09Message, FrameHeader, XData
+from alarmrx.protocols.errors import Reply
 
 
 def format_timestamp(now: datetime) -> str:
     """``_HH:MM:SS,MM-DD-YYYY`` in UTC (§1.9)."""
     return now.astimezone(UTC).strftime("_%H:%M:%S,%m-%d-%Y")
+
+
+def reply_kind(message: DC09Message) -> Reply:
+    """The positive reply an accepted message gets: RSP when the panel sent a key block
+    ``[K…]`` (as pysiaalarm answers it, standards.md §1.11), ACK otherwise."""
+    return Reply.RSP if any(x.letter == "K" for x in message.xdata) else Reply.ACK
 
 
 def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
