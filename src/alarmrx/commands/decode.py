@@ -26,6 +26,7 @@ from alarmrx.protocols import (
     parse_key,
     reply_kind,
 )
+from alarmrx.receiver.body import event_body
 
 _NOTATION = re.compile(r"<LF>|<CR>|<0x0[AaDd]>|\\n|\\r", re.IGNORECASE)
 _NOTATION_BYTES = {"<lf>": "\n", "<cr>": "\r", "<0x0a>": "\n", "<0x0d>": "\r",
@@ -93,16 +94,14 @@ def describe(message: DC09Message) -> dict[str, Any]:
     }
 
 
+_EVENT_KEYS = ("code", "category", "zone", "area", "user", "text")
+
+
 def event_json(event: Event) -> dict[str, Any]:
-    """One event as JSON; ``qualifier`` only for Contact ID."""
-    out: dict[str, Any] = {
-        "code": event.code,
-        "category": event.category.value,
-        "zone": event.zone,
-        "area": event.area,
-        "user": event.user,
-        "text": event.text,
-    }
+    """One event as DESIGN.md lists it (the journal's event shape, narrowed); ``qualifier``
+    only for Contact ID."""
+    body = event_body(event)
+    out = {key: body[key] for key in _EVENT_KEYS}
     if event.qualifier is not None:
         out["qualifier"] = event.qualifier
     return out
