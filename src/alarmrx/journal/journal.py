@@ -1,21 +1,24 @@
 """``Journal``: the asyncio face of the system of record.
 
-Appends go to the writer thread (group commit, see ``writer``); each caller's ``await``
-returns only once its batch is durable. Reads run on a second, read-only connection in its
-own thread. The event loop never touches SQLite. ``read_after`` answers from the tail in
-memory (``tail.py``) what a reader read a moment ago, and the same read asked twice at once
-goes to SQLite once.
+Appends go to the writer thread (group commit, see ``writer``); each caller's ``await`` (or
+``submit``'s callback) returns only once its batch is durable. Reads run on a second,
+read-only connection in its own thread. The event loop never touches SQLite. ``read_after``
+answers from the tail in memory (``tail.py``), which every commit fills with the records it
+made, so readers that keep up never go to SQLite; the same read asked twice at once goes to
+SQLite once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
+
+import structlog
 
 from alarmrx.journal.errors import (
     InvalidRecordError,
@@ -31,9 +34,15 @@ from alarmrx.journal.writer import (
     AppendRequest,
     CursorRequest,
     Outcome,
+    Waiter,
     Writer,
     WriterHooks,
 )
+
+log = structlog.get_logger("alarmrx.journal")
+
+# Gets the results of ``submit`` (one per record, in order), or the JournalError it failed with.
+Done = Callable[[list[AppendResult] | JournalError], None]
 
 _READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq LIMIT ?"
 _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
@@ -113,19 +122,26 @@ class Journal:
 
     async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
         """Append several records in one transaction, in order."""
+        if not records:
+            self._ensure_open()
+            return []
+        future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
+        self._queue(records, future)
+        return await future
+
+    def submit(self, records: Sequence[NewRecord], done: Done) -> None:
+        """``append_many`` with a callback: ``done`` runs on the event loop with the results
+        once the records are durable, or with the ``JournalError`` when the commit failed.
+        The receiver's hot path: no task or future per frame. Raises like ``append_many``
+        for a closed journal or a naive ``received_at``."""
+        self._queue(records, done)
+
+    def _queue(self, records: Sequence[NewRecord], waiter: Waiter) -> None:
         self._ensure_open()
         for record in records:
             if record.received_at.tzinfo is None:
                 raise InvalidRecordError("received_at must carry a time zone")
-        if not records:
-            return []
-        future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        self._writer.submit(AppendRequest(tuple(records), future))
-        results = await future
-        for result in results:
-            if result.duplicate:  # its ``repeats`` grew
-                self._tail.forget(result.journal_seq)
-        return results
+        self._writer.submit(AppendRequest(tuple(records), waiter))
 
     async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]:
         """Up to ``limit`` records with a ``journal_seq`` above the given one, in order.
@@ -218,17 +234,19 @@ class Journal:
         """Loop thread: health, head, metrics, then release the callers."""
         if outcome.error is not None or outcome.committed:
             self._healthy, self._last_error = outcome.error is None, outcome.error
+        if outcome.committed:
+            self._tail.keep(outcome.records)
+        for journal_seq in outcome.repeated:  # its ``repeats`` grew: read it anew
+            self._tail.forget(journal_seq)
         if outcome.committed and outcome.head_seq > self._last_seq:
             self._last_seq = outcome.head_seq
             self._advanced.set()
             self._advanced = asyncio.Event()
         self._report(outcome)
-        for future, result in outcome.settled:
-            if not future.done():
-                future.set_result(result)
-        for future, error in outcome.failed:
-            if not future.done():
-                future.set_exception(error)
+        for waiter, result in outcome.settled:
+            _resolve(waiter, result, failed=False)
+        for waiter, error in outcome.failed:
+            _resolve(waiter, error, failed=True)
 
     def _report(self, outcome: Outcome) -> None:
         metrics = self._metrics
@@ -239,3 +257,16 @@ class Journal:
             metrics.observe_commit(outcome.seconds, outcome.served)
         for kind in outcome.kinds:
             metrics.record_appended(kind)
+
+
+def _resolve(waiter: Waiter, result: Any, *, failed: bool) -> None:
+    """Hand one request's result to its future or callback; a callback's bug is logged and
+    never keeps the rest of the batch from being released."""
+    if isinstance(waiter, asyncio.Future):
+        if not waiter.done():
+            waiter.set_exception(result) if failed else waiter.set_result(result)
+        return
+    try:
+        waiter(result)
+    except Exception:
+        log.exception("append_callback_failed")

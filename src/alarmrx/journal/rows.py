@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from alarmrx.journal.canonical import Content
 from alarmrx.journal.records import Record, RecordKind
@@ -31,7 +32,7 @@ def record_from_row(row: tuple[Any, ...]) -> Record:
         kind=RecordKind(kind),
         received_at=datetime.fromisoformat(received_at),
         account=account,
-        body=json.loads(body),
+        body=msgspec.json.decode(body),
         raw=bytes(raw),
         peer=peer,
         transport=transport,

@@ -1,10 +1,12 @@
 """The writer thread: group commit of everything queued, one transaction and one fsync each.
 
-The event loop puts requests on a queue and awaits their futures. The thread takes the first
-request, then everything else already waiting (up to ``MAX_BATCH`` records), encodes, hashes
-and writes them in one transaction, commits, and hands the outcome back to the loop in one
-``call_soon_threadsafe``. A failed commit fails every request of its batch and drops the
-connection; the next batch reconnects, re-reads the head and tries again.
+The event loop puts requests on a queue, each with a waiter: a future to await, or a callback
+(the receiver's hot path, no future per frame). The thread takes the first request, then
+everything else already waiting (up to ``MAX_BATCH`` records), encodes, hashes and writes
+them in one transaction, commits, and hands the outcome back to the loop in one
+``call_soon_threadsafe``, with the new records as readers will see them. A failed commit
+fails every request of its batch and drops the connection; the next batch reconnects,
+re-reads the head and tries again.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.chain import Head, Prepared, checked_head, link, prepare, read_head
 from alarmrx.journal.dedupe import DedupeIndex
 from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
-from alarmrx.journal.records import AppendResult, NewRecord
+from alarmrx.journal.records import AppendResult, NewRecord, Record
+from alarmrx.journal.rows import record_from_row
 from alarmrx.journal.schema import INSERT_RECORD, SET_HEAD, connect_writer
 
 MAX_BATCH = 1000
@@ -45,17 +48,22 @@ _RECENT_KEYS = (
 )
 
 
+# Called on the event loop with the request's result, or with the JournalError it failed with.
+Callback = Callable[[Any], None]
+Waiter = asyncio.Future[Any] | Callback
+
+
 @dataclass(slots=True)
 class AppendRequest:
     records: Sequence[NewRecord]
-    future: asyncio.Future[list[AppendResult]]
+    waiter: Waiter
 
 
 @dataclass(slots=True)
 class CursorRequest:
     name: str
     journal_seq: int
-    future: asyncio.Future[None]
+    waiter: Waiter
 
 
 Request = AppendRequest | CursorRequest
@@ -73,8 +81,10 @@ class WriterHooks:
 class Outcome:
     """What one batch did, handed to the event loop. ``error`` is None when it committed."""
 
-    settled: list[tuple[asyncio.Future[Any], Any]] = field(default_factory=list)
-    failed: list[tuple[asyncio.Future[Any], JournalError]] = field(default_factory=list)
+    settled: list[tuple[Waiter, Any]] = field(default_factory=list)
+    failed: list[tuple[Waiter, JournalError]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)  # committed, as a reader reads them
+    repeated: list[int] = field(default_factory=list)  # journal_seq whose repeats grew
     head_seq: int = 0
     error: str | None = None
     committed: bool = False
@@ -209,7 +219,7 @@ class Writer:
             try:
                 work.append((request, [prepare(r) for r in request.records]))
             except InvalidRecordError as err:
-                outcome.failed.append((request.future, err))
+                outcome.failed.append((request.waiter, err))
         return work
 
     def _reconnect(self) -> sqlite3.Connection:
@@ -245,19 +255,22 @@ class Writer:
     def _plan_request(self, plan: _Plan, request: Request, prepared: list[Prepared]) -> None:
         if isinstance(request, CursorRequest):
             plan.cursors.append((request.name, request.journal_seq))
-            plan.outcome.settled.append((request.future, None))
+            plan.outcome.settled.append((request.waiter, None))
             return
         results = [self._plan_record(plan, p) for p in prepared]
-        plan.outcome.settled.append((request.future, results))
+        plan.outcome.settled.append((request.waiter, results))
         plan.outcome.served += len(results)
 
     def _plan_record(self, plan: _Plan, prepared: Prepared) -> AppendResult:
         original = self._original(plan, prepared)
         if original is not None:
             plan.repeats.append((original, prepared.content.received_at))
+            plan.outcome.repeated.append(original)
             return AppendResult(journal_seq=original, duplicate=True)
         row, plan.head = link(plan.head, prepared)
         plan.rows.append(row)
+        # What read_after would return for it; repeats counted later make the tail forget it.
+        plan.outcome.records.append(record_from_row((*row[:12], 0)))
         plan.outcome.kinds.append(prepared.content.kind)
         if prepared.key is not None:
             plan.keys[prepared.key] = (plan.head.journal_seq, prepared.at)
@@ -293,5 +306,5 @@ def _failed(
     """Every request of the batch fails, each with its own exception instance."""
     kind = type(err) if isinstance(err, JournalError) else JournalWriteError
     message = str(err) if isinstance(err, JournalError) else f"{type(err).__name__}: {err}"
-    failed = [(request.future, kind(message)) for request, _ in work]
+    failed = [(request.waiter, kind(message)) for request, _ in work]
     return Outcome(failed=outcome.failed + failed, error=message)
