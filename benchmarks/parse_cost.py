@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import timeit
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import alarmrx.protocols
-from alarmrx.protocols import AccountPolicy, Framer, FrameHeader, encode_ack, parse_frame
+from alarmrx.protocols import AccountPolicy, FrameHeader, Framer, encode_ack, parse_frame
 from alarmrx.protocols.priority import message_priority
 from benchmarks.accounts import make_accounts
 from benchmarks.frames import FrameSource
@@ -91,8 +91,7 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=4000, help="calls per repeat")
     parser.add_argument("--repeat", type=int, default=7, help="repeats; the best is kept")
     args = parser.parse_args()
-    random.seed(0)
-    print(f"alarmrx from {os.path.dirname(alarmrx.protocols.__file__)}")
+    print(f"alarmrx from {Path(alarmrx.protocols.__file__).parent}")
     print(f"{'mode':<7} {'kind':<8} {'parse µs':>9} {'ack µs':>8} {'prio µs':>8}")
     for mode in ("plain", "aes128", "aes256"):
         for kind in KINDS:
