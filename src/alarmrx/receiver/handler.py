@@ -1,12 +1,18 @@
 """One frame in, one reply (or none) out: parse, journal, then reply — shared by TCP and UDP.
 
-The rule this module exists for: the ACK is built only after ``sink.append`` returned, i.e.
-after the record is durable. If the append fails the panel gets no reply and retries.
+The rule this module exists for: the ACK is built only once the journal reported the record
+durable. If the commit fails, or does not come back within ``COMMIT_TIMEOUT_S``, the panel
+gets no reply and retries.
+
+``receive`` is the transports' entry: it answers through a callback, at once for what needs
+no commit (a NULL link test, a rejected frame) and from the journal's commit otherwise — no
+task or future per frame. ``handle`` is the same as a coroutine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -18,7 +24,7 @@ import structlog
 
 from alarmrx.config import AccountTable, ReceiverSettings
 from alarmrx.journal.errors import JournalError
-from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.journal.records import AppendResult, NewRecord, RecordKind
 from alarmrx.observability.logs import RateLimitedLog
 from alarmrx.protocols import (
     CORRUPT_REASONS,
@@ -35,6 +41,7 @@ from alarmrx.protocols import (
 )
 from alarmrx.protocols.priority import message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
+from alarmrx.receiver.deadlines import CommitDeadlines, Waiting
 from alarmrx.receiver.limits import PeerRateLimiter, UnknownAccounts
 from alarmrx.receiver.metrics import ReceiverMetrics
 from alarmrx.receiver.receipts import STEP_LOGGED_S, Receipt, ReceiptClock
@@ -53,6 +60,8 @@ Clock = Callable[[], datetime]
 # supervision rule sees link tests that are not journaled (DESIGN.md invariant 3).
 LinkObserver = Callable[[str, str | None, str | None, str, str, datetime], None]
 _UNKNOWN_POLICY = AccountPolicy()
+# What the journal's commit hands back: one result per record, or why it failed.
+Committed = list[AppendResult] | JournalError | TimeoutError
 
 
 def _utc_now() -> datetime:
@@ -67,6 +76,19 @@ class Outcome:
     kind: Reply
     message: DC09Message | None = None
     error: ProtocolError | None = None
+
+
+Answer = Callable[[Outcome], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A message whose record is on its way to the journal."""
+
+    message: DC09Message
+    transport: str
+    answer: Answer
+    settled: bool = False
 
 
 class FrameHandler:
@@ -99,6 +121,12 @@ class FrameHandler:
         self._rate = PeerRateLimiter(rate=settings.peer_rate, burst=settings.peer_burst)
         self._samples = _Sampler(per_minute=reject_samples_per_minute)
         self._receipts = ReceiptClock()
+        self._deadlines = CommitDeadlines(COMMIT_TIMEOUT_S, self._expired)
+
+    @property
+    def waiting(self) -> int:
+        """Frames whose commit has not come back yet (and not given up on)."""
+        return len(self._deadlines)
 
     def reload(self, settings: ReceiverSettings, accounts: AccountTable) -> None:
         """Swap in new accounts and keys; connections and limits' state are kept."""
@@ -127,21 +155,38 @@ class FrameHandler:
     async def handle(
         self, frame: bytes, *, peer: str, transport: str, received_at: datetime
     ) -> Outcome:
-        """Parse, journal and answer one frame. Raises only on a bug."""
+        """``receive`` as a coroutine. Raises only on a bug."""
+        answered: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def answer(outcome: Outcome) -> None:
+            if not answered.done():
+                answered.set_result(outcome)
+
+        self.receive(frame, peer=peer, transport=transport, received_at=received_at,
+                     answer=answer)  # fmt: skip
+        return await answered
+
+    def receive(
+        self, frame: bytes, *, peer: str, transport: str, received_at: datetime, answer: Answer
+    ) -> None:
+        """Parse ``frame`` and journal it; ``answer`` gets the outcome exactly once, maybe
+        before this returns. Raises only on a bug."""
         try:
             message = parse_frame(frame, accounts=self.lookup, now=received_at)
         except ProtocolError as err:
-            return await self._rejected(err, frame, peer, transport, received_at)
+            answer(self._rejected(err, frame, peer, transport, received_at))
+            return
         for quirk in message.quirks:
             self._metrics.quirk_seen(quirk.value)
         account = message.account or ""
-        receipt = self._stamp(received_at)  # from here to the append nothing awaits
+        receipt = self._stamp(received_at)
         if self._on_link is not None:
             header = message.header
             self._on_link(account, header.receiver, header.line, transport, peer, receipt.at)
         if message.is_null:
             self._metrics.link_test(transport)
-            return self._ack(message)
+            answer(self._ack(message))
+            return
         body = message_body(message, self._clock_state()) | receipt.body()
         if self._test_mode is not None and self._test_mode(account, receipt.at):
             body["test"] = True  # in the record itself: evidence of why nobody was dispatched
@@ -157,22 +202,40 @@ class FrameHandler:
             priority=int(message_priority(message.events)),
             dedupe_key=dedupe_key(message),
         )
+        pending = _Pending(message, transport, answer)
         try:
-            async with asyncio.timeout(COMMIT_TIMEOUT_S):
-                result = await self._sink.append(record)  # durable before the ACK
-        except (JournalError, TimeoutError) as err:
+            self._sink.submit((record,), functools.partial(self._committed, pending))
+        except JournalError as err:
+            self._committed(pending, err)
+            return
+        self._deadlines.watch(pending)
+
+    def _committed(self, pending: _Pending, result: Committed) -> None:
+        """The journal's answer (or the deadline's): ACK only what is durable."""
+        if pending.settled:
+            return  # given up on at the deadline; the retry will be recognised as a repeat
+        pending.settled = True
+        message = pending.message
+        account = message.account or ""
+        if not isinstance(result, list):
             # Not durable, so no ACK: the panel retries. /healthz and the journal's gauge
             # report the fault; the journal retries on the next append.
-            error = str(err) or f"no commit within {COMMIT_TIMEOUT_S} s"
+            error = str(result) or f"no commit within {COMMIT_TIMEOUT_S} s"
             limited.error("commit_failed", "commit_failed", account=account, error=error)
-            return Outcome(reply=None, kind=Reply.NONE, message=message)
-        if result.duplicate:
-            self._metrics.duplicate(transport)
+            pending.answer(Outcome(reply=None, kind=Reply.NONE, message=message))
+            return
+        appended = result[0]
+        if appended.duplicate:
+            self._metrics.duplicate(pending.transport)
         else:
-            self._metrics.committed(transport)
+            self._metrics.committed(pending.transport)
         log.debug("message_committed", account=account, seq=message.header.sequence,
-                  journal_seq=result.journal_seq, duplicate=result.duplicate)  # fmt: skip
-        return self._ack(message)
+                  journal_seq=appended.journal_seq, duplicate=appended.duplicate)  # fmt: skip
+        pending.answer(self._ack(message))
+
+    def _expired(self, waiting: Waiting) -> None:
+        assert isinstance(waiting, _Pending)  # noqa: S101 - only _Pending is watched
+        self._committed(waiting, TimeoutError())
 
     def _ack(self, message: DC09Message) -> Outcome:
         header = message.header
@@ -191,7 +254,7 @@ class FrameHandler:
         )
         return Outcome(reply=reply, kind=kind, message=message)
 
-    async def _rejected(
+    def _rejected(
         self, err: ProtocolError, frame: bytes, peer: str, transport: str, received_at: datetime
     ) -> Outcome:
         kind = err.reply
@@ -211,7 +274,7 @@ class FrameHandler:
             account=header.account if header is not None else None,
         )
         if self._samples.take(received_at):
-            await self._sample(
+            self._sample(
                 err, frame=frame, peer=peer, transport=transport, received_at=received_at, kind=kind
             )
         return Outcome(reply=reply, kind=kind if reply is not None else Reply.NONE, error=err)
@@ -233,7 +296,7 @@ class FrameHandler:
             return encode_duh(err.header)
         return None
 
-    async def _sample(
+    def _sample(
         self,
         err: ProtocolError,
         *,
@@ -263,8 +326,12 @@ class FrameHandler:
             reply=kind.value,
         )
         try:
-            await self._sink.append(record)
-        except Exception:  # noqa: BLE001 - a diagnostic sample must never block a reply
+            self._sink.submit((record,), self._sampled)  # the reply does not wait for it
+        except JournalError:
+            self._metrics.internal_error("reject_sample")
+
+    def _sampled(self, result: list[AppendResult] | JournalError) -> None:
+        if not isinstance(result, list):
             self._metrics.internal_error("reject_sample")
 
 

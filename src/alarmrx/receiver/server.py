@@ -42,8 +42,8 @@ class Receiver:
         # With port 0 the kernel's TCP port may be taken for UDP: try a few others.
         retries = PORT_ZERO_RETRIES if address.port == 0 else 0
         while True:
-            server = await asyncio.start_server(
-                self.tcp.serve, address.host, address.port, reuse_address=True, backlog=4096
+            server = await asyncio.get_running_loop().create_server(
+                self.tcp.protocol, address.host, address.port, reuse_address=True, backlog=4096
             )
             port = _port(server)
             try:

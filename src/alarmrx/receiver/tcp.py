@@ -1,32 +1,44 @@
-"""The TCP adapter: persistent connections, several frames per read, a deadline on every wait.
+"""The TCP adapter: persistent connections as ``asyncio.Protocol`` callbacks.
 
-Per connection: framer -> handler -> reply, one frame at a time in arrival order. A panel
-may close first or keep the line open; with ``linger_s`` the receiver hangs up that long
-after its last reply (panels that expect the receiver to close, e.g. Ajax in some modes).
+Per connection: bytes -> framer -> handler -> replies, written in the order the frames came.
+The handler answers some frames at once (a NULL link test, a rejected frame) and the others
+when their commit is back, so each frame takes a place in the connection's queue of replies
+and a reply goes out once every frame before it has had its own. A frame costs no task, no
+future and no timer: with hundreds of connections that bookkeeping, not the work, was most
+of the receiver's CPU.
+
+A panel may close first or keep the line open; with ``linger_s`` the receiver hangs up that
+long after its last reply (panels that expect the receiver to close, e.g. Ajax in some
+modes). Reading pauses while a connection has ``MAX_WAITING`` frames awaiting answers, while
+its pipelined frames are being worked through ``FRAMES_PER_TURN`` at a time (so one peer
+cannot hold up the others), and while its replies are not being read; a peer that leaves
+``WRITE_HIGH_WATER`` bytes of replies unread for ``WRITE_TIMEOUT_S`` is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 import structlog
 
 from alarmrx.protocols import Framer
 from alarmrx.protocols.errors import FrameTooLongError
-from alarmrx.receiver.handler import Clock, FrameHandler, limited
+from alarmrx.receiver.handler import Clock, FrameHandler, Outcome, limited
 from alarmrx.receiver.limits import ConnectionLimiter
 from alarmrx.receiver.metrics import ReceiverMetrics
 
 log = structlog.get_logger("alarmrx.receiver")
 
-READ_CHUNK = 65536
 WRITE_TIMEOUT_S = 10.0
-# Replies are tens of bytes: waiting for the kernel to take them (drain) on every frame costs
-# more than it protects; only a peer that stopped reading builds a buffer this large.
+# Replies are tens of bytes: only a peer that stopped reading builds a buffer this large.
 WRITE_HIGH_WATER = 16384
+MAX_WAITING = 64  # frames of one connection awaiting their answer
+FRAMES_PER_TURN = 16  # frames taken from one read before the other connections get a turn
 
 
 class IdleTimer:
@@ -64,6 +76,12 @@ class IdleTimer:
         """Data arrived."""
         self._last = self._loop.time()
 
+    def restart(self) -> None:
+        """Count the silence from now, after ``on_idle`` decided not to close."""
+        self.touch()
+        self._handle.cancel()
+        self._handle = self._loop.call_later(self._idle_s, self._check)
+
     def cancel(self) -> None:
         """The connection is done."""
         self._handle.cancel()
@@ -76,19 +94,30 @@ class IdleTimer:
             self._on_idle()
 
 
+class _Place:
+    """A frame's place in its connection's queue of replies."""
+
+    __slots__ = ("outcome", "received_at")
+
+    def __init__(self, received_at: datetime) -> None:
+        self.received_at = received_at
+        self.outcome: Outcome | None = None
+
+
 class TCPConnections:
-    """Serves TCP connections for ``asyncio.start_server`` and tracks them for shutdown."""
+    """Creates a protocol per accepted connection; tracks them for limits and shutdown."""
 
     def __init__(self, handler: FrameHandler, metrics: ReceiverMetrics, clock: Clock) -> None:
-        self._handler = handler
-        self._m = metrics
-        self._clock = clock
+        self.handler = handler
+        self.metrics = metrics
+        self.clock = clock
         settings = handler.settings
         self._limiter = ConnectionLimiter(
             total=settings.max_connections, per_peer=settings.max_connections_per_ip
         )
-        self._readers: set[asyncio.StreamReader] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[TCPConnection] = set()
+        self._busy = 0  # connections with frames awaiting their answer
+        self._drained: asyncio.Event | None = None
         self.closing = False
 
     @property
@@ -96,115 +125,248 @@ class TCPConnections:
         """Connections currently open."""
         return self._limiter.open
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One connection, from accept to close."""
-        peername = writer.get_extra_info("peername") or ("?", 0)
-        peer_ip = str(peername[0])
-        refused = None if not self.closing else "shutting_down"
-        refused = refused or self._limiter.acquire(peer_ip)
+    def protocol(self) -> TCPConnection:
+        """The ``loop.create_server`` factory."""
+        return TCPConnection(self)
+
+    def admit(self, connection: TCPConnection, peer_ip: str) -> bool:
+        """Take a connection slot, or count and log why not."""
+        refused = "shutting_down" if self.closing else self._limiter.acquire(peer_ip)
         if refused is not None:
-            self._m.limit_hit(refused)
+            self.metrics.limit_hit(refused)
             limited.warning(refused, "limit_hit", limit=refused, peer=peer_ip, transport="tcp")
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 - asyncio runs this as a task
-        self._tasks.add(task)
-        self._readers.add(reader)
-        self._m.connections(self._limiter.open)
-        peer = f"{peer_ip}:{peername[1]}"
-        try:
-            await self._loop(reader, writer, peer, peer_ip)
-        except (ConnectionError, TimeoutError):
-            pass
-        except Exception:  # task root: log, count, close only this connection
-            log.exception("connection_failed", peer=peer, transport="tcp")
-            self._m.internal_error("tcp_connection")
-        finally:
-            self._readers.discard(reader)
-            self._tasks.discard(task)
-            self._limiter.release(peer_ip)
-            self._m.connections(self._limiter.open)
-            writer.transport.abort() if self.closing else writer.close()
+            return False
+        self._connections.add(connection)
+        self.metrics.connections(self._limiter.open)
+        return True
 
-    async def _loop(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, peer_ip: str
-    ) -> None:
-        settings = self._handler.settings
-        framer = Framer(max_frame_bytes=settings.max_frame_bytes)
-        idle = IdleTimer(settings.idle_timeout_s, lambda: self._idle(writer, peer))
-        try:
-            while data := await reader.read(READ_CHUNK):
-                idle.touch()
-                received_at = self._clock()
-                framer.feed(data)
-                if await self._frames(framer, writer, peer, peer_ip, received_at):
-                    # After a reply: hang up after linger_s (panels that wait for the
-                    # receiver to close), else wait the idle timeout for the next frame.
-                    idle.idle_s = settings.linger_s or settings.idle_timeout_s
-        finally:
-            idle.cancel()
+    def gone(self, connection: TCPConnection, peer_ip: str) -> None:
+        """An admitted connection closed."""
+        self._connections.discard(connection)
+        self._limiter.release(peer_ip)
+        self.metrics.connections(self._limiter.open)
 
-    def _idle(self, writer: asyncio.StreamWriter, peer: str) -> None:
-        self._m.limit_hit("idle_timeout")
-        log.debug("connection_idle_closed", peer=peer, transport="tcp")
-        writer.transport.close()
-
-    async def _frames(
-        self,
-        framer: Framer,
-        writer: asyncio.StreamWriter,
-        peer: str,
-        peer_ip: str,
-        received_at: datetime,
-    ) -> bool:
-        replied = False
-        handled = 0
-        while True:
-            if handled:
-                # One frame per turn of the loop: a peer that pipelines hundreds of frames in
-                # one read must not hold up every other connection until it is through.
-                await asyncio.sleep(0)
-            try:
-                frame = framer.next_frame()
-            except FrameTooLongError as err:
-                self._m.limit_hit("frame_bytes")
-                limited.warning("frame_bytes", "limit_hit", limit="frame_bytes", peer=peer,
-                                detail=err.detail, transport="tcp")  # fmt: skip
-                self._m.rejected("tcp", "frame_too_long")
-                continue
-            if frame is None:
-                return replied
-            handled += 1
-            self._m.frame_received("tcp")
-            if not self._handler.allow(peer_ip):
-                self._m.limit_hit("peer_rate")
-                limited.warning(("peer_rate", peer_ip), "limit_hit", limit="peer_rate",
-                                peer=peer, transport="tcp")  # fmt: skip
-                continue
-            outcome = await self._handler.handle(
-                frame, peer=peer, transport="tcp", received_at=received_at
-            )
-            if outcome.reply is not None:
-                await self._write(writer, outcome.reply)
-                self._m.replied("tcp", outcome.kind.value, received_at, self._clock())
-                replied = True
-
-    async def _write(self, writer: asyncio.StreamWriter, reply: bytes) -> None:
-        """Write a reply; wait (with a deadline) only when the peer is not reading."""
-        writer.write(reply)
-        if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-            async with asyncio.timeout(WRITE_TIMEOUT_S):
-                await writer.drain()
+    def busy(self, busy: bool) -> None:
+        """A connection started (True) or stopped (False) waiting for answers."""
+        self._busy += 1 if busy else -1
+        if self._busy == 0 and self._drained is not None:
+            self._drained.set()
 
     async def drain_and_close(self, grace_s: float) -> None:
         """Stop reading new data; let in-flight frames commit and get their replies."""
         self.closing = True
-        for reader in list(self._readers):
-            reader.feed_eof()
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*pending, return_exceptions=True)
+        for connection in list(self._connections):
+            connection.stop_reading()
+        if self._busy:
+            self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._drained.wait(), grace_s)
+            except TimeoutError:
+                log.warning("shutdown_grace_expired", waiting=self._busy, transport="tcp")
+        for connection in list(self._connections):
+            connection.close()
+
+
+class TCPConnection(asyncio.Protocol):
+    """One panel's connection, from accept to close."""
+
+    def __init__(self, owner: TCPConnections) -> None:
+        self._owner = owner
+        self._handler = owner.handler
+        self._m = owner.metrics
+        self._clock = owner.clock
+        self._transport: asyncio.Transport | None = None
+        self._framer = Framer(max_frame_bytes=owner.handler.settings.max_frame_bytes)
+        self._places: deque[_Place] = deque()
+        self._paused: set[str] = set()  # why reading is paused: backlog, writing, closing
+        self._turn: asyncio.Handle | None = None  # the next FRAMES_PER_TURN, when scheduled
+        self._idle: IdleTimer | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._received_at = owner.clock()
+        self._eof = False
+        self.peer = "?"
+        self._peer_ip = "?"
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit the connection (or refuse it at once) and start its idle timer."""
+        transport = cast("asyncio.Transport", transport)
+        host, port = (transport.get_extra_info("peername") or ("?", 0))[:2]
+        self._peer_ip, self.peer = str(host), f"{host}:{port}"
+        if not self._owner.admit(self, self._peer_ip):
+            transport.abort()
+            return
+        self._transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self._idle = IdleTimer(self._handler.settings.idle_timeout_s, self._on_idle)
+
+    def data_received(self, data: bytes) -> None:
+        """Take every frame the bytes complete."""
+        if self._transport is None:
+            return
+        assert self._idle is not None  # noqa: S101 - set with the transport
+        self._idle.touch()
+        self._received_at = self._clock()
+        self._framer.feed(data)
+        self._take_frames()
+
+    def eof_received(self) -> bool:
+        """The panel closed its side: stay half-open until every reply is out."""
+        self._eof = True
+        return bool(self._places)
+
+    def pause_writing(self) -> None:
+        """The peer is not reading its replies: stop reading its frames, give it a while."""
+        self._pause("writing")
+        self._write_timer = asyncio.get_running_loop().call_later(
+            WRITE_TIMEOUT_S, self._write_stuck
+        )
+
+    def resume_writing(self) -> None:
+        """The peer reads again."""
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        self._resume("writing")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Release the slot and the timers; answers still to come find nobody to write to."""
+        if self._transport is None:
+            return
+        self._transport = None
+        if self._idle is not None:
+            self._idle.cancel()
+        for handle in (self._write_timer, self._turn):
+            if handle is not None:
+                handle.cancel()
+        if self._places:
+            self._places.clear()
+            self._owner.busy(False)
+        self._owner.gone(self, self._peer_ip)
+
+    # shutdown
+
+    def stop_reading(self) -> None:
+        """Shutdown: no new data; frames already read still get their replies."""
+        self._pause("closing")
+
+    def close(self) -> None:
+        """Shutdown: hang up (what was written is still sent)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    # frames
+
+    def _take_frames(self) -> None:
+        self._turn = None
+        if self._transport is None:
+            return
+        try:
+            budget = FRAMES_PER_TURN
+            while budget and len(self._places) < MAX_WAITING:
+                frame = self._next_frame()
+                if frame is None:
+                    self._resume("backlog")
+                    return
+                budget -= 1
+                self._frame(frame)
+            self._pause("backlog")
+            if not budget and self._transport is not None:
+                self._turn = asyncio.get_running_loop().call_soon(self._take_frames)
+        except Exception:  # protocol callback: log, count, close only this connection
+            log.exception("connection_failed", peer=self.peer, transport="tcp")
+            self._m.internal_error("tcp_connection")
+            if self._transport is not None:
+                self._transport.abort()
+
+    def _next_frame(self) -> bytes | None:
+        while True:
+            try:
+                return self._framer.next_frame()
+            except FrameTooLongError as err:
+                self._m.limit_hit("frame_bytes")
+                limited.warning("frame_bytes", "limit_hit", limit="frame_bytes", peer=self.peer,
+                                detail=err.detail, transport="tcp")  # fmt: skip
+                self._m.rejected("tcp", "frame_too_long")
+
+    def _frame(self, frame: bytes) -> None:
+        self._m.frame_received("tcp")
+        if not self._handler.allow(self._peer_ip):
+            self._m.limit_hit("peer_rate")
+            limited.warning(("peer_rate", self._peer_ip), "limit_hit", limit="peer_rate",
+                            peer=self.peer, transport="tcp")  # fmt: skip
+            return
+        place = _Place(self._received_at)
+        if not self._places:
+            self._owner.busy(True)
+        self._places.append(place)
+        self._handler.receive(
+            frame, peer=self.peer, transport="tcp", received_at=place.received_at,
+            answer=functools.partial(self._answered, place),
+        )  # fmt: skip
+
+    def _answered(self, place: _Place, outcome: Outcome) -> None:
+        """A frame has its answer: write every reply that is now next in line."""
+        place.outcome = outcome
+        places, transport = self._places, self._transport
+        if transport is None:
+            return
+        replied = False
+        while places:
+            ready = places[0].outcome
+            if ready is None:
+                break
+            sent = places.popleft()
+            if ready.reply is not None:
+                transport.write(ready.reply)
+                self._m.replied("tcp", ready.kind.value, sent.received_at, self._clock())
+                replied = True
+        if replied:
+            self._replied()
+        if not places:
+            self._owner.busy(False)
+            if self._eof:
+                transport.close()
+        if "backlog" in self._paused and self._turn is None:
+            self._turn = asyncio.get_running_loop().call_soon(self._take_frames)
+
+    def _replied(self) -> None:
+        # After a reply: hang up after linger_s (panels that wait for the receiver to
+        # close), else wait the idle timeout for the next frame.
+        assert self._idle is not None  # noqa: S101 - set with the transport
+        settings = self._handler.settings
+        self._idle.touch()
+        self._idle.idle_s = settings.linger_s or settings.idle_timeout_s
+
+    # pauses and timeouts
+
+    def _pause(self, reason: str) -> None:
+        if self._transport is None or reason in self._paused:
+            return
+        if not self._paused:
+            self._transport.pause_reading()
+        self._paused.add(reason)
+
+    def _resume(self, reason: str) -> None:
+        if reason not in self._paused:
+            return
+        self._paused.discard(reason)
+        if not self._paused and self._transport is not None:
+            self._transport.resume_reading()
+
+    def _on_idle(self) -> None:
+        assert self._idle is not None  # noqa: S101 - set with the transport
+        if self._places:  # waiting for a commit is not silence
+            self._idle.restart()
+            return
+        self._m.limit_hit("idle_timeout")
+        log.debug("connection_idle_closed", peer=self.peer, transport="tcp")
+        if self._transport is not None:
+            self._transport.close()
+
+    def _write_stuck(self) -> None:
+        self._write_timer = None
+        log.debug("connection_write_stuck", peer=self.peer, transport="tcp")
+        if self._transport is not None:
+            self._transport.abort()

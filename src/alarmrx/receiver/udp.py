@@ -1,6 +1,6 @@
 """The UDP adapter: one datagram is one frame candidate; the reply goes to its source.
 
-Datagrams are handled concurrently (each waits for its own commit); at most
+Datagrams are handled concurrently (each answered when its own commit is back); at most
 ``MAX_IN_FLIGHT`` at once — beyond that a datagram is dropped unanswered and counted, and
 the panel retries as it would after any loss.
 """
@@ -8,13 +8,16 @@ the panel retries as it would after any loss.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+from datetime import datetime
 from typing import Any, cast
 
 import structlog
 
 from alarmrx.protocols import Framer, Quirk
 from alarmrx.protocols.errors import FrameTooLongError
-from alarmrx.receiver.handler import Clock, FrameHandler, limited
+from alarmrx.receiver.handler import Clock, FrameHandler, Outcome, limited
 from alarmrx.receiver.metrics import ReceiverMetrics
 
 log = structlog.get_logger("alarmrx.receiver")
@@ -30,7 +33,8 @@ class UDPEndpoint(asyncio.DatagramProtocol):
         self._m = metrics
         self._clock = clock
         self._transport: asyncio.DatagramTransport | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._drained: asyncio.Event | None = None  # set once closing and nothing in flight
         self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -38,34 +42,37 @@ class UDPEndpoint(asyncio.DatagramProtocol):
         self._transport = cast("asyncio.DatagramTransport", transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        """Start handling one datagram, within the in-flight bound."""
-        if self.closing or len(self._tasks) >= MAX_IN_FLIGHT:
+        """Handle one datagram, within the in-flight bound."""
+        if self.closing or self._in_flight >= MAX_IN_FLIGHT:
             self._m.limit_hit("udp_in_flight")
             limited.warning("udp_in_flight", "limit_hit", limit="udp_in_flight", transport="udp")
             return
-        task = asyncio.get_running_loop().create_task(self._handle(data, addr, self._clock()))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def error_received(self, exc: Exception) -> None:
-        """ICMP errors (a panel gone away): nothing to do but note it."""
-        log.debug("udp_error_received", error=str(exc), transport="udp")
-
-    async def _handle(self, data: bytes, addr: tuple[str | Any, int], received_at: Any) -> None:
+        received_at = self._clock()
         peer_ip = str(addr[0])
         try:
             frame = self._frame(data)
             if frame is None or not self._allowed(peer_ip):
                 return
-            outcome = await self._handler.handle(
-                frame, peer=f"{peer_ip}:{addr[1]}", transport="udp", received_at=received_at
-            )
-            if outcome.reply is not None and self._transport is not None:
-                self._transport.sendto(outcome.reply, addr)
-                self._m.replied("udp", outcome.kind.value, received_at, self._clock())
-        except Exception:  # task root: one datagram's bug must not stop the endpoint
+            self._in_flight += 1
+            self._handler.receive(
+                frame, peer=f"{peer_ip}:{addr[1]}", transport="udp", received_at=received_at,
+                answer=functools.partial(self._answer, addr, received_at),
+            )  # fmt: skip
+        except Exception:  # protocol callback: one datagram's bug must not stop the endpoint
             log.exception("datagram_failed", peer=peer_ip, transport="udp")
             self._m.internal_error("udp_datagram")
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors (a panel gone away): nothing to do but note it."""
+        log.debug("udp_error_received", error=str(exc), transport="udp")
+
+    def _answer(self, addr: tuple[str | Any, int], received_at: datetime, outcome: Outcome) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0 and self._drained is not None:
+            self._drained.set()
+        if outcome.reply is not None and self._transport is not None:
+            self._transport.sendto(outcome.reply, addr)
+            self._m.replied("udp", outcome.kind.value, received_at, self._clock())
 
     def _frame(self, data: bytes) -> bytes | None:
         self._m.frame_received("udp")
@@ -95,7 +102,9 @@ class UDPEndpoint(asyncio.DatagramProtocol):
     async def drain(self, grace_s: float) -> None:
         """Stop taking datagrams; let in-flight ones commit and get their replies."""
         self.closing = True
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace_s)
+        if self._in_flight:
+            self._drained = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), grace_s)
         if self._transport is not None:
             self._transport.close()
