@@ -7,11 +7,11 @@ No PKCS#7: the DC-09 pad is part of the cleartext.
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Callable
 from functools import lru_cache
+from threading import get_ident
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 BLOCK = 16
 _ZERO_IV = bytes(BLOCK)
@@ -38,32 +38,55 @@ def parse_key(text: str) -> bytes:
     raise KeyFormatError(msg)
 
 
+# Creating a cipher context costs about 3.5 µs, more than the AES work on a frame, so each
+# key keeps one ECB context per direction and CBC with the zero IV is done here by xoring
+# blocks: decrypting 64 bytes 3.5 -> 1.4 µs. ECB contexts carry no state from one call to the
+# next, so sharing one is safe; but a context refuses to be used from two threads at once,
+# hence one pair per thread.
+_ECB = modes.ECB()  # noqa: S305 - the CBC chaining is done here, block by block
+
+
 @lru_cache(maxsize=4096)
-def _cipher(key: bytes) -> Cipher[modes.CBC]:
-    return Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV))
+def _contexts(key: bytes, thread: int) -> tuple[CipherContext, CipherContext]:
+    del thread  # part of the cache key only
+    cipher = Cipher(algorithms.AES(key), _ECB)
+    return cipher.encryptor(), cipher.decryptor()
 
 
 def decrypt(key: bytes, ciphertext: bytes) -> bytes:
-    """Decrypt whole blocks; the caller checks ``len(ciphertext) % 16 == 0``."""
-    decryptor = _cipher(key).decryptor()
-    return decryptor.update(ciphertext) + decryptor.finalize()
+    """Decrypt whole blocks; the caller checks ``len(ciphertext) % 16 == 0``.
+
+    CBC: each decrypted block is xored with the ciphertext block before it (the IV first).
+    """
+    blocks = _contexts(key, get_ident())[1].update(ciphertext)
+    chain = _ZERO_IV + ciphertext[:-BLOCK]
+    return (int.from_bytes(blocks) ^ int.from_bytes(chain)).to_bytes(len(ciphertext))
 
 
 def encrypt(key: bytes, cleartext: bytes) -> bytes:
-    """Encrypt whole blocks; the caller pads to a multiple of 16."""
-    encryptor = _cipher(key).encryptor()
-    return encryptor.update(cleartext) + encryptor.finalize()
+    """Encrypt whole blocks; the caller pads to a multiple of 16.
+
+    CBC: each cleartext block is xored with the ciphertext block before it (the IV first).
+    """
+    update = _contexts(key, get_ident())[0].update
+    out = []
+    previous = 0
+    for start in range(0, len(cleartext), BLOCK):
+        block = int.from_bytes(cleartext[start : start + BLOCK]) ^ previous
+        out.append(update(block.to_bytes(BLOCK)))
+        previous = int.from_bytes(out[-1])
+    return b"".join(out)
 
 
-_PAD_FORBIDDEN = frozenset(b"[]|")
+_PAD_FORBIDDEN = b"[]|"
 
 
 def make_pad(length: int, random_bytes: RandomBytes) -> bytes:
     """Pad bytes from ``random_bytes`` with ``[``, ``]`` and ``|`` removed (§5.4.4.2)."""
-    pad = bytearray()
+    pad = b""
     while len(pad) < length:
-        pad += bytes(b for b in random_bytes(length) if b not in _PAD_FORBIDDEN)
-    return bytes(pad[:length])
+        pad += random_bytes(length).translate(None, _PAD_FORBIDDEN)
+    return pad[:length]
 
 
 def encrypt_block(key: bytes, body: str, random_bytes: RandomBytes, *, long_pad: bool) -> str:
@@ -77,4 +100,4 @@ def encrypt_block(key: bytes, body: str, random_bytes: RandomBytes, *, long_pad:
     if long_pad and pad_len < BLOCK:
         pad_len += BLOCK
     cleartext = make_pad(pad_len, random_bytes) + payload
-    return binascii.hexlify(encrypt(key, cleartext)).decode("ascii").upper()
+    return encrypt(key, cleartext).hex().upper()
