@@ -13,6 +13,7 @@ from alarmrx.protocols.categories import contact_id_category
 from alarmrx.protocols.codes import CONTACT_ID_CODES
 from alarmrx.protocols.dc09.message import Event, Quirk
 from alarmrx.protocols.errors import PayloadError
+from alarmrx.protocols.fastinit import fast_init
 
 _CID_RE = re.compile(
     r"(?:#(?P<account>[^|]*)\|?|\|)?"
@@ -22,6 +23,7 @@ _CID_RE = re.compile(
 _KNOWN_QUALIFIERS = frozenset({1, 3, 6})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Payload:
     """A decoded data block: its account (``#acct|``) and events."""

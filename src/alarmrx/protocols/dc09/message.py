@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from alarmrx.protocols.fastinit import fast_init
+
 
 class CRCStyle(StrEnum):
     """How the panel wrote its CRC; replies mirror it."""
@@ -84,6 +86,7 @@ class AccountPolicy:
     panel_timezone: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FrameHeader:
     """The addressing part of a frame, kept verbatim for echoing in the reply.
@@ -101,6 +104,7 @@ class FrameHeader:
     crc_style: CRCStyle = CRCStyle.HEX
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """One event of a payload, normalised across SIA DCS and Contact ID.
@@ -125,6 +129,7 @@ class Event:
     old: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class XData:
     """One ``[x…]`` extended-data block: letter and value verbatim (standards.md §1.8)."""
@@ -133,6 +138,7 @@ class XData:
     value: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DC09Message:
     """An accepted frame.
