@@ -113,3 +113,26 @@ async def test_corrupt_frames_silent_unless_nak_on_corrupt(tmp_path: Path, nak: 
         )
         assert (outcome.reply is not None) is nak
         assert outcome.kind is (Reply.NAK if nak else Reply.NONE)
+
+
+async def test_a_commit_past_the_deadline_is_answered_with_silence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung disk: no ACK once the deadline passed, even when the commit comes back later."""
+    monkeypatch.setattr("alarmrx.receiver.handler.COMMIT_TIMEOUT_S", 0.2)
+    gate = threading.Event()
+    hooks = WriterHooks(before_commit=lambda _conn: gate.wait(10))
+    async with await Journal.open(tmp_path / "j.db", hooks=hooks) as journal:
+        handler = _handler(journal)
+        answers: list[Outcome] = []
+        for n in (1, 2):
+            handler.receive(frame("1234", f"#1234|NBA{n}", sequence=n), peer="p",
+                            transport="tcp", received_at=datetime.now(UTC),
+                            answer=answers.append)  # fmt: skip
+        assert handler.waiting == 2
+        await asyncio.sleep(0.5)
+        assert [a.kind for a in answers] == [Reply.NONE, Reply.NONE]
+        gate.set()
+        await asyncio.wait_for(journal.wait_for(1), 5)  # durable after all: a retry will
+        await asyncio.sleep(0.05)  # be recognised as a repeat
+        assert len(answers) == 2  # the late commit did not answer again
