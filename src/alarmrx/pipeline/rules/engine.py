@@ -27,6 +27,7 @@ from alarmrx.pipeline.rules.testmode import TestModeCore
 from alarmrx.pipeline.rules.verification import VerificationCore
 
 _UNFLAGGED = frozenset({DerivedType.TEST_STARTED, DerivedType.TEST_ENDED})
+_SUPERVISED = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})  # what supervision folds
 
 
 class RuleEngine:
@@ -43,6 +44,16 @@ class RuleEngine:
         self.cards = CardCore(plans.cards)
         self.auth = AuthCore()
         self.rules += (self.cards, self.auth)
+        # The cores that read each kind of record, in ``rules`` order: a record is shown
+        # only to them (the others' ``handle`` returns at once for it). Supervision is fed
+        # apart, on its own time base, and concludes nothing when folding.
+        self._readers: dict[RecordKind, tuple[Rule, ...]] = {
+            RecordKind.MESSAGE: (self.verification, self.schedule, self.cards),
+            RecordKind.COMMAND: (self.verification, self.test_mode, self.schedule, self.cards,
+                                 self.auth),
+            RecordKind.DERIVED: (self.verification, self.test_mode, self.schedule, self.cards),
+        }  # fmt: skip
+        self._any_kind: tuple[Rule, ...] = (self.schedule,)  # judges deadlines on any record
         self.position = 0  # the last journal_seq folded
         self._held: dict[str, Derived] = {}
         self._recorded: dict[str, Derived] = {}  # appended, not yet read back
@@ -59,12 +70,15 @@ class RuleEngine:
             if mine is not None:
                 self._tell(mine, record.journal_seq)
                 return []
-        heard = record if supervision_at is None else replace(record, received_at=supervision_at)
-        return [
-            derived
-            for rule in self.rules
-            for derived in rule.handle(heard if rule is self.supervision else record)
-        ]
+        if record.kind in _SUPERVISED:
+            heard = record.received_at if supervision_at is None else supervision_at
+            self.supervision.fold(record, heard)
+        out: list[Derived] = []
+        for rule in self._readers.get(record.kind, self._any_kind):
+            found = rule.handle(record)
+            if found:
+                out += found
+        return out
 
     def on_timer(self, now: datetime, supervision_now: datetime | None = None) -> list[Derived]:
         """What is due by ``now``. Given ``supervision_now``, supervision measures silence on

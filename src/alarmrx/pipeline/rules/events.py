@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from alarmrx.journal.records import Record, RecordKind
@@ -18,29 +19,31 @@ PERIODIC_TEST_CID = frozenset({"602", "608"})
 PERIODIC_TEST_SIA = frozenset({"RP"})
 
 
-def panel_events(record: Record) -> Iterator[tuple[int, StoredEvent]]:
+def panel_events(record: Record) -> list[tuple[int, StoredEvent]]:
     """(index in the frame, event) for every event of a MESSAGE record."""
     if record.kind is not RecordKind.MESSAGE:
-        return
-    for index, event in enumerate(record.body.get("events") or ()):
-        if isinstance(event, Mapping):
-            yield index, event
-
-
-def _shape(event: StoredEvent) -> Event:
-    try:
-        category = Category(event.get("category") or Category.UNKNOWN)
-    except ValueError:
-        category = Category.UNKNOWN
-    return Event(code=str(event.get("code") or ""), category=category, description="",
-                 qualifier=event.get("qualifier"))  # fmt: skip
+        return []
+    events = record.body.get("events") or ()
+    # A decoded body holds dicts: ``type(...) is dict`` spares the ABC check of
+    # ``isinstance(..., Mapping)`` (about 0.3 µs an event, four readers a record).
+    return [(index, event) for index, event in enumerate(events)
+            if type(event) is dict or isinstance(event, Mapping)]  # fmt: skip
 
 
 def is_burglary_alarm(event: StoredEvent) -> bool:
     """An alarm of the intrusion class (the ones published with ``verified: false``)."""
     if event.get("category") != Category.ALARM:
         return False
-    return event_priority(_shape(event)) is Priority.INTRUSION
+    return _intrusion(str(event.get("code") or ""), event.get("qualifier") is not None)
+
+
+@lru_cache(maxsize=4096)
+def _intrusion(code: str, contact_id: bool) -> bool:
+    """An alarm event of this code is of the intrusion class (by ``event_priority``, which
+    reads only the code and whether a Contact ID qualifier is present)."""
+    qualifier = 1 if contact_id else None
+    event = Event(code=code, category=Category.ALARM, description="", qualifier=qualifier)
+    return event_priority(event) is Priority.INTRUSION
 
 
 def is_periodic_test(event: StoredEvent) -> bool:

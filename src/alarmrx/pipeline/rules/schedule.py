@@ -231,6 +231,11 @@ class ScheduleCore:
         if premises.checked is None or (premises.armed is None and premises.rearm is None):
             premises.checked = max(premises.checked or upto, upto)
             return []
+        if not premises.dirty and premises.due is not None and upto < premises.due:
+            # ``due`` is the first deadline after ``checked`` (``_schedule``), and nothing it
+            # depends on changed since: no deadline lies in ``(checked, upto]``.
+            premises.checked = max(premises.checked, upto)
+            return []
         out: list[Derived] = []
         while premises.checked < upto:
             step = min(upto, premises.checked + CHUNK)

@@ -155,11 +155,16 @@ class SupervisionCore:
 
     def handle(self, record: Record) -> list[Derived]:
         """Fold one journal record; supervision concludes only in ``on_timer``."""
+        return self.fold(record, record.received_at)
+
+    def fold(self, record: Record, heard: datetime) -> list[Derived]:
+        """``handle``, with a MESSAGE taken as heard at ``heard`` (its receipt time moved
+        onto this core's time base) rather than at its ``received_at``."""
         if record.journal_seq <= self._last_seq:
             return []
         self._last_seq = record.journal_seq
         if record.kind is RecordKind.MESSAGE and record.account is not None:
-            self._observe_message(record)
+            self._observe_message(record, heard)
         elif record.kind is RecordKind.DERIVED and record.account in self._watches:
             kind = derived_type(record.body)
             apply = _APPLIERS.get(kind) if kind is not None else None
@@ -207,12 +212,16 @@ class SupervisionCore:
 
     # -- folding records ------------------------------------------------------------------
 
-    def _observe_message(self, record: Record) -> None:
+    def _observe_message(self, record: Record, heard: datetime) -> None:
+        watch = self._watches.get(str(record.account))
+        if watch is None:
+            return  # not supervised: nothing to read from the body
         body = record.body
-        test_report = any(is_periodic_test(e) for _, e in panel_events(record))
+        test_report = watch.plan.reset_by == "test_reports" and any(
+            is_periodic_test(e) for _, e in panel_events(record))  # fmt: skip
         self.observe(
             str(record.account), body.get("receiver"), body.get("line"), record.transport,
-            record.received_at, journal_seq=record.journal_seq, test_report=test_report,
+            heard, journal_seq=record.journal_seq, test_report=test_report,
         )  # fmt: skip
 
     def _apply_lost(self, account: str, record: Record) -> None:

@@ -60,7 +60,7 @@ class TestModeCore:
 
     def in_test(self, account: str, at: datetime) -> bool:
         """True when ``at`` lies inside the account's current session."""
-        session = self._sessions.get(account)
+        session = self._sessions.get(account) if self._sessions else None
         return session is not None and session.covers(at)
 
     def handle(self, record: Record) -> list[Derived]:
