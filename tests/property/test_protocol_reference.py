@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given
 from hypothesis import strategies as st
@@ -50,6 +51,18 @@ def test_cbc_by_ecb_matches_cbc_mode(key: bytes, data: bytes) -> None:
     assert crypto.encrypt(key, data) == reference.encryptor().update(data)
     assert crypto.decrypt(key, data) == reference.decryptor().update(data)
     assert crypto.decrypt(key, crypto.encrypt(key, data)) == data
+
+
+@pytest.mark.parametrize("size", [1, 15, 17, 33])
+def test_cbc_refuses_partial_blocks(size: int) -> None:
+    """A partial block raises, as the library's finalize did, and leaves nothing behind."""
+    key = bytes(range(16))
+    with pytest.raises(ValueError, match="whole AES blocks"):
+        crypto.decrypt(key, bytes(size))
+    with pytest.raises(ValueError, match="whole AES blocks"):
+        crypto.encrypt(key, bytes(size))
+    block = bytes(16)
+    assert crypto.decrypt(key, block) == _cbc_zero_iv(key).decryptor().update(block)
 
 
 def test_cbc_from_several_threads() -> None:

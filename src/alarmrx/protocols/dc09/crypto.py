@@ -53,11 +53,19 @@ def _contexts(key: bytes, thread: int) -> tuple[CipherContext, CipherContext]:
     return cipher.encryptor(), cipher.decryptor()
 
 
+def _check_whole_blocks(data: bytes) -> None:
+    """A shared ECB context would keep a partial block for the next caller: refuse it."""
+    if len(data) % BLOCK:
+        msg = f"{len(data)} bytes are not whole AES blocks"
+        raise ValueError(msg)
+
+
 def decrypt(key: bytes, ciphertext: bytes) -> bytes:
     """Decrypt whole blocks; the caller checks ``len(ciphertext) % 16 == 0``.
 
     CBC: each decrypted block is xored with the ciphertext block before it (the IV first).
     """
+    _check_whole_blocks(ciphertext)
     blocks = _contexts(key, get_ident())[1].update(ciphertext)
     chain = _ZERO_IV + ciphertext[:-BLOCK]
     return (int.from_bytes(blocks) ^ int.from_bytes(chain)).to_bytes(len(ciphertext))
@@ -68,6 +76,7 @@ def encrypt(key: bytes, cleartext: bytes) -> bytes:
 
     CBC: each cleartext block is xored with the ciphertext block before it (the IV first).
     """
+    _check_whole_blocks(cleartext)
     update = _contexts(key, get_ident())[0].update
     out = []
     previous = 0
