@@ -22,6 +22,9 @@ HEADER_RE = re.compile(
 TIMESTAMP_RE = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{2})-([0-9]{2})-([0-9]{4})")
 
 HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
+# Hex digits only (CRC, length, ciphertext: one or more; an account: any number).
+HEX_BYTES_RE = re.compile(rb"[0-9A-Fa-f]+")
+HEX_TEXT_RE = re.compile(r"[0-9A-Fa-f]*")
 
 # Tokens of DC-09 §5.5 and Annex H (standards.md §1.5). Only some carry payloads we decode;
 # the rest parse and get DUH.

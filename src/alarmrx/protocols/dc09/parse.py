@@ -20,7 +20,8 @@ from alarmrx.protocols.dc09 import crypto
 from alarmrx.protocols.dc09.crc import crc16_arc
 from alarmrx.protocols.dc09.grammar import (
     HEADER_RE,
-    HEX_DIGITS,
+    HEX_BYTES_RE,
+    HEX_TEXT_RE,
     LINK_TEST_TOKENS,
     REPLY_TOKENS,
     TIMESTAMP_RE,
@@ -109,7 +110,7 @@ def _split(frame: bytes, quirks: set[Quirk]) -> tuple[CRCStyle, int, bytes, byte
         quirks.add(Quirk.BINARY_CRC)
         return CRCStyle.BINARY, int.from_bytes(frame[1:3], "big"), frame[3:7], frame[7 : end - 1]
     crc_text = frame[1:5]
-    if frame[9] != _QUOTE or not set(crc_text.decode("latin-1")) <= HEX_DIGITS:
+    if frame[9] != _QUOTE or not HEX_BYTES_RE.fullmatch(crc_text):
         msg = "no 4-hex-digit CRC and 4-digit length before the opening quote"
         raise FramingError(msg)
     if not crc_text.isupper() and not crc_text.isdigit():
@@ -127,10 +128,9 @@ def _frame_end(frame: bytes, quirks: set[Quirk]) -> int:
     return end if end and frame[end - 1] == CR else 0
 
 
-def _check_length(length_text: bytes, actual: int, quirks: set[Quirk]) -> None:
-    text = length_text.decode("latin-1")
-    if not text.isascii() or not set(text) <= HEX_DIGITS:
-        msg = f"length field {text!r} is not 0LLL hex"
+def _check_length(text: bytes, actual: int, quirks: set[Quirk]) -> None:
+    if not HEX_BYTES_RE.fullmatch(text):
+        msg = f"length field {text.decode('latin-1')!r} is not 0LLL hex"
         raise LengthMismatchError(msg)
     declared = int(text, 16)
     if declared == actual:
@@ -167,7 +167,7 @@ def _parse_header(body: bytes, crc_style: CRCStyle, quirks: set[Quirk]) -> tuple
     if match is None:
         msg = f"header {text[:40]!r} does not match '\"token\"seq[R…][L…][#acct]['"
         raise FramingError(msg)
-    line, account = match["line"], match["account"]
+    star, token, sequence, receiver, line, account = match.groups()
     if line is None:
         quirks.add(Quirk.MISSING_LINE)
     elif line == "":
@@ -176,10 +176,10 @@ def _parse_header(body: bytes, crc_style: CRCStyle, quirks: set[Quirk]) -> tuple
         quirks.add(Quirk.MISSING_ACCOUNT)
         account = None
     header = FrameHeader(
-        token=match["token"],
-        encrypted=bool(match["star"]),
-        sequence=match["sequence"],
-        receiver=match["receiver"],
+        token=token,
+        encrypted=bool(star),
+        sequence=sequence,
+        receiver=receiver,
         line=line,
         account=account,
         crc_style=crc_style,
@@ -249,7 +249,7 @@ def _decrypt(policy: AccountPolicy, hex_text: bytes, quirks: set[Quirk]) -> str:
     if policy.key is None:
         msg = "encrypted frame for an account without a key"
         raise NoKeyError(msg)
-    if not hex_text or len(hex_text) % 32 or not set(hex_text.decode("latin-1")) <= HEX_DIGITS:
+    if len(hex_text) % 32 or not HEX_BYTES_RE.fullmatch(hex_text):
         msg = f"ciphertext of {len(hex_text)} characters is not whole AES blocks in hex"
         raise DecryptError(msg)
     if not hex_text.isupper() and not hex_text.isdigit():
@@ -326,16 +326,16 @@ def _timestamp(
             raise TimestampError(msg)
         return None
     match = TIMESTAMP_RE.fullmatch(text)
+    zone = _zone(policy.panel_timezone) if policy.panel_timezone else UTC
     try:
         if match is None:
             raise ValueError(text)
         hour, minute, second, month, day, year = map(int, match.groups())
-        local = datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - zone below
+        local = datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError as err:
         msg = f"timestamp {text!r} is not HH:MM:SS,MM-DD-YYYY"
         raise TimestampError(msg) from err
-    zone = _zone(policy.panel_timezone) if policy.panel_timezone else UTC
-    stamp = local.replace(tzinfo=zone).astimezone(UTC) + policy.clock_offset
+    stamp = local.astimezone(UTC) + policy.clock_offset  # itself when in UTC
     if policy.window is not None and (encrypted or policy.check_plain_timestamp):
         _check_window(stamp, now, policy.window)
     return stamp
@@ -359,7 +359,7 @@ def _account_quirks(header: str | None, data: str | None, quirks: set[Quirk]) ->
         quirks.add(Quirk.ACCOUNT_MISMATCH)
     if account is None:
         return
-    if not set(account) <= HEX_DIGITS:
+    if not HEX_TEXT_RE.fullmatch(account):
         quirks.add(Quirk.NON_HEX_ACCOUNT)
     if len(account) < 3:
         quirks.add(Quirk.SHORT_ACCOUNT)
