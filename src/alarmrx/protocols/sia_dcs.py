@@ -17,32 +17,37 @@ import re
 from dataclasses import dataclass, field, replace
 
 from alarmrx.protocols.categories import sia_category
-from alarmrx.protocols.codes import SIA_CODES
+from alarmrx.protocols.codes import SIA_CODES, AddressKind
 from alarmrx.protocols.contact_id import Payload, number
-from alarmrx.protocols.dc09.message import Event, Quirk
+from alarmrx.protocols.dc09.message import Category, Event, Quirk
 from alarmrx.protocols.errors import PayloadError
 
-# Modifier packets (DC-03 §5): spec abbreviation -> the value's characters.
-_MODIFIER_RE = re.compile(
-    r"(?P<name>ri|id|pi|ai|ti|da|ph|lv|va|pt|rg|ss)(?P<value>[0-9:.\-]*)(?P<slash>/?)"
-)
-_CODE_RE = re.compile(
-    r"(?P<code>[A-Z]{2})(?P<address>[0-9:.\-]*)(?:\*[^/^|]*)?(?:\^(?P<text>[^^]*)\^?)?(?P<slash>/?)"
+# One packet: a modifier (DC-03 §5: spec abbreviation, then the value's characters), tried
+# first, or an event code with its address and optional ``^text^``.
+_PACKET_RE = re.compile(
+    r"(?P<name>ri|id|pi|ai|ti|da|ph|lv|va|pt|rg|ss)(?P<value>[0-9:.\-]*)(?P<modifier_slash>/?)"
+    r"|(?P<code>[A-Z]{2})(?P<address>[0-9:.\-]*)(?:\*[^/^|]*)?(?:\^(?P<text>[^^]*)\^?)?(?P<slash>/?)"
 )
 # An address that names neither a user nor an area is kept as the zone, the generic slot
 # (DC-03 "condition", "point", "unused" addresses still carry the panel's number).
 _NOT_ZONE = frozenset({"user", "area"})
-_MODIFIER_FIELD = {"ri": "area", "id": "user", "pi": "peripheral", "ti": "time", "da": "date"}
+
+# code -> (category, description, address kind), worked out once per table row.
+_CODE_FACTS: dict[str, tuple[Category, str, AddressKind]] = {
+    code: (sia_category(code, info.category), info.description, info.address)
+    for code, info in SIA_CODES.items()
+}
+_UNKNOWN_CODE: tuple[Category, str, AddressKind] = (Category.UNKNOWN, "Unknown SIA code", "zone")
 
 
 @dataclass(slots=True)
 class _Block:
-    """Modifiers in force while reading one event block."""
+    """Modifiers in force while reading one event block, and the payload's quirks."""
 
     old: bool
+    quirks: set[Quirk]
     glued: bool = False  # the previous packet was a code not closed by '/'
     modifiers: dict[str, str] = field(default_factory=dict)
-    quirks: set[Quirk] = field(default_factory=set)
 
 
 def split_blocks(data: str) -> list[str]:
@@ -85,7 +90,7 @@ def _with_text(event: Event, text: str) -> Event:
 
 
 def _decode_event_block(block: str, quirks: set[Quirk]) -> list[Event]:
-    state = _Block(old=block[0] == "O")
+    state = _Block(old=block[0] == "O", quirks=quirks)
     if block[0] in "NO":
         body = block[1:]
     else:
@@ -95,46 +100,47 @@ def _decode_event_block(block: str, quirks: set[Quirk]) -> list[Event]:
     pos = 0
     while pos < len(body):
         pos = _read_packet(body, pos, state, events)
-    quirks |= state.quirks
     return events
 
 
 def _read_packet(body: str, pos: int, state: _Block, events: list[Event]) -> int:
-    if modifier := _MODIFIER_RE.match(body, pos):
-        state.modifiers[modifier["name"]] = modifier["value"]
+    packet = _PACKET_RE.match(body, pos)
+    if packet is None:
+        msg = f"SIA DCS packet {body[pos : pos + 20]!r} is neither a modifier nor an event code"
+        raise PayloadError(msg)
+    name, value, modifier_slash, code, address, text, slash = packet.groups()
+    end = packet.end()
+    if name is not None:
+        state.modifiers[name] = value
         state.glued = False
-        if not modifier["slash"] and modifier.end() < len(body):
+        if not modifier_slash and end < len(body):
             state.quirks.add(Quirk.SIA_MISSING_SLASH)
-        return modifier.end()
-    if code := _CODE_RE.match(body, pos):
-        if state.glued and not code["address"]:
-            # Bare letters glued to the previous address (`OP001NM`, Ajax): not a second code.
-            state.quirks.add(Quirk.SIA_TRAILING_LETTERS)
-        else:
-            events.append(_event(code["code"], code["address"], code["text"], state))
-        state.glued = not code["slash"]
-        return code.end()
-    msg = f"SIA DCS packet {body[pos : pos + 20]!r} is neither a modifier nor an event code"
-    raise PayloadError(msg)
+    elif state.glued and not address:
+        # Bare letters glued to the previous address (`OP001NM`, Ajax): not a second code.
+        state.quirks.add(Quirk.SIA_TRAILING_LETTERS)
+        state.glued = not slash
+    else:
+        events.append(_event(code, address, text, state))
+        state.glued = not slash
+    return end
 
 
 def _event(code: str, address: str, text: str | None, state: _Block) -> Event:
-    info = SIA_CODES.get(code)
-    kind = info.address if info else "zone"
-    mods = {_MODIFIER_FIELD[k]: v for k, v in state.modifiers.items() if k in _MODIFIER_FIELD}
+    """The modifiers in force: ``ri`` area, ``id`` user, ``pi`` peripheral, ``ti`` time,
+    ``da`` date."""
+    category, description, kind = _CODE_FACTS.get(code, _UNKNOWN_CODE)
+    modifiers = state.modifiers
     value = number(address)
-    area = number(mods.get("area", ""))
-    user = number(mods.get("user", ""))
     return Event(
         code=code,
-        category=sia_category(code, info.category if info else None),
-        description=info.description if info else "Unknown SIA code",
+        category=category,
+        description=description,
         zone=None if kind in _NOT_ZONE else value,
-        user=value if kind == "user" else user,
-        area=value if kind == "area" else area,
+        user=value if kind == "user" else number(modifiers.get("id", "")),
+        area=value if kind == "area" else number(modifiers.get("ri", "")),
         text=text.strip() if text else None,
-        peripheral=mods.get("peripheral") or None,
-        time=mods.get("time") or None,
-        date=mods.get("date") or None,
+        peripheral=modifiers.get("pi") or None,
+        time=modifiers.get("ti") or None,
+        date=modifiers.get("da") or None,
         old=state.old,
     )
