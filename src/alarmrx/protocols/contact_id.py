@@ -21,6 +21,15 @@ _CID_RE = re.compile(
     r"(?P<address>[0-9A-Fa-f]{3})"
 )
 _KNOWN_QUALIFIERS = frozenset({1, 3, 6})
+_NO_QUIRKS: frozenset[Quirk] = frozenset()
+_UNKNOWN_QUALIFIER = frozenset({Quirk.CID_UNKNOWN_QUALIFIER})
+
+# code -> (table category, description, whether the address is a user), once per table row.
+_CODE_FACTS: dict[str, tuple[str | None, str, bool]] = {
+    code: (info.category, info.description, info.address == "user")
+    for code, info in CONTACT_ID_CODES.items()
+}
+_UNKNOWN_CODE: tuple[str | None, str, bool] = (None, "Unknown Contact ID code", False)
 
 
 @fast_init
@@ -49,19 +58,19 @@ def decode(data: str) -> Payload:
     if match is None:
         msg = f"Contact ID data block {data[:40]!r} is not '#acct|QXYZ GG CCC'"
         raise PayloadError(msg)
-    qualifier = int(match["qualifier"])
-    code = match["code"].upper()
-    info = CONTACT_ID_CODES.get(code)
-    quirks = frozenset() if qualifier in _KNOWN_QUALIFIERS else {Quirk.CID_UNKNOWN_QUALIFIER}
-    address = number(match["address"])
-    is_user = info is not None and info.address == "user"
+    account, qualifier_digit, code, group, address = match.groups()
+    qualifier = int(qualifier_digit)
+    code = code.upper()
+    table_category, description, is_user = _CODE_FACTS.get(code, _UNKNOWN_CODE)
+    quirks = _NO_QUIRKS if qualifier in _KNOWN_QUALIFIERS else _UNKNOWN_QUALIFIER
+    zone_or_user = number(address)
     event = Event(
         code=code,
-        category=contact_id_category(qualifier, info.category if info else None),
-        description=info.description if info else "Unknown Contact ID code",
+        category=contact_id_category(qualifier, table_category),
+        description=description,
         qualifier=qualifier,
-        area=number(match["group"]),
-        zone=None if is_user else address,
-        user=address if is_user else None,
+        area=number(group),
+        zone=None if is_user else zone_or_user,
+        user=zone_or_user if is_user else None,
     )
-    return Payload(account=match["account"], events=(event,), quirks=frozenset(quirks))
+    return Payload(account=account, events=(event,), quirks=quirks)
