@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given
 from hypothesis import strategies as st
 
+from alarmrx.protocols import format_timestamp
 from alarmrx.protocols.dc09 import crypto
 from alarmrx.protocols.dc09.crc import crc16_arc
 
@@ -99,3 +101,17 @@ def test_make_pad_matches_generator(length: int, seed: int) -> None:
     assert pad == _make_pad_by_generator(length, source(random.Random(seed)))
     assert len(pad) == length
     assert not set(pad) & set(b"[]|")
+
+
+offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+# Hypothesis takes naive bounds and draws the zone apart; years 1 and 9999 could leave the
+# range once shifted to UTC.
+_FIRST, _LAST = datetime(2, 1, 1), datetime(9998, 12, 31)  # noqa: DTZ001
+
+
+@given(st.datetimes(min_value=_FIRST, max_value=_LAST, timezones=offsets))
+def test_format_timestamp_matches_strftime(moment: datetime) -> None:
+    """Fields formatted by hand read as strftime's ``_%H:%M:%S,%m-%d-%Y`` in UTC."""
+    assert format_timestamp(moment) == moment.astimezone(UTC).strftime("_%H:%M:%S,%m-%d-%Y")

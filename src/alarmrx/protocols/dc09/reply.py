@@ -17,7 +17,8 @@ from alarmrx.protocols.errors import Reply
 
 def format_timestamp(now: datetime) -> str:
     """``_HH:MM:SS,MM-DD-YYYY`` in UTC (§1.9)."""
-    return now.astimezone(UTC).strftime("_%H:%M:%S,%m-%d-%Y")
+    t = now.astimezone(UTC)  # fields by hand: strftime takes twice as long (4.9 -> 2.5 µs)
+    return f"_{t.hour:02}:{t.minute:02}:{t.second:02},{t.month:02}-{t.day:02}-{t.year}"
 
 
 def reply_kind(message: DC09Message) -> Reply:
@@ -30,24 +31,21 @@ def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
     """Wrap a body (from the opening quote) in LF, CRC, length and CR."""
     data = body.encode("ascii")
     crc = crc16_arc(data)
-    length = f"{len(data):04X}".encode("ascii")
     if crc_style is CRCStyle.BINARY:
-        head = crc.to_bytes(2, "big") + length
+        head = crc.to_bytes(2, "big") + f"{len(data):04X}".encode("ascii")
     else:
-        head = f"{crc:04X}".encode("ascii") + length
-    return b"\n" + head + data + b"\r"
+        head = f"{crc:04X}{len(data):04X}".encode("ascii")
+    return b"".join((b"\n", head, data, b"\r"))
 
 
 def addressing(header: FrameHeader) -> str:
     """``R…L…#…`` exactly as the panel sent them."""
-    parts = []
-    if header.receiver is not None:
-        parts.append(f"R{header.receiver}")
-    if header.line is not None:
-        parts.append(f"L{header.line}")
-    if header.account is not None:
-        parts.append(f"#{header.account}")
-    return "".join(parts)
+    receiver, line, account = header.receiver, header.line, header.account
+    return (
+        ("" if receiver is None else f"R{receiver}")
+        + ("" if line is None else f"L{line}")
+        + ("" if account is None else f"#{account}")
+    )
 
 
 def encode_ack(
