@@ -325,8 +325,19 @@ def _timestamp(
             msg = "encrypted frame without a timestamp"
             raise TimestampError(msg)
         return None
+    stamp = _panel_time(text, policy.panel_timezone) + policy.clock_offset
+    if policy.window is not None and (encrypted or policy.check_plain_timestamp):
+        _check_window(stamp, now, policy.window)
+    return stamp
+
+
+# Panels send the same timestamp text many times within a second or two, so the parsed time
+# is kept: a hit costs ~0.3 µs against ~1.8 µs to parse. A bad text raises every time.
+@lru_cache(maxsize=1024)
+def _panel_time(text: str, zone_name: str | None) -> datetime:
+    """``HH:MM:SS,MM-DD-YYYY`` in the named zone (UTC for None), converted to UTC."""
     match = TIMESTAMP_RE.fullmatch(text)
-    zone = _zone(policy.panel_timezone) if policy.panel_timezone else UTC
+    zone = _zone(zone_name) if zone_name else UTC
     try:
         if match is None:
             raise ValueError(text)
@@ -335,10 +346,7 @@ def _timestamp(
     except ValueError as err:
         msg = f"timestamp {text!r} is not HH:MM:SS,MM-DD-YYYY"
         raise TimestampError(msg) from err
-    stamp = local.astimezone(UTC) + policy.clock_offset  # itself when in UTC
-    if policy.window is not None and (encrypted or policy.check_plain_timestamp):
-        _check_window(stamp, now, policy.window)
-    return stamp
+    return local.astimezone(UTC)  # itself when in UTC
 
 
 def _check_window(stamp: datetime, now: datetime, window: TimestampWindow) -> None:
