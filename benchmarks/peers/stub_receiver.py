@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import re
 import signal
+from collections.abc import Coroutine
 from typing import cast
 
 from alarmrx.protocols import Framer, ProtocolError, encode_frame
@@ -91,7 +92,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--transport", choices=("tcp", "udp"), default="tcp")
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port, args.transport))
+    _run(serve(args.host, args.port, args.transport))
+
+
+def _run(main: Coroutine[None, None, None]) -> None:
+    """On uvloop when installed, as alarmrx and the load generator run."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 if __name__ == "__main__":
