@@ -1,50 +1,72 @@
-"""One simulated panel's link: send a frame, wait for the one reply, over TCP or UDP.
+"""One simulated panel's link over TCP or UDP: frames out, replies handed to a listener.
 
-asyncio protocols rather than streams, to keep the generator's own cost per frame low.
-TCP replies are split with alarmrx's ``Framer``; a UDP datagram is one reply.
+asyncio protocols rather than streams, and callbacks rather than a future per frame, to keep
+the generator's own cost per frame low. TCP replies are split with alarmrx's ``Framer``; a
+UDP datagram is one reply.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Protocol, cast
 
 from alarmrx.protocols import Framer, ProtocolError
 
 
+class Listener(Protocol):
+    """Who a link hands its replies and its troubles to."""
+
+    def on_reply(self, reply: bytes) -> None:
+        """One reply frame arrived."""
+
+    def on_lost(self, exc: BaseException) -> None:
+        """The connection closed, or (UDP) an error came back."""
+
+
+class _Waiter:
+    """A one-shot listener: the reply to one frame, as a future."""
+
+    def __init__(self) -> None:
+        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def on_reply(self, reply: bytes) -> None:
+        if not self.reply.done():
+            self.reply.set_result(reply)
+
+    def on_lost(self, exc: BaseException) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+
+class _Nobody:
+    def on_reply(self, reply: bytes) -> None:
+        del reply
+
+    def on_lost(self, exc: BaseException) -> None:
+        del exc
+
+
 class Link:
-    """A connected transport with at most one exchange in flight."""
+    """A connected transport; replies go to ``listener``."""
 
     def __init__(self) -> None:
         self.transport: asyncio.BaseTransport | None = None
-        self._waiter: asyncio.Future[bytes] | None = None
-        self.stray_replies = 0  # replies that arrived with no frame waiting (late ones)
+        self.listener: Listener = _Nobody()
 
-    def _deliver(self, reply: bytes) -> None:
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            self.stray_replies += 1
-            return
-        waiter.set_result(reply)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(exc)
-
-    async def exchange(self, frame: bytes) -> bytes:
-        """Send ``frame`` and return the reply; the caller bounds the wait."""
-        self._waiter = asyncio.get_running_loop().create_future()
-        self._send(frame)
-        try:
-            return await self._waiter
-        finally:
-            self._waiter = None
-
-    def _send(self, frame: bytes) -> None:
+    def send(self, frame: bytes) -> None:
+        """Send one frame; raises ``ConnectionError`` when the link is down."""
         raise NotImplementedError
 
+    async def exchange(self, frame: bytes) -> bytes:
+        """Send ``frame`` and return the next reply; the caller bounds the wait."""
+        waiter = _Waiter()
+        self.listener = waiter
+        self.send(frame)
+        return await waiter.reply
+
     def close(self) -> None:
-        """Close the transport (idempotent)."""
+        """Close the transport (idempotent); its listener hears nothing more."""
+        self.listener = _Nobody()
         if self.transport is not None:
             self.transport.close()
 
@@ -66,16 +88,16 @@ class TCPLink(Link, asyncio.Protocol):
             try:
                 frame = self._framer.next_frame()
             except ProtocolError:
-                continue  # an oversized reply is dropped; the waiter times out
+                continue  # an oversized reply is dropped; the frame's reply times out
             if frame is None:
                 return
-            self._deliver(frame)
+            self.listener.on_reply(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(ConnectionError("the receiver closed the connection"))
+        self.listener.on_lost(ConnectionError("the receiver closed the connection"))
 
-    def _send(self, frame: bytes) -> None:
+    def send(self, frame: bytes) -> None:
         if self.closed or self.transport is None:
             raise ConnectionError("not connected")
         cast(asyncio.WriteTransport, self.transport).write(frame)
@@ -88,12 +110,12 @@ class UDPLink(Link, asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self._deliver(data)
+        self.listener.on_reply(data)
 
     def error_received(self, exc: Exception) -> None:
-        self._fail(exc)  # ICMP port unreachable: nobody listens
+        self.listener.on_lost(exc)  # ICMP port unreachable: nobody listens
 
-    def _send(self, frame: bytes) -> None:
+    def send(self, frame: bytes) -> None:
         if self.transport is None:
             raise ConnectionError("not connected")
         # the selector loop's datagram transport does not subclass DatagramTransport

@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.accounts import BenchAccount, make_accounts
 from benchmarks.broker import Broker
 from benchmarks.frames import LINK_TESTS, MIX
-from benchmarks.load import LinkPlan, SharePlan
+from benchmarks.load import LinkPlan, ProbePlan, SharePlan
 from benchmarks.procstat import (
     cpu_seconds,
     open_files,
@@ -48,6 +48,7 @@ class Options:
     reply_timeout: float
     rate: float | None
     link_tests_only: bool
+    probe_rate: float | None  # frames/s of the one measuring panel; None: no such panel
     mqtt: bool
     workdir: Path
     alarmrx_source: Path | None
@@ -90,7 +91,8 @@ def run_cell(cell: Cell, repetition: int, options: Options) -> Measurement:
         / f"{cell.receiver}-{cell.transport}-{cell.mode}-{cell.connections}-r{repetition}"
     )
     workdir.mkdir(parents=True, exist_ok=True)
-    accounts = make_accounts(max(options.accounts, 1), cell.mode)
+    probe_accounts = 1 if options.probe_rate else 0  # the measuring panel's own, last
+    accounts = make_accounts(max(options.accounts, 1) + probe_accounts, cell.mode)
     setup = Setup(
         workdir=workdir,
         host=options.host,
@@ -146,7 +148,9 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
         peak_rss=peak_rss(pid),
         udp_buffer_drops=udp_receive_buffer_errors() - int(before["drops"]),
     )
-    return measure(cell, repetition, load, readings, rate=options.rate)
+    return measure(
+        cell, repetition, load, readings, rate=options.rate, probe_rate=options.probe_rate
+    )
 
 
 def _wait_accepted(pid: int, connected: int) -> None:
@@ -163,9 +167,11 @@ def _wait_accepted(pid: int, connected: int) -> None:
 def share_plans(
     cell: Cell, options: Options, setup: Setup, *, encrypted_acks: bool
 ) -> list[SharePlan]:
-    """Split the cell's links over the generator processes."""
+    """Split the cell's links over the generator processes; the first one also runs the
+    measuring panel, if any, on an account of its own."""
+    accounts = setup.accounts[:-1] if options.probe_rate else setup.accounts
     links = [
-        LinkPlan(index, _accounts_of(index, cell.connections, setup.accounts), _source(index, cell))
+        LinkPlan(index, _accounts_of(index, cell.connections, accounts), _source(index, cell))
         for index in range(cell.connections)
     ]
     processes = max(1, min(options.processes, cell.connections))
@@ -181,9 +187,19 @@ def share_plans(
             encrypted_acks=encrypted_acks,
             interval=interval,
             mix=LINK_TESTS if options.link_tests_only else MIX,
+            probe=_probe(cell, options, setup) if share == 0 else None,
         )
         for share in range(processes)
     ]
+
+
+def _probe(cell: Cell, options: Options, setup: Setup) -> ProbePlan | None:
+    """The measuring panel: one more link, the event mix at ``probe_rate`` frames/s."""
+    if not options.probe_rate:
+        return None
+    index = cell.connections  # after the other links: its own seed and source address
+    link = LinkPlan(index, setup.accounts[-1:], _source(index, cell))
+    return ProbePlan(link, interval=1 / options.probe_rate)
 
 
 def _accounts_of(

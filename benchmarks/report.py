@@ -42,6 +42,7 @@ def render_section(
         "CPU is the receiver process's user+system time per acknowledged frame; "
         "*gen CPU* is the load generator's, for judging whether it was the limit.",
         "\n".join([HEADER, _rule(HEADER), *(_row(s) for s in summaries)]),
+        _measuring_panel(summaries),
         _end_to_end(summaries),
         _ratios(summaries),
         _failures(summaries),
@@ -87,6 +88,34 @@ def _row(s: Summary) -> str:
         f"{s.generator_cpu_per_frame * US:.0f}",
         f"{s.failed:,}",
     ]
+    return "| " + " | ".join(cells) + " |"
+
+
+PROBE_HEADER = (
+    "| receiver | transport | mode | other connections | frames/s | acked | p50 ms | p99 ms "
+    "| max ms |"
+)
+
+
+def _measuring_panel(summaries: Sequence[Summary]) -> str:
+    """The one connection sending events at a fixed rate among the others."""
+    rows = [_probe_row(s) for s in summaries if s.probe_rate]
+    if not rows:
+        return ""
+    intro = (
+        "### Measuring panel\n\nOne more connection, on an account of its own, sends the "
+        "event mix (Contact ID and SIA DCS; one frame in ten a NULL) at a fixed rate while "
+        "the others are held; its latency runs from each frame's scheduled send to its valid "
+        "ACK. Its frames are not in the table above."
+    )
+    return "\n".join([intro, "", PROBE_HEADER, _rule(PROBE_HEADER), *rows])
+
+
+def _probe_row(s: Summary) -> str:
+    c = s.cell
+    cells = [c.receiver, c.transport, c.mode, f"{c.connections:,}", f"{s.probe_rate:g}"]
+    cells += [f"{s.probe_acked:,}", f"{s.probe_p50 * MS:.2f}", f"{s.probe_p99 * MS:.2f}"]
+    cells.append(f"{s.probe_max * MS:.1f}")
     return "| " + " | ".join(cells) + " |"
 
 

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, object] = {
     "repetitions": 3,
     "duration": 10.0,
 }
+SCALE_PROBE_RATE = 5.0  # the scale section's measuring panel, frames/s
 QUICK: dict[str, object] = {
     **DEFAULTS,
     "modes": ("plain", "aes128"),
@@ -99,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--reply-timeout", type=float, default=5.0, help="seconds a link waits for a reply")
     add("--rate", type=float, help="offered frames/s over all links (default: closed loop)")
     add("--link-tests-only", action="store_true", help="send only NULL link tests")
+    add(
+        "--probe-rate",
+        type=float,
+        help="frames/s of one more connection, the measuring panel, sending events among "
+        f"the others; its latency is reported apart (default: {SCALE_PROBE_RATE:g} for "
+        "--section scale, else none)",
+    )
     add("--mqtt", action="store_true", help="alarmrx publishes to a local mosquitto; time it")
     add("--section", help="the section of the page to write (default: matrix, or quick)")
     add("--output", type=Path, default=DOC, help="the page to write")
@@ -110,11 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve(args: argparse.Namespace) -> None:
-    """Fill the matrix options left unset from the defaults, or from --quick's."""
+    """Fill the matrix options left unset from the defaults, or from --quick's; a scale run
+    gets its measuring panel."""
     base = QUICK if args.quick else DEFAULTS
     for name, value in base.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.probe_rate is None and args.section == "scale":
+        args.probe_rate = SCALE_PROBE_RATE
 
 
 def options_from(args: argparse.Namespace, receivers: tuple[str, ...]) -> Options:
@@ -132,6 +143,7 @@ def options_from(args: argparse.Namespace, receivers: tuple[str, ...]) -> Option
         reply_timeout=args.reply_timeout,
         rate=args.rate,
         link_tests_only=args.link_tests_only,
+        probe_rate=args.probe_rate or None,
         mqtt=args.mqtt,
         workdir=workdir,
         alarmrx_source=snapshot_source(workdir) if "alarmrx" in receivers else None,
@@ -209,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run, print progress, write the page section (and JSON); the exit status."""
     args = build_parser().parse_args(argv)
     resolve(args)
-    notes = fd_limit_notes(raise_fd_limit(), max(args.connections))
+    notes = fd_limit_notes(raise_fd_limit(), max(args.connections) + bool(args.probe_rate))
     versions = available_receivers(args.receivers, notes)
     for note in notes:
         print(note, file=sys.stderr)

@@ -6,8 +6,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from benchmarks.load import LoadResult
 from benchmarks.subscriber import Arrivals
-from benchmarks.workers import LoadResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +52,11 @@ class Measurement:
     e2e_p50: float = 0.0
     e2e_p99: float = 0.0
     e2e_max: float = 0.0
+    probe_rate: float | None = None  # the measuring panel's frames/s (scale runs only)
+    probe_acked: int = 0
+    probe_p50: float = 0.0
+    probe_p99: float = 0.0
+    probe_max: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,10 +80,16 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
 
 
 def measure(
-    cell: Cell, repetition: int, load: LoadResult, readings: Readings, *, rate: float | None
+    cell: Cell,
+    repetition: int,
+    load: LoadResult,
+    readings: Readings,
+    *,
+    rate: float | None,
+    probe_rate: float | None = None,
 ) -> Measurement:
     """Turn the generator's result and the receiver's readings into one measurement."""
-    ordered = sorted(load.latencies)
+    ordered, probe = sorted(load.latencies), sorted(load.probe_latencies)
     acked = load.acked
     per_frame = 1 / acked if acked else 0.0
     connected = max(load.connected, 1)
@@ -99,9 +110,14 @@ def measure(
         cpu_per_frame=(readings.cpu_after - readings.cpu_before) * per_frame,
         peak_rss=readings.peak_rss,
         rss_per_connection=(readings.rss_connected - readings.rss_idle) / connected,
-        generator_cpu_per_frame=load.generator_cpu_seconds * per_frame,
+        generator_cpu_per_frame=load.cpu_seconds * per_frame,
         udp_buffer_drops=readings.udp_buffer_drops,
         offered_rate=rate,
+        probe_rate=probe_rate,
+        probe_acked=len(probe),
+        probe_p50=percentile(probe, 0.50),
+        probe_p99=percentile(probe, 0.99),
+        probe_max=probe[-1] if probe else 0.0,
     )
 
 
@@ -141,6 +157,11 @@ class Summary:
     e2e_p50: float
     e2e_p99: float
     e2e_max: float
+    probe_rate: float | None
+    probe_acked: int
+    probe_p50: float
+    probe_p99: float
+    probe_max: float
     failures: dict[str, int] = field(default_factory=dict)
 
 
@@ -182,5 +203,10 @@ def _summary(cell: Cell, runs: list[Measurement]) -> Summary:
         e2e_p50=median("e2e_p50"),
         e2e_p99=median("e2e_p99"),
         e2e_max=max(run.e2e_max for run in runs),
+        probe_rate=runs[0].probe_rate,
+        probe_acked=sum(run.probe_acked for run in runs),
+        probe_p50=median("probe_p50"),
+        probe_p99=median("probe_p99"),
+        probe_max=max(run.probe_max for run in runs),
         failures=failures,
     )

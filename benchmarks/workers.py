@@ -12,15 +12,12 @@ import queue
 import resource
 import time
 import traceback
-from array import array
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from typing import cast
 
-from benchmarks.load import SharePlan, ShareResult, run_share
+from benchmarks.load import LoadResult, SharePlan, run_share
 
 READY_TIMEOUT = 120.0
 START_DELAY = 0.1
@@ -29,38 +26,6 @@ RESULT_GRACE = 30.0
 
 class LoadError(RuntimeError):
     """A generator process failed or did not answer in time."""
-
-
-@dataclass(slots=True)
-class LoadResult:
-    """All processes' results merged."""
-
-    acked: int = 0
-    latencies: array[float] = field(default_factory=lambda: array("d"))
-    failures: Counter[str] = field(default_factory=Counter)
-    samples: list[str] = field(default_factory=list)
-    connected: int = 0
-    stray_replies: int = 0
-    started: float = 0.0
-    finished: float = 0.0
-    generator_cpu_seconds: float = 0.0
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds from the common start to the last process's end."""
-        return self.finished - self.started
-
-    def add(self, share: ShareResult) -> None:
-        """Merge one process's result."""
-        self.acked += share.acked
-        self.latencies.extend(share.latencies)
-        self.failures.update(share.failures)
-        self.samples.extend(share.samples[: 5 - len(self.samples)])
-        self.connected += share.connected
-        self.stray_replies += share.stray_replies
-        self.started = share.started
-        self.finished = max(self.finished, share.finished)
-        self.generator_cpu_seconds += share.cpu_seconds
 
 
 def raise_fd_limit(wanted: int = 65_536) -> int:
@@ -96,7 +61,7 @@ def run_load(plans: list[SharePlan], before_start: Callable[[int], None]) -> Loa
         timeout = max(plan.duration + plan.reply_timeout for plan in plans) + RESULT_GRACE
         merged = LoadResult()
         for _ in plans:
-            merged.add(cast(ShareResult, _expect(results, "result", timeout)))
+            merged.add(cast(LoadResult, _expect(results, "result", timeout)))
     finally:
         _reap(processes)
     return merged
@@ -150,9 +115,9 @@ def _child(
     results.put(("result", result))
 
 
-def _loop_runner() -> Callable[..., ShareResult]:
+def _loop_runner() -> Callable[..., LoadResult]:
     try:
         import uvloop
     except ImportError:
         return asyncio.run
-    return cast(Callable[..., ShareResult], uvloop.run)
+    return cast(Callable[..., LoadResult], uvloop.run)
