@@ -38,7 +38,7 @@ import structlog
 from alarmrx.config.card_model import CardSettings
 from alarmrx.config.model import AccountSettings
 from alarmrx.journal.errors import JournalClosedError, JournalError
-from alarmrx.journal.records import NewRecord, Record, RecordKind
+from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.pipeline.rules.auth import (
     Admission,
     AuthRefused,
@@ -241,17 +241,27 @@ class RulesRunner:
             page = await self._journal.read_after(self.position, limit=self._page)
             if not page:
                 break
+            ceiling = self._supervision_time.now()
             for record in (r for r in page if r.journal_seq <= upto):
                 latest = max(latest, record.received_at)
-                for derived in self.engine.fold(record, self._not_ahead(record) if keep else None):
+                heard = None
+                if keep:
+                    heard, ceiling = self._not_ahead(record.received_at, ceiling)
+                for derived in self.engine.fold(record, heard):
                     if keep:
                         self.engine.hold(derived)
             if page[-1].journal_seq > upto:
                 break
         return latest
 
-    def _not_ahead(self, record: Record) -> datetime:
-        return min(record.received_at, self._supervision_time.now())
+    def _not_ahead(self, at: datetime, ceiling: datetime) -> tuple[datetime, datetime]:
+        """``min(at, supervision time now)``, and the reading of supervision time to use
+        next: the clock is read again only for an ``at`` later than the last reading (it
+        never goes back, so an earlier ``at`` is the minimum either way)."""
+        if at <= ceiling:
+            return at, ceiling
+        ceiling = self._supervision_time.now()
+        return min(at, ceiling), ceiling
 
     # -- following the journal -------------------------------------------------------
 

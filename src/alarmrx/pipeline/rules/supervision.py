@@ -74,6 +74,11 @@ class _Watch:
     plan: SupervisionPlan
     paths: list[_Path]
     lost_seq: int | None = None  # the record that said the account was lost
+    catch_all: bool = False  # the first path names no receiver, line or transport
+
+    def path_of(self, receiver: str | None, line: str | None, transport: str | None) -> int | None:
+        """The index of the path a frame belongs to (``SupervisionPlan.path_index``)."""
+        return 0 if self.catch_all else self.plan.path_index(receiver, line, transport)
 
     def index_of(self, name: object) -> int | None:
         """The index of the path called ``name`` (None names the only path)."""
@@ -83,7 +88,10 @@ class _Watch:
 def _watch(plan: SupervisionPlan) -> _Watch:
     paths = [_Path(name=p.name, timeout=p.timeout, interval_s=p.interval_s, grace_s=p.grace_s)
              for p in plan.paths]  # fmt: skip
-    return _Watch(plan=plan, paths=paths)
+    first = plan.paths[0] if plan.paths else None
+    catch_all = first is not None and (first.receiver, first.line, first.transport) == (
+        None, None, None)  # fmt: skip
+    return _Watch(plan=plan, paths=paths, catch_all=catch_all)
 
 
 def _same_path(watch: _Watch | None, name: str | None) -> _Path | None:
@@ -139,7 +147,7 @@ class SupervisionCore:
         watch = self._watches.get(account)
         if watch is None or (watch.plan.reset_by == "test_reports" and not test_report):
             return False
-        index = watch.plan.path_index(receiver, line, transport)
+        index = watch.path_of(receiver, line, transport)
         if index is None:
             return False
         path = watch.paths[index]
