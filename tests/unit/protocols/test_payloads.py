@@ -148,6 +148,7 @@ def test_categories() -> None:
     assert sia_category("OP", "open_close") is Category.OPEN
     assert sia_category("CI", "open_close") is Category.STATUS
     assert sia_category("XX", "no_such") is Category.OTHER
+    assert sia_category("ZZ", None) is Category.UNKNOWN
     assert contact_id_category(1, "no_such") is Category.OTHER
     assert contact_id_category(3, "test") is Category.TEST
 

@@ -6,16 +6,18 @@ import binascii
 import random
 
 import pytest
-from tests.unit.protocols.helpers import NOW, parse
+from tests.unit.protocols.helpers import NOW, frame, parse
 
 from alarmrx.protocols import (
     CRCStyle,
     FrameHeader,
+    Reply,
     encode_ack,
     encode_duh,
     encode_frame,
     encode_message,
     encode_nak,
+    reply_kind,
 )
 from alarmrx.protocols.dc09 import crypto
 from alarmrx.protocols.dc09.crc import crc16_arc
@@ -140,3 +142,10 @@ def test_encode_message_round_trips_xdata() -> None:
     message = parse(raw)
     assert message.xdata == (XData(letter="M", value="0026B9E4268B"),)
     assert message.timestamp == NOW
+
+
+def test_reply_kind_rsp_for_a_key_block() -> None:
+    """A message carrying a ``[K…]`` block is answered RSP; any other, ACK."""
+    plain = parse(frame('"SIA-DCS"0001L0#1234[#1234|NBA1][M00AA]'))
+    keyed = parse(frame('"SIA-DCS"0001L0#1234[#1234|NBA1][M00AA][K0123]'))
+    assert (reply_kind(plain), reply_kind(keyed)) == (Reply.ACK, Reply.RSP)

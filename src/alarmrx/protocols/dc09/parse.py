@@ -249,13 +249,16 @@ def _decrypt(policy: AccountPolicy, hex_text: bytes, quirks: set[Quirk]) -> str:
     if policy.key is None:
         msg = "encrypted frame for an account without a key"
         raise NoKeyError(msg)
-    if len(hex_text) % 32 or not HEX_BYTES_RE.fullmatch(hex_text):
-        msg = f"ciphertext of {len(hex_text)} characters is not whole AES blocks in hex"
+    msg = f"ciphertext of {len(hex_text)} characters is not whole AES blocks in hex"
+    if not hex_text or len(hex_text) % 32:
         raise DecryptError(msg)
+    try:
+        ciphertext = binascii.unhexlify(hex_text)  # strict: hex digits only
+    except binascii.Error as err:
+        raise DecryptError(msg) from err
     if not hex_text.isupper() and not hex_text.isdigit():
         quirks.add(Quirk.LOWERCASE_HEX)
-    clear = crypto.decrypt(policy.key, binascii.unhexlify(hex_text))
-    return _strip_pad(clear, quirks)
+    return _strip_pad(crypto.decrypt(policy.key, ciphertext), quirks)
 
 
 def _strip_pad(clear: bytes, quirks: set[Quirk]) -> str:
@@ -367,7 +370,8 @@ def _account_quirks(header: str | None, data: str | None, quirks: set[Quirk]) ->
         quirks.add(Quirk.ACCOUNT_MISMATCH)
     if account is None:
         return
-    if not HEX_TEXT_RE.fullmatch(account):
+    # Decimal (in Latin-1 only 0-9) is the usual account and needs no regex.
+    if not account.isdecimal() and not HEX_TEXT_RE.fullmatch(account):
         quirks.add(Quirk.NON_HEX_ACCOUNT)
     if len(account) < 3:
         quirks.add(Quirk.SHORT_ACCOUNT)
