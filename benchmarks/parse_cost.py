@@ -16,7 +16,7 @@ import argparse
 import os
 import timeit
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import alarmrx.protocols
@@ -31,6 +31,14 @@ KINDS: dict[str, tuple[tuple[str, str], ...]] = {
     "ADM-CID": (("ADM-CID", "1130 01 003"),),
     "NULL": (("NULL", ""),),
 }
+# Frame kind -> the data block of the i-th distinct frame, for parsing frames never seen
+# before: more distinct blocks and timestamps than the parser keeps (4 096 and 1 024).
+VARIED: dict[str, Callable[[int], str]] = {
+    "SIA-DCS": lambda i: f"Nri{1 + i % 8}/BA{i // 8 % 1000:03d}",
+    "ADM-CID": lambda i: f"1130 {1 + i % 8:02d} {i // 8 % 1000:03d}",
+    "NULL": lambda _: "",
+}
+DISTINCT = 6000
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
@@ -39,8 +47,9 @@ def _time(call: Callable[[], object], number: int, repeat: int) -> float:
     return min(timeit.repeat(call, number=number, repeat=repeat)) / number * 1e6
 
 
-def _row(mode: str, kind: str, number: int, repeat: int) -> tuple[float, float, float]:
-    """µs per call of parse_frame, encode_ack and message_priority for one frame kind."""
+def _row(mode: str, kind: str, number: int, repeat: int) -> tuple[float, ...]:
+    """µs per call of parse_frame (the same frame, then each frame new), encode_ack and
+    message_priority for one frame kind."""
     account = make_accounts(1, mode)[0]
     out = FrameSource((account,), seed=0, mix=KINDS[kind]).next(NOW)
     policy = AccountPolicy(key=account.key)
@@ -62,9 +71,27 @@ def _row(mode: str, kind: str, number: int, repeat: int) -> tuple[float, float, 
 
     return (
         _time(parse, number, repeat),
+        _fresh_cost(mode, kind, lookup, repeat),
         _time(ack, number, repeat),
         _time(priority, number, repeat),
     )
+
+
+def _fresh_cost(
+    mode: str, kind: str, lookup: Callable[[FrameHeader, str | None], AccountPolicy], repeat: int
+) -> float:
+    """µs per parse_frame over frames with a different block and second each."""
+    token = KINDS[kind][0][0]
+    mix = tuple((token, VARIED[kind](i)) for i in range(DISTINCT))
+    source = FrameSource(make_accounts(1, mode), seed=0, mix=mix)
+    stamps = [NOW + timedelta(seconds=i) for i in range(DISTINCT)]
+    frames = [(source.next(stamp).frame, stamp) for stamp in stamps]
+
+    def parse_all() -> None:
+        for frame, now in frames:
+            parse_frame(frame, accounts=lookup, now=now)
+
+    return _time(parse_all, 1, max(2, repeat // 2)) / DISTINCT
 
 
 def _framer_cost(number: int, repeat: int) -> float:
@@ -92,11 +119,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7, help="repeats; the best is kept")
     args = parser.parse_args()
     print(f"alarmrx from {Path(alarmrx.protocols.__file__).parent}")
-    print(f"{'mode':<7} {'kind':<8} {'parse µs':>9} {'ack µs':>8} {'prio µs':>8}")
+    print(f"{'mode':<7} {'kind':<8} {'parse µs':>9} {'new µs':>8} {'ack µs':>8} {'prio µs':>8}")
     for mode in ("plain", "aes128", "aes256"):
         for kind in KINDS:
-            parse, ack, prio = _row(mode, kind, args.number, args.repeat)
-            print(f"{mode:<7} {kind:<8} {parse:9.2f} {ack:8.2f} {prio:8.2f}")
+            parse, fresh, ack, prio = _row(mode, kind, args.number, args.repeat)
+            print(f"{mode:<7} {kind:<8} {parse:9.2f} {fresh:8.2f} {ack:8.2f} {prio:8.2f}")
     print(f"framer  mixed    {_framer_cost(args.number, args.repeat):9.2f} µs per frame")
 
 
