@@ -4,6 +4,7 @@ journal records. Pure: records and settings in, dicts out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +37,8 @@ class EventMessage:
 
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z``."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.isoformat()[:-6] + "Z"  # a UTC isoformat() ends in "+00:00"
 
 
 def event_id(receiver_id: str, journal_seq: int, index: int) -> str:
@@ -44,12 +46,20 @@ def event_id(receiver_id: str, journal_seq: int, index: int) -> str:
     return f"{receiver_id}:{journal_seq}:{index}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _priority(code: str, category: str, contact_id: bool) -> Priority:
+    shape = Event(code=code, category=Category(category), description="",
+                  qualifier=1 if contact_id else None)  # fmt: skip
+    return event_priority(shape)
+
+
 def priority_of_event(event: Mapping[str, Any]) -> Priority:
     """The priority class of one stored event (a dict of the journal body)."""
-    category = Category(event.get("category") or Category.UNKNOWN)
-    shape = Event(code=event.get("code") or "", category=category, description="",
-                  qualifier=event.get("qualifier"))  # fmt: skip
-    return event_priority(shape)
+    contact_id = event.get("qualifier") is not None
+    # event_priority reads only the category, the code's family and whether it is Contact
+    # ID: the family keeps the cache small whatever codes a panel sends
+    code = str(event.get("code") or "")[: 2 if contact_id else 1]
+    return _priority(code, event.get("category") or Category.UNKNOWN, contact_id)
 
 
 def _verified(event: Mapping[str, Any], priority: Priority, body: Mapping[str, Any]) -> bool | None:
@@ -60,7 +70,7 @@ def _verified(event: Mapping[str, Any], priority: Priority, body: Mapping[str, A
 
 
 def _zone_name(zone: object, zone_names: Mapping[str, str]) -> str | None:
-    return None if zone is None else zone_names.get(str(zone))
+    return None if zone is None or not zone_names else zone_names.get(str(zone))
 
 
 def _common(record: Record, receiver_id: str) -> dict[str, Any]:
@@ -112,6 +122,9 @@ def _dispatch(
     return advise(priority, record.received_at, bool(record.body.get("test", False)))
 
 
+_PRIORITY_NAMES = {p: p.name.lower() for p in Priority}
+
+
 def panel_events(
     record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
 ) -> list[EventMessage]:
@@ -125,7 +138,7 @@ def panel_events(
             **common,
             "type": "panel",
             **_event_fields(event, zone_names),
-            "priority": priority.name.lower(),
+            "priority": _PRIORITY_NAMES[priority],
             "verified": _verified(event, priority, record.body),
             "refs": [],
             "dispatch": _dispatch(event, priority, record, advise),
@@ -145,7 +158,7 @@ def derived_event(
         **_common(record, receiver_id),
         "type": body.get("type"),
         **_event_fields(body, zone_names),
-        "priority": priority.name.lower(),
+        "priority": _PRIORITY_NAMES[priority],
         "verified": _verified(body, priority, body),
         "refs": [int(seq) for seq in body.get("refs") or []],
         "dispatch": _dispatch(body, priority, record, advise),

@@ -8,7 +8,8 @@ event. Windows overlap: the next one is read and sent while the acknowledgements
 previous are still coming in, as long as no more than ``_LOOKAHEAD`` messages are
 outstanding (so a backlog is still published by priority, window by window). Events go
 straight to paho's ``publish`` and each PUBACK is taken in paho's callback: no task, timer
-or future per message. ``run()`` returns only by cancellation, after publishing the retained
+or future per message (``wire.py``), and paho's socket is read and written in bulk.
+``run()`` returns only by cancellation, after publishing the retained
 ``offline`` status, disconnecting and saving the cursor.
 
 With a command handler (``RulesRunner.command``) it also serves the command topic
@@ -30,8 +31,6 @@ from typing import Any
 
 import aiomqtt
 import structlog
-from paho.mqtt.client import MQTT_ERR_SUCCESS
-from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -58,6 +57,7 @@ from alarmrx.pipeline.interfaces import (
 from alarmrx.pipeline.outbox import CursorSaver, Outbox, Outgoing, Plan, encode
 from alarmrx.pipeline.payloads import ReceiverInfo, offline_payload, status_payload
 from alarmrx.pipeline.topics import Topics
+from alarmrx.pipeline.wire import PublishError, Wire
 
 log = structlog.get_logger("alarmrx.pipeline.publish")
 
@@ -106,7 +106,7 @@ def _failure_reason(exc: BaseException, connected: bool) -> FailureReason:
         return FailureReason.TIMEOUT
     if isinstance(exc, aiomqtt.MqttCodeError) and not connected:
         return FailureReason.REFUSED
-    if isinstance(exc, aiomqtt.MqttError | OSError | _DisconnectedError):
+    if isinstance(exc, aiomqtt.MqttError | OSError | _DisconnectedError | PublishError):
         return FailureReason.DISCONNECTED if connected else FailureReason.CONNECT
     return FailureReason.ERROR
 
@@ -251,7 +251,8 @@ class MQTTPublisher:
                 await self._idle(min(wait, self._ack_due_in(flight)))
 
     def _flight(self, client: aiomqtt.Client) -> Flight:
-        wire = _Wire(client, self._qos, self._properties)
+        wire = self._wire(client)
+        wire.bulk()
         limit = min(_INFLIGHT, self._receive_maximum)
         flight = Flight(wire.publish, limit=limit, settled=self._settled,
                         monotonic=time.monotonic, clock=self._clock)  # fmt: skip
@@ -357,8 +358,12 @@ class MQTTPublisher:
             tls_params=self._tls(),
             tls_insecure=settings.tls_insecure if self._address.tls else None,
         )
-        _Wire(client, self._qos, self._properties).on_connack(self._connack)
+        self._wire(client).on_connack(self._connack)
         return client
+
+    def _wire(self, client: aiomqtt.Client) -> Wire:
+        # aiomqtt has no public hook for acknowledgements: its paho client is the way in
+        return Wire(client._client, self._qos, self._properties)
 
     def _connack(self, properties: Properties | None) -> None:
         """MQTT 5: the broker's Receive Maximum bounds the QoS 1 messages on the wire."""
@@ -392,53 +397,6 @@ class _JSONProperties(Properties):
 
     def pack(self) -> bytes:
         return self._packed
-
-
-class _Wire:
-    """Events straight onto paho's ``publish``, PUBACKs from paho's ``on_publish``.
-
-    aiomqtt's ``publish`` awaits each PUBACK in a coroutine of its own, with a timer and an
-    event each, and scans every pending call on every publication; a window of thousands of
-    messages needs none of that, only one callback per acknowledgement. aiomqtt keeps its own
-    callbacks: ours are chained behind them.
-    """
-
-    def __init__(self, client: aiomqtt.Client, qos: int, properties: Properties | None) -> None:
-        # aiomqtt has no public hook for acknowledgements: its paho client is the way in
-        self._paho: PahoClient = client._client
-        self._qos = qos
-        self._properties = properties
-
-    def publish(self, message: Outgoing) -> int:
-        """Queue ``message`` on the connection; its packet id."""
-        info = self._paho.publish(
-            message.topic, message.payload, self._qos, message.retain, self._properties
-        )
-        if info.rc != MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-        return info.mid
-
-    def on_ack(self, acked: Callable[[int], None]) -> None:
-        """Call ``acked(mid)`` for every PUBACK (PUBCOMP at QoS 2), after aiomqtt's callback."""
-        previous = self._paho.on_publish
-
-        def on_publish(client: PahoClient, userdata: Any, mid: int, *rest: Any) -> None:
-            if previous is not None:
-                previous(client, userdata, mid, *rest)
-            acked(mid)
-
-        self._paho.on_publish = on_publish
-
-    def on_connack(self, connack: Callable[[Properties | None], None]) -> None:
-        """Call ``connack(properties)`` for the CONNACK, before aiomqtt's callback."""
-        previous = self._paho.on_connect
-
-        def on_connect(client: PahoClient, userdata: Any, *rest: Any) -> None:
-            connack(rest[2] if len(rest) > 2 else None)  # (flags, reason code, properties)
-            if previous is not None:
-                previous(client, userdata, *rest)
-
-        self._paho.on_connect = on_connect
 
 
 Reply = Callable[[aiomqtt.Client, str, bytes, bytes | None], Awaitable[None]]

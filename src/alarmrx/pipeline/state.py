@@ -19,7 +19,7 @@ What each record tells:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import IntEnum
 from types import MappingProxyType
@@ -257,13 +257,12 @@ def advance(state: AccountState, record: Record) -> AccountState:
     if record.kind is RecordKind.MESSAGE:
         state = _panel_events(state, record)
     state = _false_alarm_card(state, record)
-    return replace(
-        state,
-        journal_seq=record.journal_seq,
-        last_event_at=record.received_at,
-        link=_link(state, record),
-        test=_test(state, record),
-    )
+    # the constructor, not ``replace``: this runs for every record (about 3 us less)
+    return AccountState(
+        state.account, record.journal_seq, record.received_at, _link(state, record),
+        _test(state, record), state.areas, state.open_alarms, state.card, state.past_cards,
+        state.temporary,
+    )  # fmt: skip
 
 
 _STATEFUL_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})
@@ -277,8 +276,14 @@ class Change(IntEnum):
     CHANGED = 2  # link, test mode, an area or the open alarms changed
 
 
-def _material(state: AccountState) -> AccountState:
-    return replace(state, journal_seq=0, last_event_at=None)
+# What ``Change.CHANGED`` is about: every field but journal_seq and last_event_at.
+_MATERIAL = tuple(
+    f.name for f in fields(AccountState) if f.name not in {"journal_seq", "last_event_at"}
+)
+
+
+def _changed(before: AccountState, after: AccountState) -> bool:
+    return any(getattr(before, name) != getattr(after, name) for name in _MATERIAL)
 
 
 class StateBook:
@@ -298,6 +303,6 @@ class StateBook:
         before = self.accounts.get(record.account)
         after = advance(before or AccountState(account=record.account), record)
         self.accounts[record.account] = after
-        if before is None or _material(before) != _material(after):
+        if before is None or _changed(before, after):
             return Change.CHANGED
         return Change.SEEN
