@@ -138,18 +138,18 @@ async def run_share(
     links = await connect_all(plan, result)
     probe = None if plan.probe is None else await _connect(plan, plan.probe.link, result)
     result.connected = sum(link is not None for link in [*links, probe])
-    gc.freeze()  # thousands of long-lived links: keep full collections from stalling the loop
+    share = _Share(plan, result)
+    panels = share.panels(links, probe)
+    gc.freeze()  # thousands of long-lived panels: keep full collections from stalling the loop
     ready(result.connected)
     result.started = start = await go()
     await _sleep_until(start)
     cpu_at_start = time.process_time()
-    share = _Share(plan, result, until=start + plan.duration)
-    panels = share.panels(links, probe)
     await share.drive(panels, start)
     result.finished = time.monotonic()
+    result.cpu_seconds = time.process_time() - cpu_at_start
     for panel in panels:
         panel.link.close()
-    result.cpu_seconds = time.process_time() - cpu_at_start
     return result
 
 
@@ -162,8 +162,9 @@ async def _sleep_until(moment: float) -> None:
 class _Share:
     """One process's panels: their deadline, their reply deadlines, when all are done."""
 
-    def __init__(self, plan: SharePlan, result: LoadResult, *, until: float) -> None:
-        self.plan, self.result, self.until = plan, result, until
+    def __init__(self, plan: SharePlan, result: LoadResult) -> None:
+        self.plan, self.result = plan, result
+        self.until = 0.0  # the deadline, once the start is known
         self.loop = asyncio.get_running_loop()
         self.replies_due: deque[tuple[float, _Panel, Outgoing]] = deque()
         self.all_done = self.loop.create_future()
@@ -186,7 +187,7 @@ class _Share:
 
     async def drive(self, panels: list[_Panel], start: float) -> None:
         """Start every panel and wait until each has passed the deadline or lost its link."""
-        self.running = len(panels)
+        self.running, self.until = len(panels), start + self.plan.duration
         if not panels:
             return
         sweeper = self.loop.call_later(SWEEP_EVERY, self._sweep)

@@ -11,11 +11,13 @@ import argparse
 import asyncio
 import re
 import signal
+import socket
 from collections.abc import Coroutine
 from typing import cast
 
 from alarmrx.protocols import Framer, ProtocolError, encode_frame
 
+UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024  # as alarmrx's receiver/server.py
 # The header after the length field: "token"seq then R/L/# addressing up to "[".
 _HEADER = re.compile(rb'"\*?[^"]*"([0-9]{4})([^\[]*)\[')
 
@@ -81,6 +83,9 @@ async def serve(host: str, port: int, transport: str) -> None:
             await stop.wait()
     else:
         udp, _ = await loop.create_datagram_endpoint(DatagramStub, local_addr=(host, port))
+        sock = udp.get_extra_info("socket")
+        if sock is not None:  # the buffer alarmrx asks for: a burst beyond it is dropped
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER_BYTES)
         await stop.wait()
         udp.close()
 
