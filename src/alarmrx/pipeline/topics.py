@@ -8,6 +8,7 @@ message without any account goes to the level ``%none``, which no escaped accoun
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -24,6 +25,7 @@ def _percent(match: re.Match[str]) -> str:
     return "".join(f"%{byte:02X}" for byte in match.group().encode())
 
 
+@functools.lru_cache(maxsize=65536)  # a topic for every message: the regex once per account
 def escape_level(account: str | None) -> str:
     """One topic level for ``account``; reversible by ``unescape_level``."""
     if account is None:

@@ -178,7 +178,7 @@ class _PubAcks:
                 return MQTT_ERR_SUCCESS
             paho._inflight_messages -= 1
         message.info._set_as_published()
-        on_publish = cast(CallbackOnPublish_v2 | None, paho.on_publish)
+        on_publish = cast("CallbackOnPublish_v2 | None", paho.on_publish)
         if on_publish is not None:
             on_publish(paho, paho._userdata, mid, reason, self._NO_PROPERTIES)
         return MQTT_ERR_SUCCESS
