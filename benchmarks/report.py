@@ -95,54 +95,63 @@ PROBE_HEADER = (
     "| receiver | transport | mode | other connections | frames/s | acked | p50 ms | p99 ms "
     "| max ms |"
 )
+PROBE_INTRO = (
+    "### Measuring panel\n\nOne more connection, on an account of its own, sends the event "
+    "mix (Contact ID and SIA DCS; one frame in ten a NULL) at a fixed rate while the others "
+    "are held; its latency runs from each frame's scheduled send to its valid ACK. Its "
+    "frames are not in the table above."
+)
 
 
 def _measuring_panel(summaries: Sequence[Summary]) -> str:
     """The one connection sending events at a fixed rate among the others."""
     rows = [_probe_row(s) for s in summaries if s.probe_rate]
-    if not rows:
-        return ""
-    intro = (
-        "### Measuring panel\n\nOne more connection, on an account of its own, sends the "
-        "event mix (Contact ID and SIA DCS; one frame in ten a NULL) at a fixed rate while "
-        "the others are held; its latency runs from each frame's scheduled send to its valid "
-        "ACK. Its frames are not in the table above."
-    )
-    return "\n".join([intro, "", PROBE_HEADER, _rule(PROBE_HEADER), *rows])
+    return _table(PROBE_INTRO, PROBE_HEADER, rows)
 
 
 def _probe_row(s: Summary) -> str:
-    c = s.cell
-    cells = [c.receiver, c.transport, c.mode, f"{c.connections:,}", f"{s.probe_rate:g}"]
-    cells += [f"{s.probe_acked:,}", f"{s.probe_p50 * MS:.2f}", f"{s.probe_p99 * MS:.2f}"]
-    cells.append(f"{s.probe_max * MS:.1f}")
-    return "| " + " | ".join(cells) + " |"
+    rate, acked = f"{s.probe_rate:g}", f"{s.probe_acked:,}"
+    return _line([*_point(s), rate, acked, *_ms(s.probe_p50, s.probe_p99, s.probe_max, digits=2)])
 
 
 E2E_HEADER = (
     "| receiver | transport | mode | connections | offered frames/s | events published "
     "| p50 ms | p99 ms | max ms |"
 )
+E2E_INTRO = (
+    "### End to end: receipt to MQTT subscriber\n\nFor each event published on "
+    "`alarmrx/v1/events/#`, its arrival at a subscriber (QoS 1, on a local mosquitto) "
+    "minus the `received_at` in its payload. NULL link tests are not published."
+)
 
 
 def _end_to_end(summaries: Sequence[Summary]) -> str:
     """Receipt to subscriber, for the runs that published to MQTT."""
     rows = [_e2e_row(s) for s in summaries if s.published]
-    if not rows:
-        return ""
-    intro = (
-        "### End to end: receipt to MQTT subscriber\n\nFor each event published on "
-        "`alarmrx/v1/events/#`, its arrival at a subscriber (QoS 1, on a local mosquitto) "
-        "minus the `received_at` in its payload. NULL link tests are not published."
-    )
-    return "\n".join([intro, "", E2E_HEADER, _rule(E2E_HEADER), *rows])
+    return _table(E2E_INTRO, E2E_HEADER, rows)
 
 
 def _e2e_row(s: Summary) -> str:
-    c = s.cell
     offered = f"{s.offered_rate:,.0f}" if s.offered_rate else "closed loop"
-    cells = [c.receiver, c.transport, c.mode, f"{c.connections:,}", offered, f"{s.published:,}"]
-    cells += [f"{s.e2e_p50 * MS:.1f}", f"{s.e2e_p99 * MS:.1f}", f"{s.e2e_max * MS:.1f}"]
+    latencies = _ms(s.e2e_p50, s.e2e_p99, s.e2e_max, digits=1)
+    return _line([*_point(s), offered, f"{s.published:,}", *latencies])
+
+
+def _table(intro: str, header: str, rows: list[str]) -> str:
+    """A subsection and its table; nothing when there are no rows."""
+    return "\n".join([intro, "", header, _rule(header), *rows]) if rows else ""
+
+
+def _point(s: Summary) -> list[str]:
+    c = s.cell
+    return [c.receiver, c.transport, c.mode, f"{c.connections:,}"]
+
+
+def _ms(*seconds: float, digits: int) -> list[str]:
+    return [f"{value * MS:.{digits}f}" for value in seconds]
+
+
+def _line(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
