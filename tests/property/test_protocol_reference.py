@@ -37,7 +37,7 @@ def _crc16_arc_bytewise(data: bytes) -> int:
 
 @given(st.binary(max_size=300))
 def test_crc16_arc_matches_bitwise_definition(data: bytes) -> None:
-    """Pairwise table lookups give the bit-by-bit CRC for odd, even and empty input."""
+    """Two bytes per turn give the bit-by-bit CRC for odd, even and empty input."""
     assert crc16_arc(data) == _crc16_arc_bytewise(data)
     assert crc16_arc(bytearray(data)) == _crc16_arc_bytewise(data)
 
