@@ -20,6 +20,7 @@ from alarmrx.observability.labels import DERIVED_TYPES
 from alarmrx.pipeline.payloads import event_messages
 from alarmrx.pipeline.rules import CURSOR, RulesRunner
 from alarmrx.pipeline.rules.derived import MEANINGS, DerivedType
+from alarmrx.pipeline.rules.runner import CURSOR_EVERY_S
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
 ACCOUNTS = (
@@ -97,6 +98,26 @@ async def wait_derived(journal: Journal, kind: str, count: int = 1) -> list[Reco
     return found
 
 
+async def saved_cursor(journal: Journal, seq: int, within_s: float = 5.0) -> int:
+    """The saved cursor once it reached ``seq`` (it is saved at most every
+    ``CURSOR_EVERY_S``), or as it stands after ``within_s``."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + within_s
+    while (cursor := await journal.load_cursor(CURSOR)) < seq and loop.time() < until:  # noqa: ASYNC110 - the value lives in SQLite; nothing to wait on
+        await asyncio.sleep(0.01)
+    return cursor
+
+
+class SaveCountingJournal(Journal):
+    """A real journal that notes every cursor save asked of it."""
+
+    saves: list[int]
+
+    async def save_cursor(self, name: str, journal_seq: int) -> None:
+        self.saves.append(journal_seq)
+        await super().save_cursor(name, journal_seq)
+
+
 def schema_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
 
@@ -116,7 +137,7 @@ async def test_supervision_lost_then_restored(path: Path, clock: Clock) -> None:
         assert restored.body["refs"] == [lost.journal_seq] and restored.received_at == at(70)
         await eventually(lambda: metrics.offline[-1:] == [0])
         await eventually(lambda: runner.position == restored.journal_seq)
-        assert await journal.load_cursor(CURSOR) == restored.journal_seq
+        assert await saved_cursor(journal, restored.journal_seq) == restored.journal_seq
         assert metrics.derived == ["supervision.lost", "supervision.restored"]
         assert metrics.errors == []
 
@@ -238,6 +259,21 @@ async def test_crash_before_the_cursor_was_saved_repeats_nothing(path: Path, clo
             "alarm.verified", "test.started"
         ]  # fmt: skip
         assert await journal.load_cursor(CURSOR) == journal.last_seq
+
+
+async def test_the_cursor_is_saved_at_most_every_interval(path: Path, clock: Clock) -> None:
+    async with await SaveCountingJournal.open(path, fsync=False) as journal:
+        journal.saves = []
+        async with running(journal, clock) as runner:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for index in range(40):
+                await journal.append(message("2", when=at(index)))
+                await eventually(lambda: runner.position == journal.last_seq)
+            elapsed = loop.time() - started
+            assert await saved_cursor(journal, journal.last_seq) == journal.last_seq
+        assert 1 <= len(journal.saves) <= 2 + elapsed / CURSOR_EVERY_S
+        assert journal.saves == sorted(journal.saves)
 
 
 async def test_conclusions_lost_in_a_crash_are_made_at_start(path: Path, clock: Clock) -> None:

@@ -76,6 +76,10 @@ log = structlog.get_logger("alarmrx.pipeline.rules")
 CURSOR = "rules"
 PAGE = 500
 MAX_SLEEP_S = 30.0  # wake at least this often, whatever the deadlines say
+# The cursor is saved at most this often while the journal moves (at once after a pause): a
+# save alone would be a commit of its own between the receiver's, and a crash refolds at most
+# this much (start-up pass 2 knows what was already appended).
+CURSOR_EVERY_S = 0.2
 COMMAND_WAIT_S = 5.0  # how long a command waits for the runner to reach its record
 RESPONSE_PAST = timedelta(hours=24)  # how late a response step may be recorded
 RETRY_S, RETRY_MAX_S = 1.0, 30.0
@@ -101,6 +105,8 @@ class RulesRunner:
         self._ready = asyncio.Event()
         self._advanced = asyncio.Event()
         self._serial = asyncio.Lock()  # commands, one at a time
+        self._saved = 0  # the cursor as last saved
+        self._save_from = 0.0  # the event loop's time from which the next save may be made
 
     @classmethod
     def from_accounts(
@@ -224,8 +230,8 @@ class RulesRunner:
         self._outbox = [*self.engine.release(), *self._due()]
         appended = len(self._outbox)
         await self._flush()
-        if self.position > cursor:
-            await self._journal.save_cursor(CURSOR, self.position)
+        self._saved, self._save_from = cursor, 0.0
+        await self._save_cursor()
         self._report()
         self._ready.set()
         log.info("rules_rebuilt", cursor=cursor, head=head, appended=appended,
@@ -272,11 +278,23 @@ class RulesRunner:
         self._outbox += [d for record in records for d in self.engine.fold(record, live)]
         self._outbox += self._due()
         await self._flush()
+        await self._save_cursor()
         if records:
-            await self._journal.save_cursor(CURSOR, self.position)
             self._advanced.set()
             self._advanced = asyncio.Event()
         self._report()
+
+    async def _save_cursor(self) -> None:
+        """Save ``position`` if it moved (after ``_flush``: what it concluded is durable), at
+        most every ``CURSOR_EVERY_S``; a later one is left to the wake-up ``_timeout`` sets."""
+        if self.position <= self._saved:
+            return
+        now = asyncio.get_running_loop().time()
+        if now < self._save_from:
+            return
+        self._save_from, seq = now + CURSOR_EVERY_S, self.position
+        await self._journal.save_cursor(CURSOR, seq)
+        self._saved = seq
 
     async def _flush(self) -> None:
         """Append the outbox in one transaction; it is kept for the next try on failure."""
@@ -313,12 +331,16 @@ class RulesRunner:
         return self.engine.on_timer(self._clock(), self._supervision_time.now())
 
     def _timeout(self) -> float:
-        """Seconds to the earliest deadline, each on its core's clock; at most MAX_SLEEP_S."""
+        """Seconds to the earliest deadline, each on its core's clock, or to the cursor's
+        save; at most MAX_SLEEP_S."""
         wall, supervised = self._clock(), self._supervision_time.now()
         distances = [(deadline - (supervised if rule is self.engine.supervision else wall))
                      for rule in self.engine.rules
                      if (deadline := rule.next_deadline()) is not None]  # fmt: skip
-        return min([MAX_SLEEP_S, *(d.total_seconds() for d in distances)])
+        seconds = [MAX_SLEEP_S, *(d.total_seconds() for d in distances)]
+        if self.position > self._saved:
+            seconds.append(self._save_from - asyncio.get_running_loop().time())
+        return min(seconds)
 
     # -- commands --------------------------------------------------------------------
 
