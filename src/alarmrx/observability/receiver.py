@@ -43,7 +43,7 @@ class PrometheusReceiverMetrics:
 
     def link_test(self, transport: str) -> None:
         """A NULL link test was answered."""
-        self._m.link_tests.labels(lb.label(transport, lb.TRANSPORTS)).inc()
+        self._child("link_tests", lb.label(transport, lb.TRANSPORTS)).inc()
 
     def rejected(self, transport: str, reason: str) -> None:
         """A frame was rejected for ``reason`` (a ``RejectReason`` value)."""
