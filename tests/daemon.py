@@ -196,6 +196,17 @@ def read_reply(sock: socket.socket) -> bytes:
     return buf
 
 
+def read_replies(sock: socket.socket, count: int) -> bytes:
+    """Bytes until ``count`` replies (CR-terminated) are in, or the peer closed."""
+    received = b""
+    while received.count(b"\r") < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
 def exchange_udp(port: int, data: bytes, timeout: float = 5.0) -> bytes:
     """One datagram and its reply (b"" when none came)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

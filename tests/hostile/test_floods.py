@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.daemon import Daemon, frame, write_config
+from tests.daemon import Daemon, frame, read_replies, write_config
 from tests.hostile.support import (
     connect_from,
     log_events,
@@ -250,17 +250,7 @@ def _scan(flood: Flood, frames: list[bytes], first: int = 0) -> None:
         burst = frames[start : start + SCAN_BURST]
         with connect_from(f"127.0.{3 + source // 250}.{source % 250 + 1}", flood.port) as sock:
             sock.sendall(b"".join(burst))
-            replies = _replies(sock, len(burst))
+            replies = read_replies(sock, len(burst))
         flood.sent["scanner_frames"] += len(burst)
         flood.sent["scanner_acks"] += replies.count(b'"ACK"')
         flood.sent["scanner_duhs"] += replies.count(b'"DUH"')
-
-
-def _replies(sock: socket.socket, count: int) -> bytes:
-    received = b""
-    while received.count(b"\r") < count:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received

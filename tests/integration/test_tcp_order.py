@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from tests.daemon import Daemon, frame, write_config
+from tests.daemon import Daemon, frame, read_replies, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -19,13 +19,7 @@ def daemon(tmp_path: Path):
 
 
 def _replies(sock: socket.socket, count: int) -> list[bytes]:
-    data = b""
-    while data.count(b"\r") < count:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return [r + b"\r" for r in data.split(b"\r") if r]
+    return [r + b"\r" for r in read_replies(sock, count).split(b"\r") if r]
 
 
 def test_replies_keep_the_order_of_the_frames(daemon: Daemon) -> None:
