@@ -58,13 +58,15 @@ class Mosquitto:
     """One broker process; ``start``/``stop`` may be called repeatedly on the same port."""
 
     def __init__(
-        self, directory: Path, *, tls: TLSFiles | None = None, persistent: bool = False
-    ) -> None:
+        self, directory: Path, *, tls: TLSFiles | None = None, persistent: bool = False,
+        acl: str | None = None,
+    ) -> None:  # fmt: skip
         self.binary = require_binary()
         self.directory = directory
         self.port = free_port()
         self.tls = tls
         self.persistent = persistent
+        self.acl = acl  # an acl_file's text: what anonymous clients may publish
         self.config = directory / "mosquitto.conf"
         self.log = directory / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -91,6 +93,10 @@ class Mosquitto:
             "log_type warning",
             "max_queued_messages 100000",
         ]
+        if self.acl is not None:
+            acl_file = self.directory / "acl"
+            acl_file.write_text(self.acl)
+            lines.append(f"acl_file {acl_file}")
         if self.tls:
             lines += [
                 f"cafile {self.tls.ca}",

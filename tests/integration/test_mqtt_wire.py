@@ -34,7 +34,8 @@ async def test_a_burst_arrives_in_order_and_is_acknowledged_once_each(
         acked: list[int] = []
         all_acked = asyncio.Event()
 
-        def on_ack(mid: int) -> None:
+        def on_ack(mid: int, refusal: object) -> None:
+            assert refusal is None
             acked.append(mid)
             if len(acked) == COUNT:
                 all_acked.set()

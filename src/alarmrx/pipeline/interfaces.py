@@ -128,7 +128,7 @@ class FailureReason(StrEnum):
     """The closed set of ``reason`` labels of ``alarmrx_mqtt_publish_failures_total``."""
 
     CONNECT = "connect"  # the broker could not be reached (refused, unreachable, TLS)
-    REFUSED = "refused"  # the broker answered CONNACK with an error (auth, client id)
+    REFUSED = "refused"  # CONNACK or a PUBACK with an error (auth, client id, ACL)
     DISCONNECTED = "disconnected"  # the connection dropped with publications in flight
     TIMEOUT = "timeout"  # no PUBACK / CONNACK within publish_timeout_s
     ERROR = "error"  # anything else (a bug): logged with its traceback

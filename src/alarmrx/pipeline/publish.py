@@ -33,6 +33,7 @@ import aiomqtt
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from alarmrx.pipeline.broker import Backoff, parse_url
 from alarmrx.pipeline.command_topic import (
@@ -73,6 +74,11 @@ _DRAIN_S = 2.0  # how long a dropped connection waits for requests in progress
 CommandHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+class BrokerRefusedError(Exception):
+    """The broker answered a publication with a failure reason (MQTT 5): it did not take the
+    message, so the cursor stays before it and the connection starts over."""
+
+
 class _DisconnectedError(Exception):
     """The connection dropped (the messages iterator ended)."""
 
@@ -104,6 +110,8 @@ def _path(path: StrPath | None) -> str | None:
 def _failure_reason(exc: BaseException, connected: bool) -> FailureReason:
     if isinstance(exc, TimeoutError):
         return FailureReason.TIMEOUT
+    if isinstance(exc, BrokerRefusedError):
+        return FailureReason.REFUSED
     if isinstance(exc, aiomqtt.MqttCodeError) and not connected:
         return FailureReason.REFUSED
     if isinstance(exc, aiomqtt.MqttError | OSError | _DisconnectedError | PublishError):
@@ -150,6 +158,7 @@ class MQTTPublisher:
         self._desk = CommandDesk(commands, self._topics, self._reply) if commands else None
         self._saver = CursorSaver(journal, 0)
         self._acked = asyncio.Event()  # set by every PUBACK of a window's message
+        self._refusal: ReasonCode | None = None  # a PUBACK's failure reason, until handled
         self._receive_maximum = _RECEIVE_MAXIMUM
 
     async def run(self) -> None:
@@ -257,9 +266,14 @@ class MQTTPublisher:
         flight = Flight(wire.publish, limit=limit, settled=self._settled,
                         monotonic=time.monotonic, clock=self._clock)  # fmt: skip
 
-        def acked(mid: int) -> None:
-            flight.acked(mid)
+        def acked(mid: int, refusal: ReasonCode | None) -> None:
+            if refusal is not None:  # not delivered: never past the cursor
+                self._refusal = refusal
+            else:
+                flight.acked(mid)
             self._acked.set()
+
+        self._refusal = None
 
         wire.on_ack(acked)
         return flight
@@ -289,7 +303,14 @@ class MQTTPublisher:
         return max(0.0, sent_at + self._settings.publish_timeout_s - time.monotonic())
 
     def _check_acks(self, flight: Flight) -> None:
-        """A PUBACK overdue by ``publish_timeout_s`` ends the connection."""
+        """A refused publication, or a PUBACK overdue by ``publish_timeout_s``, ends the
+        connection; the messages from the cursor on are sent again on the next one."""
+        if self._refusal is not None:
+            refusal, self._refusal = self._refusal, None
+            raise BrokerRefusedError(
+                f"the broker refused a publication: {refusal} (0x{refusal.value:02x});"
+                " check its access control for the topic"
+            )
         if self._ack_due_in(flight) <= 0.0:
             raise TimeoutError("no PUBACK within publish_timeout_s")
 

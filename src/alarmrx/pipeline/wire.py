@@ -82,14 +82,17 @@ class Wire:
             raise PublishError(info.rc)
         return info.mid
 
-    def on_ack(self, acked: Callable[[int], None]) -> None:
-        """Call ``acked(mid)`` for every PUBACK (PUBCOMP at QoS 2), after aiomqtt's callback."""
+    def on_ack(self, acked: Callable[[int, ReasonCode | None], None]) -> None:
+        """Call ``acked(mid, refusal)`` for every PUBACK (PUBCOMP at QoS 2), after aiomqtt's
+        callback; ``refusal`` is the MQTT 5 reason code when the broker refused the message
+        (0x80 and above, e.g. 0x87 not authorized), else None."""
         previous = self._paho.on_publish
 
         def on_publish(client: PahoClient, userdata: Any, mid: int, *rest: Any) -> None:
             if previous is not None:
                 previous(client, userdata, mid, *rest)
-            acked(mid)
+            reason = rest[0] if rest else None
+            acked(mid, reason if isinstance(reason, ReasonCode) and reason.is_failure else None)
 
         self._paho.on_publish = on_publish
 
