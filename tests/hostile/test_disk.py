@@ -7,16 +7,13 @@ ACKs again without a restart, and everything ACKed before is still in the journa
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.daemon import Daemon, frame, read_reply, write_config
 from tests.hostile.support import http_get, log_events, metric
+from tests.tmpfs import tmpfs
 
 from alarmrx.journal.query import query
 from alarmrx.journal.records import RecordKind
@@ -25,26 +22,6 @@ from alarmrx.journal.verify import verify_chain
 pytestmark = pytest.mark.integration
 
 TEXT = "A" * 2000  # a long zone text: each frame takes a few KiB of the small disk
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` at ``where``; fails under CI and skips elsewhere when mounting
-    is not allowed (it needs root or CAP_SYS_ADMIN)."""
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        message = f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=True)
 
 
 def _alarm(n: int) -> bytes:

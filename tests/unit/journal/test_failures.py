@@ -3,13 +3,11 @@ unhealthy, keeps everything already committed, and recovers by itself when the f
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.tmpfs import tmpfs
 from tests.unit.journal.builders import Metrics, message, stored_seqs
 
 from alarmrx.journal import Journal, JournalWriteError, WriterHooks, verify_chain
@@ -61,22 +59,6 @@ async def test_a_failed_batch_leaves_no_dedupe_trace(path: Path) -> None:
     result = await journal.append(message(1, key=b"k1"))  # the panel's retransmission
     assert (result.journal_seq, result.duplicate) == (1, False)
     await journal.close()
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A small tmpfs, so the disk really fills up; skips where mounting is not allowed."""
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=True)
 
 
 async def test_full_disk_then_space_returns(tmp_path: Path) -> None:
