@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from datetime import datetime
 from typing import Any, cast
 
@@ -49,18 +48,26 @@ class UDPEndpoint(asyncio.DatagramProtocol):
             return
         received_at = self._clock()
         peer_ip = str(addr[0])
+        answered = counted = False
+
+        def answer(outcome: Outcome) -> None:
+            nonlocal answered
+            answered = True
+            self._answer(addr, received_at, outcome)
+
         try:
             frame = self._frame(data)
             if frame is None or not self._allowed(peer_ip):
                 return
             self._in_flight += 1
-            self._handler.receive(
-                frame, peer=f"{peer_ip}:{addr[1]}", transport="udp", received_at=received_at,
-                answer=functools.partial(self._answer, addr, received_at),
-            )  # fmt: skip
+            counted = True
+            self._handler.receive(frame, peer=f"{peer_ip}:{addr[1]}", transport="udp",
+                                  received_at=received_at, answer=answer)  # fmt: skip
         except Exception:  # protocol callback: one datagram's bug must not stop the endpoint
             log.exception("datagram_failed", peer=peer_ip, transport="udp")
             self._m.internal_error("udp_datagram")
+            if counted and not answered:  # never to be answered: no longer in flight
+                self._in_flight -= 1
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors (a panel gone away): nothing to do but note it."""
