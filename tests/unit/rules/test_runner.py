@@ -21,6 +21,7 @@ from alarmrx.pipeline.payloads import event_messages
 from alarmrx.pipeline.rules import CURSOR, RulesRunner
 from alarmrx.pipeline.rules.derived import MEANINGS, DerivedType
 from alarmrx.pipeline.rules.runner import CURSOR_EVERY_S
+from alarmrx.pipeline.rules.supervision import RECORD_WAIT
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
 ACCOUNTS = (
@@ -132,14 +133,52 @@ async def test_supervision_lost_then_restored(path: Path, clock: Clock) -> None:
         assert lost.account == "1" and lost.received_at == at(60.5) and lost.priority == 4
         await eventually(lambda: metrics.offline[-1:] == [1])
         clock.set(70)
-        runner.observe_link("1", "R1", "L1", "tcp", "127.0.0.1:5000", at(70))
+        runner.observe_link("1", "R1", "L1", "tcp", "127.0.0.1:5000", at(70))  # a link test
+        other = await journal.append(message("2", when=at(70)))  # the runner looks again
+        await eventually(lambda: runner.position == other.journal_seq)
+        assert await derived(journal, "supervision.restored") == []  # waits for a record
+        clock.set(70 + RECORD_WAIT.total_seconds())  # none comes: a link test has none
+        runner.wake()
         (restored,) = await wait_derived(journal, "supervision.restored")
-        assert restored.body["refs"] == [lost.journal_seq] and restored.received_at == at(70)
+        assert restored.body["refs"] == [lost.journal_seq] and restored.received_at == clock()
         await eventually(lambda: metrics.offline[-1:] == [0])
         await eventually(lambda: runner.position == restored.journal_seq)
         assert await saved_cursor(journal, restored.journal_seq) == restored.journal_seq
         assert metrics.derived == ["supervision.lost", "supervision.restored"]
         assert metrics.errors == []
+
+
+async def test_restore_names_the_frame_that_restored_it(path: Path, clock: Clock) -> None:
+    """Issue 14: interval 3 s, one frame, 5 s of silence, a second frame: the restore refers
+    to the loss and the second frame, not to the frame before the loss."""
+    supervised = SupervisionSettings(interval_s=3.0, grace_s=0.0)
+    accounts = (AccountSettings(account="1", supervision=supervised),)
+    async with await Journal.open(path, fsync=False) as journal:
+        runner = RulesRunner.from_accounts(journal, accounts, clock=clock,
+                                           monotonic=clock.monotonic)  # fmt: skip
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(lambda: runner.ready)
+            clock.set(1)
+            runner.observe_link("1", None, None, "tcp", "127.0.0.1:5000", clock())
+            first = await journal.append(message("1", when=clock()))
+            await eventually(lambda: runner.position == first.journal_seq)
+            clock.set(6)
+            runner.wake()
+            (lost,) = await wait_derived(journal, "supervision.lost")
+            assert lost.body["refs"] == [first.journal_seq]
+            runner.observe_link("1", None, None, "tcp", "127.0.0.1:5000", clock())
+            other = await journal.append(message("2", when=clock()))  # the runner looks again
+            await eventually(lambda: runner.position == other.journal_seq)
+            assert runner.engine.supervision.is_lost("1")  # waiting for the frame's record
+            second = await journal.append(message("1", when=clock()))
+            (restored,) = await wait_derived(journal, "supervision.restored")
+            assert restored.body["refs"] == [lost.journal_seq, second.journal_seq]
+            assert restored.received_at == clock()  # concluded as the record was read
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
 
 
 async def test_messages_reset_supervision_and_verify(path: Path, clock: Clock) -> None:
@@ -236,9 +275,12 @@ async def test_restart_keeps_loss_and_does_not_repeat_it(path: Path, clock: Cloc
     async with await Journal.open(path, fsync=False) as journal, \
             running(journal, clock, metrics) as runner:  # fmt: skip
         assert metrics.offline[-1] == 1 and runner.engine.supervision.is_lost("1")
-        await asyncio.sleep(0.05)
+        other = await journal.append(message("2", when=clock()))  # the runner steps once more
+        await eventually(lambda: runner.position == other.journal_seq)
         assert len(await derived(journal, "supervision.lost")) == 1
-        runner.observe_link("1", None, None, "udp", "127.0.0.1:5000", at(10_001))
+        runner.observe_link("1", None, None, "udp", "127.0.0.1:5000", at(10_000))
+        clock.set(10_000 + RECORD_WAIT.total_seconds())  # a link test: no record follows
+        runner.wake()
         await wait_derived(journal, "supervision.restored")
 
 

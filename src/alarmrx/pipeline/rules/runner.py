@@ -150,11 +150,13 @@ class RulesRunner:
         self, account: str, receiver: str | None, line: str | None, transport: str,
         peer: str, at: datetime,
     ) -> None:  # fmt: skip
-        """Every accepted frame, link tests included (synchronous, O(1)). It is live: heard
-        now in supervision time, whatever the wall clock said at receipt (``at``)."""
+        """Every accepted frame, link tests included (synchronous, O(1)), before its record
+        exists. It is live: heard now in supervision time, whatever the wall clock said at
+        receipt (``at``). A restore it makes waits for the frame's record, folded by the tail,
+        so that it names the frame (``SupervisionCore.heard``)."""
         del peer, at
         now = self._supervision_time.now()
-        if self.engine.supervision.observe(account, receiver, line, transport, now):
+        if self.engine.supervision.heard(account, receiver, line, transport, now):
             self._wake.set()
 
     async def command(self, cmd: object) -> dict[str, Any]:
