@@ -340,3 +340,29 @@ async def test_records_before_the_cursor_are_not_judged_again(path: Path, clock:
 def test_every_derived_type_has_a_meaning_and_a_metric_label() -> None:
     assert set(MEANINGS) == set(DerivedType)
     assert {t.value for t in DerivedType} <= DERIVED_TYPES
+
+
+async def test_a_guard_arrival_before_its_alarm_is_accepted_with_a_warning(
+    path: Path, clock: Clock
+) -> None:
+    def guard(**fields: object) -> dict[str, object]:
+        return {"action": "guard_arrived", "account": "1", **fields}
+
+    async with (
+        await Journal.open(path, fsync=False) as journal,
+        running(journal, clock) as runner,
+    ):
+        clock.set(100)
+        alarm = await journal.append(message("1", burglary(1), when=at(100)))
+        await eventually(lambda: runner.position >= alarm.journal_seq)
+        clock.set(200)
+        named = await runner.command(guard(journal_seq=alarm.journal_seq, at=at(74.6).isoformat()))
+        assert named["ok"] is True
+        expected = f"before the alarm of record {alarm.journal_seq} was received"
+        assert expected in named["warning"]
+        latest = await runner.command(guard(at=at(99).isoformat()))  # the latest alarm's
+        assert latest["ok"] is True and expected in latest["warning"]
+        fine = await runner.command(guard(journal_seq=alarm.journal_seq))
+        assert fine == {"ok": True, "journal_seq": fine["journal_seq"]}
+        alerted = {"action": "alerted", "account": "1", "at": at(99).isoformat()}
+        assert "warning" not in await runner.command(alerted)

@@ -175,9 +175,13 @@ class SupervisionCore:
         return True
 
     def heard(
-        self, account: str, receiver: str | None, line: str | None, transport: str | None,
+        self,
+        account: str,
+        receiver: str | None,
+        line: str | None,
+        transport: str | None,
         at: datetime,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """A frame heard live at ``at``, before its record exists (link tests included): it
         restarts the interval now; a restore it makes waits up to ``RECORD_WAIT`` for the
         frame's record (``observe``). True when ``next_deadline`` moved. O(paths)."""
@@ -195,9 +199,14 @@ class SupervisionCore:
         return True
 
     def _locate(
-        self, account: str, receiver: str | None, line: str | None, transport: str | None,
-        *, test_report: bool,
-    ) -> tuple[_Slot, _Watch, _Path] | None:  # fmt: skip
+        self,
+        account: str,
+        receiver: str | None,
+        line: str | None,
+        transport: str | None,
+        *,
+        test_report: bool,
+    ) -> tuple[_Slot, _Watch, _Path] | None:
         watch = self._watches.get(account)
         if watch is None or (watch.plan.reset_by == "test_reports" and not test_report):
             return None
