@@ -116,7 +116,10 @@ async def test_supervision_does_not_fire_when_the_clock_jumps(running: Running) 
         running.daemon._rules.wake()  # it wakes at least every 30 s anyway
         assert b'"ACK"' in await running.send(frame("5678", f"#5678|Nri1/BA{n:02d}"))
         assert b'"ACK"' in await running.send(frame("1234", "", token="NULL", sequence=n))
-        await asyncio.sleep(0.5)
+        seq = running.records(RecordKind.MESSAGE)[-1].journal_seq  # ACKed: in the file
+        async with asyncio.timeout(10):  # the rules read the message: they ran after the step
+            while running.daemon._rules.position < seq:  # noqa: ASYNC110 - polls state
+                await asyncio.sleep(0.01)
     derived = [r.body.get("type") for r in running.records(RecordKind.DERIVED)]
     assert "supervision.lost" not in derived
     assert len(running.records(RecordKind.MESSAGE)) == 2  # the rules ran over both

@@ -3,7 +3,6 @@ supervision, test mode and operator verification, as an integrator sees them on 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -53,7 +52,7 @@ async def test_neighbouring_zones_verify_and_silence_is_lost(
 ) -> None:
     """Two BA alarms in zones 2 and 3 give one alarm.verified naming both; the same detector
     twice does not; an account that stops reporting is lost within interval + grace, and its
-    next frame restores it."""
+    next frame restores it, the restore naming the loss and that frame (issue 14)."""
     async with Subscriber(mosquitto.port, f"{ROOT}/#") as sub:
         with Daemon(config(tmp_path, mosquitto)) as daemon:
             exchange_tcp(daemon.port, [frame("1234", "#1234|Nri1/BA02", sequence=1),
@@ -65,9 +64,15 @@ async def test_neighbouring_zones_verify_and_silence_is_lost(
             lost_after = time.monotonic()
             await sub.wait_until(lambda s: bool(of_type(s, "supervision.lost")), within_s=10)
             assert time.monotonic() - lost_after <= 2.0 + 1.0 + 2.0  # interval + grace + slack
-            exchange_tcp(daemon.port, [frame("1234", "", token="NULL", sequence=0)])
+            [lost] = of_type(sub, "supervision.lost")
+            exchange_tcp(daemon.port, [frame("1234", "#1234|Nri1/OP01", sequence=4)])
             await sub.wait_until(lambda s: bool(of_type(s, "supervision.restored")))
-            await asyncio.sleep(0.5)
+            [restored] = of_type(sub, "supervision.restored")
+            await sub.wait_until(lambda s: bool(events(s, "1234", code="OP")))
+            [opening] = events(sub, "1234", code="OP")
+            assert restored["refs"] == [lost["journal_seq"], opening["journal_seq"]]
+            # The rules conclude in journal order: a second verification of frames 1-3 would
+            # have come long before the loss and its restore.
             assert len(of_type(sub, "alarm.verified")) == 1
 
 

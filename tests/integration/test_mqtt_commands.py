@@ -121,7 +121,7 @@ async def test_command_round_trips_and_nothing_secret_anywhere(
             seq = alarm.journal_seq
             await sub.wait_until(lambda s: any(p.get("type") == "panel" for p in
                                                s.json(f"{ROOT}/events/")))  # fmt: skip
-            await asyncio.sleep(0.2)  # the publisher has subscribed before it published
+            # published, so subscribed: the publisher subscribes before it publishes
             await send(mosquitto.port, request("cancel", "wrong", journal_seq=seq,
                                                pin="000000"))  # fmt: skip
             await send(mosquitto.port, request("cancel", "spoof", journal_seq=seq, pin="1",
@@ -173,10 +173,12 @@ async def test_correlation_data_is_echoed(mosquitto: Mosquitto, tmp_path: Path) 
     received: list[tuple[str, bytes | None]] = []
     async with (
         aiomqtt.Client("127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5) as app,
+        Subscriber(mosquitto.port, f"{ROOT}/receivers/+/status") as status,
         daemon(mosquitto, tmp_path / "journal.db"),
     ):
         await app.subscribe("app/inbox/#", qos=1)
-        await asyncio.sleep(0.3)  # the daemon has connected and subscribed
+        # online, so subscribed: the publisher subscribes before it sends its status
+        await status.wait_until(lambda s: any(p["status"] == "online" for p in s.decoded))
         await send(mosquitto.port, request("change_pin", "c1", new_pin="0000"),
                    response_topic="app/inbox/c1", correlation=b"\x01\x02")  # fmt: skip
         async with asyncio.timeout(10):
@@ -217,8 +219,7 @@ pin_hash = "{cheap_hash(PIN)}"
             (alarm,) = [p for p in sub.decoded if p["type"] == "panel"]
             assert alarm["dispatch"]["reason"] == "no registered hold-up link"
             assert [c["id_code"] for c in alarm["dispatch"]["call"]] == ["1001"]
-            seq = alarm["journal_seq"]
-            await asyncio.sleep(0.3)  # the daemon subscribed when it connected
+            seq = alarm["journal_seq"]  # published, so subscribed: it subscribes first
             factory = {"id_code": "1001", "pin": "0000"}
             for request_id, fields in (
                 ("too-early", {"action": "cancel", "journal_seq": seq, **factory}),

@@ -3,8 +3,9 @@
 ``alarmrx verify --config F --account A --journal-seq N [--by operator|camera] [--note T]``
 ``alarmrx test-mode --config F --account A (--on --duration 4h | --off)``
 
-Each prints the daemon's JSON reply; exit 0 when accepted, 1 when refused. The daemon
-journals every command, accepted or refused.
+Each prints the daemon's JSON reply; exit 0 when accepted, 1 when refused; a ``warning`` in
+an accepted reply is also printed on stderr. The daemon journals every command, accepted or
+refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,4 +86,6 @@ def _send(config: Path, request: dict[str, Any]) -> int:
     except (OSError, ValueError) as err:
         raise CommandError(f"no daemon answers on {path}: {err}", status=1) from err
     print(json.dumps(reply))
+    if reply.get("warning"):
+        print(f"warning: {reply['warning']}", file=sys.stderr)
     return 0 if reply.get("ok") else 1

@@ -2,7 +2,8 @@
 
 Sends one frame to a receiver over TCP or UDP and prints the reply as JSON:
 ``alarmrx send --to 127.0.0.1:12128 --account 1234 --sia 'Nri1/BA01'``. Exit 0 on ACK,
-1 on NAK, DUH or no reply.
+1 on NAK, DUH or no reply. Each send of an account takes the next sequence number
+(``sequence.py``) unless ``--sequence`` gives one.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import json
 import os
 import re
 import socket
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from alarmrx.commands import CommandError
+from alarmrx.commands.sequence import LAST, following, state_file, take
 from alarmrx.config.model import ListenAddress
 from alarmrx.protocols import (
     REPLY_DECODERS,
@@ -40,7 +43,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--key", help="AES key: 32/48/64 hex digits or 16/24/32 characters")
     parser.add_argument("--receiver", help="the R field (receiver number), omitted if unset")
     parser.add_argument("--line", default="0", help="the L field (account prefix), default 0")
-    parser.add_argument("--sequence", type=int, help="1-9999 (default: from the clock)")
+    parser.add_argument(
+        "--sequence", type=int, help="0-9999 (default: the account's last one plus one)"
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--sia", metavar="DATA", help="SIA DCS data, e.g. 'Nri1/BA01'")
@@ -57,7 +62,7 @@ def handle(args: argparse.Namespace) -> int:
     except (ValueError, KeyFormatError) as err:
         raise CommandError(str(err)) from err
     token, data = _payload(args)
-    sequence = f"{args.sequence or int(time.time()) % 9999 + 1:04d}"
+    sequence = f"{_sequence(args.account, args.sequence):04d}"
     header = FrameHeader(token=token, encrypted=key is not None, sequence=sequence,
                          receiver=args.receiver, line=args.line, account=args.account)  # fmt: skip
     now = datetime.now(UTC)
@@ -74,6 +79,20 @@ def handle(args: argparse.Namespace) -> int:
     result = _describe(frame, reply, key, elapsed_ms)
     print(json.dumps(result))
     return 0 if result["reply"] == "ACK" else 1
+
+
+def _sequence(account: str, given: int | None) -> int:
+    """``given``, else the account's next; remembered either way. Without a place to keep
+    it, the number comes from the clock, with a warning."""
+    if given is not None and not 0 <= given <= LAST:
+        raise CommandError(f"--sequence must be 0 to {LAST}, not {given}")
+    path = state_file()
+    try:
+        return take(path, account, given)
+    except OSError as err:
+        warning = f"warning: cannot keep the last sequence in {path}: {err}"
+        print(f"{warning}; two sends within a second may be taken for one", file=sys.stderr)
+        return given if given is not None else following(int(time.time()) % LAST)
 
 
 def _payload(args: argparse.Namespace) -> tuple[str, str]:

@@ -20,7 +20,8 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #bbb; padding: 0.3em 0.5em; text-align: left; vertical-align: top; }
 th { background: #eee; }
-td.late { background: #fdd; } td.within { background: #dfd; }
+td.late, td.invalid { background: #fdd; } td.within { background: #dfd; }
+td.cancelled, td.false-alarm { background: #eee; }
 .utc { color: #666; font-size: 0.85em; display: block; }
 .incident { margin: 1.5em 0; }
 .bar { width: 100%; max-width: 60em; height: 2.4em; display: block; }
@@ -37,9 +38,13 @@ _STEPS = (
     ("disarmed", "Disarmed"),
     ("keybox", "Key box opened"),
     ("guard_arrived", "Guard arrived"),
+    ("cancelled", "Cancelled"),
+    ("marked_false", "Marked false alarm"),
 )
+_EARLY = "Guard arrival stated before the alarm (not counted)"
 _COLOURS = {"received": "#c00", "verified": "#e80", "disarmed": "#06c", "keybox": "#609",
             "alerted": "#888", "guard_arrived": "#080"}  # fmt: skip
+_COLOURS |= {"cancelled": "#555", "marked_false": "#555", "guard_early": "#f0f"}
 
 
 def render(bundle: Json) -> str:
@@ -113,7 +118,7 @@ def _header(bundle: Json, zone: str) -> str:
 
 _COLUMNS = ("Record", "Alarm", "Zone / area", "Received at the centre", "Panel time",
             "Verified", "Disarmed", "Key box", "Alerted", "Guard arrived", "Response",
-            "Required", "Verdict")  # fmt: skip
+            "Required", "Cancelled / false", "Verdict")  # fmt: skip
 
 
 def _table(alarms: Sequence[Json], zone: str) -> str:
@@ -139,12 +144,28 @@ def _row(alarm: Json, zone: str) -> str:
         str(alarm["journal_seq"]), what, where, _when(alarm["received_at"], zone),
         escape(alarm["panel_time"] or "—"), _mark(alarm["verified"], zone),
         _mark(alarm["disarmed"], zone), _mark(alarm["keybox"], zone), alerted,
-        _mark(alarm["guard_arrived"], zone), duration(alarm["response_s"]),
-        duration(alarm["required_s"]),
+        _guard(alarm, zone), duration(alarm["response_s"]),
+        duration(alarm["required_s"]), _outcome(alarm, zone),
     ]  # fmt: skip
     body = "".join(f"<td>{c}</td>" for c in cells)
-    return (f'<tr data-seq="{alarm["journal_seq"]}">{body}'
-            f'<td class="{verdict.replace(" ", "-")}">{verdict}</td></tr>')  # fmt: skip
+    css = verdict.split(":")[0].replace(" ", "-")
+    return f'<tr data-seq="{alarm["journal_seq"]}">{body}<td class="{css}">{verdict}</td></tr>'
+
+
+def _guard(alarm: Json, zone: str) -> str:
+    """The counted arrival, then any stated before the alarm, marked as not counted."""
+    note = "<br>(before the alarm: not counted)"
+    early = [_mark(m, zone) + note for m in alarm["guard_arrived_before_alarm"]]
+    if alarm["guard_arrived"] is None and early:
+        return "<br>".join(early)
+    return "<br>".join([_mark(alarm["guard_arrived"], zone), *early])
+
+
+def _outcome(alarm: Json, zone: str) -> str:
+    """Whether the alarm was cancelled or marked false, and when."""
+    labels = (("cancelled", "Cancelled"), ("marked_false", "False alarm"))
+    found = [f"{label}: {_mark(alarm[key], zone)}" for key, label in labels if alarm[key]]
+    return "<br>".join(found) or "—"
 
 
 def _dash(value: object) -> str:
@@ -156,6 +177,7 @@ def _steps(alarm: Json) -> list[tuple[str, str, Json]]:
                                              "journal_seq": alarm["journal_seq"]})]  # fmt: skip
     steps += [(key, label, alarm[key]) for key, label in _STEPS if alarm[key] is not None]
     steps += [("alerted", "Alerted", mark) for mark in alarm["alerted"]]
+    steps += [("guard_early", _EARLY, mark) for mark in alarm["guard_arrived_before_alarm"]]
     return sorted(steps, key=lambda s: (str(s[2]["at"]), s[2]["journal_seq"]))
 
 
@@ -178,13 +200,18 @@ def _incident(alarm: Json, zone: str) -> str:
            '<line x1="2%" y1="50%" x2="98%" y2="50%" stroke="#999" stroke-width="2"/>'
            f"{dots}</svg>")  # fmt: skip
     lines = "\n".join(
-        f'<li data-kind="{kind}"><span class="offset">+{duration(o)}</span> '
+        f'<li data-kind="{kind}"><span class="offset">{_offset(o)}</span> '
         f"{escape(label)}: {_mark(mark, zone)}</li>"
         for (kind, label, mark), o in zip(steps, offsets, strict=True)
     )
     title = escape(f"Record {alarm['journal_seq']}: {alarm['code']} {alarm['description']}")
     return (f'<article class="incident" data-seq="{alarm["journal_seq"]}"><h3>{title}</h3>\n'
             f'{bar}\n<ol class="steps">\n{lines}\n</ol></article>')  # fmt: skip
+
+
+def _offset(seconds: float) -> str:
+    """``+12 min 05 s`` from the alarm's receipt; ``-0 min 25 s`` before it."""
+    return duration(seconds) if seconds < 0 else f"+{duration(seconds)}"
 
 
 def _proof(bundle: Json, zone: str) -> str:

@@ -8,7 +8,12 @@ For every alarm event (category ``alarm``) of the account received in ``[since, 
   with a key-box code after it, both within ``follow_up``;
 - ``alerted`` and ``guard_arrived``: accepted commands naming its record, or naming none
   and recorded after it and before the account's next alarm; ``at`` is the time the
-  command gives, else when it was recorded; the earliest guard arrival counts;
+  command gives, else when it was recorded; the earliest guard arrival at or after the
+  receipt counts, and one stated before the receipt is no response to it: it is listed
+  apart (``guard_arrived_before_alarm``) and, without a valid one, makes the verdict
+  ``invalid: guard arrival before alarm``;
+- ``cancelled`` and ``marked_false``: the ``alarm.cancelled`` and ``alarm.false`` records
+  naming its record (``docs/commands.md``);
 - the response time (guard arrival minus receipt) against the required reaction time.
 
 The same function serves the export and ``alarmrx evidence verify``, which recomputes the
@@ -27,6 +32,9 @@ from alarmrx.evidence.sealed import Entry
 from alarmrx.journal.canonical import format_received_at
 
 RESPONSE_ACTIONS = ("alerted", "guard_arrived")
+# The rules' conclusions about an alarm, by derived type: the incident's field they fill.
+OUTCOMES: Mapping[str, str] = {"alarm.cancelled": "cancelled", "alarm.false": "marked_false"}
+INVALID_ARRIVAL = "invalid: guard arrival before alarm"
 Event = Mapping[str, Any]
 
 
@@ -88,27 +96,43 @@ class Incident:
     keybox: Mark | None = None
     alerted: tuple[Mark, ...] = ()
     guard_arrived: Mark | None = None
+    guard_arrived_before_alarm: tuple[Mark, ...] = ()
+    cancelled: Mark | None = None
+    marked_false: Mark | None = None
     required_s: float | None = None
 
     @property
     def response_s(self) -> float | None:
-        """Seconds from receipt to the guard's arrival."""
+        """Seconds from receipt to the guard's arrival (never negative: an arrival stated
+        before the receipt is not one)."""
         if self.guard_arrived is None:
             return None
         return (self.guard_arrived.at - self.received_at).total_seconds()
 
     @property
     def verdict(self) -> str:
-        """``within``, ``late``, ``no guard arrival`` or ``no requirement``."""
-        if self.required_s is None:
+        """``within`` or ``late`` against the requirement (``no requirement`` without one);
+        without a guard arrival, why: ``invalid: guard arrival before alarm``,
+        ``cancelled``, ``false alarm``, ``no requirement`` or ``no guard arrival``."""
+        if self.response_s is not None and self.required_s is not None:
+            return "within" if self.response_s <= self.required_s else "late"
+        if self.response_s is not None:
             return "no requirement"
-        if self.response_s is None:
-            return "no guard arrival"
-        return "within" if self.response_s <= self.required_s else "late"
+        reasons = (
+            (self.guard_arrived_before_alarm, INVALID_ARRIVAL),
+            (self.cancelled, "cancelled"),
+            (self.marked_false, "false alarm"),
+        )
+        found = next((reason for present, reason in reasons if present), None)
+        return found or ("no requirement" if self.required_s is None else "no guard arrival")
 
     def seqs(self) -> set[int]:
         """Every record it was computed from."""
-        marks = [self.verified, self.disarmed, self.keybox, self.guard_arrived, *self.alerted]
+        marks = [
+            *(self.verified, self.disarmed, self.keybox, self.guard_arrived),
+            *(self.cancelled, self.marked_false, *self.alerted),
+            *self.guard_arrived_before_alarm,
+        ]
         return {self.journal_seq} | {m.journal_seq for m in marks if m is not None}
 
     def as_json(self) -> dict[str, Any]:
@@ -123,8 +147,11 @@ class Incident:
             "received_at": format_received_at(self.received_at), "panel_time": self.panel_time,
             "verified": mark(self.verified), "disarmed": mark(self.disarmed),
             "keybox": mark(self.keybox), "alerted": [m.as_json() for m in self.alerted],
-            "guard_arrived": mark(self.guard_arrived), "response_s": self.response_s,
-            "required_s": self.required_s, "verdict": self.verdict,
+            "guard_arrived": mark(self.guard_arrived),
+            "guard_arrived_before_alarm": [m.as_json() for m in self.guard_arrived_before_alarm],
+            "cancelled": mark(self.cancelled), "marked_false": mark(self.marked_false),
+            "response_s": self.response_s, "required_s": self.required_s,
+            "verdict": self.verdict,
         }  # fmt: skip
 
 
@@ -146,6 +173,7 @@ class _Index:
     events: list[_Flat] = field(default_factory=list)
     alarm_seqs: list[int] = field(default_factory=list)
     verified: dict[tuple[int, int], Mark] = field(default_factory=dict)
+    outcomes: dict[tuple[int, str], Mark] = field(default_factory=dict)  # (alarm, field)
     responses: dict[tuple[int, str], list[Mark]] = field(default_factory=dict)
 
 
@@ -189,6 +217,9 @@ def _message(index: _Index, entry: Entry) -> None:
 
 
 def _derived(index: _Index, entry: Entry) -> None:
+    outcome = OUTCOMES.get(str(entry.body.get("type")))
+    if outcome is not None:
+        _outcome(index, entry, outcome)
     if entry.body.get("type") != "alarm.verified":
         return
     for alarm in entry.body.get("alarms") or ():
@@ -196,6 +227,15 @@ def _derived(index: _Index, entry: Entry) -> None:
             key = (alarm.get("journal_seq"), alarm.get("index"))
             mark = Mark(entry.received_at, entry.journal_seq, entry.body.get("verified_by"))
             index.verified.setdefault(key, mark)  # type: ignore[arg-type]  # ints when well-formed
+
+
+def _outcome(index: _Index, entry: Entry, name: str) -> None:
+    """The first ``alarm.cancelled`` or ``alarm.false`` naming an alarm record."""
+    alarm_seq = entry.body.get("alarm_seq")
+    if isinstance(alarm_seq, int):
+        detail = entry.body.get("description")
+        mark = Mark(entry.received_at, entry.journal_seq, str(detail) if detail else None)
+        index.outcomes.setdefault((alarm_seq, name), mark)
 
 
 def _command(index: _Index, entry: Entry) -> None:
@@ -241,6 +281,8 @@ def _incident(
     alerted = _within(index.responses.get((alarm.journal_seq, "alerted"), []), alarm, follow_up)
     guards = _within(index.responses.get((alarm.journal_seq, "guard_arrived"), []), alarm,
                      follow_up)  # fmt: skip
+    early = tuple(m for m in guards if m.at < alarm.at)
+    valid = [m for m in guards if m.at >= alarm.at]
     return Incident(
         journal_seq=alarm.journal_seq, index=alarm.index, code=str(event.get("code") or ""),
         description=str(event.get("description") or ""), zone=event.get("zone"),
@@ -248,7 +290,10 @@ def _incident(
         verified=index.verified.get((alarm.journal_seq, alarm.index)),
         disarmed=later(lambda e: e.get("category") == "open"),
         keybox=later(lambda e: str(e.get("code")) in params.keybox_codes),
-        alerted=tuple(alerted), guard_arrived=guards[0] if guards else None,
+        alerted=tuple(alerted), guard_arrived=valid[0] if valid else None,
+        guard_arrived_before_alarm=early,
+        cancelled=index.outcomes.get((alarm.journal_seq, "cancelled")),
+        marked_false=index.outcomes.get((alarm.journal_seq, "marked_false")),
         required_s=required_s,
     )  # fmt: skip
 

@@ -73,6 +73,7 @@ def record_json(record: Record) -> dict[str, Any]:
         "sequence": body.get("sequence"),
         "token": body.get("token"),
         "events": body.get("events", []),
+        "test": bool(body.get("test", False)),
         "raw": escape_raw(record.raw),
         "peer": record.peer,
         "transport": record.transport,

@@ -7,7 +7,7 @@ account is the topic's level (a differing ``account`` in the object is refused) 
 ``source`` is always set to ``mqtt``, so a request can never pass for the operator's. The
 reply goes to the MQTT 5 response topic when the request has one, else to
 ``{topic_root}/v1/replies/{request_id}``; it never repeats anything but ``request_id``,
-``ok``, ``error`` and ``journal_seq``.
+``ok``, ``error``, ``warning`` and ``journal_seq``.
 """
 
 from __future__ import annotations
@@ -98,11 +98,13 @@ def reply_topic(request: CommandRequest, response_topic: str | None, topics: Top
 
 
 def reply_payload(request: CommandRequest, reply: Mapping[str, Any]) -> dict[str, Any]:
-    """The reply: ``request_id``, ``ok``, and ``error`` / ``journal_seq`` when given."""
+    """The reply: ``request_id``, ``ok``, and ``error`` / ``warning`` / ``journal_seq`` when
+    given."""
     out: dict[str, Any] = {"schema": REPLY_SCHEMA, "request_id": request.request_id,
                            "ok": bool(reply.get("ok"))}  # fmt: skip
-    if isinstance(reply.get("error"), str):
-        out["error"] = reply["error"]
+    for key in ("error", "warning"):
+        if isinstance(reply.get(key), str):
+            out[key] = reply[key]
     if isinstance(reply.get("journal_seq"), int):
         out["journal_seq"] = reply["journal_seq"]
     return out

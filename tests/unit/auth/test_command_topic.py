@@ -78,5 +78,7 @@ def test_the_reply_topic_and_payload() -> None:
     assert ok == {"schema": "alarmrx.reply.v1", "request_id": "r-1", "ok": True, "journal_seq": 7}
     assert refused == {"schema": "alarmrx.reply.v1", "request_id": None, "ok": False,
                        "error": "bad"}  # fmt: skip
-    for payload in (ok, refused):
+    warned = reply_payload(decoded, {"ok": True, "journal_seq": 8, "warning": "check --at"})
+    assert warned["warning"] == "check --at"
+    for payload in (ok, refused, warned):
         schema("reply").validate(payload)

@@ -58,12 +58,22 @@ def test_record_json_shape(filled: Path) -> None:
     assert line["received_at"] == "2025-03-01T12:01:00.000000+00:00"
     assert (line["account"], line["sequence"], line["token"]) == ("5678", "0001", "SIA-DCS")
     assert line["events"] == [{"code": "BA", "zone": "1"}]
+    assert line["test"] is False and "test" not in line["body"]  # absent in the body: false
     assert line["raw"] == '<LF>"SIA-DCS"0001L0#5678[#5678|NBA1]<CR>'
     assert line["hash"] == record.hash
     assert line["prev_hash"] == record.prev_hash
     assert (line["kind"], line["transport"], line["reply"], line["repeats"]) == (
         "message", "tcp", "ACK", 0,
     )  # fmt: skip
+
+
+async def test_record_json_copies_a_test_flag(path: Path) -> None:
+    flagged = message(1)
+    flagged.body["test"] = True  # the receiver's flag for an account in test mode
+    async with await Journal.open(path, fsync=False) as journal:
+        await journal.append(flagged)
+    (record,) = query(path)
+    assert record_json(record)["test"] is True
 
 
 def test_escape_notation() -> None:

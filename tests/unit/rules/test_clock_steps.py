@@ -46,17 +46,17 @@ async def frame(journal: Journal, runner: RulesRunner, clock: Clock) -> int:
     """What the receiver does for a frame: observe it, journal it at the wall clock's time."""
     runner.observe_link("1", None, None, "tcp", "127.0.0.1:5000", clock())
     seq = (await journal.append(message("1", when=clock()))).journal_seq
-    await settled(runner, seq)
+    await settled(journal, runner, clock)
     return seq
 
 
-async def settled(runner: RulesRunner, seq: int | None = None) -> None:
-    """The runner has read up to ``seq`` and looked at its timers again."""
-    runner.wake()
+async def settled(journal: Journal, runner: RulesRunner, clock: Clock) -> None:
+    """The runner has read the journal and looked at its timers again since this was called:
+    it reached a record appended now (an unsupervised account's)."""
+    marker = (await journal.append(message("2", when=clock()))).journal_seq
     async with asyncio.timeout(5):
-        while seq is not None and runner.position < seq:  # noqa: ASYNC110 - polls state
+        while runner.position < marker:  # noqa: ASYNC110 - polls state
             await asyncio.sleep(0.005)
-    await asyncio.sleep(0.05)
 
 
 async def supervision(journal: Journal, count: int = 0) -> list[Record]:
@@ -80,7 +80,7 @@ async def test_wall_steps_while_frames_arrive_raise_nothing(tmp_path: Path) -> N
             await frame(journal, runner, clock)
         assert await supervision(journal) == []
         clock.move(70)  # still in time: interval plus grace exactly
-        await settled(runner)
+        await settled(journal, runner, clock)
         assert await supervision(journal) == []
         clock.move(0.001)  # the runner was watching all along
         runner.wake()
@@ -98,7 +98,7 @@ async def test_monotonic_silence_is_lost_once_in_wall_time(tmp_path: Path) -> No
         runner.wake()
         await supervision(journal, 1)
         clock.move(600)
-        await settled(runner)
+        await settled(journal, runner, clock)
         (lost,) = await supervision(journal)
         assert lost.body["type"] == "supervision.lost" and lost.body["refs"] == [last]
         assert lost.received_at == clock() - timedelta(seconds=600)  # wall time at the loss
@@ -118,9 +118,9 @@ async def test_a_journaled_frame_counts_from_when_the_runner_reads_it(tmp_path: 
         clock.move(30)
         clock.step(HOURS_2)  # journaled two hours ahead: it must not defer the loss that long
         seq = (await journal.append(message("1", when=clock()))).journal_seq
-        await settled(runner, seq)
+        await settled(journal, runner, clock)
         clock.move(70)
-        await settled(runner)
+        await settled(journal, runner, clock)
         assert await supervision(journal) == []
         clock.move(0.5)
         runner.wake()

@@ -21,6 +21,7 @@ from alarmrx.pipeline.payloads import event_messages
 from alarmrx.pipeline.rules import CURSOR, RulesRunner
 from alarmrx.pipeline.rules.derived import MEANINGS, DerivedType
 from alarmrx.pipeline.rules.runner import CURSOR_EVERY_S
+from alarmrx.pipeline.rules.supervision import RECORD_WAIT
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
 ACCOUNTS = (
@@ -80,6 +81,13 @@ async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> No
             await asyncio.sleep(0.005)
 
 
+async def stepped(journal: Journal, runner: RulesRunner, clock: Clock) -> None:
+    """The runner has read the journal and looked at its timers again since this was called:
+    it reached a record appended now (account 2's: nothing to conclude from it)."""
+    marker = await journal.append(message("2", when=clock()))
+    await eventually(lambda: runner.position >= marker.journal_seq)
+
+
 async def records(journal: Journal) -> list[Record]:
     return await journal.read_after(0, limit=10_000)
 
@@ -132,14 +140,50 @@ async def test_supervision_lost_then_restored(path: Path, clock: Clock) -> None:
         assert lost.account == "1" and lost.received_at == at(60.5) and lost.priority == 4
         await eventually(lambda: metrics.offline[-1:] == [1])
         clock.set(70)
-        runner.observe_link("1", "R1", "L1", "tcp", "127.0.0.1:5000", at(70))
+        runner.observe_link("1", "R1", "L1", "tcp", "127.0.0.1:5000", at(70))  # a link test
+        await stepped(journal, runner, clock)
+        assert await derived(journal, "supervision.restored") == []  # waits for a record
+        clock.set(70 + RECORD_WAIT.total_seconds())  # none comes: a link test has none
+        runner.wake()
         (restored,) = await wait_derived(journal, "supervision.restored")
-        assert restored.body["refs"] == [lost.journal_seq] and restored.received_at == at(70)
+        assert restored.body["refs"] == [lost.journal_seq] and restored.received_at == clock()
         await eventually(lambda: metrics.offline[-1:] == [0])
         await eventually(lambda: runner.position == restored.journal_seq)
         assert await saved_cursor(journal, restored.journal_seq) == restored.journal_seq
         assert metrics.derived == ["supervision.lost", "supervision.restored"]
         assert metrics.errors == []
+
+
+async def test_restore_names_the_frame_that_restored_it(path: Path, clock: Clock) -> None:
+    """Issue 14: interval 3 s, one frame, 5 s of silence, a second frame: the restore refers
+    to the loss and the second frame, not to the frame before the loss."""
+    supervised = SupervisionSettings(interval_s=3.0, grace_s=0.0)
+    accounts = (AccountSettings(account="1", supervision=supervised),)
+    async with await Journal.open(path, fsync=False) as journal:
+        runner = RulesRunner.from_accounts(journal, accounts, clock=clock,
+                                           monotonic=clock.monotonic)  # fmt: skip
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(lambda: runner.ready)
+            clock.set(1)
+            runner.observe_link("1", None, None, "tcp", "127.0.0.1:5000", clock())
+            first = await journal.append(message("1", when=clock()))
+            await eventually(lambda: runner.position == first.journal_seq)
+            clock.set(6)
+            runner.wake()
+            (lost,) = await wait_derived(journal, "supervision.lost")
+            assert lost.body["refs"] == [first.journal_seq]
+            runner.observe_link("1", None, None, "tcp", "127.0.0.1:5000", clock())
+            await stepped(journal, runner, clock)
+            assert runner.engine.supervision.is_lost("1")  # waiting for the frame's record
+            second = await journal.append(message("1", when=clock()))
+            (restored,) = await wait_derived(journal, "supervision.restored")
+            assert restored.body["refs"] == [lost.journal_seq, second.journal_seq]
+            assert restored.received_at == clock()  # concluded as the record was read
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
 
 
 async def test_messages_reset_supervision_and_verify(path: Path, clock: Clock) -> None:
@@ -151,8 +195,7 @@ async def test_messages_reset_supervision_and_verify(path: Path, clock: Clock) -
         (verified,) = await wait_derived(journal, "alarm.verified")
         assert verified.body["refs"] == [first.journal_seq, second.journal_seq]
         clock.set(110)  # 60 s after the first message, 55 s after the second
-        runner.wake()
-        await asyncio.sleep(0.05)
+        await stepped(journal, runner, clock)
         assert await derived(journal, "supervision.lost") == []
         clock.set(115.5)
         runner.wake()
@@ -236,9 +279,11 @@ async def test_restart_keeps_loss_and_does_not_repeat_it(path: Path, clock: Cloc
     async with await Journal.open(path, fsync=False) as journal, \
             running(journal, clock, metrics) as runner:  # fmt: skip
         assert metrics.offline[-1] == 1 and runner.engine.supervision.is_lost("1")
-        await asyncio.sleep(0.05)
+        await stepped(journal, runner, clock)
         assert len(await derived(journal, "supervision.lost")) == 1
-        runner.observe_link("1", None, None, "udp", "127.0.0.1:5000", at(10_001))
+        runner.observe_link("1", None, None, "udp", "127.0.0.1:5000", at(10_000))
+        clock.set(10_000 + RECORD_WAIT.total_seconds())  # a link test: no record follows
+        runner.wake()
         await wait_derived(journal, "supervision.restored")
 
 
@@ -253,12 +298,13 @@ async def test_crash_before_the_cursor_was_saved_repeats_nothing(path: Path, clo
             await wait_derived(journal, "test.started")
             await eventually(lambda: runner.position == journal.last_seq)
         await journal.save_cursor(CURSOR, 0)  # as if the process died before saving it
-    async with await Journal.open(path, fsync=False) as journal, running(journal, clock):
-        await asyncio.sleep(0.05)
+    async with await Journal.open(path, fsync=False) as journal, \
+            running(journal, clock) as runner:  # fmt: skip
+        await stepped(journal, runner, clock)
         assert [r.body["type"] for r in await derived(journal)] == [
             "alarm.verified", "test.started"
         ]  # fmt: skip
-        assert await journal.load_cursor(CURSOR) == journal.last_seq
+        assert await saved_cursor(journal, journal.last_seq) == journal.last_seq
 
 
 async def test_the_cursor_is_saved_at_most_every_interval(path: Path, clock: Clock) -> None:
@@ -290,11 +336,37 @@ async def test_records_before_the_cursor_are_not_judged_again(path: Path, clock:
         await journal.append(message("1", burglary(1)))
         await journal.append(message("1", burglary(2)))
         await journal.save_cursor(CURSOR, 2)  # judged under a config without neighbours
-        async with running(journal, clock):
-            await asyncio.sleep(0.05)
+        async with running(journal, clock) as runner:
+            await stepped(journal, runner, clock)
             assert await derived(journal, "alarm.verified") == []
 
 
 def test_every_derived_type_has_a_meaning_and_a_metric_label() -> None:
     assert set(MEANINGS) == set(DerivedType)
     assert {t.value for t in DerivedType} <= DERIVED_TYPES
+
+
+async def test_a_guard_arrival_before_its_alarm_is_accepted_with_a_warning(
+    path: Path, clock: Clock
+) -> None:
+    def guard(**fields: object) -> dict[str, object]:
+        return {"action": "guard_arrived", "account": "1", **fields}
+
+    async with (
+        await Journal.open(path, fsync=False) as journal,
+        running(journal, clock) as runner,
+    ):
+        clock.set(100)
+        alarm = await journal.append(message("1", burglary(1), when=at(100)))
+        await eventually(lambda: runner.position >= alarm.journal_seq)
+        clock.set(200)
+        named = await runner.command(guard(journal_seq=alarm.journal_seq, at=at(74.6).isoformat()))
+        assert named["ok"] is True
+        expected = f"before the alarm of record {alarm.journal_seq} was received"
+        assert expected in named["warning"]
+        latest = await runner.command(guard(at=at(99).isoformat()))  # the latest alarm's
+        assert latest["ok"] is True and expected in latest["warning"]
+        fine = await runner.command(guard(journal_seq=alarm.journal_seq))
+        assert fine == {"ok": True, "journal_seq": fine["journal_seq"]}
+        alerted = {"action": "alerted", "account": "1", "at": at(99).isoformat()}
+        assert "warning" not in await runner.command(alerted)

@@ -10,7 +10,7 @@ from alarmrx.config.model import PathSettings, SupervisionSettings
 from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.pipeline.rules.derived import Derived, DerivedType, new_record
 from alarmrx.pipeline.rules.plans import supervision_plan
-from alarmrx.pipeline.rules.supervision import SupervisionCore
+from alarmrx.pipeline.rules.supervision import RECORD_WAIT, SupervisionCore
 
 LOST, RESTORED = DerivedType.SUPERVISION_LOST, DerivedType.SUPERVISION_RESTORED
 FAULT, BACK = DerivedType.PATH_FAULT, DerivedType.PATH_RESTORED
@@ -211,6 +211,64 @@ def test_recorded_loss_is_referred_to_by_the_restore() -> None:
     core.recorded(lost[0], 17)
     core.observe("1", None, None, "tcp", at(71))
     assert core.on_timer(at(71))[0].refs == (17,)
+
+
+def test_restore_names_the_frame_that_restored_it_not_the_one_before_the_loss() -> None:
+    """Issue 14: interval 3 s, one frame, 5 s of silence, a second frame. The second frame is
+    heard (the receiver's callback) before its record exists; the restore waits for it."""
+    core, stream = single(interval_s=3.0, grace_s=0.0), Stream()
+    for _ in range(14):
+        stream.add(message("2", when=at(0)))  # other accounts' records: seq 1 to 14
+    first = stream.add(message("1", when=at(1)))  # seq 15
+    core.heard("1", None, None, "tcp", at(1))
+    core.handle(first)
+    (lost,) = core.on_timer(at(5))
+    assert lost.refs == (15,)
+    core.recorded(lost, 16)
+    stream.add(new_record(lost))  # seq 16
+    assert core.heard("1", None, None, "tcp", at(6)) is True
+    assert core.next_deadline() == at(6) + RECORD_WAIT
+    assert core.on_timer(at(6)) == []  # its record is not there yet
+    second = stream.add(message("1", when=at(6)))  # seq 17
+    assert core.fold(second, at(6.01)) == []
+    assert core.next_deadline() is not None and core.next_deadline() < at(0)  # at once
+    (restored,) = core.on_timer(at(6.01))
+    assert types([restored]) == [("supervision.restored", None)]
+    assert restored.refs == (16, 17)
+
+
+def test_a_link_test_restores_after_the_record_wait_naming_the_loss_alone() -> None:
+    core = single(interval_s=3.0, grace_s=0.0)
+    core.handle(Stream().add(message("1", when=at(1))))  # seq 1
+    (lost,) = core.on_timer(at(5))
+    core.recorded(lost, 2)
+    core.heard("1", None, None, "tcp", at(6))  # a NULL: no record will follow
+    assert core.on_timer(at(6) + RECORD_WAIT - timedelta(microseconds=1)) == []
+    (restored,) = core.on_timer(at(6) + RECORD_WAIT)
+    assert restored.refs == (2,) and not core.is_lost("1")
+    assert restored.fields["last_seen"] == at(6).isoformat(timespec="microseconds")
+
+
+def test_a_late_record_of_an_earlier_frame_does_not_restore() -> None:
+    core, stream = single(interval_s=3.0, grace_s=0.0), Stream()
+    early = stream.add(message("1", when=at(1)))
+    core.heard("1", None, None, "tcp", at(1))
+    (lost,) = core.on_timer(at(5))
+    core.recorded(lost, 5)
+    assert core.observe("1", None, None, "tcp", at(1), journal_seq=early.journal_seq) is False
+    assert core.on_timer(at(5.5)) == [] and core.is_lost("1")
+
+
+def test_dual_path_restore_names_the_fault_and_the_restoring_frame() -> None:
+    core = dual("DP4")
+    (fault,) = core.on_timer(at(91))  # ethernet (line 1) silent
+    core.recorded(fault, 7)
+    core.heard("1", None, "1", "tcp", at(100))
+    assert core.on_timer(at(100)) == []  # waits for the frame's record
+    core.observe("1", None, "1", "tcp", at(100), journal_seq=8)
+    (back,) = core.on_timer(at(100))
+    assert types([back]) == [("supervision.path_restored", "ethernet")]
+    assert back.refs == (7, 8)
 
 
 def test_reload_keeps_silent_paths_and_restarts_changed_accounts() -> None:

@@ -43,6 +43,13 @@ async def running(journal: Journal, clock: Clock) -> AsyncIterator[RulesRunner]:
             await task
 
 
+async def reached(runner: RulesRunner, seq: int) -> None:
+    """The runner has folded record ``seq``."""
+    async with asyncio.timeout(5):
+        while runner.position < seq:  # noqa: ASYNC110 - polls state no event announces
+            await asyncio.sleep(0.005)
+
+
 async def derived(journal: Journal, kind: str, count: int = 1) -> list[Record]:
     found: list[Record] = []
     async with asyncio.timeout(5):
@@ -98,14 +105,14 @@ async def test_late_to_arm_from_the_timer_is_a_valid_event(tmp_path: Path) -> No
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
     async with await Journal.open(tmp_path / "j.db", fsync=False) as journal, \
             running(journal, clock) as runner:  # fmt: skip
-        await journal.append(message(ACCOUNT, opening(), when=clock.now))
-        await asyncio.sleep(0.05)
+        opened = await journal.append(message(ACCOUNT, opening(), when=clock.now))
+        await reached(runner, opened.journal_seq)
         clock.now = local("2025-03-03 18:10")
         runner.wake()
         (late,) = await derived(journal, "schedule.late_to_arm")
         assert late.priority == 4 and late.body["code"] == "OT"
         for payload in event_messages(late, "rx1", {}):
             validator.validate(payload.payload)
-        await journal.append(message(ACCOUNT, closing(), when=local("2025-03-03 18:20")))
-        await asyncio.sleep(0.05)
+        closed = await journal.append(message(ACCOUNT, closing(), when=local("2025-03-03 18:20")))
+        await reached(runner, closed.journal_seq)
         assert runner.engine.schedule.armed(ACCOUNT) is True

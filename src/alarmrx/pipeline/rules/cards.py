@@ -249,6 +249,11 @@ class CardCore:
         kept = self._alarms.get(account)
         return kept.get(journal_seq) if kept is not None else None
 
+    def latest_alarm(self, account: str) -> Alarm | None:
+        """The account's latest kept alarm, if any."""
+        kept = self._alarms.get(account)
+        return next(reversed(kept.values()), None) if kept else None
+
     def cancel_window(self, account: str) -> timedelta:
         """How long after an alarm's receipt it may be cancelled."""
         card = self._cards.get(account)

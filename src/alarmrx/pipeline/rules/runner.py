@@ -64,7 +64,7 @@ from alarmrx.pipeline.rules.commands import (
     Verify,
     command_body,
 )
-from alarmrx.pipeline.rules.derived import Derived, new_record
+from alarmrx.pipeline.rules.derived import Derived, iso, new_record
 from alarmrx.pipeline.rules.engine import RuleEngine
 from alarmrx.pipeline.rules.interfaces import NoRulesMetrics, RulesJournal, RulesMetrics
 from alarmrx.pipeline.rules.plans import RulePlans, plans_from
@@ -150,11 +150,13 @@ class RulesRunner:
         self, account: str, receiver: str | None, line: str | None, transport: str,
         peer: str, at: datetime,
     ) -> None:  # fmt: skip
-        """Every accepted frame, link tests included (synchronous, O(1)). It is live: heard
-        now in supervision time, whatever the wall clock said at receipt (``at``)."""
+        """Every accepted frame, link tests included (synchronous, O(1)), before its record
+        exists. It is live: heard now in supervision time, whatever the wall clock said at
+        receipt (``at``). A restore it makes waits for the frame's record, folded by the tail,
+        so that it names the frame (``SupervisionCore.heard``)."""
         del peer, at
         now = self._supervision_time.now()
-        if self.engine.supervision.observe(account, receiver, line, transport, now):
+        if self.engine.supervision.heard(account, receiver, line, transport, now):
             self._wake.set()
 
     async def command(self, cmd: object) -> dict[str, Any]:
@@ -196,7 +198,18 @@ class RulesRunner:
                  source=admission.source, id_code=admission.id_code,
                  auth=admission.auth)  # fmt: skip
         reply: dict[str, Any] = {"ok": error is None, "journal_seq": result.journal_seq}
-        return reply if error is None else {**reply, "error": error}
+        if error is not None:
+            return {**reply, "error": error}
+        warning = await self._warning(parsed, now)
+        if warning is not None:
+            log.warning(
+                "command_questionable",
+                action=body.get("action"),
+                account=record.account,
+                journal_seq=result.journal_seq,
+                warning=warning,
+            )
+        return reply if warning is None else {**reply, "warning": warning}
 
     def in_test(self, account: str, at: datetime) -> bool:
         """True while ``account`` is in test mode at ``at`` (its current session only)."""
@@ -399,6 +412,32 @@ class RulesRunner:
             command, self._clock())  # fmt: skip
         if refusal is not None:
             raise CommandRefused(refusal)
+
+    async def _warning(self, command: Request | None, now: datetime) -> str | None:
+        """An accepted ``guard_arrived`` stated before its alarm was received: it is kept as
+        the operator gave it, but the evidence export counts no response time from it."""
+        if not isinstance(command, Response) or command.action != "guard_arrived":
+            return None
+        alarm = await self._alarm_of(command)
+        arrived = command.at or now
+        if alarm is None or arrived >= alarm[1]:
+            return None
+        return (
+            f"the guard arrival ({iso(arrived)}) is before the alarm of record {alarm[0]} was "
+            f"received ({iso(alarm[1])}); the evidence counts no response time from it: check "
+            "--at and --journal-seq"
+        )
+
+    async def _alarm_of(self, command: Response) -> tuple[int, datetime] | None:
+        """The record and receipt time of the alarm ``command`` belongs to, when known."""
+        seq = command.journal_seq
+        if seq is None:
+            latest = self.engine.cards.latest_alarm(command.account)
+            return None if latest is None else (latest.journal_seq, latest.at)
+        found = await self._journal.read_after(seq - 1, limit=1)
+        if not found or found[0].journal_seq != seq or found[0].account != command.account:
+            return None
+        return seq, found[0].received_at
 
     async def _extra_fields(self, command: Request) -> dict[str, Any]:
         """``change_pin``: the new PIN's hash (computed off the loop), never the PIN."""

@@ -11,8 +11,14 @@ reads a clock.
 - Dual-path account: each silent path raises ``supervision.path_fault`` and its next frame
   ``supervision.path_restored``; when the last path goes silent ``supervision.lost`` follows
   its fault, and the first frame on any path ``supervision.restored``.
-- A frame restores a silent path when it is newer than the path's last frame; the restore
-  is concluded at the next ``on_timer`` (the runner is woken for it).
+- A frame restores a silent path when it is newer than the path's last frame, or when its
+  record comes after the record of the loss; the restore is concluded at the next
+  ``on_timer`` (the runner is woken for it) and its ``refs`` name the loss (or fault) and the
+  restoring frame's record.
+- A frame heard live (``heard``: the receiver's callback, before the frame's record exists)
+  resets the interval at once, but the restore it makes waits for the frame's record
+  (``observe`` with its ``journal_seq``) so that the restore can name it; a frame that gets
+  no record (a link test) restores after ``RECORD_WAIT``, naming the loss alone.
 - Start-up (``start(now)``): link tests are not journaled, so every path that the journal
   does not show silent starts with a fresh interval from ``now``; a path the journal shows
   silent (its last ``path_fault``/``lost`` record) stays silent until a frame arrives.
@@ -43,6 +49,9 @@ RESOLUTION = timedelta(microseconds=1)
 # Conclusions per ``on_timer`` call at most: a mass outage (or its end) is concluded in
 # slices, so the event loop stays free for the receiver between them.
 MAX_PER_TIMER = 1000
+# How long a restore heard live waits for the restoring frame's record before it is concluded
+# without it: a link test is never journaled; a message's record normally follows at once.
+RECORD_WAIT = timedelta(seconds=1)
 NEVER = datetime.min.replace(tzinfo=UTC)
 _Slot = tuple[str, int]  # (account, path index)
 
@@ -60,6 +69,7 @@ class _Path:
     scheduled: datetime | None = None  # the heap entry that is current for this path
     message_seq: int | None = None  # the last journaled frame seen on it
     fault_seq: int | None = None  # the record that said it went silent
+    restored_by: int | None = None  # the record of the first frame after it went silent
 
     @property
     def expires_at(self) -> datetime:
@@ -117,6 +127,8 @@ class SupervisionCore:
         self._heap: list[tuple[datetime, str, int]] = []
         self._due: set[_Slot] = set()  # restores to conclude
         self._due_order: deque[_Slot] = deque()  # the same, in arrival order
+        self._awaiting: dict[_Slot, datetime] = {}  # heard live: restores awaiting a record
+        self._awaiting_order: deque[tuple[datetime, _Slot]] = deque()  # by deadline
         self._lost: set[str] = set()
         self._last_seq = 0
         self._started = False
@@ -143,23 +155,63 @@ class SupervisionCore:
         self, account: str, receiver: str | None, line: str | None, transport: str | None,
         at: datetime, *, journal_seq: int | None = None, test_report: bool = False,
     ) -> bool:  # fmt: skip
-        """A frame from ``account`` at ``at``; True when it made a restore due. O(paths)."""
-        watch = self._watches.get(account)
-        if watch is None or (watch.plan.reset_by == "test_reports" and not test_report):
+        """A frame from ``account`` at ``at`` (its record ``journal_seq``, when it has one);
+        True when it made a restore due. O(paths)."""
+        located = self._locate(account, receiver, line, transport, test_report=test_report)
+        if located is None:
             return False
-        index = watch.path_of(receiver, line, transport)
-        if index is None:
-            return False
-        path = watch.paths[index]
+        slot, watch, path = located
         if journal_seq is not None and at >= path.last_seen:
             path.message_seq = journal_seq
+        newer = at > path.last_seen
+        path.last_seen = max(path.last_seen, at)
+        if not path.down:
+            return False
+        if journal_seq is not None and (newer or _after(journal_seq, _loss_seq(watch, path))):
+            path.restored_by = path.restored_by or journal_seq
+        elif not newer:
+            return False
+        self._make_due(slot)
+        return True
+
+    def heard(
+        self,
+        account: str,
+        receiver: str | None,
+        line: str | None,
+        transport: str | None,
+        at: datetime,
+    ) -> bool:
+        """A frame heard live at ``at``, before its record exists (link tests included): it
+        restarts the interval now; a restore it makes waits up to ``RECORD_WAIT`` for the
+        frame's record (``observe``). True when ``next_deadline`` moved. O(paths)."""
+        located = self._locate(account, receiver, line, transport, test_report=False)
+        if located is None:
+            return False
+        slot, _, path = located
         if at <= path.last_seen:
             return False
         path.last_seen = at
-        if path.down:
-            self._make_due((account, index))
-            return True
-        return False
+        if not path.down or slot in self._due or slot in self._awaiting:
+            return False
+        self._awaiting[slot] = deadline = at + RECORD_WAIT
+        self._awaiting_order.append((deadline, slot))
+        return True
+
+    def _locate(
+        self,
+        account: str,
+        receiver: str | None,
+        line: str | None,
+        transport: str | None,
+        *,
+        test_report: bool,
+    ) -> tuple[_Slot, _Watch, _Path] | None:
+        watch = self._watches.get(account)
+        if watch is None or (watch.plan.reset_by == "test_reports" and not test_report):
+            return None
+        index = watch.path_of(receiver, line, transport)
+        return None if index is None else ((account, index), watch, watch.paths[index])
 
     def handle(self, record: Record) -> list[Derived]:
         """Fold one journal record; supervision concludes only in ``on_timer``."""
@@ -183,6 +235,7 @@ class SupervisionCore:
     def on_timer(self, now: datetime) -> list[Derived]:
         """The restores that are due, then the paths that went silent by ``now``; at most
         about ``MAX_PER_TIMER`` (``next_deadline`` is then still due)."""
+        self._settle(now)
         out = self._conclude_restores(now)
         while self._heap and self._heap[0][0] <= now and len(out) < MAX_PER_TIMER:
             out += self._expire(heapq.heappop(self._heap), now)
@@ -192,7 +245,8 @@ class SupervisionCore:
         """When ``on_timer`` has something to do: at once if a restore is due."""
         if self._due:
             return NEVER
-        return self._heap[0][0] if self._heap else None
+        deadlines = (self._next_awaiting(), self._heap[0][0] if self._heap else None)
+        return min((d for d in deadlines if d is not None), default=None)
 
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """``derived`` was journaled as ``journal_seq``: later restores refer to it."""
@@ -217,6 +271,7 @@ class SupervisionCore:
         self._lost &= set(watches)
         self._due = {slot for slot in self._due if slot[0] in watches}
         self._due_order = deque(slot for slot in self._due_order if slot in self._due)
+        self._awaiting = {slot: d for slot, d in self._awaiting.items() if slot[0] in watches}
 
     # -- folding records ------------------------------------------------------------------
 
@@ -248,6 +303,7 @@ class SupervisionCore:
 
     def _take_down(self, account: str, index: int, path: _Path, record: Record) -> None:
         path.down, path.scheduled, path.fault_seq = True, None, record.journal_seq
+        path.restored_by = None
         seen = _parse_time(record.body.get("last_seen"))
         if seen is not None and seen > path.last_seen:
             path.last_seen = seen
@@ -265,12 +321,27 @@ class SupervisionCore:
         if index is None or not watch.paths[index].down:
             return
         path = watch.paths[index]
-        path.down, path.fault_seq = False, None
+        path.down, path.fault_seq, path.restored_by = False, None, None
         path.last_seen = max(path.last_seen, record.received_at)
         if self._started:
             self._schedule(account, index, path)
 
     # -- concluding -----------------------------------------------------------------------
+
+    def _settle(self, now: datetime) -> None:
+        """Restores heard live whose record did not come by their deadline become due."""
+        while self._awaiting_order and self._awaiting_order[0][0] <= now:
+            deadline, slot = self._awaiting_order.popleft()
+            if self._awaiting.get(slot) == deadline:
+                self._make_due(slot)
+
+    def _next_awaiting(self) -> datetime | None:
+        while self._awaiting_order:
+            deadline, slot = self._awaiting_order[0]
+            if self._awaiting.get(slot) == deadline:
+                return deadline
+            self._awaiting_order.popleft()  # stale: its record came, or it was dropped
+        return None
 
     def _conclude_restores(self, now: datetime) -> list[Derived]:
         out: list[Derived] = []
@@ -284,16 +355,17 @@ class SupervisionCore:
 
     def _restore(self, account: str, watch: _Watch, index: int, now: datetime) -> list[Derived]:
         path = watch.paths[index]
-        fault_seq, path.down, path.fault_seq = path.fault_seq, False, None
+        fault_seq, frame_seq = path.fault_seq, path.restored_by
+        path.down, path.fault_seq, path.restored_by = False, None, None
         self._schedule(account, index, path)
         out = []
         if watch.plan.dual:
             out.append(self._derived(DerivedType.PATH_RESTORED, account, now, path,
-                                     refs=(fault_seq, path.message_seq)))  # fmt: skip
+                                     refs=(fault_seq, frame_seq)))  # fmt: skip
         if account in self._lost:
             self._lost.discard(account)
             out.append(self._derived(DerivedType.SUPERVISION_RESTORED, account, now, path,
-                                     refs=(watch.lost_seq, path.message_seq)))  # fmt: skip
+                                     refs=(watch.lost_seq, frame_seq)))  # fmt: skip
             watch.lost_seq = None
         return out
 
@@ -312,7 +384,7 @@ class SupervisionCore:
         return self._go_down(account, watch, path, now)
 
     def _go_down(self, account: str, watch: _Watch, path: _Path, now: datetime) -> list[Derived]:
-        path.down = True
+        path.down, path.restored_by = True, None
         out = []
         if watch.plan.dual:
             out.append(self._derived(DerivedType.PATH_FAULT, account, now, path,
@@ -325,6 +397,7 @@ class SupervisionCore:
         return out
 
     def _make_due(self, slot: _Slot) -> None:
+        self._awaiting.pop(slot, None)
         if slot not in self._due:
             self._due.add(slot)
             self._due_order.append(slot)
@@ -362,7 +435,7 @@ class SupervisionCore:
             at=now,
             key=_key(kind, account, path.name, now),
             description=_DESCRIPTIONS[kind].format(path=path.name or "", s=path.interval_s),
-            refs=tuple(r for r in refs if r is not None),
+            refs=tuple(sorted(r for r in refs if r is not None)),
             fields=MappingProxyType(_fields(watch, path)),
         )
 
@@ -377,6 +450,16 @@ def on_wall(derived: Derived, offset: timedelta) -> Derived:
         fields["last_seen"] = iso(seen + offset)
     key = _key(derived.type, derived.account, fields.get("path"), at)
     return replace(derived, at=at, key=key, fields=MappingProxyType(fields))
+
+
+def _loss_seq(watch: _Watch, path: _Path) -> int | None:
+    """The record that said ``path`` went silent (its fault or the account's loss), the
+    later of the two; None until it was recorded."""
+    return max((s for s in (path.fault_seq, watch.lost_seq) if s is not None), default=None)
+
+
+def _after(journal_seq: int, loss_seq: int | None) -> bool:
+    return loss_seq is not None and journal_seq > loss_seq
 
 
 def _key(kind: DerivedType, account: str, path: str | None, at: datetime) -> str:
