@@ -42,7 +42,7 @@ from alarmrx.protocols import (
 from alarmrx.protocols.priority import message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
 from alarmrx.receiver.deadlines import CommitDeadlines, Waiting
-from alarmrx.receiver.limits import PeerRateLimiter, UnknownAccounts
+from alarmrx.receiver.limits import FrameRateLimits, UnknownAccounts
 from alarmrx.receiver.metrics import ReceiverMetrics
 from alarmrx.receiver.receipts import STEP_LOGGED_S, Receipt, ReceiptClock
 from alarmrx.receiver.sink import Sink
@@ -118,7 +118,10 @@ class FrameHandler:
         self._on_link = on_link
         self._test_mode = test_mode
         self._unknown = UnknownAccounts(settings.max_unknown_accounts)
-        self._rate = PeerRateLimiter(rate=settings.peer_rate, burst=settings.peer_burst)
+        self._rate = FrameRateLimits(
+            connection_rate=settings.connection_rate, connection_burst=settings.connection_burst,
+            peer_rate=settings.peer_rate, peer_burst=settings.peer_burst,
+        )  # fmt: skip
         self._samples = _Sampler(per_minute=reject_samples_per_minute)
         self._receipts = ReceiptClock()
         self._deadlines = CommitDeadlines(COMMIT_TIMEOUT_S, self._expired)
@@ -136,9 +139,9 @@ class FrameHandler:
         self.settings = settings
         self.accounts = accounts
 
-    def allow(self, peer_ip: str) -> bool:
-        """The per-peer frame rate limit."""
-        return self._rate.allow(peer_ip, time.monotonic())
+    def rate_limited(self, peer: str, peer_ip: str) -> str | None:
+        """The frame-rate limit that refuses a frame from ``peer`` (host:port) now, or None."""
+        return self._rate.refused(peer, peer_ip, time.monotonic())
 
     def lookup(self, header: FrameHeader, account: str | None) -> AccountPolicy | None:
         """The parser's account lookup: configured accounts, then the unknown policy."""
