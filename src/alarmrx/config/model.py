@@ -145,10 +145,11 @@ class MQTTSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
-    """``[logging]``: level and line format."""
+    """``[logging]``: level, line format, and whether each accepted message is logged."""
 
     level: str = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    events: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

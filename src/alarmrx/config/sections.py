@@ -183,6 +183,9 @@ LOGGING = Table(
         Option("level", c.choice(*LOG_LEVELS), "Lowest level logged."),
         Option("format", c.choice("auto", "json", "console"),
                "`auto`: JSON lines under systemd or when stderr is not a terminal."),
+        Option("events", c.boolean(),
+               "One `message_committed` info line per accepted message (account, codes, "
+               "sequence, reply, latency); `false` logs it at debug level."),
     ),
     "Structured logs on stderr.",
 )  # fmt: skip
