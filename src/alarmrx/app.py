@@ -76,6 +76,7 @@ class Daemon:
         )
         self._journal = journal
         self.metrics.track_journal_last_seq(lambda: journal.last_seq)
+        self.metrics.track_journal_disk(settings.journal.path)
         try:
             return await self._serve(journal)
         finally:
