@@ -5,6 +5,9 @@ PromQL that Prometheus's own ``promtool`` accepts, and the alerts pass their
 
 ``promtool`` comes with Debian's ``prometheus`` package (scripts/bootstrap installs it for
 the tests); under ``CI=true`` a missing promtool fails these tests, elsewhere it skips them.
+On a host running systemd the package also starts a Prometheus server (and, through its
+recommends, a node exporter) on ports 9090 and 9100; nothing here talks to them, and the
+tests' own servers take kernel-chosen ports.
 """
 
 from __future__ import annotations
