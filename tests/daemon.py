@@ -31,13 +31,16 @@ def write_config(
     extra: str = "",
     journal_path: Path | None = None,
     log_level: str = "debug",
+    shipped_limits: bool = False,
+    logging: str = "",
 ) -> Path:
     """A config listening on a kernel-chosen port, metrics on another, journal in ``directory``
-    (or at ``journal_path``), logging at ``log_level``.
+    (or at ``journal_path``), logging at ``log_level`` (more ``[logging]`` keys in ``logging``).
 
-    Load tests send from one address, so the per-peer rate limit is lifted unless given."""
-    if "peer_rate" not in receiver:
-        receiver += "\npeer_rate = 1000000.0\npeer_burst = 1000000"
+    Load tests send many frames on one connection, so the per-connection rate limit is
+    lifted unless ``receiver`` sets it or ``shipped_limits`` asks for the defaults."""
+    if "connection_rate" not in receiver and not shipped_limits:
+        receiver += "\nconnection_rate = 1000000.0\nconnection_burst = 1000000"
     text = f"""
 [receiver]
 id = "rx-test"
@@ -54,6 +57,7 @@ listen = "127.0.0.1:0"
 [logging]
 format = "json"
 level = "{log_level}"
+{logging}
 """
     if mqtt is not None:
         text += f"\n[mqtt]\n{mqtt}\n"

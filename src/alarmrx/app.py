@@ -28,7 +28,7 @@ from alarmrx.journal import Journal
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.prune import prune
 from alarmrx.observability import sdnotify
-from alarmrx.observability.clock import ClockStatus, clock_status
+from alarmrx.observability.clock import ClockStatus, clock_status, sync_change
 from alarmrx.observability.http import MetricsServer
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
@@ -58,6 +58,7 @@ class Daemon:
         self.metrics = Metrics(self.registry)
         self._stop = asyncio.Event()
         self._clock: dict[str, Any] = {"synchronised": None, "error_s": None}
+        self._clock_known: bool | None = None  # the last synchronised state read, for its log
         self._ready = False
         self._journal: Journal | None = None
         self._receiver: Receiver | None = None
@@ -75,6 +76,7 @@ class Daemon:
         )
         self._journal = journal
         self.metrics.track_journal_last_seq(lambda: journal.last_seq)
+        self.metrics.track_journal_disk(settings.journal.path)
         try:
             return await self._serve(journal)
         finally:
@@ -137,6 +139,7 @@ class Daemon:
             reject_samples_per_minute=self.settings.journal.reject_samples_per_minute,
             on_link=self._rules.observe_link,
             test_mode=self._rules.in_test,
+            log_events=self.settings.logging.events,
         )
         return Receiver(handler, metrics, utc_now)
 
@@ -275,9 +278,14 @@ class Daemon:
         status: ClockStatus = clock_status()
         self._clock = {"synchronised": status.synchronised, "error_s": status.estimated_error_s}
         self.metrics.set_clock(status)
-        if status.synchronised is False:
-            log.warning("clock_not_synchronised", detail="receipt times may be wrong; "
-                        "check NTP (chrony/systemd-timesyncd)")  # fmt: skip
+        change = sync_change(self._clock_known, status.synchronised)
+        if status.synchronised is not None:
+            self._clock_known = status.synchronised
+        if change == "clock_not_synchronised":
+            detail = "receipt times may be wrong; check NTP (chrony/systemd-timesyncd)"
+            log.warning(change, detail=detail)
+        elif change is not None:
+            log.info(change, estimated_error_s=status.estimated_error_s)
 
 
 def run(config: Path) -> int:

@@ -200,3 +200,17 @@ def test_the_stub_may_answer_encrypted_frames_in_plaintext() -> None:
 
 def _fields(header: FrameHeader) -> dict[str, object]:
     return {name: getattr(header, name) for name in FrameHeader.__slots__}
+
+
+def test_the_log_cost_benchmark_runs() -> None:
+    """``benchmarks/log_cost.py``, whose figures docs/performance.md quotes, still runs."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.log_cost", "--number", "50", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["events = true", "events = false"]
+    assert all(line.endswith(" µs") for line in lines)

@@ -73,10 +73,12 @@ class ReceiverSettings:
     listen: tuple[ListenAddress, ...] = (LOCALHOST_DC09,)
     unknown_accounts: Literal["reject", "accept"] = "reject"
     max_connections: int = 20000
-    max_connections_per_ip: int = 2000
+    max_connections_per_ip: int = 0
     max_frame_bytes: int = 4096
     idle_timeout_s: float = 3600.0
-    peer_rate: float = 50.0
+    connection_rate: float = 50.0
+    connection_burst: int = 200
+    peer_rate: float = 0.0
     peer_burst: int = 200
     linger_s: float = 0.0
     nak_on_corrupt: bool = False
@@ -143,10 +145,11 @@ class MQTTSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
-    """``[logging]``: level and line format."""
+    """``[logging]``: level, line format, and whether each accepted message is logged."""
 
     level: str = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    events: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

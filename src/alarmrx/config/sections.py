@@ -47,13 +47,23 @@ RECEIVER = Table(
                "`reject` answers frames from unlisted accounts with DUH; `accept` records "
                "and acknowledges them (plain frames only: there is no key)."),
         Option("max_connections", c.integer(1), "Open TCP connections in total."),
-        Option("max_connections_per_ip", c.integer(1), "Open TCP connections per peer address."),
+        Option("max_connections_per_ip", c.integer(0),
+               "Open TCP connections per peer address; 0 = no bound per address (panels "
+               "behind one NAT or relay share an address)."),
         Option("max_frame_bytes", c.integer(64, 65535),
                "Longest frame accepted; longer input is dropped and counted."),
         Option("idle_timeout_s", c.number(positive=True),
                "Close a TCP connection silent this long; keep it above the link-test interval."),
-        Option("peer_rate", c.number(positive=True), "Frames per second allowed per peer address."),
-        Option("peer_burst", c.integer(1), "Frames a peer may send at once above `peer_rate`."),
+        Option("connection_rate", c.number(positive=True),
+               "Frames per second allowed per TCP connection (UDP: per source address and "
+               "port)."),
+        Option("connection_burst", c.integer(1),
+               "Frames a connection may send at once above `connection_rate`."),
+        Option("peer_rate", c.number(0),
+               "Frames per second allowed per peer address, all its connections together; "
+               "0 = no bound per address."),
+        Option("peer_burst", c.integer(1),
+               "Frames a peer address may send at once above `peer_rate`."),
         Option("linger_s", c.number(0),
                "Keep a TCP connection open this long after a reply when the panel closes its "
                "side (Ajax reads the ACK only then); 0 = off."),
@@ -173,6 +183,9 @@ LOGGING = Table(
         Option("level", c.choice(*LOG_LEVELS), "Lowest level logged."),
         Option("format", c.choice("auto", "json", "console"),
                "`auto`: JSON lines under systemd or when stderr is not a terminal."),
+        Option("events", c.boolean(),
+               "One `message_committed` info line per accepted message (account, codes, "
+               "sequence, reply, latency); `false` logs it at debug level."),
     ),
     "Structured logs on stderr.",
 )  # fmt: skip

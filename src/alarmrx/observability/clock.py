@@ -89,3 +89,15 @@ def clock_status() -> ClockStatus:
         maxerror_s=timex.maxerror * _MICROSECONDS,
         source="adjtimex",
     )
+
+
+def sync_change(before: bool | None, now: bool | None) -> str | None:
+    """The log event for a change of the synchronised flag from the last known state
+    ``before`` to ``now``: ``clock_not_synchronised`` when it becomes False (at start too),
+    ``clock_synchronised`` when it is True again; None when nothing changed or ``now`` is
+    unknown. So an unsynchronised clock is logged once, not at every check."""
+    if now is False and before is not False:
+        return "clock_not_synchronised"
+    if now is True and before is False:
+        return "clock_synchronised"
+    return None

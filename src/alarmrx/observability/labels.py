@@ -36,6 +36,7 @@ LIMITS = closed(
     (
         "connections_total",
         "connections_per_ip",
+        "connection_rate",
         "frame_bytes",
         "idle_timeout",
         "peer_rate",

@@ -6,6 +6,7 @@ Every line has ``timestamp`` (ISO 8601, UTC), ``level`` and ``event``, plus boun
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -19,9 +20,11 @@ import structlog
 REDACTED = "[redacted]"
 SECRET_NAMES = frozenset({"key", "keys", "password", "passwd", "pin", "secret", "secrets"})
 _SECRET_SUFFIXES = tuple(f"_{name}" for name in SECRET_NAMES)
+_SCALARS = (str, int, float)  # bool is an int
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
+@functools.lru_cache(maxsize=4096)  # field names come from the code: a small set
 def is_secret(name: str) -> bool:
     """``key``, ``aes_key``, ``mqtt_password`` … are secrets; ``key_file`` is not."""
     lowered = name.lower()
@@ -29,6 +32,8 @@ def is_secret(name: str) -> bool:
 
 
 def _redacted(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, dict):
         return {k: REDACTED if is_secret(str(k)) else _redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

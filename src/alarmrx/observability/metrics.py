@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -18,6 +20,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    ProcessCollector,
     disable_created_metrics,
 )
 
@@ -67,6 +70,7 @@ class Metrics:
         # Process-wide: the *_created series only double the output. Untyped upstream.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         Info("alarmrx_build", "alarmrx version", registry=r).info({"version": version})
+        ProcessCollector(registry=r)  # process_*: CPU, memory, open files of this process
         self._receiver(r)
         self._journal(r)
         self._clock(r)
@@ -131,6 +135,16 @@ class Metrics:
         self.journal_last_seq = Gauge(
             "alarmrx_journal_last_seq", "Sequence number of the newest record", registry=r
         )
+        self.journal_size = Gauge(
+            "alarmrx_journal_size_bytes",
+            "The journal's files (database, WAL, shared memory) on disk",
+            registry=r,
+        )
+        self.journal_disk_free = Gauge(
+            "alarmrx_journal_disk_free_bytes",
+            "Space an unprivileged process may still use on the journal's filesystem",
+            registry=r,
+        )
 
     def _clock(self, r: CollectorRegistry) -> None:
         self.clock_synchronised = Gauge(
@@ -192,6 +206,11 @@ class Metrics:
         """Read ``alarmrx_journal_last_seq`` from ``last_seq`` at each scrape."""
         self.journal_last_seq.set_function(lambda: float(last_seq()))
 
+    def track_journal_disk(self, path: Path) -> None:
+        """Read the journal's size and its filesystem's free space at each scrape."""
+        self.journal_size.set_function(lambda: journal_bytes(path))
+        self.journal_disk_free.set_function(lambda: free_bytes(path.parent))
+
     # The publisher's hooks (pipeline.interfaces.PublisherMetrics).
     def mqtt_connected(self, connected: bool) -> None:
         """Connected to the broker, or not."""
@@ -230,3 +249,25 @@ class Metrics:
         self.clock_synchronised.set(float("nan") if synced is None else float(synced))
         error = status.estimated_error_s
         self.clock_error.set(float("nan") if error is None else error)
+
+
+def journal_bytes(path: Path) -> float:
+    """The SQLite journal's size with its ``-wal`` and ``-shm`` files; NaN when unreadable."""
+    total = 0
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            total += name.stat().st_size
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return float("nan")
+    return float(total)
+
+
+def free_bytes(directory: Path) -> float:
+    """Bytes available to an unprivileged process under ``directory``; NaN when unknown."""
+    try:
+        found = os.statvfs(directory)
+    except OSError:
+        return float("nan")
+    return float(found.f_bavail * found.f_frsize)

@@ -68,6 +68,10 @@ class Flight:
         """Messages handed over and not acknowledged yet (waiting or on the wire)."""
         return len(self._waiting) + len(self._wire)
 
+    def __contains__(self, mid: object) -> bool:
+        """Whether packet ``mid`` is one of this flight's, on the wire."""
+        return mid in self._wire
+
     def oldest_sent_at(self) -> float | None:
         """When the oldest message on the wire was sent (monotonic); None when none is."""
         for sent in self._wire.values():

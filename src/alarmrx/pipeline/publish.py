@@ -267,10 +267,14 @@ class MQTTPublisher:
                         monotonic=time.monotonic, clock=self._clock)  # fmt: skip
 
         def acked(mid: int, refusal: ReasonCode | None) -> None:
-            if refusal is not None:  # not delivered: never past the cursor
-                self._refusal = refusal
-            else:
+            if refusal is None:
                 flight.acked(mid)
+            elif mid in flight:  # a journal record's message: never past the cursor
+                self._refusal = refusal
+            else:  # a command's reply (its response topic) or the status: only it is lost
+                log.warning(
+                    "mqtt_publication_refused", reason=str(refusal), code=f"0x{refusal.value:02x}"
+                )
             self._acked.set()
 
         self._refusal = None

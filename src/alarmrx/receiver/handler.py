@@ -42,7 +42,7 @@ from alarmrx.protocols import (
 from alarmrx.protocols.priority import message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
 from alarmrx.receiver.deadlines import CommitDeadlines, Waiting
-from alarmrx.receiver.limits import PeerRateLimiter, UnknownAccounts
+from alarmrx.receiver.limits import FrameRateLimits, UnknownAccounts
 from alarmrx.receiver.metrics import ReceiverMetrics
 from alarmrx.receiver.receipts import STEP_LOGGED_S, Receipt, ReceiptClock
 from alarmrx.receiver.sink import Sink
@@ -88,6 +88,8 @@ class _Pending:
     message: DC09Message
     transport: str
     answer: Answer
+    peer: str
+    received_at: datetime
     settled: bool = False
 
 
@@ -107,6 +109,7 @@ class FrameHandler:
         on_link: LinkObserver | None = None,
         reject_samples_per_minute: int = 60,
         test_mode: Callable[[str, datetime], bool] | None = None,
+        log_events: bool = True,
     ) -> None:
         self.settings = settings
         self.accounts = accounts
@@ -118,13 +121,20 @@ class FrameHandler:
         self._on_link = on_link
         self._test_mode = test_mode
         self._unknown = UnknownAccounts(settings.max_unknown_accounts)
-        self._rate = PeerRateLimiter(rate=settings.peer_rate, burst=settings.peer_burst)
+        self._rate = FrameRateLimits(
+            connection_rate=settings.connection_rate,
+            connection_burst=settings.connection_burst,
+            peer_rate=settings.peer_rate,
+            peer_burst=settings.peer_burst,
+        )
         self._samples = _Sampler(per_minute=reject_samples_per_minute)
         self._receipts = ReceiptClock()
         self._deadlines = CommitDeadlines(COMMIT_TIMEOUT_S, self._expired)
         # A concrete logger: structlog's module-level proxy binds a new one on every call
         # (about 13 µs a frame for a debug line that is then dropped).
         self._log = log.bind()
+        # One line per accepted message (docs/operations.md, "Logs"); debug when turned off.
+        self._log_committed = self._log.info if log_events else self._log.debug
 
     @property
     def waiting(self) -> int:
@@ -136,9 +146,9 @@ class FrameHandler:
         self.settings = settings
         self.accounts = accounts
 
-    def allow(self, peer_ip: str) -> bool:
-        """The per-peer frame rate limit."""
-        return self._rate.allow(peer_ip, time.monotonic())
+    def rate_limited(self, peer: str, peer_ip: str) -> str | None:
+        """The frame-rate limit that refuses a frame from ``peer`` (host:port) now, or None."""
+        return self._rate.refused(peer, peer_ip, time.monotonic())
 
     def lookup(self, header: FrameHeader, account: str | None) -> AccountPolicy | None:
         """The parser's account lookup: configured accounts, then the unknown policy."""
@@ -205,7 +215,7 @@ class FrameHandler:
             priority=int(message_priority(message.events)),
             dedupe_key=dedupe_key(message),
         )
-        pending = _Pending(message, transport, answer)
+        pending = _Pending(message, transport, answer, peer, received_at)
         try:
             self._sink.submit((record,), functools.partial(self._committed, pending))
         except JournalError as err:
@@ -232,9 +242,21 @@ class FrameHandler:
             self._metrics.duplicate(pending.transport)
         else:
             self._metrics.committed(pending.transport)
-        self._log.debug("message_committed", account=account, seq=message.header.sequence,
-                  journal_seq=appended.journal_seq, duplicate=appended.duplicate)  # fmt: skip
-        pending.answer(self._ack(message))
+        outcome = self._ack(message)
+        pending.answer(outcome)
+        latency_s = (self._clock() - pending.received_at).total_seconds()
+        self._log_committed(
+            "message_committed",
+            account=account,
+            seq=message.header.sequence,
+            codes=[event.code for event in message.events],
+            reply=outcome.kind.value,
+            latency_ms=round(latency_s * 1000, 1),
+            journal_seq=appended.journal_seq,
+            duplicate=appended.duplicate,
+            transport=pending.transport,
+            peer=pending.peer,
+        )
 
     def _expired(self, waiting: Waiting) -> None:
         assert isinstance(waiting, _Pending)  # noqa: S101 - only _Pending is watched

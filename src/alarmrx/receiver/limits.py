@@ -1,6 +1,9 @@
 """Bounds on what peers can make the receiver hold: connections, frame rate, unknown accounts.
 
-Each limit is a small pure object; the adapters count and log when one is hit.
+Each limit is a small pure object; the adapters count and log when one is hit. The frame
+rate is bounded per connection (a TCP connection, or a UDP source address and port) by
+default; per peer address only when configured, since many panels may share one address
+(a mobile carrier's NAT, a cloud relay). docs/operations.md says what each limit protects.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from dataclasses import dataclass
 
 
 class ConnectionLimiter:
-    """At most ``total`` open connections, and ``per_peer`` from one IP address."""
+    """At most ``total`` open connections, and ``per_peer`` from one IP address (0 = no
+    bound per address)."""
 
     __slots__ = ("_by_peer", "open", "per_peer", "total")
 
@@ -24,6 +28,9 @@ class ConnectionLimiter:
         """Take a slot; return None, or the name of the limit that refused it."""
         if self.open >= self.total:
             return "connections_total"
+        if not self.per_peer:
+            self.open += 1
+            return None
         count = self._by_peer.get(peer_ip, 0)
         if count >= self.per_peer:
             return "connections_per_ip"
@@ -33,12 +40,14 @@ class ConnectionLimiter:
 
     def release(self, peer_ip: str) -> None:
         """Give back a slot taken by ``acquire``."""
+        self.open -= 1
+        if not self.per_peer:
+            return
         count = self._by_peer.get(peer_ip, 0) - 1
         if count <= 0:
             self._by_peer.pop(peer_ip, None)
         else:
             self._by_peer[peer_ip] = count
-        self.open -= 1
 
 
 @dataclass(slots=True)
@@ -48,7 +57,8 @@ class _Bucket:
 
 
 class PeerRateLimiter:
-    """A token bucket per peer IP: ``rate`` frames/s, bursts up to ``burst``.
+    """A token bucket per peer (an IP address, or an address and port): ``rate`` frames/s,
+    bursts up to ``burst``.
 
     At most ``max_peers`` buckets are kept; the least recently used is forgotten first (a
     forgotten peer starts with a full bucket, so forgetting only ever errs towards serving).
@@ -78,6 +88,29 @@ class PeerRateLimiter:
             return False
         bucket.tokens -= 1.0
         return True
+
+
+class FrameRateLimits:
+    """The frame-rate limits a frame must pass: ``connection`` (``connection_rate``, per TCP
+    connection or UDP source address and port) and, when ``peer_rate`` is above 0,
+    ``peer`` (per source address)."""
+
+    __slots__ = ("connection", "peer")
+
+    def __init__(
+        self, *, connection_rate: float, connection_burst: int, peer_rate: float, peer_burst: int
+    ) -> None:
+        self.connection = PeerRateLimiter(rate=connection_rate, burst=connection_burst)
+        self.peer = PeerRateLimiter(rate=peer_rate, burst=peer_burst) if peer_rate else None
+
+    def refused(self, connection: str, peer_ip: str, now: float) -> str | None:
+        """None when a frame from ``connection`` (host:port) may pass at monotonic ``now``;
+        else the limit that refused it: ``connection_rate`` or ``peer_rate``."""
+        if not self.connection.allow(connection, now):
+            return "connection_rate"
+        if self.peer is not None and not self.peer.allow(peer_ip, now):
+            return "peer_rate"
+        return None
 
 
 class UnknownAccounts:

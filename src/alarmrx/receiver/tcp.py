@@ -292,9 +292,10 @@ class TCPConnection(asyncio.Protocol):
 
     def _frame(self, frame: bytes) -> None:
         self._m.frame_received("tcp")
-        if not self._handler.allow(self._peer_ip):
-            self._m.limit_hit("peer_rate")
-            limited.warning(("peer_rate", self._peer_ip), "limit_hit", limit="peer_rate",
+        refused = self._handler.rate_limited(self.peer, self._peer_ip)
+        if refused is not None:
+            self._m.limit_hit(refused)
+            limited.warning((refused, self._peer_ip), "limit_hit", limit=refused,
                             peer=self.peer, transport="tcp")  # fmt: skip
             return
         place = _Place(self._received_at)

@@ -48,6 +48,7 @@ class UDPEndpoint(asyncio.DatagramProtocol):
             return
         received_at = self._clock()
         peer_ip = str(addr[0])
+        peer = f"{peer_ip}:{addr[1]}"
         answered = counted = False
 
         def answer(outcome: Outcome) -> None:
@@ -57,11 +58,11 @@ class UDPEndpoint(asyncio.DatagramProtocol):
 
         try:
             frame = self._frame(data)
-            if frame is None or not self._allowed(peer_ip):
+            if frame is None or not self._allowed(peer, peer_ip):
                 return
             self._in_flight += 1
             counted = True
-            self._handler.receive(frame, peer=f"{peer_ip}:{addr[1]}", transport="udp",
+            self._handler.receive(frame, peer=peer, transport="udp",
                                   received_at=received_at, answer=answer)  # fmt: skip
         except Exception:  # protocol callback: one datagram's bug must not stop the endpoint
             log.exception("datagram_failed", peer=peer_ip, transport="udp")
@@ -98,11 +99,12 @@ class UDPEndpoint(asyncio.DatagramProtocol):
             self._m.quirk_seen(Quirk.TRAILING_BYTES.value)
         return frame
 
-    def _allowed(self, peer_ip: str) -> bool:
-        if self._handler.allow(peer_ip):
+    def _allowed(self, peer: str, peer_ip: str) -> bool:
+        refused = self._handler.rate_limited(peer, peer_ip)
+        if refused is None:
             return True
-        self._m.limit_hit("peer_rate")
-        limited.warning(("peer_rate", peer_ip), "limit_hit", limit="peer_rate", peer=peer_ip,
+        self._m.limit_hit(refused)
+        limited.warning((refused, peer_ip), "limit_hit", limit=refused, peer=peer,
                         transport="udp")  # fmt: skip
         return False
 

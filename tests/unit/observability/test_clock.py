@@ -49,3 +49,21 @@ def test_unsynchronised_bit_and_state(monkeypatch: pytest.MonkeyPatch) -> None:
     assert clock_status().synchronised is False
     monkeypatch.setattr(clock, "_adjtimex", lambda: fake(clock.TIME_ERROR, 0))
     assert clock_status().synchronised is False
+
+
+def test_an_unsynchronised_clock_is_logged_when_the_state_changes_not_at_every_check() -> None:
+    """A minute-by-minute series of readings, as the daemon checks them: unsynchronised from
+    the start, unknown for a while, synchronised again, then lost again."""
+    readings = [False, False, None, False, True, True, None, True, False, False]
+    logged = []
+    known: bool | None = None
+    for now in readings:
+        logged.append(clock.sync_change(known, now))
+        if now is not None:
+            known = now
+    lost, back = "clock_not_synchronised", "clock_synchronised"
+    assert logged == [lost, None, None, None, back, None, None, None, lost, None]
+
+
+def test_a_synchronised_start_logs_nothing() -> None:
+    assert clock.sync_change(None, True) is None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -27,7 +30,8 @@ REQUIRED = {
     "alarmrx_mqtt_connected", "alarmrx_mqtt_publish_backlog",
     "alarmrx_mqtt_receipt_to_ack_seconds", "alarmrx_mqtt_published_total",
     "alarmrx_mqtt_publish_failures_total", "alarmrx_accounts_offline",
-    "alarmrx_derived_events_total",
+    "alarmrx_derived_events_total", "alarmrx_journal_size_bytes",
+    "alarmrx_journal_disk_free_bytes",
 }  # fmt: skip
 FORBIDDEN_LABELS = {"account", "peer", "ip", "host", "address"}
 
@@ -62,7 +66,8 @@ def test_names_follow_prometheus_conventions_and_labels_are_closed(
     metrics: Metrics, registry: CollectorRegistry
 ) -> None:
     for family in registry.collect():
-        assert family.name.startswith("alarmrx_")
+        # process_*: prometheus-client's standard process collector, named by convention
+        assert family.name.startswith(("alarmrx_", "process_"))
         if family.type == "counter":
             assert all(s.name.endswith("_total") for s in family.samples)
         for sample in family.samples:
@@ -167,3 +172,34 @@ def test_ack_latency_buckets_are_fine_from_half_a_millisecond_to_five_seconds(
     assert buckets[0] == "0.0005"
     assert "5.0" in buckets
     assert len(buckets) >= 15
+
+
+def test_journal_disk_gauges_read_the_files_at_each_scrape(
+    metrics: Metrics, registry: CollectorRegistry, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.db"
+    metrics.track_journal_disk(journal)
+    assert value(registry, "alarmrx_journal_size_bytes") == 0.0  # not created yet
+    journal.write_bytes(b"x" * 4096)
+    (tmp_path / "journal.db-wal").write_bytes(b"x" * 1000)
+    assert value(registry, "alarmrx_journal_size_bytes") == 5096.0
+    assert value(registry, "alarmrx_journal_disk_free_bytes") > 0
+
+
+def test_disk_free_is_nan_when_the_directory_is_gone(
+    metrics: Metrics, registry: CollectorRegistry, tmp_path: Path
+) -> None:
+    metrics.track_journal_disk(tmp_path / "gone" / "journal.db")
+    assert math.isnan(value(registry, "alarmrx_journal_disk_free_bytes"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prometheus-client reads /proc")
+def test_process_metrics_are_exposed(metrics: Metrics, registry: CollectorRegistry) -> None:
+    names = exposed_names(registry)
+    assert {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    } <= names

@@ -81,3 +81,15 @@ def test_unknown_packet_ids_are_ignored() -> None:
     f.acked(wire.mids["t/a"])  # a second PUBACK for the same id
     assert [seq for seq, _ in settled] == [1]
     assert f.oldest_sent_at() is None
+
+
+def test_knows_which_packet_ids_are_its_own() -> None:
+    """The publisher tells a refused event (its own id) from a refused reply (not its own)."""
+    wire, settled = Wire(), []
+    f = flight(wire, settled, limit=1)
+    f.add(plan(1, "a", "b"))
+    assert wire.mids["t/a"] in f
+    assert 99 not in f
+    f.acked(wire.mids["t/a"])
+    assert wire.mids["t/a"] not in f
+    assert wire.mids["t/b"] in f
