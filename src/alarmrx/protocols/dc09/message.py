@@ -38,6 +38,8 @@ class Quirk(StrEnum):
     SIA_MISSING_SLASH = "sia_missing_slash"
     SIA_TRAILING_LETTERS = "sia_trailing_letters"
     SIA_SYSTEM_BLOCK = "sia_system_block"  # a digits-only DC-03 block, skipped
+    SIA_EMPTY_BLOCK = "sia_empty_block"  # `[]`: no events, a heartbeat
+    DATA_ACCOUNT_WITHOUT_HASH = "data_account_without_hash"  # `[1234|…]`, no '#'
     CID_UNKNOWN_QUALIFIER = "cid_unknown_qualifier"
 
 
@@ -112,12 +114,15 @@ class Event:
     ``code`` is the SIA event code (two letters) or the Contact ID event code (three
     digits); ``qualifier`` is set for Contact ID only (1 new/open, 3 restore/close,
     6 status). ``area`` is SIA ``ri`` / Contact ID group, ``user`` SIA ``id`` or a
-    user-addressed code's address.
+    user-addressed code's address. ``address`` is the code's address as sent (the SIA
+    code's digits, the Contact ID ``CCC``), None when it had none: it keeps what the
+    panel sent where ``zone``/``area``/``user`` had to choose between it and a modifier.
     """
 
     code: str
     category: Category
     description: str
+    address: str | None = None
     zone: int | str | None = None
     area: int | str | None = None
     user: int | str | None = None
