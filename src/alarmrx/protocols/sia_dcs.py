@@ -29,12 +29,14 @@ from alarmrx.protocols.errors import PayloadError
 # A modifier may carry a ``^name^`` label (Jablotron ``ri01^TOTAL^``), dropped. A code's text
 # is ``^text^`` or ``*text``: ``*Familie*`` (Lupusec), ``*'Zone 8'NM`` (Aritech); an unclosed
 # ``*'NM`` (Ajax) carries none.
+# Modifiers are lower-case pairs (DC-03 names ri id pi ai ti da ph lv va pt rg ss; others are
+# kept too); an `N` or `O` before one opens a new block without the '|' (`…/CL40/Ori1/RX00`).
 _PACKET_RE = re.compile(
-    r"(?P<name>ri|id|pi|ai|ti|da|ph|lv|va|pt|rg|ss)(?P<value>[0-9:.\-]*)(?:\^[^^]*\^?)?"
-    r"(?P<modifier_slash>/?)"
+    r"(?P<name>[a-z]{2})(?P<value>[0-9:.\-]*)(?:\^[^^]*\^?)?(?P<modifier_slash>/?)"
     r"|(?P<code>[A-Z]{2})(?P<address>[0-9:.\-]*)"
     r"(?:\*(?:'(?P<quoted>[^'/^|]*)'[A-Z]*|'[^/^|]*|(?P<starred>[^*/^|]*)\*?))?"
     r"(?:\^(?P<text>[^^]*)\^?)?(?P<slash>/?)"
+    r"|(?P<block>[NO])(?=[a-z]{2})"
 )
 # A first block without '#' that names the account (`[alarm2|Nri1OP0001]`, Lupusec; OPAX).
 _BARE_ACCOUNT_RE = re.compile(r"[0-9A-Za-z]{1,16}")
@@ -146,9 +148,16 @@ def _read_packet(body: str, pos: int, state: _Block, events: list[Event]) -> int
     if packet is None:
         msg = f"SIA DCS packet {body[pos : pos + 20]!r} is neither a modifier nor an event code"
         raise PayloadError(msg)
-    name, value, modifier_slash, code, address, quoted, starred, text, slash = packet.groups()
+    name, value, modifier_slash, code, address, quoted, starred, text, slash, block = (
+        packet.groups()
+    )
     end = packet.end()
-    if name is not None:
+    if block is not None:
+        state.old = block == "O"
+        state.modifiers.clear()
+        state.glued = False
+        state.quirks.add(Quirk.SIA_MISSING_BLOCK_SEPARATOR)
+    elif name is not None:
         state.modifiers[name] = value
         state.glued = False
         if not modifier_slash and end < len(body):

@@ -38,6 +38,7 @@ class Quirk(StrEnum):
     SIA_MISSING_SLASH = "sia_missing_slash"
     SIA_TRAILING_LETTERS = "sia_trailing_letters"
     SIA_SYSTEM_BLOCK = "sia_system_block"  # a digits-only DC-03 block, skipped
+    SIA_MISSING_BLOCK_SEPARATOR = "sia_missing_block_separator"  # `…/CL40/Ori1/RX00`
     SIA_EMPTY_BLOCK = "sia_empty_block"  # `[]`: no events, a heartbeat
     DATA_ACCOUNT_WITHOUT_HASH = "data_account_without_hash"  # `[1234|…]`, no '#'
     CID_UNKNOWN_QUALIFIER = "cid_unknown_qualifier"
