@@ -80,7 +80,7 @@ def split_blocks(data: str) -> list[str]:
 def decode(data: str) -> Payload:
     """Decode a SIA DCS data block. Raises ``PayloadError``."""
     if not data:
-        # `[]`: an event report with nothing in it, sent as a heartbeat (Dahua, ELDES).
+        # `[]`: an event report with nothing in it, taken as a heartbeat (docs/protocol.md).
         return Payload(account=None, events=(), quirks=frozenset({Quirk.SIA_EMPTY_BLOCK}))
     account: str | None = None
     events: list[Event] = []

@@ -116,6 +116,7 @@ def test_sia_lenient_forms() -> None:
     assert _events("#1|NOP001*'NM") == [("OP", None, None, 1, None)]
     assert sia_dcs.decode("|NRP").account is None
     assert sia_dcs.decode("#1|0|NRP").quirks == {Quirk.SIA_SYSTEM_BLOCK}
+    assert _events("#1|NBA1||NBA2|") == [("BA", 1, None, None, None), ("BA", 2, None, None, None)]
 
 
 def test_sia_vendor_texts() -> None:
@@ -144,6 +145,23 @@ def test_sia_account_without_hash() -> None:
         assert Quirk.DATA_ACCOUNT_WITHOUT_HASH in payload.quirks
     assert _events("NBA1|NBA2") == [("BA", 1, None, None, None), ("BA", 2, None, None, None)]
     assert sia_dcs.decode("ri1/BA1|NBA2").account is None
+
+
+def test_sia_block_without_bar_opens_old_block() -> None:
+    """`…/CL40/Ori1/RX00` (a centre's event log): O before a modifier opens an old block,
+    whose modifiers start afresh."""
+    payload = sia_dcs.decode("#3|Nri1id2/OP40/Ori3/RX00/Nti10:00/CL5")
+    assert [(e.code, e.area, e.user, e.old, e.time) for e in payload.events] == [
+        ("OP", 1, 2, False, None),
+        ("RX", 3, None, True, None),
+        ("CL", None, 5, False, "10:00"),
+    ]
+    assert Quirk.SIA_MISSING_BLOCK_SEPARATOR in payload.quirks
+
+
+def test_sia_unknown_modifier_is_kept_apart() -> None:
+    """A lower-case pair outside DC-03's list (`pm03`) is a modifier, not an error."""
+    assert _events("#1|Nri1/id0007/pm03/CL001") == [("CL", None, 1, 7, None)]
 
 
 def test_sia_empty_block_is_a_heartbeat() -> None:
