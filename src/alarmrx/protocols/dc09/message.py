@@ -65,7 +65,8 @@ class Category(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TimestampWindow:
-    """The timestamp test: accept ``now - past <= t <= now + future`` (standards.md §1.9)."""
+    """The timestamp test: accept ``now - past <= t <= now + future`` (docs/protocol.md,
+    "Timestamp")."""
 
     past: timedelta = timedelta(seconds=40)
     future: timedelta = timedelta(seconds=20)
@@ -138,7 +139,8 @@ class Event:
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class XData:
-    """One ``[x…]`` extended-data block: letter and value verbatim (standards.md §1.8)."""
+    """One ``[x…]`` extended-data block: letter and value verbatim (docs/protocol.md,
+    "Extended data")."""
 
     letter: str
     value: str
