@@ -268,3 +268,19 @@ def test_decode_bad_key_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = _run(capsys, SPEC, "--key", "short")
     assert (status, out) == (2, {})
     assert err.startswith("alarmrx decode: --key: a key is 32, 48 or 64 hex digits")
+
+
+@pytest.mark.parametrize("body_end", ["|NBA1^<LF> sign^]", "|NBA1^Caf\xe9 \\n^]"])
+def test_decode_reads_journal_query_raw(capsys: pytest.CaptureFixture[str], body_end: str) -> None:
+    """`alarmrx journal query` prints raw in a notation decode reads back exactly, even a frame
+    holding a literal '<LF>', a backslash-n or a non-ASCII byte, with a binary CRC."""
+    from alarmrx.journal.query import escape_raw
+
+    body = f'"SIA-DCS"0001L0#1234[#1234{body_end}'.encode("latin-1")
+    raw = b"\n" + _wire(body, binary_crc=True) + b"\r"
+    status, out, _ = _run(capsys, escape_raw(raw))
+    assert status == 0, out
+    assert out["quirks"] == ["binary_crc"]
+    events = out["events"]
+    assert isinstance(events, list)
+    assert events[0]["text"] == body_end[6:-2]
