@@ -6,9 +6,10 @@ modifier (two lower-case letters and a value: ``ri`` area, ``id`` user, ``pi`` p
 ``ti`` time, ``da`` date, …) that applies to the codes after it, or an event code (two
 upper-case letters), an address, and an optional ``^text^`` or ``*text``.
 
-Real panels omit the ``N`` prefix, the ``/`` between modifier and code, the ``#`` before the
-account or the account itself, label a modifier with ``^name^``, and send an empty block as a
-heartbeat; each is accepted and reported as a quirk. A code not in the table is a valid event
+Real panels omit the ``N`` prefix, the ``/`` between modifier and code, the ``|`` before an
+old block, the ``#`` before the account or the account itself, label a modifier with
+``^name^``, and send an empty block as a heartbeat; each is accepted and reported as a quirk
+(docs/protocol.md, "Vendor variants accepted"). A code not in the table is a valid event
 of category ``unknown``.
 """
 
@@ -24,13 +25,14 @@ from alarmrx.protocols.contact_id import Payload, number
 from alarmrx.protocols.dc09.message import Category, Event, Quirk
 from alarmrx.protocols.errors import PayloadError
 
-# One packet: a modifier (DC-03 §5: spec abbreviation, then the value's characters), tried
-# first, or an event code with its address and optional ``^text^``.
-# A modifier may carry a ``^name^`` label (Jablotron ``ri01^TOTAL^``), dropped. A code's text
-# is ``^text^`` or ``*text``: ``*Familie*`` (Lupusec), ``*'Zone 8'NM`` (Aritech); an unclosed
-# ``*'NM`` (Ajax) carries none.
-# Modifiers are lower-case pairs (DC-03 names ri id pi ai ti da ph lv va pt rg ss; others are
-# kept too); an `N` or `O` before one opens a new block without the '|' (`…/CL40/Ori1/RX00`).
+# One packet, tried in this order:
+# - a modifier: a lower-case pair (DC-03 §5 names ri id pi ai ti da ph lv va pt rg ss; others
+#   are kept too) and its value, with an optional ``^name^`` label (Jablotron ``ri01^TOTAL^``),
+#   dropped;
+# - an event code with its address and text: ``^text^``, ``*text*`` (Lupusec), ``*'text'NM``
+#   (Aritech); an unclosed ``*'NM`` (Ajax) carries none;
+# - an ``N`` or ``O`` before a modifier: a new block opened without the '|'
+#   (``…/CL40/Ori1/RX00``).
 _PACKET_RE = re.compile(
     r"(?P<name>[a-z]{2})(?P<value>[0-9:.\-]*)(?:\^[^^]*\^?)?(?P<modifier_slash>/?)"
     r"|(?P<code>[A-Z]{2})(?P<address>[0-9:.\-]*)"
