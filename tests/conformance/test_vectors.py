@@ -68,8 +68,9 @@ def _event(event: Any, expected: dict[str, Any]) -> dict[str, Any]:
     }
     if event.qualifier is not None:
         got["qualifier"] = event.qualifier
-    if "text" in expected:
-        got["text"] = event.text
+    for name in ("text", "address"):
+        if name in expected:
+            got[name] = getattr(event, name)
     return got
 
 

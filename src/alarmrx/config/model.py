@@ -261,7 +261,7 @@ class AccountSettings:
 
 
 # Placeholders: the Danish F&P levels require a maximum response time from level 20, whose
-# minute values could not be found (research/standards.md §4.5); set your insurer's values.
+# minute values could not be found (docs/protocol.md, "National rules"); set your insurer's values.
 PLACEHOLDER_REACTION_MINUTES = ((20, 30.0), (30, 30.0), (40, 20.0), (50, 20.0), (60, 15.0))
 
 

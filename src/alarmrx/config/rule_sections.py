@@ -19,7 +19,7 @@ from alarmrx.config.model import (
 from alarmrx.config.problems import Invalid, Reported
 from alarmrx.config.schema import Context, Option, Table
 
-# EN 50136-1 ATS categories (standards.md §4.1); the reporting times are in
+# EN 50136-1 ATS categories (docs/protocol.md, "EN 50136 reporting times"); the times are in
 # ``alarmrx.pipeline.rules.categories``. The DP ones need two paths.
 CATEGORIES = ("SP1", "SP2", "SP3", "SP4", "SP5", "SP6", "DP1", "DP2", "DP3", "DP4")
 MAX_WINDOW_S = 3600.0

@@ -29,7 +29,8 @@ DAY_MINUTES = 1440
 MAX_GRACE_S = 86400.0
 MAX_REARM_S = 7 * 86400.0
 MAX_OVERTIME_S = 86400.0
-LEVELS = (10, 20, 30, 40, 50, 60)  # Danish F&P insurance security levels (standards.md §4.5)
+# Danish F&P insurance levels (docs/protocol.md, "National rules").
+LEVELS = (10, 20, 30, 40, 50, 60)
 
 
 def _minutes(hours: str, minutes: str) -> int:

@@ -1,8 +1,8 @@
-"""``query`` and ``record_json``: reading records out for people and scripts.
+r"""``query`` and ``record_json``: reading records out for people and scripts.
 
-``raw`` is shown as text: printable ASCII (0x20-0x7E) as itself, except ``<``; LF as
-``<LF>``, CR as ``<CR>``; every other byte, ``<`` included, as ``<0xNN>`` (two upper-case hex
-digits). ``unescape_raw`` reverses it exactly.
+``raw`` is shown as text: printable ASCII (0x20-0x7E) as itself, except ``<`` and ``\``; LF
+as ``<LF>``, CR as ``<CR>``; every other byte, ``<`` and ``\`` included, as ``<0xNN>`` (two
+upper-case hex digits). ``unescape_raw`` reverses it exactly, and ``alarmrx decode`` reads it.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from alarmrx.journal.rows import SELECT_RECORDS, iterate, record_from_row
 from alarmrx.journal.schema import connect_reader
 
 _NAMED = {0x0A: "<LF>", 0x0D: "<CR>"}
-_ESCAPED = [
-    chr(b) if 0x20 <= b <= 0x7E and b != 0x3C else _NAMED.get(b, f"<0x{b:02X}>") for b in range(256)
-]
+# `<` and `\` are escaped too, so the text pastes into `alarmrx decode`, which also reads
+# `\n`/`\r` notation, as exactly the same bytes.
+_LITERAL = frozenset(range(0x20, 0x7F)) - {0x3C, 0x5C}
+_ESCAPED = [chr(b) if b in _LITERAL else _NAMED.get(b, f"<0x{b:02X}>") for b in range(256)]
 _NOTATION = re.compile(r"<LF>|<CR>|<0x([0-9A-F]{2})>")
 _FILTERS = (
     ("account", "r.account = ?"),

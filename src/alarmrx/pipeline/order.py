@@ -1,4 +1,4 @@
-"""The order in which a backlog is published (DESIGN.md, "Priority").
+"""The order in which a backlog is published (docs/architecture.md, "Priority").
 
 Higher classes first (hold-up, fire, intrusion, trouble, other; ``Record.priority`` 1..5,
 lower first), and within one account the journal order. Both hold because a record takes

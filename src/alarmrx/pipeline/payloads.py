@@ -105,6 +105,7 @@ def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> di
         "cid": code if contact_id else None,
         "qualifier": event.get("qualifier"),
         "description": event.get("description"),
+        "address": event.get("address"),
         "zone": event.get("zone"),
         "zone_name": _zone_name(event.get("zone"), zone_names),
         "area": event.get("area"),

@@ -57,7 +57,7 @@ def sia_category(code: str, table_category: str | None) -> Category:
     return TABLE_CATEGORY.get(table_category, Category.OTHER)
 
 
-# Contact ID: the qualifier decides event vs restore (standards.md §2.2).
+# Contact ID: the qualifier decides event vs restore (docs/protocol.md, "Contact ID data blocks").
 _CID_RESTORABLE = frozenset({Category.ALARM, Category.TROUBLE, Category.SUPERVISORY,
                              Category.BYPASS})  # fmt: skip
 

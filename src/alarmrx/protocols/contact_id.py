@@ -1,7 +1,10 @@
-"""Ademco Contact ID (SIA DC-05) inside DC-09: ``[#acct|QXYZ GG CCC]`` (standards.md §2.3).
+"""Ademco Contact ID (SIA DC-05) inside DC-09: ``[#acct|QXYZ GG CCC]`` (docs/protocol.md,
+"Contact ID data blocks").
 
 Q is the qualifier (1 new event or opening, 3 restore or closing, 6 status), XYZ the event
 code, GG the group (area, ``00`` none), CCC the zone or, for user-addressed codes, the user.
+Some panels leave out the ``#`` before the account (``[8362|1602 00 000]``, OPAX, PROSEC):
+accepted as a quirk.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from alarmrx.protocols.errors import PayloadError
 from alarmrx.protocols.fastinit import fast_init
 
 _CID_RE = re.compile(
-    r"(?:#(?P<account>[^|]*)\|?|\|)?"
+    r"(?:#(?P<account>[^|]*)\|?|(?P<bare>[0-9A-Za-z]{1,16})\||\|)?"
     r"(?P<qualifier>[0-9])(?P<code>[0-9A-Fa-f]{3}) ?(?P<group>[0-9A-Fa-f]{2}) ?"
     r"(?P<address>[0-9A-Fa-f]{3})"
 )
 _KNOWN_QUALIFIERS = frozenset({1, 3, 6})
 _NO_QUIRKS: frozenset[Quirk] = frozenset()
 _UNKNOWN_QUALIFIER = frozenset({Quirk.CID_UNKNOWN_QUALIFIER})
+_WITHOUT_HASH = frozenset({Quirk.DATA_ACCOUNT_WITHOUT_HASH})
 
 # code -> (table category, description, whether the address is a user), once per table row.
 _CODE_FACTS: dict[str, tuple[str | None, str, bool]] = {
@@ -59,8 +63,10 @@ def decode(data: str) -> Payload:
     if match is None:
         msg = f"Contact ID data block {data[:40]!r} is not '#acct|QXYZ GG CCC'"
         raise PayloadError(msg)
-    account, qualifier, code, group, address = match.groups()
+    account, bare, qualifier, code, group, address = match.groups()
     events, quirks = _event(qualifier, code, group, address)
+    if bare is not None:
+        return Payload(account=bare, events=events, quirks=quirks | _WITHOUT_HASH)
     return Payload(account=account, events=events, quirks=quirks)
 
 
@@ -80,6 +86,7 @@ def _event(
         code=code,
         category=contact_id_category(qualifier, table_category),
         description=description,
+        address=address,
         qualifier=qualifier,
         area=number(group),
         zone=None if is_user else zone_or_user,

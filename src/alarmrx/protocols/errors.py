@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class Reply(StrEnum):
-    """The response a receiver sends (standards.md §1.11)."""
+    """The response a receiver sends (docs/protocol.md, "Replies")."""
 
     ACK = "ACK"
     NAK = "NAK"

@@ -1,4 +1,4 @@
-"""LF … CR stream framing with a bound (standards.md §5 item 1).
+"""LF … CR stream framing with a bound (docs/protocol.md, "Stream framing").
 
 ``Framer.feed`` takes bytes in any chunking; ``next_frame`` returns complete frames one at a
 time. Bytes outside a frame are skipped and counted; a frame that grows past

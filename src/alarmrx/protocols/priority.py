@@ -1,5 +1,5 @@
-"""Priority classes (DESIGN.md, "Priority"): hold-up/duress/panic, fire, intrusion, trouble,
-other. Lower number = handled and published first under a backlog.
+"""Priority classes (docs/architecture.md, "Priority"): hold-up/duress/panic, fire,
+intrusion, trouble, other. Lower number = handled and published first under a backlog.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ class Priority(IntEnum):
     OTHER = 5
 
 
-# SIA DCS alarm families by first letter (standards.md §3.3): H hold-up, P panic, Q emergency,
-# M medical; F fire, K heat, S sprinkler; B burglary, T tamper, U untyped, E exit.
+# SIA DCS alarm families by first letter (docs/protocol.md, "SIA DCS data blocks"): H hold-up,
+# P panic, Q emergency, M medical; F fire, K heat, S sprinkler; B burglary, T tamper,
+# U untyped, E exit.
 _SIA_ALARM_FAMILY = {
     "H": Priority.HOLDUP, "P": Priority.HOLDUP, "Q": Priority.HOLDUP, "M": Priority.HOLDUP,
     "F": Priority.FIRE, "K": Priority.FIRE, "S": Priority.FIRE,
@@ -29,8 +30,8 @@ _SIA_ALARM_FAMILY = {
     "E": Priority.INTRUSION,
 }  # fmt: skip
 
-# Contact ID alarm families by the first two digits (standards.md §2.4): 10x medical,
-# 12x panic/hold-up/duress, 11x fire, 13x burglary, 14x general alarm.
+# Contact ID alarm families by the first two digits (docs/protocol.md, "Contact ID data
+# blocks"): 10x medical, 12x panic/hold-up/duress, 11x fire, 13x burglary, 14x general alarm.
 _CID_ALARM_FAMILY = {
     "10": Priority.HOLDUP, "12": Priority.HOLDUP, "11": Priority.FIRE,
     "13": Priority.INTRUSION, "14": Priority.INTRUSION,

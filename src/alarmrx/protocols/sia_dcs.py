@@ -1,14 +1,16 @@
-"""SIA DCS (SIA DC-03) data blocks inside DC-09 (standards.md §3).
+"""SIA DCS (SIA DC-03) data blocks inside DC-09 (docs/protocol.md, "SIA DCS data blocks").
 
 ``[#acct|Nri1/BA01/BA02|AFront door]``: blocks separated by ``|``; ``#`` the account, ``N``
 (new) or ``O`` (old) event blocks of ``/``-separated packets, ``A`` free text. A packet is a
 modifier (two lower-case letters and a value: ``ri`` area, ``id`` user, ``pi`` peripheral,
 ``ti`` time, ``da`` date, …) that applies to the codes after it, or an event code (two
-upper-case letters), an address, and an optional ``^text^``.
+upper-case letters), an address, and an optional ``^text^`` or ``*text``.
 
-Real panels omit the ``N`` prefix, the ``/`` between modifier and code, and the account; each
-is accepted and reported as a quirk. A code not in the table is a valid event of category
-``unknown``.
+Real panels omit the ``N`` prefix, the ``/`` between modifier and code, the ``|`` before an
+old block, the ``#`` before the account or the account itself, label a modifier with
+``^name^``, and send an empty block as a heartbeat; each is accepted and reported as a quirk
+(docs/protocol.md, "Vendor variants accepted"). A code not in the table is a valid event
+of category ``unknown``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,23 @@ from alarmrx.protocols.contact_id import Payload, number
 from alarmrx.protocols.dc09.message import Category, Event, Quirk
 from alarmrx.protocols.errors import PayloadError
 
-# One packet: a modifier (DC-03 §5: spec abbreviation, then the value's characters), tried
-# first, or an event code with its address and optional ``^text^``.
+# One packet, tried in this order:
+# - a modifier: a lower-case pair (DC-03 §5 names ri id pi ai ti da ph lv va pt rg ss; others
+#   are kept too) and its value, with an optional ``^name^`` label (Jablotron ``ri01^TOTAL^``),
+#   dropped;
+# - an event code with its address and text: ``^text^``, ``*text*`` (Lupusec), ``*'text'NM``
+#   (Aritech); an unclosed ``*'NM`` (Ajax) carries none;
+# - an ``N`` or ``O`` before a modifier: a new block opened without the '|'
+#   (``…/CL40/Ori1/RX00``).
 _PACKET_RE = re.compile(
-    r"(?P<name>ri|id|pi|ai|ti|da|ph|lv|va|pt|rg|ss)(?P<value>[0-9:.\-]*)(?P<modifier_slash>/?)"
-    r"|(?P<code>[A-Z]{2})(?P<address>[0-9:.\-]*)(?:\*[^/^|]*)?(?:\^(?P<text>[^^]*)\^?)?(?P<slash>/?)"
+    r"(?P<name>[a-z]{2})(?P<value>[0-9:.\-]*)(?:\^[^^]*\^?)?(?P<modifier_slash>/?)"
+    r"|(?P<code>[A-Z]{2})(?P<address>[0-9:.\-]*)"
+    r"(?:\*(?:'(?P<quoted>[^'/^|]*)'[A-Z]*|'[^/^|]*|(?P<starred>[^*/^|]*)\*?))?"
+    r"(?:\^(?P<text>[^^]*)\^?)?(?P<slash>/?)"
+    r"|(?P<block>[NO])(?=[a-z]{2})"
 )
+# A first block without '#' that names the account (`[alarm2|Nri1OP0001]`, Lupusec; OPAX).
+_BARE_ACCOUNT_RE = re.compile(r"[0-9A-Za-z]{1,16}")
 # An address that names neither a user nor an area is kept as the zone, the generic slot
 # (DC-03 "condition", "point", "unused" addresses still carry the panel's number).
 _NOT_ZONE = frozenset({"user", "area"})
@@ -68,12 +81,19 @@ def split_blocks(data: str) -> list[str]:
 
 def decode(data: str) -> Payload:
     """Decode a SIA DCS data block. Raises ``PayloadError``."""
+    if not data:
+        # `[]`: an event report with nothing in it, taken as a heartbeat (docs/protocol.md).
+        return Payload(account=None, events=(), quirks=frozenset({Quirk.SIA_EMPTY_BLOCK}))
     account: str | None = None
     events: list[Event] = []
     quirks: set[Quirk] = set()
-    for index, block in enumerate(split_blocks(data)):
-        if index == 0 and (block.startswith("#") or (block == "" and "|" in data)):
+    blocks = split_blocks(data)
+    for index, block in enumerate(blocks):
+        if index == 0 and (block.startswith("#") or (block == "" and len(blocks) > 1)):
             account = block[1:] if block else None
+        elif index == 0 and len(blocks) > 1 and _is_bare_account(block):
+            account = block
+            quirks.add(Quirk.DATA_ACCOUNT_WITHOUT_HASH)
         elif block.startswith("A") and events:
             events[-1] = _with_text(events[-1], block[1:])
         elif block.isdigit():
@@ -86,6 +106,20 @@ def decode(data: str) -> Payload:
         msg = f"SIA DCS data block {data[:40]!r} holds no event code"
         raise PayloadError(msg)
     return Payload(account=account, events=tuple(events), quirks=frozenset(quirks))
+
+
+def _is_bare_account(block: str) -> bool:
+    """The first of several blocks, without '#', is the account when it reads as one: digits,
+    or a name that is not an event block (an event block never starts with a digit)."""
+    if not _BARE_ACCOUNT_RE.fullmatch(block):
+        return False
+    if block[0].isdigit():
+        return True
+    try:
+        _decode_event_block(block)
+    except PayloadError:
+        return True
+    return False
 
 
 def _with_text(event: Event, text: str) -> Event:
@@ -116,9 +150,16 @@ def _read_packet(body: str, pos: int, state: _Block, events: list[Event]) -> int
     if packet is None:
         msg = f"SIA DCS packet {body[pos : pos + 20]!r} is neither a modifier nor an event code"
         raise PayloadError(msg)
-    name, value, modifier_slash, code, address, text, slash = packet.groups()
+    name, value, modifier_slash, code, address, quoted, starred, text, slash, block = (
+        packet.groups()
+    )
     end = packet.end()
-    if name is not None:
+    if block is not None:
+        state.old = block == "O"
+        state.modifiers.clear()
+        state.glued = False
+        state.quirks.add(Quirk.SIA_MISSING_BLOCK_SEPARATOR)
+    elif name is not None:
         state.modifiers[name] = value
         state.glued = False
         if not modifier_slash and end < len(body):
@@ -128,25 +169,41 @@ def _read_packet(body: str, pos: int, state: _Block, events: list[Event]) -> int
         state.quirks.add(Quirk.SIA_TRAILING_LETTERS)
         state.glued = not slash
     else:
-        events.append(_event(code, address, text, state))
+        events.append(_event(code, address, _first_text(text, quoted, starred), state))
         state.glued = not slash
     return end
 
 
+def _first_text(*texts: str | None) -> str | None:
+    """The code's text (``^…^`` or ``*…``) without the padding of fixed-width fields."""
+    for text in texts:
+        if text and text.strip():
+            return text.strip()
+    return None
+
+
 def _event(code: str, address: str, text: str | None, state: _Block) -> Event:
     """The modifiers in force: ``ri`` area, ``id`` user, ``pi`` peripheral, ``ti`` time,
-    ``da`` date."""
+    ``da`` date.
+
+    A user- or area-addressed code takes its user or area from the ``id`` or ``ri`` modifier
+    when one is in force (SATEL ``Nri2/id15/OP``), else from its own address; ``address``
+    keeps the code's address as sent, so neither is lost when the two differ.
+    """
     category, description, kind = _CODE_FACTS.get(code, _UNKNOWN_CODE)
     modifiers = state.modifiers
     value = number(address)
+    user = number(modifiers.get("id", ""))
+    area = number(modifiers.get("ri", ""))
     return Event(
         code=code,
         category=category,
         description=description,
+        address=address or None,
         zone=None if kind in _NOT_ZONE else value,
-        user=value if kind == "user" else number(modifiers.get("id", "")),
-        area=value if kind == "area" else number(modifiers.get("ri", "")),
-        text=text.strip() if text else None,
+        user=value if kind == "user" and user is None else user,
+        area=value if kind == "area" and area is None else area,
+        text=text,
         peripheral=modifiers.get("pi") or None,
         time=modifiers.get("ti") or None,
         date=modifiers.get("da") or None,

@@ -14,6 +14,7 @@ def event_body(event: Event) -> dict[str, Any]:
         "code": event.code,
         "category": event.category.value,
         "description": event.description,
+        "address": event.address,
         "zone": event.zone,
         "area": event.area,
         "user": event.user,

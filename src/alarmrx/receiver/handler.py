@@ -57,7 +57,7 @@ COMMIT_TIMEOUT_S = 5.0
 
 Clock = Callable[[], datetime]
 # (account, receiver, line, transport, peer, at): every accepted frame, NULLs included, so the
-# supervision rule sees link tests that are not journaled (DESIGN.md invariant 3).
+# supervision rule sees link tests that are not journaled (docs/architecture.md, "Invariants").
 LinkObserver = Callable[[str, str | None, str | None, str, str, datetime], None]
 _UNKNOWN_POLICY = AccountPolicy()
 # What the journal's commit hands back: one result per record, or why it failed.

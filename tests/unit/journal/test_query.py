@@ -78,6 +78,7 @@ async def test_record_json_copies_a_test_flag(path: Path) -> None:
 
 def test_escape_notation() -> None:
     assert escape_raw(b"\nA<B\x00\xff\r") == "<LF>A<0x3C>B<0x00><0xFF><CR>"
+    assert escape_raw(b"\\n") == "<0x5C>n"
 
 
 @given(st.binary(max_size=200))

@@ -27,6 +27,7 @@ from alarmrx.protocols.priority import Priority, event_priority, message_priorit
         ("#1234|11300A01B", Category.ALARM, "01B", None, "0A"),
         ("|1130 01 015", Category.ALARM, 15, None, 1),
         ("1130 01 015", Category.ALARM, 15, None, 1),
+        ("8362|1602 00 000", Category.TEST, None, None, None),
     ],
 )
 def test_contact_id_qualifiers_and_addresses(
@@ -35,6 +36,15 @@ def test_contact_id_qualifiers_and_addresses(
     """Qualifier 1/3/6 decide event/restore/status; user codes put CCC in user."""
     (event,) = contact_id.decode(data).events
     assert (event.category, event.zone, event.user, event.area) == (category, zone, user, area)
+
+
+def test_contact_id_account_without_hash() -> None:
+    """OPAX and PROSEC write `[8362|1602 00 000]`: the account without '#', a quirk."""
+    payload = contact_id.decode("8362|1602 00 000")
+    assert payload.account == "8362"
+    assert payload.quirks == {Quirk.DATA_ACCOUNT_WITHOUT_HASH}
+    assert payload.events[0].address == "000"
+    assert contact_id.decode("#8362|1602 00 000").quirks == set()
 
 
 def test_contact_id_unknown_code_and_qualifier() -> None:
@@ -72,8 +82,21 @@ def test_sia_modifiers_apply_to_following_codes() -> None:
 def test_sia_user_and_area_addressed_codes() -> None:
     """CL's address is a user, NL's an area, RP's none: kept as zone."""
     assert _events("#1|Nri1/CL501") == [("CL", None, 1, 501, None)]
-    assert _events("#1|Nri1/NL4") == [("NL", None, 4, None, None)]
+    assert _events("#1|NNL4") == [("NL", None, 4, None, None)]
     assert _events("#1|NRP99") == [("RP", 99, None, None, None)]
+
+
+def test_sia_modifier_fills_an_empty_address_and_wins_a_conflict() -> None:
+    """SATEL `Nri2/id15/OP`: id gives the user; `Nri3/NL`: ri gives the area. When the
+    modifier and the code's own address disagree (`Nri1/NL501`, node-red-contrib-sia-ultimate
+    issue #2), the modifier fills the field and ``address`` keeps the code's digits."""
+    assert _events("#1|Nri2/id15/OP") == [("OP", None, 2, 15, None)]
+    assert _events("#1|Nri3/NL") == [("NL", None, 3, None, None)]
+    (event,) = sia_dcs.decode("#1|Nri1/NL501").events
+    assert (event.area, event.address) == (1, "501")
+    (event,) = sia_dcs.decode("#1|Nid3/OP0005").events
+    assert (event.user, event.address) == (3, "0005")
+    assert sia_dcs.decode("#1|NRP").events[0].address is None
 
 
 def test_sia_text_and_a_blocks() -> None:
@@ -93,6 +116,62 @@ def test_sia_lenient_forms() -> None:
     assert _events("#1|NOP001*'NM") == [("OP", None, None, 1, None)]
     assert sia_dcs.decode("|NRP").account is None
     assert sia_dcs.decode("#1|0|NRP").quirks == {Quirk.SIA_SYSTEM_BLOCK}
+    assert _events("#1|NBA1||NBA2|") == [("BA", 1, None, None, None), ("BA", 2, None, None, None)]
+
+
+def test_sia_vendor_texts() -> None:
+    """Jablotron `^name^` on a modifier (dropped) and fixed-width padded `^text^`; Lupusec
+    `*text*`; Aritech `*'text'NM`; an empty `*''NM` is no text."""
+    assert _events("#1|Nri01^TOTAL^/LX901^centrale d'alarme JA-106K(R)^") == [
+        ("LX", 901, 1, None, "centrale d'alarme JA-106K(R)")
+    ]
+    assert _events("#1|NKR1^TAST. 001   ^") == [("KR", 1, None, None, "TAST. 001")]
+    assert _events("#1|Nri1OP0001*Familie*") == [("OP", None, 1, 1, "Familie")]
+    assert _events("#1|Nri01/TA008*'Zone 8'NM/TA007*'Zone 7'NM|Nri01/TA005") == [
+        ("TA", 8, 1, None, "Zone 8"),
+        ("TA", 7, 1, None, "Zone 7"),
+        ("TA", 5, 1, None, None),
+    ]
+    assert _events("#1|Nri01/CL003*''NM") == [("CL", None, 1, 3, None)]
+    assert _events("#1|NBA1^   ^") == [("BA", 1, None, None, None)]
+
+
+def test_sia_account_without_hash() -> None:
+    """A first block without '#' is the account when it reads as one (Lupusec `alarm2|`,
+    PROSEC `36214|`); a first block that is an event block stays one."""
+    for data, account in (("alarm2|Nri1OP0001", "alarm2"), ("36214|NRP", "36214")):
+        payload = sia_dcs.decode(data)
+        assert (payload.account, len(payload.events)) == (account, 1)
+        assert Quirk.DATA_ACCOUNT_WITHOUT_HASH in payload.quirks
+    assert _events("NBA1|NBA2") == [("BA", 1, None, None, None), ("BA", 2, None, None, None)]
+    assert sia_dcs.decode("ri1/BA1|NBA2").account is None
+
+
+def test_sia_block_without_bar_opens_old_block() -> None:
+    """`…/CL40/Ori1/RX00` (a centre's event log): O before a modifier opens an old block,
+    whose modifiers start afresh."""
+    payload = sia_dcs.decode("#3|Nri1id2/OP40/Ori3/RX00/Nti10:00/CL5")
+    assert [(e.code, e.area, e.user, e.old, e.time) for e in payload.events] == [
+        ("OP", 1, 2, False, None),
+        ("RX", 3, None, True, None),
+        ("CL", None, 5, False, "10:00"),
+    ]
+    assert Quirk.SIA_MISSING_BLOCK_SEPARATOR in payload.quirks
+
+
+def test_sia_unknown_modifier_is_kept_apart() -> None:
+    """A lower-case pair outside DC-03's list (`pm03`) is a modifier, not an error."""
+    assert _events("#1|Nri1/id0007/pm03/CL001") == [("CL", None, 1, 7, None)]
+
+
+def test_sia_empty_block_is_a_heartbeat() -> None:
+    """`[]` decodes to no events (Dahua and others send it as a heartbeat)."""
+    payload = sia_dcs.decode("")
+    assert (payload.account, payload.events, payload.quirks) == (
+        None,
+        (),
+        {Quirk.SIA_EMPTY_BLOCK},
+    )
 
 
 def test_sia_old_block_and_time_modifiers() -> None:

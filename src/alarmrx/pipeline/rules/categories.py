@@ -1,8 +1,8 @@
 """EN 50136-1 reporting times by ATS category: the default supervision intervals.
 
-The values are the ones commonly quoted (research/standards.md §4.1); they could not be
-checked against the standard's text, which is why every one of them can be overridden per
-account (``supervision.interval_s``) and per path (``paths.interval_s``).
+The values are the ones commonly quoted (docs/protocol.md, "EN 50136 reporting times");
+they could not be checked against the standard's text, which is why every one of them can be
+overridden per account (``supervision.interval_s``) and per path (``paths.interval_s``).
 For a dual-path category the first path is the primary one and takes the category's value;
 the others take the secondary value.
 """

@@ -12,7 +12,7 @@ from alarmrx.protocols.priority import Priority, event_priority
 
 StoredEvent = Mapping[str, Any]
 
-# Periodic test reports (research/contact_id_codes.csv, sia_dcs_codes.csv): Contact ID
+# Periodic test reports (protocols/codes/contact_id_codes.csv, sia_dcs_codes.csv): Contact ID
 # 602 "periodic test report" and 608 "periodic test, system trouble present"; SIA RP
 # "automatic test". Manual tests (601, RX) are not periodic and do not count.
 PERIODIC_TEST_CID = frozenset({"602", "608"})

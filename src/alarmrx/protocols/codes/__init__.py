@@ -1,7 +1,7 @@
 """The SIA DCS (DC-03) and Contact ID (DC-05) code tables, loaded once from the CSV files.
 
-Sources: ``shared/research/standards.md`` §2.5 and §3.4 (DC-03-2017 and DC-05-2016 tables
-via the siadc09 package, plus Ajax vendor codes from pysiaalarm).
+Sources: docs/protocol.md, "Event code tables" (DC-03-2017 and DC-05-2016 tables via the
+siadc09 package, plus Ajax vendor codes from pysiaalarm).
 """
 
 from __future__ import annotations

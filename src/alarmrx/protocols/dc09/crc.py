@@ -1,4 +1,4 @@
-"""CRC-16/ARC as DC-09 uses it (standards.md §1.4).
+"""CRC-16/ARC as DC-09 uses it (docs/protocol.md, "Length and CRC").
 
 Polynomial 0x8005 reflected (0xA001), init 0, no final xor. Check value for ``b"123456789"``
 is 0xBB3D. The tables are generated, never copied (the DC-07 table had a typo).

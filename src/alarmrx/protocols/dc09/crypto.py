@@ -1,4 +1,4 @@
-"""AES-CBC with a zero IV, as DC-09 specifies (standards.md §1.10).
+"""AES-CBC with a zero IV, as DC-09 specifies (docs/protocol.md, "Encryption").
 
 Keys are 16, 24 or 32 bytes. Installers type them either as hex (32/48/64 digits) or as
 the 16/24/32 ASCII characters themselves (Ajax, pysiaalarm); ``parse_key`` accepts both.

@@ -1,4 +1,4 @@
-"""The DC-09 frame grammar (standards.md §1.2-§1.9), transcribed once.
+"""The DC-09 frame grammar (docs/protocol.md, "Frame layout"), transcribed once.
 
 ``<LF><crc><0LLL>"[*]token"<seq>[R<receiver>][L<line>][#<account>][<data>][<x…>]*[_ts]<CR>``
 """
@@ -18,7 +18,7 @@ HEADER_RE = re.compile(
     r"\["
 )
 
-# _HH:MM:SS,MM-DD-YYYY (§1.9), UTC unless the account says otherwise.
+# _HH:MM:SS,MM-DD-YYYY (docs/protocol.md, "Timestamp"), UTC unless the account says otherwise.
 TIMESTAMP_RE = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{2})-([0-9]{2})-([0-9]{4})")
 
 HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
@@ -26,7 +26,7 @@ HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
 HEX_BYTES_RE = re.compile(rb"[0-9A-Fa-f]+")
 HEX_TEXT_RE = re.compile(r"[0-9A-Fa-f]*")
 
-# Tokens of DC-09 §5.5 and Annex H (standards.md §1.5). Only some carry payloads we decode;
+# Tokens of DC-09 §5.5 and Annex H (docs/protocol.md, "Tokens"). Only some carry payloads we decode;
 # the rest parse and get DUH.
 KNOWN_TOKENS = frozenset(
     {"NULL", "XNM", "ACK", "NAK", "DUH", "RSP", "SIA-PUL", "ACR-SF", "ADM-CID", "ADM-41E",

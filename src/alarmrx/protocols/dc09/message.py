@@ -38,6 +38,9 @@ class Quirk(StrEnum):
     SIA_MISSING_SLASH = "sia_missing_slash"
     SIA_TRAILING_LETTERS = "sia_trailing_letters"
     SIA_SYSTEM_BLOCK = "sia_system_block"  # a digits-only DC-03 block, skipped
+    SIA_MISSING_BLOCK_SEPARATOR = "sia_missing_block_separator"  # `…/CL40/Ori1/RX00`
+    SIA_EMPTY_BLOCK = "sia_empty_block"  # `[]`: no events, a heartbeat
+    DATA_ACCOUNT_WITHOUT_HASH = "data_account_without_hash"  # `[1234|…]`, no '#'
     CID_UNKNOWN_QUALIFIER = "cid_unknown_qualifier"
 
 
@@ -62,7 +65,8 @@ class Category(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TimestampWindow:
-    """The timestamp test: accept ``now - past <= t <= now + future`` (standards.md §1.9)."""
+    """The timestamp test: accept ``now - past <= t <= now + future`` (docs/protocol.md,
+    "Timestamp")."""
 
     past: timedelta = timedelta(seconds=40)
     future: timedelta = timedelta(seconds=20)
@@ -112,12 +116,15 @@ class Event:
     ``code`` is the SIA event code (two letters) or the Contact ID event code (three
     digits); ``qualifier`` is set for Contact ID only (1 new/open, 3 restore/close,
     6 status). ``area`` is SIA ``ri`` / Contact ID group, ``user`` SIA ``id`` or a
-    user-addressed code's address.
+    user-addressed code's address. ``address`` is the code's address as sent (the SIA
+    code's digits, the Contact ID ``CCC``), None when it had none: it keeps what the
+    panel sent where ``zone``/``area``/``user`` had to choose between it and a modifier.
     """
 
     code: str
     category: Category
     description: str
+    address: str | None = None
     zone: int | str | None = None
     area: int | str | None = None
     user: int | str | None = None
@@ -132,7 +139,8 @@ class Event:
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class XData:
-    """One ``[x…]`` extended-data block: letter and value verbatim (standards.md §1.8)."""
+    """One ``[x…]`` extended-data block: letter and value verbatim (docs/protocol.md,
+    "Extended data")."""
 
     letter: str
     value: str

@@ -1,7 +1,7 @@
 """Building frames: replies (ACK, *ACK, NAK, DUH, RSP) and outgoing messages.
 
 All pure: the time and the random pad source are parameters. Addressing is echoed exactly
-as received; a field the panel did not send is not invented (standards.md §1.11).
+as received; a field the panel did not send is not invented (docs/protocol.md, "Replies").
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def format_timestamp(now: datetime) -> str:
 
 def reply_kind(message: DC09Message) -> Reply:
     """The positive reply an accepted message gets: RSP when the panel sent a key block
-    ``[K…]`` (as pysiaalarm answers it, standards.md §1.11), ACK otherwise."""
+    ``[K…]`` (as pysiaalarm answers it, docs/protocol.md, "Replies"), ACK otherwise."""
     return Reply.RSP if any(x.letter == "K" for x in message.xdata) else Reply.ACK
 
 
@@ -60,7 +60,8 @@ def encode_ack(
 ) -> bytes:
     """ACK (or RSP) for an accepted message; ``*ACK`` with an encrypted block if it was.
 
-    The encrypted block is ``pad | ] _timestamp`` (DC-09-2013 §5.5.3.1, standards.md §1.10).
+    The encrypted block is ``pad | ] _timestamp`` (DC-09-2013 §5.5.3.1; docs/protocol.md,
+    "Encryption").
     """
     address = addressing(header)
     if header.encrypted:
