@@ -48,9 +48,14 @@ class PostgresJournal:
     """One node's view of the shared journal. Build with ``open``."""
 
     def __init__(
-        self, conninfo: str, *, chain: str, dedupe_window: timedelta,
-        metrics: JournalMetrics | None, poll_s: float,
-    ) -> None:  # fmt: skip
+        self,
+        conninfo: str,
+        *,
+        chain: str,
+        dedupe_window: timedelta,
+        metrics: JournalMetrics | None,
+        poll_s: float,
+    ) -> None:
         self._conninfo, self._chain, self._poll_s = conninfo, chain, poll_s
         self._loop = asyncio.get_running_loop()
         self._metrics = metrics
@@ -67,15 +72,23 @@ class PostgresJournal:
 
     @classmethod
     async def open(
-        cls, conninfo: str, *, chain: str, dedupe_window_s: float = 120.0,
-        metrics: JournalMetrics | None = None, poll_s: float = POLL_S,
-    ) -> Self:  # fmt: skip
+        cls,
+        conninfo: str,
+        *,
+        chain: str,
+        dedupe_window_s: float = 120.0,
+        metrics: JournalMetrics | None = None,
+        poll_s: float = POLL_S,
+    ) -> Self:
         """Connect, check the schema and this node's chain head (``chain`` is the node's
         ``receiver.id``), and find the read horizon."""
         journal = cls(
-            conninfo, chain=chain, dedupe_window=timedelta(seconds=dedupe_window_s),
-            metrics=metrics, poll_s=poll_s,
-        )  # fmt: skip
+            conninfo,
+            chain=chain,
+            dedupe_window=timedelta(seconds=dedupe_window_s),
+            metrics=metrics,
+            poll_s=poll_s,
+        )
         try:
             await journal._writer.connect()
             await journal._refresh()

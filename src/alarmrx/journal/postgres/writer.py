@@ -45,7 +45,7 @@ from alarmrx.journal.writer import (
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
-_ENSURE_HEAD = (
+ENSURE_HEAD = (
     f"INSERT INTO {SCHEMA}.chain_heads (chain, chain_seq, hash) VALUES (%s, %s, %s) "
     "ON CONFLICT (chain) DO NOTHING"
 )
@@ -62,7 +62,7 @@ _ORIGINALS = (
     f"SELECT DISTINCT ON (dedupe_key) dedupe_key, journal_seq FROM {SCHEMA}.records "
     "WHERE dedupe_key = ANY(%s) ORDER BY dedupe_key, journal_seq DESC"
 )
-_INSERT = (
+INSERT_RECORDS = (
     f"INSERT INTO {SCHEMA}.records (chain, chain_seq, received_at, kind, account, peer, "
     "transport, reply, priority, body, raw, prev_hash, hash, dedupe_key) "
     "SELECT %s, * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
@@ -98,7 +98,7 @@ async def connect(conninfo: str) -> Conn:
 
 async def chain_head(conn: Conn, chain: str) -> Head:
     """The chain's head after proving it (``proven_head``); creates the chain when new."""
-    await conn.execute(_ENSURE_HEAD, (chain, EMPTY.journal_seq, EMPTY.hash))
+    await conn.execute(ENSURE_HEAD, (chain, EMPTY.journal_seq, EMPTY.hash))
     stated = await (await conn.execute(_READ_HEAD, (chain,))).fetchone()
     last = await (await conn.execute(_LAST, (chain,))).fetchone()
     head = Head(int(stated[0]), str(stated[1])) if stated else EMPTY
@@ -126,9 +126,13 @@ class PgWriter:
     """Owns this node's write connection and its chain head."""
 
     def __init__(
-        self, conninfo: str, *, chain: str, dedupe_window: timedelta,
+        self,
+        conninfo: str,
+        *,
+        chain: str,
+        dedupe_window: timedelta,
         deliver: Callable[[Outcome], None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._conninfo, self._chain, self._window = conninfo, chain, dedupe_window
         self._deliver = deliver
         self._queue: deque[Request] = deque()
@@ -252,9 +256,12 @@ class PgWriter:
         return claimed, {bytes(key): int(seq) for key, seq in found}
 
     def _plan(
-        self, work: list[tuple[Request, list[Prepared]]], outcome: Outcome,
-        claimed: set[bytes], originals: dict[bytes, int],
-    ) -> _Plan:  # fmt: skip
+        self,
+        work: list[tuple[Request, list[Prepared]]],
+        outcome: Outcome,
+        claimed: set[bytes],
+        originals: dict[bytes, int],
+    ) -> _Plan:
         plan = _Plan(self._head, outcome)
         pending: dict[bytes, tuple[int, Any]] = {}  # key -> (chain_seq, at) new in this batch
         for request, prepared in work:
@@ -267,9 +274,13 @@ class PgWriter:
         return plan
 
     def _place(
-        self, plan: _Plan, prepared: Prepared, claimed: set[bytes],
-        originals: dict[bytes, int], pending: dict[bytes, tuple[int, Any]],
-    ) -> tuple[str, int]:  # fmt: skip
+        self,
+        plan: _Plan,
+        prepared: Prepared,
+        claimed: set[bytes],
+        originals: dict[bytes, int],
+        pending: dict[bytes, tuple[int, Any]],
+    ) -> tuple[str, int]:
         key, at = prepared.key, prepared.content.received_at
         if key is not None:
             first = pending.get(key)
@@ -294,7 +305,7 @@ class PgWriter:
         inserted = None
         async with conn.pipeline():
             if plan.rows:
-                inserted = await conn.execute(_INSERT, (self._chain, *_columns(plan.rows)))
+                inserted = await conn.execute(INSERT_RECORDS, (self._chain, *_columns(plan.rows)))
                 await conn.execute(_SET_HEAD, (plan.head.journal_seq, plan.head.hash, self._chain))
             if plan.repeats:
                 seqs = sorted(plan.repeats)
