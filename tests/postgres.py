@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +29,7 @@ START_TIMEOUT_S = 60
 
 def bin_dir() -> Path:
     """The newest ``/usr/lib/postgresql/<ver>/bin``; fail under CI, skip elsewhere."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
-    )
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
     if found:
         return found[-1].parent
     message = "PostgreSQL not found under /usr/lib/postgresql (apt-get install postgresql)"
@@ -140,27 +137,3 @@ class PostgreSQL:
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgreSQL]:
-    """One PostgreSQL for the whole session (fails under CI=true when missing)."""
-    cluster = PostgreSQL()
-    cluster.start()
-    yield cluster
-    cluster.destroy()
-
-
-@pytest.fixture
-def postgres(postgres_cluster: PostgreSQL) -> Database:
-    """An empty database of the session's cluster."""
-    return postgres_cluster.create_database()
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgreSQL]:
-    """A cluster of the test's own, for tests that stop the server."""
-    cluster = PostgreSQL()
-    cluster.start()
-    yield cluster
-    cluster.destroy()

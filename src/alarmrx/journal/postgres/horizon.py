@@ -36,9 +36,15 @@ class Horizon:
         """Add a probe (``allocated`` read before the snapshot of ``xmin`` and ``xmax``);
         return the safe ``journal_seq``."""
         probes = self._probes
+        self._drain(xmin)
         newer = not probes or allocated > probes[-1][0]
         if allocated > self.safe and newer and len(probes) < MAX_PROBES:
             probes.append((allocated, xmax))
+        self._drain(xmin)
+        return self.safe
+
+    def _drain(self, xmin: int) -> None:
+        """Every probe whose transactions have all ended is safe."""
+        probes = self._probes
         while probes and probes[0][1] <= xmin:
             self.safe = max(self.safe, probes.popleft()[0])
-        return self.safe

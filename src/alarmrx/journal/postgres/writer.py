@@ -69,7 +69,10 @@ INSERT_RECORDS = (
     "%s::text[], %s::text[], %s::integer[], %s::text[], %s::bytea[], %s::text[], %s::text[], "
     "%s::bytea[]) ORDER BY 1 RETURNING chain_seq, journal_seq"
 )
-_SET_HEAD = f"UPDATE {SCHEMA}.chain_heads SET chain_seq = %s, hash = %s WHERE chain = %s"
+_SET_HEAD = (
+    f"INSERT INTO {SCHEMA}.chain_heads (chain_seq, hash, chain) VALUES (%s, %s, %s) "
+    "ON CONFLICT (chain) DO UPDATE SET chain_seq = excluded.chain_seq, hash = excluded.hash"
+)
 _REPEATS = (
     f"INSERT INTO {SCHEMA}.repeats AS p (journal_seq, count, last_received_at) "
     "SELECT * FROM unnest(%s::bigint[], %s::integer[], %s::text[]) ORDER BY 1 "
@@ -97,8 +100,7 @@ async def connect(conninfo: str) -> Conn:
 
 
 async def chain_head(conn: Conn, chain: str) -> Head:
-    """The chain's head after proving it (``proven_head``); creates the chain when new."""
-    await conn.execute(ENSURE_HEAD, (chain, EMPTY.journal_seq, EMPTY.hash))
+    """The chain's head after proving it (``proven_head``); EMPTY for a new chain."""
     stated = await (await conn.execute(_READ_HEAD, (chain,))).fetchone()
     last = await (await conn.execute(_LAST, (chain,))).fetchone()
     head = Head(int(stated[0]), str(stated[1])) if stated else EMPTY
