@@ -49,7 +49,7 @@ _SEQ_OF = (
 )
 _KEYS = (
     f"INSERT INTO {SCHEMA}.dedupe_keys (key, received_at) "
-    "SELECT * FROM unnest(%s::bytea[], %s::timestamptz[]) ON CONFLICT (key) DO NOTHING"
+    "SELECT * FROM unnest(%b::bytea[], %b::timestamptz[]) ON CONFLICT (key) DO NOTHING"
 )
 _REPEATS = (
     f"INSERT INTO {SCHEMA}.repeats (journal_seq, count, last_received_at) VALUES (%s, %s, %s)"

@@ -53,7 +53,7 @@ _READ_HEAD = f"SELECT chain_seq, hash FROM {SCHEMA}.chain_heads WHERE chain = %s
 _LAST = f"{SELECT_CONTENT} WHERE chain = %s ORDER BY chain_seq DESC LIMIT 1"
 _CLAIM = (
     f"INSERT INTO {SCHEMA}.dedupe_keys AS d (key, received_at) "
-    "SELECT * FROM unnest(%s::bytea[], %s::timestamptz[]) ORDER BY 1 "
+    "SELECT * FROM unnest(%b::bytea[], %b::timestamptz[]) ORDER BY 1 "
     "ON CONFLICT (key) DO UPDATE SET received_at = excluded.received_at "
     "WHERE abs(extract(epoch FROM excluded.received_at - d.received_at)) > %s "
     "RETURNING key"
@@ -65,9 +65,9 @@ _ORIGINALS = (
 INSERT_RECORDS = (
     f"INSERT INTO {SCHEMA}.records (chain, chain_seq, received_at, kind, account, peer, "
     "transport, reply, priority, body, raw, prev_hash, hash, dedupe_key) "
-    "SELECT %s, * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::integer[], %s::text[], %s::bytea[], %s::text[], %s::text[], "
-    "%s::bytea[]) ORDER BY 1 RETURNING chain_seq, journal_seq"
+    "SELECT %s, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::integer[], %b::text[], %b::bytea[], %b::text[], %b::text[], "
+    "%b::bytea[]) ORDER BY 1 RETURNING chain_seq, journal_seq"
 )
 _SET_HEAD = (
     f"INSERT INTO {SCHEMA}.chain_heads (chain_seq, hash, chain) VALUES (%s, %s, %s) "
@@ -75,21 +75,21 @@ _SET_HEAD = (
 )
 _REPEATS = (
     f"INSERT INTO {SCHEMA}.repeats AS p (journal_seq, count, last_received_at) "
-    "SELECT * FROM unnest(%s::bigint[], %s::integer[], %s::text[]) ORDER BY 1 "
+    "SELECT * FROM unnest(%b::bigint[], %b::integer[], %b::text[]) ORDER BY 1 "
     "ON CONFLICT (journal_seq) DO UPDATE SET count = p.count + excluded.count, "
     "last_received_at = greatest(p.last_received_at, excluded.last_received_at)"
 )
 _REPEATS_PENDING = (
     f"INSERT INTO {SCHEMA}.repeats AS p (journal_seq, count, last_received_at) "
     f"SELECT r.journal_seq, x.count, x.at FROM {SCHEMA}.records AS r "
-    "JOIN unnest(%s::bigint[], %s::integer[], %s::text[]) AS x (chain_seq, count, at) "
+    "JOIN unnest(%b::bigint[], %b::integer[], %b::text[]) AS x (chain_seq, count, at) "
     "ON r.chain_seq = x.chain_seq WHERE r.chain = %s ORDER BY 1 "
     "ON CONFLICT (journal_seq) DO UPDATE SET count = p.count + excluded.count, "
     "last_received_at = greatest(p.last_received_at, excluded.last_received_at)"
 )
 _CURSORS = (
     f"INSERT INTO {SCHEMA}.cursors (name, journal_seq) "
-    "SELECT * FROM unnest(%s::text[], %s::bigint[]) ORDER BY 1 "
+    "SELECT * FROM unnest(%b::text[], %b::bigint[]) ORDER BY 1 "
     "ON CONFLICT (name) DO UPDATE SET journal_seq = excluded.journal_seq"
 )
 
