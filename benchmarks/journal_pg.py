@@ -165,6 +165,7 @@ def pct(values: list[float], p: int) -> float:
 async def drive(
     make: Callable[[str], Awaitable[tuple[Commit, Callable[[], Awaitable[None]]]]],
     dsn: str,
+    *,
     writers: int,
     batch: int,
     seconds: float,
@@ -253,7 +254,13 @@ async def main(args: argparse.Namespace, dsn: str) -> None:
         print(f"{name}:", flush=True)
         for writers in (1, 2):
             for batch in args.batches:
-                print("  " + await drive(make, dsn, writers, batch, args.seconds, name), flush=True)
+                print(
+                    "  "
+                    + await drive(
+                        make, dsn, writers=writers, batch=batch, seconds=args.seconds, tag=name
+                    ),
+                    flush=True,
+                )
     print("journal (psycopg):", flush=True)
     await journals(dsn, args.seconds, args.dir)
 
