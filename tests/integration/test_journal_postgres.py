@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from tests.postgres import Database, PostgreSQL
+from tests.postgres import Database, PostgreSQL, free_port
 
 from alarmrx.journal import AppendResult, JournalError, JournalWriteError, NewRecord, RecordKind
 from alarmrx.journal.postgres import PostgresJournal
@@ -275,3 +275,52 @@ async def test_a_second_writer_of_the_same_chain_cannot_fork_it(db: str) -> None
             await same.append(message(2))  # its head is stale: the insert collides
         await same.append(message(3))  # reconnected, read the head anew
     assert verify_chains(db).ok
+
+
+REFUSE_COMMIT = """
+CREATE TABLE public.refuse_commit (reason text);
+CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM public.refuse_commit) THEN
+        RAISE EXCEPTION 'commit refused for the test';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON alarmrx.records
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.refuse();
+"""
+
+
+async def test_a_refused_commit_acks_nothing_and_stores_nothing(db: str) -> None:
+    """COMMIT itself fails (a deferred constraint trigger): every request of the batch fails,
+    its dedupe keys are not kept, and the chain goes on without a hole."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(REFUSE_COMMIT)
+    async with await PostgresJournal.open(db, chain="rx1") as journal:
+        await journal.append(message(1))
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("INSERT INTO public.refuse_commit VALUES ('test')")
+        results: list[Any] = []
+        for n in range(2, 6):
+            journal.submit([message(n, key=b"k%d" % n)], results.append)
+        cursor = journal.save_cursor("mqtt", 1)
+        with pytest.raises(JournalWriteError, match="commit refused for the test"):
+            await cursor
+        assert len(results) == 4 and all(isinstance(r, JournalWriteError) for r in results)
+        assert not journal.healthy
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("DELETE FROM public.refuse_commit")
+        retried = await journal.append(message(2, key=b"k2"))  # the panel's retransmission
+        assert not retried.duplicate and journal.healthy
+        assert await journal.load_cursor("mqtt") == 0
+    records = list(query(db))
+    assert [(r.chain_seq, r.body["sequence"]) for r in records] == [(1, "0001"), (2, "0002")]
+    assert verify_chains(db).ok
+
+
+async def test_open_fails_in_one_error_when_the_server_is_unreachable(
+    postgres: Database,
+) -> None:
+    unreachable = dsn(postgres).replace(f"port={postgres.port}", f"port={free_port()}")
+    with pytest.raises(JournalError, match="cannot open the PostgreSQL journal"):
+        await PostgresJournal.open(unreachable, chain="rx1")

@@ -92,8 +92,11 @@ class PostgresJournal:
         try:
             await journal._writer.connect()
             await journal._refresh()
-        except psycopg.Error as err:
+        except (psycopg.Error, JournalError) as err:
             await journal._writer.stop()
+            await journal._drop_reader()
+            if isinstance(err, JournalError):
+                raise
             raise JournalError(f"cannot open the PostgreSQL journal: {err}") from err
         journal._writer.start()
         if metrics is not None:
