@@ -131,7 +131,8 @@ JOURNAL = Table(
                "PostgreSQL: name of a systemd credential (`LoadCredential=`) holding the "
                "password."),
         Option("fsync", c.boolean(),
-               "Wait for the disk before acknowledging. Turn off only for tests."),
+               "SQLite: wait for the disk before acknowledging. Turn off only for tests. "
+               "(PostgreSQL: the server's `synchronous_commit`, docs/deployment.md.)"),
         Option("retention_days", c.integer(42),
                "Days records are kept before pruning (at least 42)."),
         Option("reject_samples_per_minute", c.integer(0),
