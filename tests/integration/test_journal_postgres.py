@@ -5,6 +5,9 @@ a failed commit and the reconnect after it."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -324,3 +327,58 @@ async def test_open_fails_in_one_error_when_the_server_is_unreachable(
     unreachable = dsn(postgres).replace(f"port={postgres.port}", f"port={free_port()}")
     with pytest.raises(JournalError, match="cannot open the PostgreSQL journal"):
         await PostgresJournal.open(unreachable, chain="rx1")
+
+
+WRITER = """
+import asyncio, json, sys
+from datetime import UTC, datetime, timedelta
+from alarmrx.journal import NewRecord, RecordKind
+from alarmrx.journal.postgres import PostgresJournal
+
+async def main(dsn, chain, count):
+    t0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    async with await PostgresJournal.open(dsn, chain=chain) as journal:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        results = []
+        for start in range(0, count, 10):
+            batch = [NewRecord(kind=RecordKind.MESSAGE, received_at=t0 + timedelta(seconds=n),
+                               account="1234", body={"n": n}, dedupe_key=b"frame-%d" % n)
+                     for n in range(start, min(start + 10, count))]
+            results += [[r.journal_seq, r.duplicate] for r in await journal.append_many(batch)]
+    print(json.dumps(results), flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def test_two_node_processes_sent_the_same_frames_keep_one_record_each(db: str) -> None:
+    """Every frame reaches both nodes (a panel retrying on its backup receiver), the two
+    processes writing at once: one record per frame, the other copy counted as a repeat."""
+    count = 200
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, db, chain, str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for chain in ("rx1", "rx2")
+    ]
+    for node in nodes:
+        assert node.stdout is not None and node.stdout.readline() == "ready\n"
+    for node in nodes:  # both start together
+        assert node.stdin is not None
+        node.stdin.write("go\n")
+        node.stdin.flush()
+    outputs = [node.communicate(timeout=120)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0]
+    one, two = (json.loads(output) for output in outputs)
+    for n in range(count):  # both nodes name the same record; exactly one of them made it
+        assert one[n][0] == two[n][0]
+        assert sorted([one[n][1], two[n][1]]) == [False, True]
+    records = list(query(db))
+    assert len(records) == count and {r.repeats for r in records} == {1}
+    assert sorted(r.body["n"] for r in records) == list(range(count))
+    report = verify_chains(db)
+    assert report.ok and report.records == count

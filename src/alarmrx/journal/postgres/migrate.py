@@ -23,7 +23,7 @@ from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.chain import EMPTY, Head, link, prepare
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.postgres.schema import SCHEMA, check_version_sync, migrate
-from alarmrx.journal.postgres.writer import ENSURE_HEAD, INSERT_RECORDS
+from alarmrx.journal.postgres.writer import INSERT_RECORDS
 from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.journal.rows import FETCH_SIZE
 from alarmrx.journal.schema import connect_reader
@@ -55,6 +55,10 @@ _REPEATS = (
     f"INSERT INTO {SCHEMA}.repeats (journal_seq, count, last_received_at) VALUES (%s, %s, %s)"
 )
 _CURSOR = f"INSERT INTO {SCHEMA}.cursors (name, journal_seq) VALUES (%s, %s)"
+_NEW_HEAD = (
+    f"INSERT INTO {SCHEMA}.chain_heads (chain, chain_seq, hash) VALUES (%s, %s, %s) "
+    "ON CONFLICT (chain) DO NOTHING"
+)
 _HEAD = (
     f"INSERT INTO {SCHEMA}.chain_heads (chain, chain_seq, hash) VALUES (%s, %s, %s) "
     "ON CONFLICT (chain) DO UPDATE SET chain_seq = excluded.chain_seq, hash = excluded.hash"
@@ -133,7 +137,7 @@ def _copy(
 
 
 def _claim_chain(conn: Conn, chain: str) -> None:
-    conn.execute(ENSURE_HEAD, (chain, EMPTY.journal_seq, EMPTY.hash))
+    conn.execute(_NEW_HEAD, (chain, EMPTY.journal_seq, EMPTY.hash))
     conn.execute(_LOCK_CHAIN, (chain,))
     used = conn.execute(_CHAIN_USED, (chain,)).fetchone()
     if used and used[0]:

@@ -26,6 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 import psycopg
@@ -45,10 +46,6 @@ from alarmrx.journal.writer import (
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
-ENSURE_HEAD = (
-    f"INSERT INTO {SCHEMA}.chain_heads (chain, chain_seq, hash) VALUES (%s, %s, %s) "
-    "ON CONFLICT (chain) DO NOTHING"
-)
 _READ_HEAD = f"SELECT chain_seq, hash FROM {SCHEMA}.chain_heads WHERE chain = %s"
 _LAST = f"{SELECT_CONTENT} WHERE chain = %s ORDER BY chain_seq DESC LIMIT 1"
 _CLAIM = (
@@ -107,6 +104,14 @@ async def chain_head(conn: Conn, chain: str) -> Head:
     return proven_head(head, last)
 
 
+class Place(Enum):
+    """Where a record of a batch went, and what the number beside it is."""
+
+    NEW = "new"  # chained: its chain_seq
+    REPEAT = "repeat"  # a retransmission of a committed record: that record's journal_seq
+    PENDING = "pending"  # a retransmission of a record new in this batch: its chain_seq
+
+
 @dataclass(slots=True)
 class _Plan:
     """One batch: which records are new, which repeat which original."""
@@ -114,9 +119,7 @@ class _Plan:
     head: Head
     outcome: Outcome
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    # per record of each append request: ("new", chain_seq) or ("repeat", journal_seq)
-    # or ("pending", chain_seq) for a repeat of a record new in this batch
-    places: list[tuple[Any, list[tuple[str, int]]]] = field(default_factory=list)
+    places: list[tuple[Request, list[tuple[Place, int]]]] = field(default_factory=list)
     repeats: Counter[int] = field(default_factory=Counter)
     last_at: dict[int, str] = field(default_factory=dict)  # journal_seq -> latest repeat
     repeat_pending: Counter[int] = field(default_factory=Counter)  # by chain_seq
@@ -282,25 +285,25 @@ class PgWriter:
         claimed: set[bytes],
         originals: dict[bytes, int],
         pending: dict[bytes, tuple[int, Any]],
-    ) -> tuple[str, int]:
+    ) -> tuple[Place, int]:
         key, at = prepared.key, prepared.content.received_at
         if key is not None:
             first = pending.get(key)
             if first is not None and abs(prepared.at - first[1]) <= self._window:
                 plan.repeat_pending[first[0]] += 1
                 plan.pending_at[first[0]] = max(plan.pending_at.get(first[0], at), at)
-                return ("pending", first[0])
+                return (Place.PENDING, first[0])
             if first is None and key not in claimed and key in originals:
                 seq = originals[key]
                 plan.repeats[seq] += 1
                 plan.last_at[seq] = max(plan.last_at.get(seq, at), at)
-                return ("repeat", seq)
+                return (Place.REPEAT, seq)
         row, plan.head = link(plan.head, prepared)
         plan.rows.append(row)
         plan.outcome.kinds.append(prepared.content.kind)
         if key is not None and key not in pending:
             pending[key] = (plan.head.journal_seq, prepared.at)
-        return ("new", plan.head.journal_seq)
+        return (Place.NEW, plan.head.journal_seq)
 
     async def _finish(self, conn: Conn, plan: _Plan) -> None:
         """Round trip 2: rows, head, repeats, cursors and COMMIT in one pipeline."""
@@ -345,10 +348,10 @@ def _settle(plan: _Plan, new_seqs: dict[int, int]) -> None:
     outcome.head_seq = max(new_seqs.values(), default=0)
 
 
-def _result(kind: str, number: int, new_seqs: dict[int, int]) -> AppendResult:
-    if kind == "repeat":
+def _result(kind: Place, number: int, new_seqs: dict[int, int]) -> AppendResult:
+    if kind is Place.REPEAT:
         return AppendResult(journal_seq=number, duplicate=True)
-    return AppendResult(journal_seq=new_seqs[number], duplicate=kind == "pending")
+    return AppendResult(journal_seq=new_seqs[number], duplicate=kind is Place.PENDING)
 
 
 def _prepare_all(requests: list[Request], outcome: Outcome) -> list[tuple[Request, list[Prepared]]]:
