@@ -7,19 +7,26 @@ from __future__ import annotations
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 CONNECT_TIMEOUT_S = 10  # per host: a dead primary is passed over, not waited on for minutes
+# A server that vanished (power, partition) is noticed within seconds, not the kernel's hours,
+# so a batch waiting on it fails (no ACK) and the next one reconnects.
+DEFAULTS: dict[str, str | int] = {
+    "connect_timeout": CONNECT_TIMEOUT_S,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # milliseconds of unacknowledged data
+}
 
 
 def conninfo(dsn: str, *, password: str | None = None, application_name: str = "alarmrx") -> str:
-    """``dsn`` with the password and, unless it names them, ``application_name`` and
-    ``connect_timeout``."""
+    """``dsn`` with the password and, unless it names them, ``application_name`` and the
+    ``DEFAULTS`` (timeouts and TCP keepalives)."""
     given = conninfo_to_dict(dsn)
-    extra: dict[str, str | int] = {}
+    wanted = {"application_name": application_name, **DEFAULTS}
+    extra = {name: value for name, value in wanted.items() if name not in given}
     if password is not None:
         extra["password"] = password
-    if "application_name" not in given:
-        extra["application_name"] = application_name
-    if "connect_timeout" not in given:
-        extra["connect_timeout"] = CONNECT_TIMEOUT_S
     return make_conninfo(dsn, **extra)
 
 
