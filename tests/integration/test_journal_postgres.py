@@ -222,6 +222,8 @@ async def test_a_failed_commit_fails_the_whole_batch_and_the_next_reconnects(
     journal = await PostgresJournal.open(db, chain="rx1", metrics=commits)
     try:
         await journal.append(message(1))
+        await journal.wait_for(0)
+        tailer = asyncio.create_task(journal.wait_for(1))  # a consumer waiting for more
         own_postgres.stop("immediate")
         results: list[Any] = []
         for n in range(2, 7):  # one batch
@@ -231,9 +233,13 @@ async def test_a_failed_commit_fails_the_whole_batch_and_the_next_reconnects(
         assert len(results) == 5 and all(isinstance(r, JournalWriteError) for r in results)
         assert not journal.healthy and journal.last_error
         assert commits.health[-1] is False
+        with pytest.raises(JournalError, match="reading the PostgreSQL journal"):
+            await journal.read_after(0)  # a read fails while the server is away …
+        assert not tailer.done()  # … and a waiting consumer waits through the outage
         own_postgres.start()
         again = await journal.append(message(8))
         assert journal.healthy and commits.health[-1] is True
+        await asyncio.wait_for(tailer, 30)
     finally:
         await journal.close()
     records = list(query(db))

@@ -30,6 +30,11 @@ from alarmrx.journal.writer import AppendRequest, CursorRequest, Outcome, Waiter
 
 log = structlog.get_logger("alarmrx.journal")
 
+
+class JournalReadError(JournalError):
+    """A read failed: the database is unreachable or refused it. Retried on the next read."""
+
+
 POLL_S = 0.05  # how often ``wait_for`` looks for other nodes' commits
 
 _READ_AFTER = (
@@ -163,14 +168,16 @@ class PostgresJournal:
 
     async def wait_for(self, journal_seq: int) -> None:
         """Return once ``last_seq > journal_seq``; raise ``JournalClosedError`` on close.
-        Wakes on this node's commits and polls for the other nodes'."""
+        Wakes on this node's commits and polls for the other nodes'; while the database is
+        unreachable it keeps waiting (the writer reports the outage through ``healthy``)."""
         while self.last_seq <= journal_seq:
             self._ensure_open()
             advanced = self._advanced
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(advanced.wait(), self._poll_s)
             self._ensure_open()
-            await self._refresh()
+            with contextlib.suppress(JournalReadError):
+                await self._refresh()
 
     async def load_cursor(self, name: str) -> int:
         """The position a consumer saved, 0 when it never saved one."""
@@ -229,7 +236,7 @@ class PostgresJournal:
                 return await cur.fetchall()
             except psycopg.Error as err:
                 await self._drop_reader()
-                raise JournalError(f"reading the PostgreSQL journal: {err}") from err
+                raise JournalReadError(f"reading the PostgreSQL journal: {err}") from err
 
     async def _drop_reader(self) -> None:
         reader, self._reader = self._reader, None
