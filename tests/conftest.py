@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 from tests.mosquitto import Mosquitto
+from tests.postgres import Database, PostgreSQL
 
 # Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default "dev"): "ci" runs more
 # examples without a per-example deadline (shared CI machines are slow and noisy).
@@ -29,3 +30,27 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgreSQL]:
+    """One PostgreSQL for the whole session (fails under CI=true when missing)."""
+    cluster = PostgreSQL()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def postgres(postgres_cluster: PostgreSQL) -> Database:
+    """An empty database of the session's PostgreSQL."""
+    return postgres_cluster.create_database()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgreSQL]:
+    """A PostgreSQL of the test's own, for tests that stop the server."""
+    cluster = PostgreSQL()
+    cluster.start()
+    yield cluster
+    cluster.destroy()

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alarmrx.config import AccountSettings, ConfigError, Settings, load_settings
+from alarmrx.config import (
+    AccountSettings,
+    ConfigError,
+    Settings,
+    load_settings,
+    refuse_for_daemon,
+)
 
 EX_CONFIG = 78
 
@@ -29,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the summary, or every problem; 0 or 78."""
     try:
         settings = load_settings(args.config)
+        refuse_for_daemon(settings, args.config)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)

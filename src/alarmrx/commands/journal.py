@@ -1,7 +1,9 @@
-"""``alarmrx journal verify|query|prune``: the journal from the command line (docs/journal.md).
+"""``alarmrx journal verify|query|prune|migrate``: the journal from the command line
+(docs/journal.md).
 
-The journal is named by ``--config FILE`` (its ``[journal] path``) or directly by
-``--journal PATH``. Times accept ISO 8601 dates or date-times; without a zone they are UTC.
+The journal is named by ``--config FILE`` (its ``[journal]``: the SQLite ``path``, or the
+PostgreSQL ``dsn`` with ``backend = "postgresql"``) or directly by ``--journal PATH`` (a
+SQLite file). Times accept ISO 8601 dates or date-times; without a zone they are UTC.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from alarmrx.commands import CommandError
 from alarmrx.journal import (
@@ -25,6 +27,9 @@ from alarmrx.journal import (
     record_json,
     verify_chain,
 )
+
+if TYPE_CHECKING:
+    from alarmrx.config import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,6 +52,24 @@ def register(sub: Any) -> None:
         "--before", type=_time, help="cut-off T (default: now minus [journal] retention_days)"
     )
     pruning.set_defaults(handler=run_prune)
+    text = "create or upgrade the PostgreSQL schema; copy a SQLite journal into it"
+    migrating = actions.add_parser("migrate", help=text, description=text)
+    migrating.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        required=True,
+        help='the daemon\'s TOML config, with backend = "postgresql"',
+    )
+    migrating.add_argument(
+        "--from",
+        dest="source",
+        type=_sqlite_source,
+        metavar="sqlite:PATH",
+        help="copy this SQLite journal into the node's chain",
+    )
+    migrating.add_argument("--chain", help="the chain to copy into (default: receiver.id)")
+    migrating.set_defaults(handler=run_migrate)
 
 
 def _action(actions: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -66,8 +89,20 @@ def _time(text: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _sqlite_source(text: str) -> Path:
+    if not text.startswith("sqlite:") or len(text) == len("sqlite:"):
+        raise argparse.ArgumentTypeError(f"expected sqlite:PATH, got {text!r}")
+    return Path(text.removeprefix("sqlite:"))
+
+
 def run_verify(args: argparse.Namespace) -> int:
-    """One summary line; exit 1 naming the first bad record."""
+    """One summary line (and one per chain with PostgreSQL); exit 1 naming the first bad
+    record."""
+    settings = _settings(args)
+    if settings is not None and settings.journal.backend == "postgresql":
+        from alarmrx.commands.journal_pg import verify  # noqa: PLC0415 - the optional extra
+
+        return verify(settings)
     path = _journal_path(args)
     report = _guarded(verify_chain, path)
     if report.ok:
@@ -80,9 +115,15 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_query(args: argparse.Namespace) -> int:
     """JSON lines, one record each, in ``journal_seq`` order."""
-    records = _guarded(
-        query, _journal_path(args), account=args.account, since=args.since, until=args.until
-    )
+    settings = _settings(args)
+    if settings is not None and settings.journal.backend == "postgresql":
+        from alarmrx.commands.journal_pg import query_records  # noqa: PLC0415
+
+        records = query_records(settings, args.account, args.since, args.until)
+    else:
+        records = _guarded(
+            query, _journal_path(args), account=args.account, since=args.since, until=args.until
+        )
     try:
         for record in records:
             sys.stdout.write(json.dumps(record_json(record), ensure_ascii=False) + "\n")
@@ -90,13 +131,29 @@ def run_query(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `… | head`: the reader has what it wanted
         # Python's documented remedy: no second BrokenPipeError when stdout is flushed at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except sqlite3.Error as err:
+    except (sqlite3.Error, JournalError) as err:
         raise CommandError(f"reading {args.journal or args.config}: {err}") from None
     return 0
 
 
+def run_migrate(args: argparse.Namespace) -> int:
+    """The schema, then the copy when ``--from`` names a SQLite journal; one line each."""
+    settings = _settings(args)
+    if settings is None or settings.journal.backend != "postgresql":
+        raise CommandError(
+            f'{args.config}: journal migrate needs [journal] backend = "postgresql"',
+            status=EX_CONFIG,
+        )
+    from alarmrx.commands.journal_pg import migrate  # noqa: PLC0415
+
+    return migrate(settings, source=args.source, chain=args.chain)
+
+
 def run_prune(args: argparse.Namespace) -> int:
     """Prune before ``--before`` or the configured retention; one summary line."""
+    settings = _settings(args)
+    if settings is not None and settings.journal.backend == "postgresql":
+        raise CommandError('journal prune is not yet available with backend = "postgresql"')
     path, retention_days = _source(args)
     now = datetime.now(UTC)
     if args.before is None and retention_days is None:
@@ -127,12 +184,24 @@ def _journal_path(args: argparse.Namespace) -> Path:
 
 def _source(args: argparse.Namespace) -> tuple[Path, int | None]:
     """The journal's path, and the retention in days when a config names it."""
-    if args.journal is not None:
+    settings = _settings(args)
+    if settings is None:
         return Path(args.journal), None
+    return Path(settings.journal.path), int(settings.journal.retention_days)
+
+
+def _settings(args: argparse.Namespace) -> Settings | None:
+    """The configuration ``--config`` names (loaded once), or None with ``--journal``."""
+    if getattr(args, "journal", None) is not None:
+        return None
+    loaded: Settings | None = getattr(args, "loaded_settings", None)
+    if loaded is not None:
+        return loaded
     from alarmrx.config import ConfigError, load_settings  # noqa: PLC0415 - keeps --help light
 
     try:
-        settings = load_settings(Path(args.config))
+        loaded = load_settings(Path(args.config))
     except ConfigError as err:
         raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
-    return Path(settings.journal.path), int(settings.journal.retention_days)
+    args.loaded_settings = loaded
+    return loaded

@@ -21,10 +21,11 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run; a config with problems exits 78 with every problem on its own line."""
     from alarmrx import app  # noqa: PLC0415 - the daemon's imports only when running it
-    from alarmrx.config import ConfigError  # noqa: PLC0415
+    from alarmrx.config import ConfigError, load_settings, refuse_for_daemon  # noqa: PLC0415
     from alarmrx.journal.errors import JournalError  # noqa: PLC0415
 
     try:
+        refuse_for_daemon(load_settings(args.config), args.config)
         return app.run(args.config)
     except ConfigError as err:
         raise CommandError(f"configuration refused:\n{err}", status=EX_CONFIG) from err

@@ -1,7 +1,7 @@
 """Configuration: TOML in, frozen validated ``Settings`` out; problems name file, line, key."""
 
 from alarmrx.config.accounts import AccountTable, account_policy
-from alarmrx.config.load import load_settings
+from alarmrx.config.load import load_settings, refuse_for_daemon
 from alarmrx.config.model import (
     AccountSettings,
     JournalSettings,
@@ -17,6 +17,7 @@ from alarmrx.config.problems import ConfigError, Problem
 
 __all__ = [
     "load_settings",
+    "refuse_for_daemon",
     "ConfigError",
     "Problem",
     "Settings",

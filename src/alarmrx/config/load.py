@@ -60,3 +60,16 @@ def _parse(text: str, path: Path) -> dict[str, object]:
 
 def _one(path: Path, line: int | None, message: str) -> ConfigError:
     return ConfigError([Problem(str(path), line, "", message)])
+
+
+def refuse_for_daemon(settings: Settings, path: Path) -> None:
+    """Raise ``ConfigError`` for what loads but ``alarmrx run`` cannot serve yet: the
+    PostgreSQL journal (``journal migrate``, ``verify`` and ``query`` use it already)."""
+    if settings.journal.backend != "postgresql":
+        return
+    line = LineIndex(_read(path)).line(("journal", "backend"))
+    message = (
+        'backend "postgresql" is not yet supported by alarmrx run (alarmrx journal '
+        'migrate, verify and query use it); use "sqlite" for the daemon'
+    )
+    raise ConfigError([Problem(str(path), line, "journal.backend", message)])

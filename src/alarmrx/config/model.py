@@ -90,9 +90,16 @@ class ReceiverSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JournalSettings:
-    """``[journal]``: where and how events are recorded."""
+    """``[journal]``: where and how events are recorded.
 
+    ``backend`` "sqlite" uses ``path``; "postgresql" uses ``dsn`` (a libpq connection string
+    without a password) and ``password`` (read from ``password_file``/``password_credential``).
+    """
+
+    backend: str = "sqlite"
     path: Path = Path("var/journal.db")
+    dsn: str | None = None
+    password: str | None = field(default=None, repr=False)
     fsync: bool = True
     retention_days: int = 730
     reject_samples_per_minute: int = 60

@@ -7,6 +7,7 @@ from it (``alarmrx.config.reference``) and a test keeps the two equal.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,13 +81,68 @@ RECEIVER = Table(
     "The DC-09 listeners and their limits.",
 )  # fmt: skip
 
+
+def _dsn() -> Check:
+    """A libpq connection string, parsed by libpq itself when the driver is installed."""
+
+    def convert(value: Any, _ctx: Context, _path: KeyPath) -> str:
+        c.expect(value, str, 'a libpq connection string like "host=db1,db2 dbname=alarmrx"')
+        try:
+            from psycopg import ProgrammingError  # noqa: PLC0415 - the optional extra
+            from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+        except ImportError:
+            return str(value)  # the builder says the extra is missing
+        try:
+            parsed = conninfo_to_dict(value)
+        except ProgrammingError as err:
+            raise Invalid(f"not a libpq connection string: {err}") from None
+        if "password" in parsed:
+            message = "keep the password out of the dsn: use password_file or password_credential"
+            raise Invalid(message)
+        return str(value)
+
+    return Check('"host=… port=… dbname=… user=…"', convert)
+
+
+def _build_journal(values: dict[str, Any], _ctx: Context) -> JournalSettings:
+    password = pick_secret(values, "password")
+    plain = {k: v for k, v in values.items() if k not in secret_sources("password")}
+    settings = JournalSettings(password=password, **plain)
+    if settings.backend != "postgresql":
+        for name in ("dsn", *secret_sources("password")):
+            if name in values:
+                raise Invalid('only for backend = "postgresql"', key=name)
+        return settings
+    if settings.dsn is None:
+        raise Invalid('backend "postgresql" needs a dsn', key="backend")
+    if importlib.util.find_spec("psycopg") is None:
+        raise Invalid(
+            "the PostgreSQL driver is not installed: pip install 'alarmrx[postgresql]'",
+            key="backend",
+        )
+    return settings
+
+
 JOURNAL = Table(
     "journal",
     JournalSettings,
     (
+        Option("backend", c.choice("sqlite", "postgresql"),
+               "`sqlite`: one file on this machine; `postgresql`: a shared database (the "
+               "daemon does not run on it yet; `journal migrate`, `verify` and `query` do)."),
         Option("path", c.path(), "The SQLite journal file; relative to the config file."),
+        Option("dsn", _dsn(),
+               "PostgreSQL: a libpq connection string without the password, e.g. "
+               "`host=db1,db2 dbname=alarmrx user=alarmrx target_session_attrs=read-write`."),
+        Option("password_file", in_file(),
+               "PostgreSQL: file holding the password; must not be readable by group or "
+               "others."),
+        Option("password_credential", credential(),
+               "PostgreSQL: name of a systemd credential (`LoadCredential=`) holding the "
+               "password."),
         Option("fsync", c.boolean(),
-               "Wait for the disk before acknowledging. Turn off only for tests."),
+               "SQLite: wait for the disk before acknowledging. Turn off only for tests. "
+               "(PostgreSQL: the server's `synchronous_commit`, docs/deployment.md.)"),
         Option("retention_days", c.integer(42),
                "Days records are kept before pruning (at least 42)."),
         Option("reject_samples_per_minute", c.integer(0),
@@ -95,6 +151,7 @@ JOURNAL = Table(
                "A retransmission within this time is recorded once and counted."),
     ),
     "The durable, hash-chained record of every event.",
+    build=_build_journal,
 )  # fmt: skip
 
 METRICS = Table(

@@ -43,6 +43,12 @@ def checked_head(conn: sqlite3.Connection) -> Head:
     """The head, after proving the last record matches ``chain_head`` and its own hash."""
     stated = read_head(conn)
     last = conn.execute(f"{SELECT_CONTENT} ORDER BY journal_seq DESC LIMIT 1").fetchone()
+    return proven_head(stated, last)
+
+
+def proven_head(stated: Head, last: tuple[Any, ...] | None) -> Head:
+    """The head, after proving ``last`` (a ``SELECT_CONTENT`` row, or None when no record is
+    stored) matches the ``stated`` head and its own hash. Shared by every backend."""
     if last is None:
         if stated != EMPTY:
             raise JournalCorruptError(f"chain head names record {stated.journal_seq}; none stored")

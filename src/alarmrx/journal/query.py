@@ -64,9 +64,10 @@ def _stream(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[Record
 
 
 def record_json(record: Record) -> dict[str, Any]:
-    """One line of ``alarmrx journal query`` (docs/journal.md, "Query output")."""
+    """One line of ``alarmrx journal query`` (docs/journal.md, "Query output"); with
+    PostgreSQL also ``chain`` and ``chain_seq``."""
     body = record.body
-    return {
+    line = {
         "journal_seq": record.journal_seq,
         "received_at": format_received_at(record.received_at),
         "kind": record.kind.value,
@@ -85,6 +86,9 @@ def record_json(record: Record) -> dict[str, Any]:
         "prev_hash": record.prev_hash,
         "hash": record.hash,
     }
+    if record.chain is not None:
+        line |= {"chain": record.chain, "chain_seq": record.chain_seq}
+    return line
 
 
 def escape_raw(raw: bytes) -> str:

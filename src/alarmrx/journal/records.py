@@ -59,6 +59,9 @@ class Record:
     hash: str
     prev_hash: str
     repeats: int = 0
+    # PostgreSQL: the writing node's chain and the record's place in it (what ``hash`` covers)
+    chain: str | None = None
+    chain_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

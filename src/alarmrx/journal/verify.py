@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from alarmrx.journal.canonical import GENESIS_HASH, chain_hash
-from alarmrx.journal.chain import EMPTY, read_head
+from alarmrx.journal.chain import EMPTY, Head, read_head
 from alarmrx.journal.records import RecordKind
 from alarmrx.journal.rows import SELECT_CONTENT, content_from_row, iterate
 from alarmrx.journal.schema import connect_reader
@@ -137,7 +137,14 @@ def _empty(conn: sqlite3.Connection) -> VerifyReport:
 def _finish(
     conn: sqlite3.Connection, count: int, first_seq: int, last_seq: int, last_hash: str
 ) -> VerifyReport:
-    head = read_head(conn)
+    return end_report(read_head(conn), count, first_seq, last_seq, last_hash)
+
+
+def end_report(
+    head: Head, count: int, first_seq: int, last_seq: int, last_hash: str
+) -> VerifyReport:
+    """The report once every record up to ``last_seq`` is proven: ``head`` (the stated
+    head) must name that record. Shared by every backend."""
     if head.journal_seq > last_seq:
         detail = f"records {last_seq + 1}..{head.journal_seq} are gone from the end"
         return _bad(count, first_seq, _Fault(VerifyProblem.TRUNCATED, last_seq + 1, detail))

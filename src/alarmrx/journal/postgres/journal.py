@@ -1,0 +1,282 @@
+"""``PostgresJournal``: the SQLite ``Journal``'s interface over PostgreSQL.
+
+Appends go to this node's writer (``writer.py``: group commit of the node's own chain);
+each caller's ``await`` (or ``submit``'s callback) returns only once ``COMMIT`` returned.
+Reads, cursors and the read horizon (``horizon.py``) use a second connection. ``last_seq``
+is the horizon: the highest ``journal_seq`` below which every node's records are committed
+or gone, so ``read_after`` never skips a record another node commits later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, Self
+
+import psycopg
+import structlog
+
+from alarmrx.journal.errors import InvalidRecordError, JournalClosedError, JournalError
+from alarmrx.journal.journal import Done
+from alarmrx.journal.metrics import JournalMetrics
+from alarmrx.journal.postgres.horizon import Horizon
+from alarmrx.journal.postgres.rows import SELECT_RECORDS, record_from_row
+from alarmrx.journal.postgres.schema import SCHEMA, SEQUENCE, check_version
+from alarmrx.journal.postgres.writer import Conn, PgWriter, connect
+from alarmrx.journal.records import AppendResult, NewRecord, Record
+from alarmrx.journal.writer import AppendRequest, CursorRequest, Outcome, Waiter
+
+log = structlog.get_logger("alarmrx.journal")
+
+
+class JournalReadError(JournalError):
+    """A read failed: the database is unreachable or refused it. Retried on the next read."""
+
+
+POLL_S = 0.05  # how often ``wait_for`` looks for other nodes' commits
+
+_READ_AFTER = (
+    f"{SELECT_RECORDS} WHERE r.journal_seq > %s AND r.journal_seq <= %s "
+    "ORDER BY r.journal_seq LIMIT %s"
+)
+_LOAD_CURSOR = f"SELECT journal_seq FROM {SCHEMA}.cursors WHERE name = %s"
+_ALLOCATED = f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {SEQUENCE}"
+_SNAPSHOT = (
+    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+    "FROM pg_current_snapshot() AS s"
+)
+
+
+class PostgresJournal:
+    """One node's view of the shared journal. Build with ``open``."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        chain: str,
+        dedupe_window: timedelta,
+        metrics: JournalMetrics | None,
+        poll_s: float,
+    ) -> None:
+        self._conninfo, self._chain, self._poll_s = conninfo, chain, poll_s
+        self._loop = asyncio.get_running_loop()
+        self._metrics = metrics
+        self._writer = PgWriter(
+            conninfo, chain=chain, dedupe_window=dedupe_window, deliver=self._settle
+        )
+        self._reader: Conn | None = None
+        self._reading = asyncio.Lock()
+        self._horizon = Horizon()
+        self._advanced = asyncio.Event()
+        self._healthy = True
+        self._last_error: str | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        conninfo: str,
+        *,
+        chain: str,
+        dedupe_window_s: float = 120.0,
+        metrics: JournalMetrics | None = None,
+        poll_s: float = POLL_S,
+    ) -> Self:
+        """Connect, check the schema and this node's chain head (``chain`` is the node's
+        ``receiver.id``), and find the read horizon."""
+        journal = cls(
+            conninfo,
+            chain=chain,
+            dedupe_window=timedelta(seconds=dedupe_window_s),
+            metrics=metrics,
+            poll_s=poll_s,
+        )
+        try:
+            await journal._writer.connect()
+            await journal._refresh()
+        except (psycopg.Error, JournalError) as err:
+            await journal._writer.stop()
+            await journal._drop_reader()
+            if isinstance(err, JournalError):
+                raise
+            raise JournalError(f"cannot open the PostgreSQL journal: {err}") from err
+        journal._writer.start()
+        if metrics is not None:
+            metrics.set_healthy(True)
+        return journal
+
+    @property
+    def chain(self) -> str:
+        return self._chain
+
+    @property
+    def last_seq(self) -> int:
+        """The read horizon: every record up to it is committed (or will never be)."""
+        return self._horizon.safe
+
+    @property
+    def chain_seq(self) -> int:
+        """The last ``chain_seq`` this node committed in its own chain."""
+        return self._writer.head.journal_seq
+
+    @property
+    def healthy(self) -> bool:
+        """False after a failed commit, until a commit succeeds."""
+        return self._healthy
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    async def append(self, record: NewRecord) -> AppendResult:
+        """Chain ``record`` (or count it as a retransmission, on any node); return once
+        committed. Raises ``JournalWriteError`` when the commit failed."""
+        return (await self.append_many((record,)))[0]
+
+    async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
+        """Append several records in one transaction, in order."""
+        if not records:
+            self._ensure_open()
+            return []
+        future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
+        self._queue(records, future)
+        return await future
+
+    def submit(self, records: Sequence[NewRecord], done: Done) -> None:
+        """``append_many`` with a callback, run with the results once committed or with the
+        ``JournalError`` the commit failed with."""
+        self._queue(records, done)
+
+    def _queue(self, records: Sequence[NewRecord], waiter: Waiter) -> None:
+        self._ensure_open()
+        for record in records:
+            if record.received_at.tzinfo is None:
+                raise InvalidRecordError("received_at must carry a time zone")
+        self._writer.submit(AppendRequest(tuple(records), waiter))
+
+    async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]:
+        """Up to ``limit`` records with a ``journal_seq`` above the given one and up to the
+        horizon, in order, from every chain."""
+        await self._refresh()
+        if self.last_seq <= journal_seq:
+            return []
+        rows = await self._read(_READ_AFTER, (journal_seq, self.last_seq, limit))
+        return [record_from_row(row) for row in rows]
+
+    async def wait_for(self, journal_seq: int) -> None:
+        """Return once ``last_seq > journal_seq``; raise ``JournalClosedError`` on close.
+        Wakes on this node's commits and polls for the other nodes'; while the database is
+        unreachable it keeps waiting (the writer reports the outage through ``healthy``)."""
+        while self.last_seq <= journal_seq:
+            self._ensure_open()
+            advanced = self._advanced
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(advanced.wait(), self._poll_s)
+            self._ensure_open()
+            with contextlib.suppress(JournalReadError):
+                await self._refresh()
+
+    async def load_cursor(self, name: str) -> int:
+        """The position a consumer saved, 0 when it never saved one."""
+        rows = await self._read(_LOAD_CURSOR, (name,))
+        return int(rows[0][0]) if rows else 0
+
+    async def save_cursor(self, name: str, journal_seq: int) -> None:
+        """Store a consumer's position (committed with the next batch)."""
+        self._ensure_open()
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._writer.submit(CursorRequest(name, journal_seq, future))
+        await future
+
+    async def close(self) -> None:
+        """Commit what is queued, then close both connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._writer.stop()
+        self._wake()
+        async with self._reading:
+            await self._drop_reader()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise JournalClosedError(f"journal (chain {self._chain}) is closed")
+
+    async def _refresh(self) -> None:
+        """One probe of the horizon: the sequence first, then a snapshot."""
+        rows = await self._read(_ALLOCATED, ())
+        snapshot = await self._read(_SNAPSHOT, ())
+        before = self._horizon.safe
+        xmin, xmax = snapshot[0]
+        self._horizon.observe(int(rows[0][0]), int(xmin), int(xmax))
+        if self._horizon.safe > before:
+            self._wake()
+
+    def _wake(self) -> None:
+        self._advanced.set()
+        self._advanced = asyncio.Event()
+
+    async def _read(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self._ensure_open()
+        async with self._reading:
+            try:
+                if self._reader is None:
+                    self._reader = await connect(self._conninfo)
+                    await check_version(self._reader)
+                cur = await self._reader.execute(query, params)
+                return await cur.fetchall()
+            except psycopg.Error as err:
+                await self._drop_reader()
+                raise JournalReadError(f"reading the PostgreSQL journal: {err}") from err
+
+    async def _drop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await reader.close()
+
+    def _settle(self, outcome: Outcome) -> None:
+        """Health, metrics, then release the callers (on the loop, after COMMIT)."""
+        if outcome.error is not None or outcome.committed:
+            self._healthy, self._last_error = outcome.error is None, outcome.error
+        if outcome.error is not None:
+            log.warning("journal_commit_failed", error=outcome.error, chain=self._chain)
+        if outcome.committed:
+            self._wake()
+        self._report(outcome)
+        for waiter, result in outcome.settled:
+            _resolve(waiter, result, failed=False)
+        for waiter, error in outcome.failed:
+            _resolve(waiter, error, failed=True)
+
+    def _report(self, outcome: Outcome) -> None:
+        metrics = self._metrics
+        if metrics is None or not (outcome.committed or outcome.error):
+            return
+        metrics.set_healthy(outcome.committed)
+        if outcome.committed:
+            metrics.observe_commit(outcome.seconds, outcome.served)
+        for kind in outcome.kinds:
+            metrics.record_appended(kind)
+
+
+def _resolve(waiter: Waiter, result: Any, *, failed: bool) -> None:
+    """Hand one request's result to its future or callback; a callback's bug is logged and
+    never keeps the rest of the batch from being released."""
+    if isinstance(waiter, asyncio.Future):
+        if not waiter.done():
+            waiter.set_exception(result) if failed else waiter.set_result(result)
+        return
+    try:
+        waiter(result)
+    except Exception:
+        log.exception("append_callback_failed")
