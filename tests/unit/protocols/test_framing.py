@@ -181,3 +181,9 @@ def test_framer_takes_the_first_cr_when_the_length_agrees(data: bytes) -> None:
     framer.feed(data + SPEC)
     assert framer.next_frame() == data
     assert framer.next_frame() == SPEC
+
+
+def test_framer_binary_head_with_a_non_hex_length_ends_at_its_cr() -> None:
+    """A binary-CRC head whose length digits are not hex gives no length to follow."""
+    odd = b'\n\x01\x020zz5"NULL"0000L0#1234[]\r'
+    assert feed_all(Framer(), odd + NULL, "whole") == [odd, NULL]
