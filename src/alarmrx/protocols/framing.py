@@ -99,8 +99,10 @@ class Framer:
         while True:
             start = buf.find(LF)
             if start < 0:
-                self._discard(len(buf))
-                return None
+                bare = self._bare()
+                if bare is None:
+                    self._discard(len(buf))
+                return bare
             self._discard(start)
             if len(buf) < _BINARY_HEAD:
                 return None  # no valid frame is this short; wait for the head
@@ -154,6 +156,27 @@ class Framer:
                 return True
             lf = buf.find(LF, lf + 1)
         return False
+
+    def _bare(self) -> bytes | None:
+        """A whole frame at the start of a buffer without LF, sent without the LF … CR
+        envelope (OPAX): its head, its length and its CRC must all agree. A CR after it is
+        part of it."""
+        buf = self._buf
+        for binary in (True, False):  # 2 raw CRC bytes, or 4 hex digits
+            head = b"\n" + bytes(buf[: (_BINARY_HEAD if binary else _HEX_HEAD) - 1])
+            if binary and not is_binary_crc_head(head):
+                continue
+            declared = _declared(head, binary)
+            if declared is None:
+                continue
+            body, end = len(head) - 2, declared[0] - 1  # in ``buf``: no LF in front
+            if len(buf) >= end and crc16_arc(bytes(buf[body:end])) == declared[1]:
+                if buf[end : end + 1] == b"\r":
+                    end += 1
+                frame = bytes(buf[:end])
+                del buf[:end]
+                return frame
+        return None
 
     def _check_partial(self) -> None:
         """Wait for more bytes, unless the partial frame is already over the bound."""

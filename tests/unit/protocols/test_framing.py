@@ -187,3 +187,41 @@ def test_framer_binary_head_with_a_non_hex_length_ends_at_its_cr() -> None:
     """A binary-CRC head whose length digits are not hex gives no length to follow."""
     odd = b'\n\x01\x020zz5"NULL"0000L0#1234[]\r'
     assert feed_all(Framer(), odd + NULL, "whole") == [odd, NULL]
+
+
+# ---- frames without the LF … CR envelope (OPAX: binary CRC) --------------------------------
+def _bare(body: bytes, *, binary: bool = True) -> bytes:
+    from alarmrx.protocols.dc09.crc import crc16_arc
+
+    crc = crc16_arc(body)
+    head = crc.to_bytes(2, "big") if binary else b"%04X" % crc
+    return head + b"%04X" % len(body) + body
+
+
+OPAX_NULL = _bare(b'"NULL"0000R8L0#41213[]_21:00:10,02-20-2024')  # CRC C5 5B, as logged
+
+
+@pytest.mark.parametrize(
+    "data",
+    [OPAX_NULL, OPAX_NULL + b"\r", _bare(b'"NULL"0000L0#1234[]', binary=False)],
+    ids=["binary", "binary with CR", "hex"],
+)
+def test_framer_takes_a_whole_frame_sent_without_envelope(data: bytes) -> None:
+    """No LF in the buffer, but a head, a length and a CRC that agree: one frame."""
+    framer = Framer()
+    framer.feed(data)
+    assert framer.next_frame() == data
+    assert framer.buffered == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [OPAX_NULL[:-3], b"\x00\x01" + OPAX_NULL[2:], b"xx0zzz" + OPAX_NULL[6:], b"no head here"],
+    ids=["partial", "bad crc", "bad length", "garbage"],
+)
+def test_framer_drops_what_is_not_a_whole_bare_frame(data: bytes) -> None:
+    """A partial frame, a wrong CRC or length, or garbage: dropped and counted, as before."""
+    framer = Framer()
+    framer.feed(data)
+    assert framer.next_frame() is None
+    assert framer.discarded_bytes == len(data)

@@ -207,3 +207,20 @@ def test_lower_case_length_field_is_a_quirk() -> None:
     raw = frame('"VIS-BBA"0042L001234#2A4CC3[]', length="001d")
     message = parse(raw, ACCEPT)
     assert Quirk.LOWERCASE_HEX in message.quirks
+
+
+def test_frame_without_envelope_is_parsed_and_kept_verbatim() -> None:
+    """OPAX sends binary-CRC frames without LF and CR: parsed, `raw` as received."""
+    from tests.unit.protocols.test_framing import OPAX_NULL
+
+    for raw in (OPAX_NULL, OPAX_NULL + b"\r"):
+        message = parse(raw)
+        assert Quirk.NO_ENVELOPE in message.quirks and Quirk.BINARY_CRC in message.quirks
+        assert message.raw == raw and message.account == "41213"
+
+
+def test_bare_frame_with_a_wrong_crc_is_still_a_crc_error() -> None:
+    """Without the envelope the checks are the same."""
+    from tests.unit.protocols.test_framing import OPAX_NULL
+
+    assert _reason(b"\x00\x01" + OPAX_NULL[2:], AccountPolicy()) == "crc"

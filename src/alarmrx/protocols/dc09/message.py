@@ -31,6 +31,7 @@ class Quirk(StrEnum):
     SHORT_ACCOUNT = "short_account"
     ACCOUNT_MISMATCH = "account_mismatch"
     TRAILING_BYTES = "trailing_bytes"
+    NO_ENVELOPE = "no_envelope"  # no LF before / CR after the frame (OPAX, binary CRC)
     NULL_NONZERO_SEQUENCE = "null_nonzero_sequence"
     LONG_PAD = "long_pad"  # 16-31 pad bytes (DC-09-2026 style)
     NO_PAD_SEPARATOR = "no_pad_separator"

@@ -109,7 +109,16 @@ def parse_frame(
         raise
 
 
+# A frame head without its LF: 2 raw CRC bytes or 4 hex digits, then `0LLL"`.
+_BARE_HEAD = re.compile(rb'(?s:..|[0-9A-Fa-f]{4})0[0-9A-Fa-f]{3}"')
+
+
 def _split(frame: bytes, quirks: set[Quirk]) -> tuple[CRCStyle, int, bytes, bytes]:
+    if frame[:1] != b"\n" and _BARE_HEAD.match(frame):
+        # Sent without the LF … CR envelope (OPAX, binary CRC): parsed as if it had one;
+        # the length and CRC checks decide as for any frame, and ``raw`` keeps what came.
+        quirks.add(Quirk.NO_ENVELOPE)
+        frame = b"\n" + frame + (b"" if frame.endswith(b"\r") else b"\r")
     end = _frame_end(frame, quirks)
     if end < 10 or frame[0] != LF:
         msg = "a frame is LF, CRC, length, body, CR"
