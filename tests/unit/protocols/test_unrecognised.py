@@ -224,3 +224,17 @@ def test_bare_frame_with_a_wrong_crc_is_still_a_crc_error() -> None:
     from tests.unit.protocols.test_framing import OPAX_NULL
 
     assert _reason(b"\x00\x01" + OPAX_NULL[2:], AccountPolicy()) == "crc"
+
+
+def test_payload_not_understood_keeps_the_events_of_the_blocks_that_decode() -> None:
+    """`#1234|NBA1|N%%|NFA2`: the middle block is not understood; BA 1 and FA 2 are kept."""
+    message = parse(frame('"SIA-DCS"0001L0#1234[#1234|NBA1|N%%|NFA2]'), ACCEPT)
+    assert _unrecognised(message) == "payload"
+    assert [(e.code, e.zone) for e in message.events] == [("BA", 1), ("FA", 2)]
+    assert message.data_account == "1234"
+
+
+def test_payload_without_account_keeps_what_decodes() -> None:
+    """No `#acct|`: every block is tried."""
+    message = parse(frame('"SIA-DCS"0001L0#1234[NBA3|N%%]'), ACCEPT)
+    assert [e.code for e in message.events] == ["BA"] and message.data_account is None

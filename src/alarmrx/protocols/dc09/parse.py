@@ -33,6 +33,7 @@ from alarmrx.protocols.dc09.message import (
     AccountPolicy,
     CRCStyle,
     DC09Message,
+    Event,
     FrameHeader,
     Quirk,
     TimestampWindow,
@@ -286,7 +287,8 @@ def _decode_content(
         return _Content(decoder(data), xdata, timestamp, policy)
     except PayloadError as err:
         policy = _accepting(err, accounts, header, data, policy)
-        return _Content(_nothing(data), xdata, timestamp, policy, _unrecognised(err))
+        payload = _partial(decoder, data)
+        return _Content(payload, xdata, timestamp, policy, _unrecognised(err))
 
 
 def _unserved_token(accounts: AccountLookup, header: FrameHeader, rest: bytes) -> AccountPolicy:
@@ -320,6 +322,20 @@ def _data_account(data: str) -> str | None:
     if not data.startswith("#") or bar < 0 or "]" in data[:bar]:
         return None
     return data[1:bar] or None
+
+
+def _partial(decoder: Decoder, data: str) -> Payload:
+    """The events of the ``|``-separated blocks that decode on their own, when the whole
+    data block does not (SIA DCS: ``#1234|NBA1|N??|NFA2`` keeps BA 1 and FA 2)."""
+    account = _data_account(data)
+    blocks = sia_dcs.split_blocks(data)[1 if data.startswith("#") else 0 :]
+    events: list[Event] = []
+    for block in blocks:
+        try:
+            events += decoder(block).events
+        except PayloadError:
+            continue  # this block is what was not understood
+    return Payload(account=account, events=tuple(events), quirks=frozenset())
 
 
 def _nothing(data: str) -> Payload:
