@@ -104,3 +104,17 @@ def test_unknown_account_and_bad_crc_keep_their_answers(tmp_path: Path) -> None:
             sock.sendall(b"\n0000" + VIS_BBA[5:])
             assert read_reply(sock) == b""
         assert _records(daemon, RecordKind.MESSAGE) == []
+
+
+def test_frame_without_envelope_over_udp_is_acked(tmp_path: Path) -> None:
+    """OPAX sends binary-CRC frames without LF and CR: a datagram holding one is ACKed
+    (binary CRC, as the panel wrote it), and its event journaled byte for byte."""
+    from alarmrx.protocols.dc09.crc import crc16_arc
+
+    body = b'"ADM-CID"0028L0#41213[#41213|1602 00 000]'
+    bare = crc16_arc(body).to_bytes(2, "big") + b"%04X" % len(body) + body
+    with Daemon(write_config(tmp_path, accounts=['account = "41213"'])) as daemon:
+        reply = exchange_udp(daemon.port, bare)
+        assert reply.endswith(b'"ACK"0028L0#41213[]\r') and reply[3:7] == b"0013"
+        [record] = _records(daemon, RecordKind.MESSAGE)
+        assert record.raw == bare and "no_envelope" in record.body["quirks"]

@@ -91,7 +91,8 @@ class Framer:
         """Return the next complete frame (LF … CR included), or None if more bytes are needed.
 
         ``final``: no more bytes will come (a UDP datagram), so a length field pointing past
-        what is there is not waited for. Raises ``FrameTooLongError`` when a frame exceeds
+        what is there is not waited for, and a frame sent without its LF … CR envelope is
+        recognised by its head, length and CRC. Raises ``FrameTooLongError`` when a frame exceeds
         the bound; the oversized bytes are dropped and the next call continues with what
         follows.
         """
@@ -99,7 +100,7 @@ class Framer:
         while True:
             start = buf.find(LF)
             if start < 0:
-                bare = self._bare()
+                bare = self._bare() if final else None
                 if bare is None:
                     self._discard(len(buf))
                 return bare
@@ -160,7 +161,8 @@ class Framer:
     def _bare(self) -> bytes | None:
         """A whole frame at the start of a buffer without LF, sent without the LF … CR
         envelope (OPAX): its head, its length and its CRC must all agree. A CR after it is
-        part of it."""
+        part of it. Only for ``final`` input (a datagram): a stream has no delimiter to find
+        such a frame by, so there it is dropped as before."""
         buf = self._buf
         for binary in (True, False):  # 2 raw CRC bytes, or 4 hex digits
             head = b"\n" + bytes(buf[: (_BINARY_HEAD if binary else _HEX_HEAD) - 1])

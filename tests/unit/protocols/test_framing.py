@@ -207,11 +207,15 @@ OPAX_NULL = _bare(b'"NULL"0000R8L0#41213[]_21:00:10,02-20-2024')  # CRC C5 5B, a
     ids=["binary", "binary with CR", "hex"],
 )
 def test_framer_takes_a_whole_frame_sent_without_envelope(data: bytes) -> None:
-    """No LF in the buffer, but a head, a length and a CRC that agree: one frame."""
+    """A datagram without LF, but with a head, a length and a CRC that agree: one frame.
+    In a stream (not final) it is dropped as before: nothing delimits it there."""
     framer = Framer()
     framer.feed(data)
-    assert framer.next_frame() == data
+    assert framer.next_frame(final=True) == data
     assert framer.buffered == 0
+    framer.feed(data)
+    assert framer.next_frame() is None
+    assert framer.discarded_bytes == len(data)
 
 
 @pytest.mark.parametrize(
@@ -223,5 +227,5 @@ def test_framer_drops_what_is_not_a_whole_bare_frame(data: bytes) -> None:
     """A partial frame, a wrong CRC or length, or garbage: dropped and counted, as before."""
     framer = Framer()
     framer.feed(data)
-    assert framer.next_frame() is None
+    assert framer.next_frame(final=True) is None
     assert framer.discarded_bytes == len(data)
