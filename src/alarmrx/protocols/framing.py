@@ -49,9 +49,10 @@ def _ends_at(buf: bytes | bytearray, cr: int, binary: bool) -> bool:
     if cr < 0:
         return False
     body = _BINARY_HEAD - 1 if binary else _HEX_HEAD - 1
-    text, size = bytes(buf[body - 4 : body]), cr - body
-    if text == b"%04X" % size:
+    size = cr - body
+    if buf.startswith(b"%04X" % size, body - 4):
         return True
+    text = bytes(buf[body - 4 : body])
     return text.upper() in (b"%04X" % size, b"%04X" % (size + 1)) or text == b"%04d" % size
 
 
