@@ -3,7 +3,9 @@
 Order of checks: shape, length, CRC (over the exact bytes, before any decoding), header,
 account, decryption, content grammar, timestamp test, payload. Every failure raises a
 ``ProtocolError`` subclass whose reason decides the reply; once the header has parsed the
-error carries it, so the reply can echo the addressing.
+error carries it, so the reply can echo the addressing. An account whose policy accepts
+unrecognised payloads gets an intact frame whose token, content grammar or payload is not
+understood back as a message marked ``unrecognised`` instead (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from alarmrx.protocols.errors import (
     UnknownAccountError,
     UnsupportedTokenError,
 )
+from alarmrx.protocols.fastinit import fast_init
 from alarmrx.protocols.framing import CR, LF, is_binary_crc_head
 
 # (header, account) -> policy; the header gives the receiver and line fields, since one
@@ -255,6 +258,7 @@ def _parse_after_header(
     )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Content:
     """The content after the header, decoded as far as the frame allows."""
