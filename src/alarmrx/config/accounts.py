@@ -31,6 +31,7 @@ def account_policy(entry: AccountSettings, receiver: ReceiverSettings) -> Accoun
         check_plain_timestamp=check_plain,
         clock_offset=timedelta(seconds=entry.clock_offset_s),
         panel_timezone=entry.timezone,
+        accept_unrecognised=receiver.unrecognised_payload == "ack",
     )
 
 

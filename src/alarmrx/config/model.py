@@ -86,6 +86,7 @@ class ReceiverSettings:
     ack_timestamp: bool = False
     max_unknown_accounts: int = 1000
     long_pad: bool = False
+    unrecognised_payload: Literal["ack", "duh"] = "ack"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -76,7 +76,14 @@ RECEIVER = Table(
         Option("max_unknown_accounts", c.integer(1),
                "Distinct unknown accounts tracked and logged; more are counted only."),
         Option("long_pad", c.boolean(),
-               "Pad encrypted ACKs with 16-31 bytes (DC-09-2026 style) instead of 1-16."),
+               "Always pad encrypted ACKs with 16-31 bytes (DC-09-2026 style); otherwise a "
+               "reply copies the panel's style (16-31 when its own pad was 16 or longer, "
+               "else 1-16)."),
+        Option("unrecognised_payload", c.choice("ack", "duh"),
+               "An intact frame from a configured account whose token or data block is not "
+               "understood: `ack` journals it raw, acknowledges it and raises "
+               "`payload.unrecognised` for an operator; `duh` refuses it (the panel does not "
+               "retry a DUH)."),
     ),
     "The DC-09 listeners and their limits.",
 )  # fmt: skip

@@ -51,6 +51,7 @@ ERROR_PLACES = closed(
         "tcp_connection",
         "udp_datagram",
         "reject_sample",
+        "reply",
         "journal",
         "publisher",
         "pipeline",
@@ -80,5 +81,6 @@ DERIVED_TYPES = closed(
         "schedule.not_armed_evening",
         "schedule.overtime",
         "rearm.missing",
+        "payload.unrecognised",
     )
 )

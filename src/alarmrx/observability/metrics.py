@@ -89,6 +89,13 @@ class Metrics:
             r, "alarmrx_frames_rejected_total", "Frames rejected, by RejectReason",
             transport=t, reason=lb.REASONS,
         )  # fmt: skip
+        self.frames_unrecognised = counter(
+            r,
+            "alarmrx_frames_unrecognised_total",
+            "Intact frames from known accounts ACKed without being understood, by RejectReason",
+            transport=t,
+            reason=lb.REASONS,
+        )
         self.replies = counter(
             r, "alarmrx_replies_total", "Replies sent", transport=t, reply=lb.REPLIES
         )

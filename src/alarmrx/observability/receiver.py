@@ -57,6 +57,11 @@ class PrometheusReceiverMetrics:
         seconds = (sent_at - received_at).total_seconds()
         self._child("ack_latency", transport).observe(max(seconds, 0.0))
 
+    def unrecognised(self, transport: str, reason: str) -> None:
+        """An intact frame was accepted without being understood."""
+        labels = (lb.label(transport, lb.TRANSPORTS), lb.label(reason, lb.REASONS))
+        self._m.frames_unrecognised.labels(*labels).inc()
+
     def quirk_seen(self, quirk: str) -> None:
         """A frame used a known field quirk."""
         self._m.quirks.labels(lb.label(quirk, lb.QUIRKS)).inc()

@@ -14,6 +14,7 @@ from alarmrx.protocols.dc09.message import (
     FrameHeader,
     Quirk,
     TimestampWindow,
+    Unrecognised,
     XData,
 )
 from alarmrx.protocols.dc09.parse import (
@@ -50,6 +51,7 @@ __all__ = [
     "FrameHeader",
     "Quirk",
     "TimestampWindow",
+    "Unrecognised",
     "XData",
     "KeyFormatError",
     "parse_key",

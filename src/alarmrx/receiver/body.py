@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from alarmrx.protocols import DC09Message, Event
+from alarmrx.protocols import DC09Message, Event, XData
 
 
 def event_body(event: Event) -> dict[str, Any]:
@@ -27,10 +27,20 @@ def event_body(event: Event) -> dict[str, Any]:
     }
 
 
+def xdata_body(xdata: XData) -> dict[str, Any]:
+    """One ``[x…]`` block; ``encoding`` only when its text was not plain ASCII."""
+    body: dict[str, Any] = {"letter": xdata.letter, "value": xdata.value}
+    if xdata.encoding is not None:
+        body["encoding"] = xdata.encoding
+    return body
+
+
 def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
-    """The decoded message; ``clock`` records whether the system clock was synchronised."""
+    """The decoded message; ``clock`` records whether the system clock was synchronised.
+    ``unrecognised`` (reason, detail) is present only for a frame accepted without being
+    understood; its raw bytes are the record's ``raw``."""
     header = message.header
-    return {
+    body = {
         "token": header.token,
         "encrypted": header.encrypted,
         "sequence": header.sequence,
@@ -39,11 +49,15 @@ def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
         "header_account": header.account,
         "data_account": message.data_account,
         "panel_time": message.timestamp.isoformat() if message.timestamp else None,
-        "xdata": [{"letter": x.letter, "value": x.value} for x in message.xdata],
+        "xdata": [xdata_body(x) for x in message.xdata],
         "events": [event_body(e) for e in message.events],
         "quirks": sorted(q.value for q in message.quirks),
         "clock": clock,
     }
+    unrecognised = message.unrecognised
+    if unrecognised is not None:
+        body["unrecognised"] = {"reason": unrecognised.reason, "detail": unrecognised.detail}
+    return body
 
 
 def dedupe_key(message: DC09Message) -> bytes:

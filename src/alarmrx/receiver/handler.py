@@ -32,6 +32,7 @@ from alarmrx.protocols import (
     DC09Message,
     FrameHeader,
     ProtocolError,
+    Quirk,
     Reply,
     encode_ack,
     encode_duh,
@@ -39,7 +40,7 @@ from alarmrx.protocols import (
     parse_frame,
     reply_kind,
 )
-from alarmrx.protocols.priority import message_priority
+from alarmrx.protocols.priority import Priority, message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
 from alarmrx.receiver.deadlines import CommitDeadlines, Waiting
 from alarmrx.receiver.limits import FrameRateLimits, UnknownAccounts
@@ -83,13 +84,15 @@ Answer = Callable[[Outcome], None]
 
 @dataclass(slots=True)
 class _Pending:
-    """A message whose record is on its way to the journal."""
+    """A message whose record is on its way to the journal, with the key its ACK is
+    encrypted with, found when it was parsed (a reload meanwhile may remove the account)."""
 
     message: DC09Message
     transport: str
     answer: Answer
     peer: str
     received_at: datetime
+    key: bytes | None
     settled: bool = False
 
 
@@ -191,6 +194,9 @@ class FrameHandler:
             return
         for quirk in message.quirks:
             self._metrics.quirk_seen(quirk.value)
+        if message.unrecognised is not None:
+            self._unrecognised(message, peer, transport)
+        key = self._key(message.header)
         account = message.account or ""
         receipt = self._stamp(received_at)
         if self._on_link is not None:
@@ -198,7 +204,7 @@ class FrameHandler:
             self._on_link(account, header.receiver, header.line, transport, peer, receipt.at)
         if message.is_null:
             self._metrics.link_test(transport)
-            answer(self._ack(message))
+            answer(self._reply(message, key))
             return
         body = message_body(message, self._clock_state()) | receipt.body()
         if self._test_mode is not None and self._test_mode(account, receipt.at):
@@ -212,10 +218,10 @@ class FrameHandler:
             peer=peer,
             transport=transport,
             reply=reply_kind(message).value,
-            priority=int(message_priority(message.events)),
+            priority=int(_priority(message)),
             dedupe_key=dedupe_key(message),
         )
-        pending = _Pending(message, transport, answer, peer, received_at)
+        pending = _Pending(message, transport, answer, peer, received_at, key)
         try:
             self._sink.submit((record,), functools.partial(self._committed, pending))
         except JournalError as err:
@@ -224,10 +230,21 @@ class FrameHandler:
         self._deadlines.watch(pending)
 
     def _committed(self, pending: _Pending, result: Committed) -> None:
-        """The journal's answer (or the deadline's): ACK only what is durable."""
+        """The journal's answer (or the deadline's): ACK only what is durable. The frame is
+        answered whatever happens here, so its connection's later replies never wait on it."""
         if pending.settled:
             return  # given up on at the deadline; the retry will be recognised as a repeat
         pending.settled = True
+        outcome = Outcome(reply=None, kind=Reply.NONE, message=pending.message)
+        try:
+            outcome = self._settle(pending, result)
+        except Exception:  # a callback root: a bug costs this reply (the panel retries), no more
+            log.exception("reply_failed", account=pending.message.account)
+            self._metrics.internal_error("reply")
+        finally:
+            pending.answer(outcome)
+
+    def _settle(self, pending: _Pending, result: Committed) -> Outcome:
         message = pending.message
         account = message.account or ""
         if not isinstance(result, list):
@@ -235,15 +252,13 @@ class FrameHandler:
             # report the fault; the journal retries on the next append.
             error = str(result) or f"no commit within {COMMIT_TIMEOUT_S} s"
             limited.error("commit_failed", "commit_failed", account=account, error=error)
-            pending.answer(Outcome(reply=None, kind=Reply.NONE, message=message))
-            return
+            return Outcome(reply=None, kind=Reply.NONE, message=message)
         appended = result[0]
         if appended.duplicate:
             self._metrics.duplicate(pending.transport)
         else:
             self._metrics.committed(pending.transport)
-        outcome = self._ack(message)
-        pending.answer(outcome)
+        outcome = self._reply(message, pending.key)
         latency_s = (self._clock() - pending.received_at).total_seconds()
         self._log_committed(
             "message_committed",
@@ -257,27 +272,49 @@ class FrameHandler:
             transport=pending.transport,
             peer=pending.peer,
         )
+        return outcome
 
     def _expired(self, waiting: Waiting) -> None:
         assert isinstance(waiting, _Pending)  # noqa: S101 - only _Pending is watched
         self._committed(waiting, TimeoutError())
 
-    def _ack(self, message: DC09Message) -> Outcome:
-        header = message.header
-        key = None
-        if header.encrypted:
-            key = self.lookup(header, header.account)
+    def _key(self, header: FrameHeader) -> bytes | None:
+        """The key an encrypted frame was decrypted with (its ACK is encrypted with it)."""
+        if not header.encrypted:
+            return None
+        policy = self.lookup(header, header.account)  # the parser just found it: same table
+        return policy.key if policy is not None else None
+
+    def _reply(self, message: DC09Message, key: bytes | None) -> Outcome:
+        """ACK (or RSP), padded like the panel's own frame unless ``long_pad`` forces 16-31."""
         kind = reply_kind(message)
         reply = encode_ack(
-            header,
+            message.header,
             now=self._clock(),
-            key=key.key if key is not None else None,
+            key=key,
             random_bytes=self._random,
-            long_pad=self.settings.long_pad,
+            long_pad=self.settings.long_pad or Quirk.LONG_PAD in message.quirks,
             plain_timestamp=self.settings.ack_timestamp,
             token=kind.value,
         )
         return Outcome(reply=reply, kind=kind, message=message)
+
+    def _unrecognised(self, message: DC09Message, peer: str, transport: str) -> None:
+        """An intact frame accepted without being understood: counted and logged here, raised
+        to an operator by the rules (``payload.unrecognised``)."""
+        unrecognised = message.unrecognised
+        assert unrecognised is not None  # noqa: S101 - only called for such a message
+        self._metrics.unrecognised(transport, unrecognised.reason)
+        limited.warning(
+            ("payload_unrecognised", message.account),
+            "payload_unrecognised",
+            reason=unrecognised.reason,
+            detail=unrecognised.detail,
+            token=message.header.token,
+            account=message.account,
+            peer=peer,
+            transport=transport,
+        )
 
     def _rejected(
         self, err: ProtocolError, frame: bytes, peer: str, transport: str, received_at: datetime
@@ -358,6 +395,13 @@ class FrameHandler:
     def _sampled(self, result: list[AppendResult] | JournalError) -> None:
         if not isinstance(result, list):
             self._metrics.internal_error("reject_sample")
+
+
+def _priority(message: DC09Message) -> Priority:
+    """The record's priority class: a frame nobody understood may be an alarm, so it is
+    never handled after troubles."""
+    priority = message_priority(message.events)
+    return min(priority, Priority.TROUBLE) if message.unrecognised is not None else priority
 
 
 class _Sampler:

@@ -28,6 +28,10 @@ class ReceiverMetrics(Protocol):
     def replied(self, transport: str, reply: str, received_at: datetime, sent_at: datetime) -> None:
         """A reply was written; the gap is the ACK latency."""
 
+    def unrecognised(self, transport: str, reason: str) -> None:
+        """An intact frame from a known account was accepted without being understood
+        (``reason``: ``unsupported_token``, ``payload`` or ``framing``)."""
+
     def quirk_seen(self, quirk: str) -> None:
         """A frame used a known field quirk."""
 

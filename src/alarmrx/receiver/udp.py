@@ -87,7 +87,7 @@ class UDPEndpoint(asyncio.DatagramProtocol):
         framer = Framer(max_frame_bytes=self._handler.settings.max_frame_bytes)
         framer.feed(data)
         try:
-            frame = framer.next_frame()
+            frame = framer.next_frame(final=True)  # the datagram is all there is
         except FrameTooLongError:
             self._m.limit_hit("frame_bytes")
             self._m.rejected("udp", "frame_too_long")

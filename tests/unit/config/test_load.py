@@ -294,3 +294,25 @@ def test_key_problems_show_even_when_the_account_has_others(tmp_path: Path) -> N
         "accounts[0].account",
         "accounts[0].key",
     ]
+
+
+def test_unrecognised_payload_policy(tmp_path: Path) -> None:
+    """`ack` by default (accounts accept what they cannot decode), `duh` strict, anything
+    else a problem naming file:line: receiver.unrecognised_payload."""
+    assert load_settings(write(tmp_path, "")).receiver.unrecognised_payload == "ack"
+    strict = load_settings(write(tmp_path, '[receiver]\nunrecognised_payload = "duh"\n'))
+    assert strict.receiver.unrecognised_payload == "duh"
+    [problem] = problems(write(tmp_path, '[receiver]\nunrecognised_payload = "maybe"\n'))
+    assert problem.startswith(f"{tmp_path / 'alarmrx.toml'}:2: receiver.unrecognised_payload: ")
+
+
+def test_account_policies_follow_the_unrecognised_payload_policy(tmp_path: Path) -> None:
+    """The parser policy of every configured account carries the receiver's choice."""
+    from alarmrx.config import AccountTable
+
+    for choice, accepted in (("ack", True), ("duh", False)):
+        text = f'[receiver]\nunrecognised_payload = "{choice}"\n[[accounts]]\naccount = "1234"\n'
+        table = AccountTable(load_settings(write(tmp_path, text)))
+        entry = table.lookup("1234", None, None)
+        assert entry is not None
+        assert table.policy(entry).accept_unrecognised is accepted

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from tests.daemon import frame
+from tests.unit.protocols.helpers import frame as raw_frame
 
 from alarmrx.config import AccountTable, ReceiverSettings, Settings
 from alarmrx.config.model import AccountSettings
 from alarmrx.journal import Journal
 from alarmrx.journal.writer import WriterHooks
 from alarmrx.protocols import Reply
+from alarmrx.protocols.dc09 import crypto
 from alarmrx.receiver import FrameHandler, Outcome
 
 
@@ -136,3 +138,92 @@ async def test_a_commit_past_the_deadline_is_answered_with_silence(
         await asyncio.wait_for(journal.wait_for(1), 5)  # durable after all: a retry will
         await asyncio.sleep(0.05)  # be recognised as a repeat
         assert len(answers) == 2  # the late commit did not answer again
+
+
+KEY_HEX = "0123456789ABCDEF0123456789ABCDEF"
+KEY = bytes.fromhex(KEY_HEX)
+
+
+def _keyed_handler(
+    journal: Journal, metrics: Recorder | None = None, **options: object
+) -> FrameHandler:
+    """Account 5678 with KEY; ``options``: ReceiverSettings fields, or ``random_bytes``."""
+    random_bytes = options.pop("random_bytes", None)
+    settings = Settings(
+        source=Path("test.toml"),
+        receiver=ReceiverSettings(**options),  # type: ignore[arg-type]
+        accounts=(AccountSettings(account="5678", key=KEY),),
+    )
+    return FrameHandler(
+        settings=settings.receiver,
+        accounts=AccountTable(settings),
+        sink=journal,
+        metrics=metrics or Recorder(),  # type: ignore[arg-type]
+        **({"random_bytes": random_bytes} if random_bytes else {}),  # type: ignore[arg-type]
+    )
+
+
+def _ack_pad(reply: bytes) -> int:
+    """The pad length of an *ACK (its cleartext is pad | ] _timestamp)."""
+    ciphertext = bytes.fromhex(reply[reply.index(b"[") + 1 : -1].decode())
+    return crypto.decrypt(KEY, ciphertext).index(b"|]")
+
+
+async def test_reload_while_committing_still_acks_with_the_parse_time_key(
+    tmp_path: Path,
+) -> None:
+    """SIGHUP removes the account while its frame commits: the *ACK is built with the key
+    found when the frame was parsed, and the frame is answered."""
+    gate = threading.Event()
+    hooks = WriterHooks(before_commit=lambda _conn: gate.wait(10))
+    async with await Journal.open(tmp_path / "j.db", hooks=hooks) as journal:
+        handler = _keyed_handler(journal)
+        task = asyncio.create_task(_handle(handler, frame("5678", "#5678|NBA1", key=KEY_HEX)))
+        await asyncio.sleep(0.2)
+        empty = Settings(source=Path("test.toml"))
+        handler.reload(empty.receiver, AccountTable(empty))
+        gate.set()
+        outcome = await asyncio.wait_for(task, 5)
+        assert outcome.kind is Reply.ACK and outcome.reply is not None
+        assert b'"*ACK"' in outcome.reply and _ack_pad(outcome.reply) >= 1
+
+
+async def test_a_reply_that_cannot_be_built_is_answered_with_silence(tmp_path: Path) -> None:
+    """A bug while building the reply costs that reply only: the frame is answered (no
+    bytes), counted, and the next frame is served."""
+    calls: list[int] = []
+
+    def flaky(size: int) -> bytes:
+        calls.append(size)
+        if len(calls) == 1:
+            raise RuntimeError("no entropy")
+        return bytes(range(1, size + 1))
+
+    metrics = Recorder()
+    async with await Journal.open(tmp_path / "j.db") as journal:
+        handler = _keyed_handler(journal, metrics, random_bytes=flaky)
+        first = await _handle(handler, frame("5678", "#5678|NBA1", sequence=1, key=KEY_HEX))
+        assert first.reply is None and first.kind is Reply.NONE
+        assert ("internal_error", ("reply",)) in metrics.calls
+        second = await _handle(handler, frame("5678", "#5678|NBA2", sequence=2, key=KEY_HEX))
+        assert second.kind is Reply.ACK
+
+
+@pytest.mark.parametrize(
+    ("long_pad", "panel_pad", "expect_long"),
+    [(False, 15, False), (False, 31, True), (True, 15, True)],
+)
+async def test_ack_pad_copies_the_panels_style(
+    tmp_path: Path, long_pad: bool, panel_pad: int, expect_long: bool
+) -> None:
+    """A panel that padded with 16 bytes or more gets a 16-31-byte pad back; ``long_pad``
+    forces that for every panel."""
+    stamp = datetime.now(UTC).strftime("_%H:%M:%S,%m-%d-%Y")
+    body = f"|#5678|NBA12]{stamp}".encode()  # 33 bytes: a pad of 15 or 31
+    sealed = crypto.encrypt(KEY, b"p" * panel_pad + body).hex()
+    metrics = Recorder()
+    async with await Journal.open(tmp_path / "j.db") as journal:
+        handler = _keyed_handler(journal, metrics, long_pad=long_pad)
+        outcome = await _handle(handler, raw_frame(f'"*SIA-DCS"0001L0#5678[{sealed}'))
+        assert outcome.reply is not None
+        assert (_ack_pad(outcome.reply) >= 16) is expect_long

@@ -2,7 +2,8 @@
 
 Every derived type is given the SIA DCS code of the same meaning (YC communications fail,
 YK communications restoral, YS communications trouble, BV burglary verified, TS/TE test
-start/end), so its category and priority come from the same tables as a panel's events.
+start/end, YN invalid report), so its category and priority come from the same tables as a
+panel's events.
 ``key`` identifies the conclusion: the same inputs always give the same key, which is how a
 replay recognises a conclusion the journal already holds.
 """
@@ -42,6 +43,7 @@ class DerivedType(StrEnum):
     NOT_ARMED_EVENING = "schedule.not_armed_evening"
     OVERTIME = "schedule.overtime"
     REARM_MISSING = "rearm.missing"
+    PAYLOAD_UNRECOGNISED = "payload.unrecognised"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ MEANINGS: Mapping[DerivedType, Meaning] = MappingProxyType(
         DerivedType.NOT_ARMED_EVENING: Meaning("CI", Category.SUPERVISORY),
         DerivedType.REARM_MISSING: Meaning("CD", Category.SUPERVISORY),
         DerivedType.OVERTIME: Meaning("CE", Category.STATUS),
+        # YN "invalid report": the transmitter sent a packet with data we could not read.
+        DerivedType.PAYLOAD_UNRECOGNISED: Meaning("YN", Category.TROUBLE),
     }
 )
 

@@ -24,6 +24,7 @@ from alarmrx.pipeline.rules.plans import RulePlans
 from alarmrx.pipeline.rules.schedule import ScheduleCore
 from alarmrx.pipeline.rules.supervision import SupervisionCore, on_wall
 from alarmrx.pipeline.rules.testmode import TestModeCore
+from alarmrx.pipeline.rules.unrecognised import UnrecognisedCore
 from alarmrx.pipeline.rules.verification import VerificationCore
 
 _UNFLAGGED = frozenset({DerivedType.TEST_STARTED, DerivedType.TEST_ENDED})
@@ -43,12 +44,14 @@ class RuleEngine:
                                         self.schedule)  # fmt: skip
         self.cards = CardCore(plans.cards)
         self.auth = AuthCore()
-        self.rules += (self.cards, self.auth)
+        self.unrecognised = UnrecognisedCore()
+        self.rules += (self.cards, self.auth, self.unrecognised)
         # The cores that read each kind of record, in ``rules`` order: a record is shown
         # only to them (the others' ``handle`` returns at once for it). Supervision is fed
         # apart, on its own time base, and concludes nothing when folding.
         self._readers: dict[RecordKind, tuple[Rule, ...]] = {
-            RecordKind.MESSAGE: (self.verification, self.schedule, self.cards),
+            RecordKind.MESSAGE: (self.verification, self.schedule, self.cards,
+                                 self.unrecognised),
             RecordKind.COMMAND: (self.verification, self.test_mode, self.schedule, self.cards,
                                  self.auth),
             RecordKind.DERIVED: (self.verification, self.test_mode, self.schedule, self.cards),

@@ -31,6 +31,7 @@ class Quirk(StrEnum):
     SHORT_ACCOUNT = "short_account"
     ACCOUNT_MISMATCH = "account_mismatch"
     TRAILING_BYTES = "trailing_bytes"
+    NO_ENVELOPE = "no_envelope"  # no LF before / CR after the frame (OPAX, binary CRC)
     NULL_NONZERO_SEQUENCE = "null_nonzero_sequence"
     LONG_PAD = "long_pad"  # 16-31 pad bytes (DC-09-2026 style)
     NO_PAD_SEPARATOR = "no_pad_separator"
@@ -80,6 +81,9 @@ class AccountPolicy:
     ``check_plain_timestamp`` applies it to plaintext frames carrying a timestamp too.
     ``clock_offset`` is added to the panel's time; ``panel_timezone`` names the zone a
     panel that sends local time uses (an IANA name), None for UTC.
+    ``accept_unrecognised``: an intact frame whose token or data block is not understood is
+    accepted with what could be decoded and marked ``unrecognised`` (docs/protocol.md,
+    "Unrecognised payloads") instead of raising.
     """
 
     key: bytes | None = None
@@ -88,6 +92,7 @@ class AccountPolicy:
     check_plain_timestamp: bool = False
     clock_offset: timedelta = timedelta(0)
     panel_timezone: str | None = None
+    accept_unrecognised: bool = False
 
 
 @fast_init
@@ -139,11 +144,28 @@ class Event:
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class XData:
-    """One ``[x…]`` extended-data block: letter and value verbatim (docs/protocol.md,
-    "Extended data")."""
+    """One ``[x…]`` extended-data block: letter and value (docs/protocol.md, "Extended data").
+
+    ``value`` is the text as decoded with ``encoding``: None when the block is plain ASCII
+    (kept verbatim), else the codec that read its bytes (``TEXT_CODECS``).
+    """
 
     letter: str
     value: str
+    encoding: str | None = None
+
+
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unrecognised:
+    """Why an intact frame from a known account was accepted without being understood.
+
+    ``reason`` is ``unsupported_token`` (a token we do not decode), ``payload`` (its data
+    block) or ``framing`` (the content after the header is not ``data ] [x…] _timestamp``).
+    """
+
+    reason: str
+    detail: str
 
 
 @fast_init
@@ -154,6 +176,8 @@ class DC09Message:
     ``content`` is the cleartext after the header and pad (data, xdata, timestamp): two
     frames with the same account, sequence and content are the same message.
     ``timestamp`` is the panel's time converted to UTC (offset and zone applied).
+    ``unrecognised`` is set when the account accepts frames it cannot decode and this is
+    one: ``events`` then hold what could be decoded (often none).
     """
 
     header: FrameHeader
@@ -164,6 +188,7 @@ class DC09Message:
     content: str
     quirks: frozenset[Quirk]
     raw: bytes
+    unrecognised: Unrecognised | None = None
 
     @property
     def account(self) -> str | None:

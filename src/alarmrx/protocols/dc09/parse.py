@@ -3,15 +3,20 @@
 Order of checks: shape, length, CRC (over the exact bytes, before any decoding), header,
 account, decryption, content grammar, timestamp test, payload. Every failure raises a
 ``ProtocolError`` subclass whose reason decides the reply; once the header has parsed the
-error carries it, so the reply can echo the addressing.
+error carries it, so the reply can echo the addressing. An account whose policy accepts
+unrecognised payloads gets an intact frame whose token, content grammar or payload is not
+understood back as a message marked ``unrecognised`` instead (docs/protocol.md).
 """
 
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from alarmrx.protocols import contact_id, sia_dcs
@@ -30,9 +35,11 @@ from alarmrx.protocols.dc09.message import (
     AccountPolicy,
     CRCStyle,
     DC09Message,
+    Event,
     FrameHeader,
     Quirk,
     TimestampWindow,
+    Unrecognised,
     XData,
 )
 from alarmrx.protocols.errors import (
@@ -42,11 +49,13 @@ from alarmrx.protocols.errors import (
     FramingError,
     LengthMismatchError,
     NoKeyError,
+    PayloadError,
     ProtocolError,
     TimestampError,
     UnknownAccountError,
     UnsupportedTokenError,
 )
+from alarmrx.protocols.fastinit import fast_init
 from alarmrx.protocols.framing import CR, LF, is_binary_crc_head
 
 # (header, account) -> policy; the header gives the receiver and line fields, since one
@@ -67,6 +76,9 @@ def _decode_empty(data: str) -> Payload:
 MESSAGE_DECODERS: Mapping[str, Decoder] = {
     "SIA-DCS": sia_dcs.decode,
     "ADM-CID": contact_id.decode,
+    # HB (Heng Bo) panels: Contact ID data under their own token (captainwong/ademco_hb,
+    # docs/README.md); their private codes 17xx come out as unknown codes.
+    "HENG-BO": contact_id.decode,
     **dict.fromkeys(LINK_TEST_TOKENS, _decode_empty),
 }
 REPLY_DECODERS: Mapping[str, Decoder] = dict.fromkeys(REPLY_TOKENS, _decode_empty)
@@ -101,7 +113,16 @@ def parse_frame(
         raise
 
 
+# A frame head without its LF: 2 raw CRC bytes or 4 hex digits, then `0LLL"`.
+_BARE_HEAD = re.compile(rb'(?s:..|[0-9A-Fa-f]{4})0[0-9A-Fa-f]{3}"')
+
+
 def _split(frame: bytes, quirks: set[Quirk]) -> tuple[CRCStyle, int, bytes, bytes]:
+    if frame[:1] != b"\n" and _BARE_HEAD.match(frame):
+        # Sent without the LF … CR envelope (OPAX, binary CRC): parsed as if it had one;
+        # the length and CRC checks decide as for any frame, and ``raw`` keeps what came.
+        quirks.add(Quirk.NO_ENVELOPE)
+        frame = b"\n" + frame + (b"" if frame.endswith(b"\r") else b"\r")
     end = _frame_end(frame, quirks)
     if end < 10 or frame[0] != LF:
         msg = "a frame is LF, CRC, length, body, CR"
@@ -132,6 +153,8 @@ def _check_length(text: bytes, actual: int, quirks: set[Quirk]) -> None:
     if not HEX_BYTES_RE.fullmatch(text):
         msg = f"length field {text.decode('latin-1')!r} is not 0LLL hex"
         raise LengthMismatchError(msg)
+    if not text.isdigit() and not text.isupper():
+        quirks.add(Quirk.LOWERCASE_HEX)  # Visonic PowerLink 3.1 (`001d`)
     declared = int(text, 16)
     if declared == actual:
         return
@@ -202,39 +225,129 @@ def _parse_after_header(
     raw: bytes,
 ) -> DC09Message:
     decoder = decoders.get(header.token)
-    if decoder is None:
-        msg = f"token {header.token!r} is not served"
-        raise UnsupportedTokenError(msg)
+    policy = None if decoder is not None else _unserved_token(accounts, header, rest)
     if header.token in LINK_TEST_TOKENS and header.sequence != "0000":
         quirks.add(Quirk.NULL_NONZERO_SEQUENCE)
     if header.encrypted:
-        policy = _policy(accounts, header, header.account)
+        policy = policy or _policy(accounts, header, header.account)
         content = _decrypt(policy, rest, quirks)
     else:
         # Latin-1 maps every byte to one character, so nothing is lost: DC-09 lets some
-        # xdata blocks carry Windows-1252 text (ioBroker.sia issue #63).
+        # xdata blocks carry Windows-1252 or UTF-8 text (ioBroker.sia issue #63).
         content = rest.decode("latin-1")
-        policy = None
-    data, xdata, timestamp_text = _split_content(content, encrypted=header.encrypted)
-    payload = decoder(data)
+    decoded = _decode_content(header, content, decoder, accounts, policy)
+    payload, policy = decoded.payload, decoded.policy
     if policy is None:
         policy = _policy(accounts, header, header.account or payload.account)
-        if policy.require_encryption:
-            msg = "plaintext frame for an account that requires encryption"
-            raise EncryptionRequiredError(msg)
-    timestamp = _timestamp(timestamp_text, policy, now, encrypted=header.encrypted)
+    if not header.encrypted and policy.require_encryption:
+        msg = "plaintext frame for an account that requires encryption"
+        raise EncryptionRequiredError(msg)
+    timestamp = _timestamp(decoded.timestamp, policy, now, encrypted=header.encrypted)
     quirks |= payload.quirks
     _account_quirks(header.account, payload.account, quirks)
     return DC09Message(
         header=header,
         data_account=payload.account,
         events=payload.events,
-        xdata=xdata,
+        xdata=decoded.xdata,
         timestamp=timestamp,
         content=content,
         quirks=frozenset(quirks),
         raw=raw,
+        unrecognised=decoded.unrecognised,
     )
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """The content after the header, decoded as far as the frame allows."""
+
+    payload: Payload
+    xdata: tuple[XData, ...]
+    timestamp: str | None
+    policy: AccountPolicy | None  # looked up already, when deciding on an unrecognised frame
+    unrecognised: Unrecognised | None = None
+
+
+def _decode_content(
+    header: FrameHeader,
+    content: str,
+    decoder: Decoder | None,
+    accounts: AccountLookup,
+    policy: AccountPolicy | None,
+) -> _Content:
+    """Split and decode the content; what cannot be understood raises, unless the account
+    accepts unrecognised payloads (then the frame is kept with what could be decoded)."""
+    try:
+        data, xdata, timestamp = _split_content(content, encrypted=header.encrypted)
+    except FramingError as err:  # plaintext only: encrypted layouts raise DecryptError
+        policy = _accepting(err, accounts, header, content, policy)
+        return _Content(_nothing(content), (), None, policy, _unrecognised(err))
+    if decoder is None:  # a token no decoder serves, from an account that accepts it
+        unserved = UnsupportedTokenError(f"token {header.token!r} is not decoded")
+        return _Content(_nothing(data), xdata, timestamp, policy, _unrecognised(unserved))
+    try:
+        return _Content(decoder(data), xdata, timestamp, policy)
+    except PayloadError as err:
+        policy = _accepting(err, accounts, header, data, policy)
+        payload = _partial(decoder, data)
+        return _Content(payload, xdata, timestamp, policy, _unrecognised(err))
+
+
+def _unserved_token(accounts: AccountLookup, header: FrameHeader, rest: bytes) -> AccountPolicy:
+    """The policy for a token without a decoder, if its account accepts unrecognised
+    payloads; replies (ACK, NAK, DUH, RSP) are never accepted as messages."""
+    err = UnsupportedTokenError(f"token {header.token!r} is not served")
+    if header.token in REPLY_TOKENS:
+        raise err
+    text = "" if header.encrypted else rest.decode("latin-1")
+    return _accepting(err, accounts, header, text, None)
+
+
+def _accepting(
+    err: ProtocolError,
+    accounts: AccountLookup,
+    header: FrameHeader,
+    data: str,
+    policy: AccountPolicy | None,
+) -> AccountPolicy:
+    """The account's policy if it accepts unrecognised payloads; else ``err`` is raised."""
+    if policy is None:
+        policy = accounts(header, header.account or _data_account(data))
+    if policy is None or not policy.accept_unrecognised:
+        raise err
+    return policy
+
+
+def _data_account(data: str) -> str | None:
+    """``acct`` of a data block starting ``#acct|``, read without the payload's grammar."""
+    bar = data.find("|")
+    if not data.startswith("#") or bar < 0 or "]" in data[:bar]:
+        return None
+    return data[1:bar] or None
+
+
+def _partial(decoder: Decoder, data: str) -> Payload:
+    """The events of the ``|``-separated blocks that decode on their own, when the whole
+    data block does not (SIA DCS: ``#1234|NBA1|N??|NFA2`` keeps BA 1 and FA 2)."""
+    account = _data_account(data)
+    blocks = sia_dcs.split_blocks(data)[1 if data.startswith("#") else 0 :]
+    events: list[Event] = []
+    for block in blocks:
+        try:
+            events += decoder(block).events
+        except PayloadError:
+            continue  # this block is what was not understood
+    return Payload(account=account, events=tuple(events), quirks=frozenset())
+
+
+def _nothing(data: str) -> Payload:
+    return Payload(account=_data_account(data), events=(), quirks=frozenset())
+
+
+def _unrecognised(err: ProtocolError) -> Unrecognised:
+    return Unrecognised(reason=err.reason.value, detail=err.detail)
 
 
 def _policy(accounts: AccountLookup, header: FrameHeader, account: str | None) -> AccountPolicy:
@@ -261,6 +374,14 @@ def _decrypt(policy: AccountPolicy, hex_text: bytes, quirks: set[Quirk]) -> str:
     return _strip_pad(crypto.decrypt(policy.key, ciphertext), quirks)
 
 
+# A wrong key gives random cleartext. It is told from a right one by the cleartext's
+# structure, not its character set (x-data may be UTF-8 or Windows-1252): a pad free of
+# '[', then '|' (or, DC-09-2026 style with empty data, directly ']'), then a data block free
+# of control characters, then the layout `] [x…]* _timestamp` that ``_split_content`` checks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_WRONG_KEY = "wrong key or corrupted ciphertext"
+
+
 def _strip_pad(clear: bytes, quirks: set[Quirk]) -> str:
     bar, close = clear.find(b"|"), clear.find(b"]")
     if bar >= 0 and (close < 0 or bar < close):
@@ -269,15 +390,19 @@ def _strip_pad(clear: bytes, quirks: set[Quirk]) -> str:
         quirks.add(Quirk.NO_PAD_SEPARATOR)  # DC-09-2026 style, empty data
         pad, content = clear[:close], clear[close:]
     else:
-        msg = "no pad separator after decryption: wrong key or corrupted ciphertext"
+        msg = f"no pad separator after decryption: {_WRONG_KEY}"
         raise DecryptError(msg)
-    if len(pad) > crypto.BLOCK:
+    if b"[" in pad:
+        msg = f"'[' in the pad: {_WRONG_KEY}"
+        raise DecryptError(msg)
+    if len(pad) >= crypto.BLOCK:
         quirks.add(Quirk.LONG_PAD)
-    try:
-        return content.decode("ascii")
-    except UnicodeDecodeError as err:
-        msg = "decrypted data is not ASCII: wrong key or corrupted ciphertext"
-        raise DecryptError(msg) from err
+    text = content.decode("latin-1")  # every byte kept; x-data text is decoded per letter
+    end = text.find("]")
+    if _CONTROL.search(text, 0, end if end >= 0 else len(text)):
+        msg = f"control characters in the decrypted data block: {_WRONG_KEY}"
+        raise DecryptError(msg)
+    return text
 
 
 def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, ...], str | None]:
@@ -292,7 +417,7 @@ def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, 
         end = tail.find("]")
         if end < 0:
             raise error("extended data block has no closing ']'")
-        xdata.append(XData(letter=tail[1:end][:1], value=tail[2:end]))  # `[]`: both empty
+        xdata.append(_xdata(tail[1:end]))
         tail = tail[end + 1 :]
     timestamp = None
     if tail.startswith("_"):
@@ -300,6 +425,28 @@ def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, 
     if tail:
         raise error(f"unexpected {tail[:20]!r} after the data")
     return data, tuple(xdata), timestamp
+
+
+# x-data letters whose value is text in a stated character set: `I` alarm text in UTF-8
+# (DC-09-2026, siadc09) else Windows-1252 (pysiaalarm), `P` programming data in Windows-1252
+# (DC-09-2013 TOC; docs/protocol.md, "Extended data"). Any other non-ASCII value is read as Latin-1.
+TEXT_CODECS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"I": ("utf-8", "cp1252"), "P": ("cp1252",)}
+)
+
+
+def _xdata(block: str) -> XData:
+    """``letter value`` of one ``[x…]`` block (``[]``: both empty), its text decoded."""
+    letter, value = block[:1], block[1:]
+    if value.isascii():
+        return XData(letter=letter, value=value)
+    raw = value.encode("latin-1")  # the bytes as received (content is Latin-1)
+    for codec in TEXT_CODECS.get(letter, ()):
+        try:
+            return XData(letter=letter, value=raw.decode(codec), encoding=codec)
+        except UnicodeDecodeError:
+            continue
+    return XData(letter=letter, value=value, encoding="latin-1")
 
 
 def _data_end(content: str) -> int:
