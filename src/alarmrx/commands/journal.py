@@ -129,10 +129,10 @@ def _source(args: argparse.Namespace) -> tuple[Path, int | None]:
     """The journal's path, and the retention in days when a config names it."""
     if args.journal is not None:
         return Path(args.journal), None
-    from alarmrx.config import ConfigError, load_settings  # noqa: PLC0415 - keeps --help light
+    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415 - --help light
 
     try:
-        settings = load_settings(Path(args.config))
+        settings = load_settings(Path(args.config), secrets=Secrets.NONE)
     except ConfigError as err:
         raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
     return Path(settings.journal.path), int(settings.journal.retention_days)

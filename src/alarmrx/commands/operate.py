@@ -71,11 +71,11 @@ def handle_test_mode(args: argparse.Namespace) -> int:
 
 
 def _send(config: Path, request: dict[str, Any]) -> int:
-    from alarmrx.config import ConfigError, load_settings  # noqa: PLC0415
+    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415
     from alarmrx.control import send_command, socket_path  # noqa: PLC0415
 
-    try:
-        settings = load_settings(config)
+    try:  # the daemon holds the keys; finding its socket needs none
+        settings = load_settings(config, secrets=Secrets.NONE)
     except ConfigError as err:
         raise CommandError(f"configuration refused:\n{err}", status=78) from err
     path = socket_path(settings.journal.path)

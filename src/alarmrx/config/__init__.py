@@ -14,9 +14,11 @@ from alarmrx.config.model import (
     ZoneSettings,
 )
 from alarmrx.config.problems import ConfigError, Problem
+from alarmrx.config.schema import Secrets
 
 __all__ = [
     "load_settings",
+    "Secrets",
     "ConfigError",
     "Problem",
     "Settings",
