@@ -1,4 +1,5 @@
-"""``alarmrx journal verify|query|prune``: the journal from the command line (docs/journal.md).
+"""``alarmrx journal verify|query|prune|backup``: the journal from the command line
+(docs/journal.md; backup and restore in docs/operations.md).
 
 The journal is named by ``--config FILE`` (its ``[journal] path``) or directly by
 ``--journal PATH``. Times accept ISO 8601 dates or date-times; without a zone they are UTC.
@@ -32,8 +33,8 @@ EX_CONFIG = 78  # sysexits.h: the configuration is wrong, as for `alarmrx check`
 
 
 def register(sub: Any) -> None:
-    """Add ``journal`` and its three actions."""
-    parser = sub.add_parser("journal", help="verify, query or prune the journal")
+    """Add ``journal`` and its four actions."""
+    parser = sub.add_parser("journal", help="verify, query, prune or back up the journal")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = _action(actions, "verify", "check the hash chain; exit 1 if any record is bad")
     verify.set_defaults(handler=run_verify)
@@ -47,6 +48,9 @@ def register(sub: Any) -> None:
         "--before", type=_time, help="cut-off T (default: now minus [journal] retention_days)"
     )
     pruning.set_defaults(handler=run_prune)
+    copying = _action(actions, "backup", "copy the journal consistently, even while it is written")
+    copying.add_argument("--to", required=True, type=Path, metavar="FILE", help="the copy")
+    copying.set_defaults(handler=run_backup)
 
 
 def _action(actions: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -110,6 +114,19 @@ def run_prune(args: argparse.Namespace) -> int:
             f"pruned {report.pruned} records through seq {report.through_seq}; "
             f"checkpoint is record {report.checkpoint_seq}"
         )
+    return 0
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    """Copy, verify the copy; one summary line."""
+    from alarmrx.journal.backup import backup  # noqa: PLC0415 - keeps --help light
+
+    report = _guarded(backup, _journal_path(args), Path(args.to))
+    span = f", seq {report.first_seq}..{report.last_seq}" if report.records else ""
+    print(
+        f"backup written to {args.to}: {report.records} records{span}, "
+        f"head {report.last_hash or '-'}; chain verified"
+    )
     return 0
 
 
