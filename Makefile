@@ -36,7 +36,7 @@ demo: setup
 	scripts/demo
 
 # A Debian package in dist/ (packaging/build-deb; docs/operations.md).
-deb: setup
+deb: $(VENV)/.runtime
 	packaging/build-deb
 
 clean:

@@ -96,6 +96,8 @@ def test_installed_check_accepts_the_installed_config(installed: Path) -> None:
     assert run("id", "-u", "alarmrx").returncode == 0  # the unit's User=
     assert Path("/etc/alarmrx/keys").stat().st_mode & 0o777 == 0o700
     assert Path("/opt/alarmrx/share/doc/alarmrx/docs/operations.md").is_file()
+    venv = Path("/opt/alarmrx/pyvenv.cfg").read_text(encoding="utf-8")
+    assert "home = /usr/bin\n" in venv  # Debian's python3, which the package depends on
     if shutil.which("systemd-analyze"):
         unit = "/lib/systemd/system/alarmrx.service"
         verified = run("systemd-analyze", "verify", unit)
