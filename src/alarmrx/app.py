@@ -23,7 +23,8 @@ from prometheus_client import CollectorRegistry
 from alarmrx import __version__
 from alarmrx.config import AccountTable, ConfigError, Settings, load_settings
 from alarmrx.control import ControlServer, socket_path
-from alarmrx.evidence.anchor import Anchor, anchor_due, anchor_record
+from alarmrx.evidence.anchorer import ACTION as ANCHOR_ACTION
+from alarmrx.evidence.anchorer import Anchorer
 from alarmrx.journal import Journal
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.prune import prune
@@ -38,7 +39,6 @@ from alarmrx.receiver import FrameHandler, Receiver
 log = structlog.get_logger("alarmrx.app")
 
 CLOCK_CHECK_S = 60.0
-ANCHOR_CHECK_S = 60.0
 RETENTION_FIRST_S = 600.0
 RETENTION_EVERY_S = 86400.0
 STOP_GRACE_S = 10.0
@@ -63,6 +63,7 @@ class Daemon:
         self._journal: Journal | None = None
         self._receiver: Receiver | None = None
         self._rules: RulesRunner
+        self._anchorer: Anchorer
         self._accounts_by_id = {a.account: a for a in settings.accounts}
 
     async def run(self) -> int:
@@ -86,6 +87,7 @@ class Daemon:
         self._rules = RulesRunner.from_accounts(
             journal, self.settings.accounts, clock=utc_now, metrics=self.metrics
         )
+        self._anchorer = Anchorer(journal, utc_now)
         receiver = self._build_receiver(journal)
         self._receiver = receiver
         await receiver.start(self.settings.receiver.listen)
@@ -112,13 +114,19 @@ class Daemon:
     async def _start_control(self) -> ControlServer | None:
         """The operator command socket; without it alarms are still received, so a failure
         to bind it (path too long, directory not writable) is logged, never fatal."""
-        control = ControlServer(socket_path(self.settings.journal.path), self._rules.command)
+        control = ControlServer(socket_path(self.settings.journal.path), self._control)
         try:
             await control.start()
         except OSError as err:
             log.error("control_socket_unavailable", path=str(control.path), error=str(err))
             return None
         return control
+
+    async def _control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A control request: ``anchor`` is the daemon's own, the rest the account card's."""
+        if request.get("action") == ANCHOR_ACTION:
+            return await self._anchorer.request(request)
+        return await self._rules.command(request)
 
     def _status(self, http: MetricsServer | None) -> str:
         """``receiving dc09=host:port,… metrics=host:port`` (tests read the ports here)."""
@@ -173,7 +181,7 @@ class Daemon:
             self._watchdog,
             self._clock_loop,
             self._rules.run,
-            lambda: self._anchor_loop(journal),
+            self._anchorer.run,
             self._retention_loop,
         ]
         publisher = self._build_publisher(journal)
@@ -233,23 +241,6 @@ class Daemon:
         while True:
             sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(interval / 2)
-
-    async def _anchor_loop(self, journal: Journal) -> None:
-        """Every few minutes, record the chain head as an ANCHOR record; the publisher sends
-        it retained, so the head leaves the machine (docs/evidence.md)."""
-        last: Anchor | None = None
-        while True:
-            await asyncio.sleep(ANCHOR_CHECK_S)
-            now = utc_now()
-            if not anchor_due(last, head_seq=journal.last_seq, now=now):
-                continue
-            try:
-                [head] = await journal.read_after(journal.last_seq - 1, limit=1)
-                result = await journal.append(anchor_record(head.journal_seq, head.hash, now))
-            except (JournalError, ValueError) as err:
-                log.warning("anchor_failed", error=str(err))
-                continue
-            last = Anchor(head.journal_seq, head.hash, now, result.journal_seq)
 
     async def _retention_loop(self) -> None:
         """Once a day, prune records older than ``journal.retention_days`` (never younger

@@ -16,6 +16,7 @@ class CommandError(Exception):
 
 def _registry() -> list[Callable[[Any], None]]:
     from alarmrx.commands import (  # noqa: PLC0415 - keeps `alarmrx --help` import-light
+        anchor,
         card,
         check,
         decode,
@@ -37,6 +38,7 @@ def _registry() -> list[Callable[[Any], None]]:
         operate.register,
         report.register,
         evidence.register,
+        anchor.register,
         response.register,
         card.register,
     ]

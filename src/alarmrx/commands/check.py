@@ -1,8 +1,15 @@
-"""``alarmrx check --config FILE``: validate the configuration and its keys.
+"""``alarmrx check --config FILE [--credentials ID:DIR]``: validate the configuration and
+its keys.
 
 Exit 0 with a short summary (keys shown as present or not, never their value), or 78
 (``EX_CONFIG``, which the systemd unit does not restart on) with every problem on stderr as
 ``file:line: dotted.key: what is wrong``.
+
+Keys given as systemd credentials (``key_credential``) are read from
+``$CREDENTIALS_DIRECTORY`` when systemd sets it (the unit's ``ExecStartPre=``), else from
+``--credentials``: the unit's ``LoadCredential=`` value (``keys:/etc/alarmrx/keys``), which
+only root can read. Without either they are listed as not checked, and the rest of the
+file is still checked.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 from alarmrx.config import (
     AccountSettings,
     ConfigError,
+    Secrets,
     Settings,
     load_settings,
     refuse_for_daemon,
@@ -28,13 +36,21 @@ def register(sub: Any) -> None:
     """Add the ``check`` sub-command."""
     parser = sub.add_parser("check", help="validate a configuration file and its keys")
     parser.add_argument("--config", required=True, type=Path, metavar="FILE")
+    parser.add_argument(
+        "--credentials",
+        metavar="ID:DIR",
+        help="read key_credential and password_credential files as the unit's "
+        "LoadCredential=ID:DIR hands them over (e.g. keys:/etc/alarmrx/keys), or from DIR",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary, or every problem; 0 or 78."""
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(
+            args.config, secrets=Secrets.AVAILABLE, credentials=args.credentials
+        )
         refuse_for_daemon(settings, args.config)
     except ConfigError as err:
         for problem in err.problems:
@@ -57,15 +73,33 @@ def summary(settings: Settings) -> Iterator[str]:
     yield f"metrics: {metrics if metrics else 'off'}"
     mqtt = settings.mqtt
     yield f"mqtt: {mqtt.url} (topic root {mqtt.topic_root})" if mqtt else "mqtt: off"
+    unread = unread_accounts(settings)
     keyed = sum(1 for a in settings.accounts if a.key is not None)
-    yield f"accounts: {len(settings.accounts)} ({keyed} with a key)"
-    yield from (f"  {account_line(a)}" for a in settings.accounts)
+    unchecked = f", {len(unread)} not checked" if unread else ""
+    yield f"accounts: {len(settings.accounts)} ({keyed} with a key{unchecked})"
+    for index, entry in enumerate(settings.accounts):
+        yield f"  {account_line(entry, unread=index in unread)}"
+    if settings.unread_secrets:
+        yield f"not checked ({len(settings.unread_secrets)}):"
+        yield from (f"  {problem}" for problem in settings.unread_secrets)
 
 
-def account_line(entry: AccountSettings) -> str:
+def unread_accounts(settings: Settings) -> set[int]:
+    """Indexes of the accounts whose key was left unread."""
+    return {
+        index
+        for index in range(len(settings.accounts))
+        for problem in settings.unread_secrets
+        if problem.key.startswith(f"accounts[{index}].key")
+    }
+
+
+def account_line(entry: AccountSettings, *, unread: bool = False) -> str:
     """One account: its match, whether it has a key (never the key) and its name."""
     match = f"receiver {entry.receiver or 'any'}, line {entry.line or 'any'}"
     key = "key: yes" if entry.key is not None else "key: no"
+    if unread:
+        key = "key: not checked"
     if entry.require_encryption:
         key += ", encryption required"
     name = f"  {entry.name}" if entry.name else ""

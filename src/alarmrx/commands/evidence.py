@@ -2,7 +2,7 @@
 
 - ``export --config FILE --account A --since T --until T --out DIR`` writes the bundle
   (``evidence.json``, ``evidence.html``, ``README.txt``); exit 0, and a warning naming the
-  records no anchor follows yet;
+  records no anchor follows yet and how to anchor them (``alarmrx anchor``);
 - ``verify DIR`` checks a bundle without the journal or the configuration: exit 0 when it is
   intact and every record is anchored, 3 when intact but some are not anchored, 1 when it
   was altered (the message names the record or file).
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,18 @@ def run_export(args: argparse.Namespace) -> int:
         raise CommandError(str(err)) from None
     print(f"evidence written to {args.out}: {done.alarms} alarm(s), {done.records} records")
     if done.unanchored:
-        seqs = ", ".join(map(str, done.unanchored))
-        print(f"warning: no anchor follows record(s) {seqs} yet; export again after the "
-              "next anchor to prove them against a published head", file=sys.stderr)  # fmt: skip
+        print(unanchored_warning(done.unanchored, args.config), file=sys.stderr)
     return 0
+
+
+def unanchored_warning(seqs: Sequence[int], config: Path) -> str:
+    """What to do when records of a bundle are not anchored yet."""
+    listed = ", ".join(map(str, seqs))
+    return (
+        f"warning: not anchored yet: record(s) {listed}; `evidence verify` will exit 3 "
+        f"until they are. The daemon anchors every 5 minutes; to anchor now run "
+        f"`alarmrx anchor --config {config}`, then export again"
+    )
 
 
 def parameters(settings: Any, account: str) -> Any:

@@ -1,5 +1,5 @@
-"""``alarmrx journal verify|query|prune|migrate``: the journal from the command line
-(docs/journal.md).
+"""``alarmrx journal verify|query|prune|backup|migrate``: the journal from the command line
+(docs/journal.md; backup and restore in docs/operations.md).
 
 The journal is named by ``--config FILE`` (its ``[journal]``: the SQLite ``path``, or the
 PostgreSQL ``dsn`` with ``backend = "postgresql"``) or directly by ``--journal PATH`` (a
@@ -37,8 +37,8 @@ EX_CONFIG = 78  # sysexits.h: the configuration is wrong, as for `alarmrx check`
 
 
 def register(sub: Any) -> None:
-    """Add ``journal`` and its three actions."""
-    parser = sub.add_parser("journal", help="verify, query or prune the journal")
+    """Add ``journal`` and its four actions."""
+    parser = sub.add_parser("journal", help="verify, query, prune or back up the journal")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = _action(actions, "verify", "check the hash chain; exit 1 if any record is bad")
     verify.set_defaults(handler=run_verify)
@@ -70,6 +70,9 @@ def register(sub: Any) -> None:
     )
     migrating.add_argument("--chain", help="the chain to copy into (default: receiver.id)")
     migrating.set_defaults(handler=run_migrate)
+    copying = _action(actions, "backup", "copy the journal consistently, even while it is written")
+    copying.add_argument("--to", required=True, type=Path, metavar="FILE", help="the copy")
+    copying.set_defaults(handler=run_backup)
 
 
 def _action(actions: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -170,6 +173,19 @@ def run_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_backup(args: argparse.Namespace) -> int:
+    """Copy, verify the copy; one summary line."""
+    from alarmrx.journal.backup import backup  # noqa: PLC0415 - keeps --help light
+
+    report = _guarded(backup, _journal_path(args), Path(args.to))
+    span = f", seq {report.first_seq}..{report.last_seq}" if report.records else ""
+    print(
+        f"backup written to {args.to}: {report.records} records{span}, "
+        f"head {report.last_hash or '-'}; chain verified"
+    )
+    return 0
+
+
 def _guarded(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Journal and SQLite failures as one line, without a traceback."""
     try:
@@ -197,10 +213,10 @@ def _settings(args: argparse.Namespace) -> Settings | None:
     loaded: Settings | None = getattr(args, "loaded_settings", None)
     if loaded is not None:
         return loaded
-    from alarmrx.config import ConfigError, load_settings  # noqa: PLC0415 - keeps --help light
+    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415 - --help light
 
     try:
-        loaded = load_settings(Path(args.config))
+        loaded = load_settings(Path(args.config), secrets=Secrets.NONE)
     except ConfigError as err:
         raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
     args.loaded_settings = loaded

@@ -73,19 +73,26 @@ def handle_test_mode(args: argparse.Namespace) -> int:
 
 
 def _send(config: Path, request: dict[str, Any]) -> int:
-    from alarmrx.config import ConfigError, load_settings  # noqa: PLC0415
-    from alarmrx.control import send_command, socket_path  # noqa: PLC0415
-
-    try:
-        settings = load_settings(config)
-    except ConfigError as err:
-        raise CommandError(f"configuration refused:\n{err}", status=78) from err
-    path = socket_path(settings.journal.path)
-    try:
-        reply = send_command(path, request)
-    except (OSError, ValueError) as err:
-        raise CommandError(f"no daemon answers on {path}: {err}", status=1) from err
+    reply = daemon_request(config, request)
     print(json.dumps(reply))
     if reply.get("warning"):
         print(f"warning: {reply['warning']}", file=sys.stderr)
     return 0 if reply.get("ok") else 1
+
+
+def daemon_request(config: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """Send ``request`` to the daemon running ``config`` over its control socket; its reply.
+
+    No key is read: the daemon holds them, and finding its socket needs none."""
+    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415
+    from alarmrx.control import send_command, socket_path  # noqa: PLC0415
+
+    try:
+        settings = load_settings(config, secrets=Secrets.NONE)
+    except ConfigError as err:
+        raise CommandError(f"configuration refused:\n{err}", status=78) from err
+    path = socket_path(settings.journal.path)
+    try:
+        return send_command(path, request)
+    except (OSError, ValueError) as err:
+        raise CommandError(f"no daemon answers on {path}: {err}", status=1) from err

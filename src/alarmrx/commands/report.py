@@ -47,11 +47,12 @@ def moment(text: str) -> datetime:
 
 
 def load(config: Path) -> Any:
-    """The settings, or a one-line ``CommandError`` (exit 78)."""
-    from alarmrx.config import ConfigError, load_settings  # noqa: PLC0415 - keeps --help light
+    """The settings without their keys (a report needs none), or a one-line ``CommandError``
+    (exit 78)."""
+    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415 - --help light
 
     try:
-        return load_settings(config)
+        return load_settings(config, secrets=Secrets.NONE)
     except ConfigError as err:
         raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
 

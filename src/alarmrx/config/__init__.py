@@ -14,10 +14,12 @@ from alarmrx.config.model import (
     ZoneSettings,
 )
 from alarmrx.config.problems import ConfigError, Problem
+from alarmrx.config.schema import Secrets
 
 __all__ = [
     "load_settings",
     "refuse_for_daemon",
+    "Secrets",
     "ConfigError",
     "Problem",
     "Settings",

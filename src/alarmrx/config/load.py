@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -11,16 +12,25 @@ from pathlib import Path
 from alarmrx.config.lines import LineIndex
 from alarmrx.config.model import Settings
 from alarmrx.config.problems import ConfigError, Problem, Reported
-from alarmrx.config.schema import Context, validate_table
+from alarmrx.config.schema import Context, Secrets, validate_table
 from alarmrx.config.sections import ROOT
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$|\s*\(at end of document\)$")
 
 
-def load_settings(path: Path, *, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets: Secrets = Secrets.ALL,
+    credentials: str | None = None,
+) -> Settings:
     """Load and validate ``path``; raise ``ConfigError`` listing every problem found.
 
-    ``environ`` (default ``os.environ``) supplies ``$CREDENTIALS_DIRECTORY``.
+    ``environ`` (default ``os.environ``) supplies ``$CREDENTIALS_DIRECTORY``; ``credentials``
+    (``ID:DIR`` as in ``LoadCredential=``, or a directory) replaces it. ``secrets`` says
+    which keys and passwords are read (``Secrets``); those left unread are listed in
+    ``Settings.unread_secrets``.
     """
     text = _read(path)
     data = _parse(text, path)
@@ -29,13 +39,15 @@ def load_settings(path: Path, *, environ: Mapping[str, str] | None = None) -> Se
         base_dir=path.parent.absolute(),
         lines=LineIndex(text),
         environ=os.environ if environ is None else environ,
+        secrets=secrets,
+        credentials=credentials,
     )
     try:
         settings: Settings = validate_table(data, ROOT, ctx, ())
     except Reported:
         in_file_order = sorted(ctx.problems, key=lambda p: p.line or 0)
         raise ConfigError(in_file_order) from None
-    return settings
+    return dataclasses.replace(settings, unread_secrets=tuple(ctx.unread))
 
 
 def _read(path: Path) -> str:

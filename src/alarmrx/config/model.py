@@ -14,6 +14,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from alarmrx.config.card_model import CardSettings
+from alarmrx.config.problems import Problem
 
 _ADDRESS = re.compile(r"^(?:\[(?P<v6>[^\[\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*$")
@@ -295,7 +296,8 @@ class EvidenceSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """The whole configuration; ``source`` is the file it came from."""
+    """The whole configuration; ``source`` is the file it came from, ``unread_secrets`` the
+    keys and passwords the load left unread, each with where it is and why."""
 
     source: Path
     receiver: ReceiverSettings = ReceiverSettings()
@@ -305,3 +307,4 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     accounts: tuple[AccountSettings, ...] = ()
     evidence: EvidenceSettings = EvidenceSettings()
+    unread_secrets: tuple[Problem, ...] = ()

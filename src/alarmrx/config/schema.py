@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +19,45 @@ from alarmrx.config.lines import LineIndex
 from alarmrx.config.problems import Invalid, KeyPath, Problem, Reported, dotted
 
 
+class Secrets(Enum):
+    """Which secrets (keys, the broker password) a load reads from files and credentials.
+
+    ``ALL``: every one; a credential without ``$CREDENTIALS_DIRECTORY`` is a problem (the
+    daemon). ``AVAILABLE``: credentials only when a credentials directory is given, else they
+    are noted as not read (``alarmrx check`` in an operator's shell). ``NONE``: none from
+    files or credentials, only noted (commands that read the journal or talk to the daemon).
+    Inline secrets are always checked: they are in the file itself.
+    """
+
+    ALL = "all"
+    AVAILABLE = "available"
+    NONE = "none"
+
+
 @dataclass(slots=True)
 class Context:
-    """What checks need besides the value: where the file is, and where problems go."""
+    """What checks need besides the value: where the file is, and where problems go.
+
+    ``credentials`` replaces ``$CREDENTIALS_DIRECTORY`` (``secrets.loaded_credential``);
+    ``unread`` collects the secrets that ``secrets`` left unread, as ``Problem`` lines."""
 
     file: str
     base_dir: Path
     lines: LineIndex
     environ: Mapping[str, str]
     problems: list[Problem] = field(default_factory=list)
+    secrets: Secrets = Secrets.ALL
+    credentials: str | None = None
+    unread: list[Problem] = field(default_factory=list)
 
     def report(self, path: KeyPath, message: str) -> None:
         """Record one problem at ``path``."""
         line = self.lines.line(path)
         self.problems.append(Problem(self.file, line, dotted(path), message))
+
+    def note_unread(self, path: KeyPath, message: str) -> None:
+        """Record a secret at ``path`` that was not read, and why."""
+        self.unread.append(Problem(self.file, self.lines.line(path), dotted(path), message))
 
 
 Convert = Callable[[Any, Context, KeyPath], Any]

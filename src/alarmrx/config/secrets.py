@@ -4,6 +4,12 @@
 ``NAME_credential`` a file in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
 Each source is read and checked on its own, so its problems show even when another key of
 the table is wrong. Messages about secrets never contain them.
+
+What is read depends on ``Context.secrets`` (``schema.Secrets``): a secret left unread is
+noted in ``Context.unread`` and stands as ``UNREAD``, which ``pick_secret`` turns into None
+while ``secret_given`` still says the table has one. ``Context.credentials`` (``alarmrx
+check --credentials``) replaces ``$CREDENTIALS_DIRECTORY``: the value of the unit's
+``LoadCredential=ID:DIR``, or a directory holding the credentials under their own names.
 """
 
 from __future__ import annotations
@@ -15,9 +21,21 @@ from typing import Any
 
 from alarmrx.config import checks as c
 from alarmrx.config.problems import Invalid, KeyPath
-from alarmrx.config.schema import Check, Context
+from alarmrx.config.schema import Check, Context, Secrets
 
 CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
+
+
+class Unread:
+    """The value of a secret that was deliberately not read (see ``Secrets``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+
+UNREAD = Unread()
 
 
 def secret_sources(name: str) -> tuple[str, str, str]:
@@ -26,11 +44,18 @@ def secret_sources(name: str) -> tuple[str, str, str]:
 
 
 def pick_secret(values: Mapping[str, Any], name: str) -> Any:
-    """The value of the one source of ``name`` that ``values`` has, or None."""
+    """The value of the one source of ``name`` that ``values`` has; None when it has none
+    or it was not read."""
     given = [source for source in secret_sources(name) if source in values]
     if len(given) > 1:
         raise Invalid(f"give only one of {', '.join(given)}", key=given[1])
-    return values[given[0]] if given else None
+    value = values[given[0]] if given else None
+    return None if value is UNREAD else value
+
+
+def secret_given(values: Mapping[str, Any], name: str) -> bool:
+    """True when ``values`` has a source of ``name``, read or not."""
+    return any(source in values for source in secret_sources(name))
 
 
 def inline(parse: Callable[[str], Any] = str) -> Check:
@@ -49,6 +74,9 @@ def in_file(parse: Callable[[str], Any] = str) -> Check:
 
     def convert(value: Any, ctx: Context, path: KeyPath) -> Any:
         file = as_path.convert(value, ctx, path)
+        if ctx.secrets is Secrets.NONE:
+            ctx.note_unread(path, f"not read: {str(file)!r} (this command needs no secrets)")
+            return UNREAD
         return _parsed(parse, _read(_private(file)))
 
     return Check("path", convert)
@@ -60,13 +88,45 @@ def credential(parse: Callable[[str], Any] = str) -> Check:
 
     def convert(value: Any, ctx: Context, path: KeyPath) -> Any:
         name = as_name.convert(value, ctx, path)
-        directory = ctx.environ.get(CREDENTIALS_DIRECTORY)
-        if not directory:
-            msg = f"${CREDENTIALS_DIRECTORY} is not set (systemd sets it for LoadCredential=)"
-            raise Invalid(msg)
-        return _parsed(parse, _read(Path(directory) / name))
+        if ctx.secrets is Secrets.NONE:
+            ctx.note_unread(path, f"not read: credential {name!r} (this command needs no secrets)")
+            return UNREAD
+        file = credential_file(ctx, name)
+        if file is not None:
+            return _parsed(parse, _read(file))
+        unset = f"${CREDENTIALS_DIRECTORY} is not set (systemd sets it for LoadCredential=)"
+        if ctx.secrets is Secrets.ALL:
+            raise Invalid(unset)
+        ctx.note_unread(
+            path,
+            f"not checked: credential {name!r}: {unset}; "
+            "give the unit's LoadCredential= value as --credentials ID:DIR",
+        )
+        return UNREAD
 
     return Check("credential name", convert)
+
+
+def credential_file(ctx: Context, name: str) -> Path | None:
+    """Where the credential ``name`` is read from; None when no directory is known."""
+    if ctx.credentials is not None:
+        return loaded_credential(ctx.credentials, name)
+    directory = ctx.environ.get(CREDENTIALS_DIRECTORY)
+    return Path(directory) / name if directory else None
+
+
+def loaded_credential(spec: str, name: str) -> Path:
+    """The file systemd's ``LoadCredential=ID:DIR`` hands over as credential ``name``:
+    ``ID_FILE`` is ``DIR/FILE``. A ``spec`` without ``ID:`` is a directory of credentials
+    under their own names."""
+    ident, colon, directory = spec.partition(":")
+    if not colon:
+        return Path(spec) / name
+    prefix = f"{ident}_"
+    if not name.startswith(prefix):
+        msg = f"credential {name!r} is not loaded by LoadCredential={spec} (names {prefix}…)"
+        raise Invalid(msg)
+    return Path(directory) / name.removeprefix(prefix)
 
 
 def _parsed(parse: Callable[[str], Any], text: str) -> Any:

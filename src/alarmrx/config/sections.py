@@ -29,7 +29,14 @@ from alarmrx.config.problems import Invalid, KeyPath, Reported
 from alarmrx.config.rule_sections import RULE_OPTIONS, check_rule_owners, check_rules
 from alarmrx.config.schedule_sections import EVIDENCE, SCHEDULE_OPTIONS
 from alarmrx.config.schema import Check, Context, Option, Table
-from alarmrx.config.secrets import credential, in_file, inline, pick_secret, secret_sources
+from alarmrx.config.secrets import (
+    credential,
+    in_file,
+    inline,
+    pick_secret,
+    secret_given,
+    secret_sources,
+)
 from alarmrx.protocols import parse_key
 
 _TOPIC = r"[^#+/\s](?:[^#+\s]*[^#+/\s])?"
@@ -193,7 +200,7 @@ def _build_mqtt(values: dict[str, Any], _ctx: Context) -> MQTTSettings:
     password = pick_secret(values, "password")
     plain = {k: v for k, v in values.items() if k not in secret_sources("password")}
     settings = MQTTSettings(password=password, **plain)
-    if password is not None and settings.username is None:
+    if secret_given(values, "password") and settings.username is None:
         given = next(source for source in secret_sources("password") if source in values)
         raise Invalid("a password needs a username", key=given)
     _check_tls(settings)
@@ -270,8 +277,9 @@ ZONE = Table(
 def _build_account(values: dict[str, Any], _ctx: Context) -> AccountSettings:
     key = pick_secret(values, "key")
     plain = {k: v for k, v in values.items() if k not in secret_sources("key")}
-    require = plain.pop("require_encryption", key is not None)
-    if require and key is None:
+    given = secret_given(values, "key")  # a key not read (secrets.UNREAD) is given all the same
+    require = plain.pop("require_encryption", given)
+    if require and not given:
         raise Invalid("needs a key (key, key_file or key_credential)", key="require_encryption")
     _check_zones(plain.get("zones", ()))
     check_rules(plain)

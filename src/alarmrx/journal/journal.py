@@ -215,7 +215,7 @@ class Journal:
 
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         if self._reader_conn is None:
-            self._reader_conn = connect_reader(self._path)
+            self._reader_conn = connect_reader(self._path, live=True)  # beside the writer
         return self._reader_conn.execute(sql, params).fetchall()
 
     def _close_reader(self) -> None:

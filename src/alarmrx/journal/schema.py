@@ -79,11 +79,20 @@ def connect_writer(path: Path, *, fsync: bool) -> sqlite3.Connection:
     return conn
 
 
-def connect_reader(path: Path) -> sqlite3.Connection:
-    """A connection that only reads; it may live in another thread than its creator's."""
+def connect_reader(path: Path, *, live: bool = False) -> sqlite3.Connection:
+    """A connection that only reads; it may live in another thread than its creator's.
+
+    Unless ``live`` (the daemon's own reader, beside its writer): when no writer has the
+    journal open (it keeps ``-wal`` and ``-shm`` files beside it), the file is read as it is
+    (``immutable``), creating neither: a reader running as another user (root, in an
+    operator's shell) would leave files the daemon's user cannot open.
+    """
     if not path.exists():
         raise JournalError(f"no journal at {path}")
     uri = f"{path.resolve().as_uri()}?mode=ro"
+    sidecars = (path.with_name(path.name + end) for end in ("-wal", "-shm"))
+    if not live and not any(file.exists() for file in sidecars):
+        uri += "&immutable=1"
     conn = sqlite3.connect(
         uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,

@@ -56,7 +56,8 @@ async def test_export_then_verify(config: Path, capsys: pytest.CaptureFixture[st
     assert main(["evidence", "export", "--config", str(config), "--account", ACCOUNT, *PERIOD,
                  "--out", str(out)]) == 0  # fmt: skip
     printed = capsys.readouterr()
-    assert "2 alarm(s)" in printed.out and "no anchor follows record(s) 12" in printed.err
+    assert "2 alarm(s)" in printed.out and "not anchored yet: record(s) 12" in printed.err
+    assert f"alarmrx anchor --config {config}" in printed.err
     data = json.loads((out / "evidence.json").read_text())
     assert data["parameters"]["required_minutes"] == 10.0
     assert [a["verdict"] for a in data["alarms"]] == ["late", "no guard arrival"]
