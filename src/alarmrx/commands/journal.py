@@ -217,6 +217,10 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 
     try:
         loaded = load_settings(Path(args.config), secrets=Secrets.NONE)
+        if loaded.journal.backend == "postgresql":
+            # The database password is this command's own secret (the keys are still not
+            # needed): read it from its file, or from the credentials systemd handed over.
+            loaded = load_settings(Path(args.config), secrets=Secrets.AVAILABLE)
     except ConfigError as err:
         raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
     args.loaded_settings = loaded
