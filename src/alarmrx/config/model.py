@@ -142,6 +142,13 @@ class MQTTSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmSettings:
+    """``[alarms]``: how long an alarm nothing closed stays open (docs/mqtt.md)."""
+
+    open_max_age_s: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
     """``[logging]``: level and line format."""
 
@@ -294,3 +301,4 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     accounts: tuple[AccountSettings, ...] = ()
     evidence: EvidenceSettings = EvidenceSettings()
+    alarms: AlarmSettings = AlarmSettings()

@@ -46,7 +46,7 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
 
 MQTT, CLI = "mqtt", "cli"
-OPERATOR_ONLY = frozenset({"mark_false", "alerted", "guard_arrived"})
+OPERATOR_ONLY = frozenset({"mark_false", "alerted", "guard_arrived", "close_alarm"})
 WARNING_ACTIONS = frozenset({"cancel", "change_pin"})
 FACTORY = "factory"  # the effective credential of a contact still on the factory PIN
 
