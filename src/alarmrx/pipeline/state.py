@@ -46,7 +46,7 @@ Label = int | str | None  # a zone, area or user: a number, or text verbatim
 MAX_OPEN_ALARMS = 32  # per account; the retained state lists the newest few
 MAX_AREAS = 32  # per account
 MAX_NOTES = 4  # temporary changes per account
-MAX_TEXT = 32  # characters kept of a zone, area, user or code sent as text
+MAX_TEXT = 16  # characters kept of a zone, area, user or code sent as text
 
 
 @dataclass(frozen=True, slots=True)
