@@ -17,7 +17,7 @@ import sys
 import tempfile
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from alarmrx.pipeline.rules.supervision import SupervisionCore
 from alarmrx.pipeline.rules.verification import CAP as VERIFICATION_CAP
 from alarmrx.pipeline.rules.verification import VerificationCore
 from alarmrx.pipeline.state import MAX_AREAS, MAX_NOTES, MAX_OPEN_ALARMS, MAX_TEXT, StateBook
-from alarmrx.protocols import AccountPolicy, parse_frame
+from alarmrx.protocols import AccountPolicy, contact_id, parse_frame, sia_dcs
 from alarmrx.receiver.body import dedupe_key, message_body
 from benchmarks.accounts import make_accounts
 from benchmarks.frames import FrameSource
@@ -367,6 +367,30 @@ def configuration(encrypted: bool) -> float:
         return traced(build, ACCOUNTS)
 
 
+def sia_cache() -> float:
+    """Bytes per entry of the SIA DCS block cache, full of distinct blocks as long as kept."""
+    blocks = [f"Nri{n % 8 + 1}/BA{n:0{sia_dcs.CACHED_BLOCK - 9}d}" for n in range(4096)]
+
+    def build() -> None:
+        sia_dcs._decode_cached.cache_clear()
+        for block in blocks:
+            sia_dcs.decode(block)
+
+    return traced(build, len(blocks))
+
+
+def cid_cache() -> float:
+    """Bytes per entry of the Contact ID event cache, full."""
+    blocks = [f"#1234|1{n % 1000:03d} {n // 1000:02d} {n % 997:03d}" for n in range(4096)]
+
+    def build() -> None:
+        contact_id._event.cache_clear()
+        for block in blocks:
+            contact_id.decode(block)
+
+    return traced(build, len(blocks))
+
+
 def derived_record_size() -> int:
     """Bytes of one ``alarm.expired`` body as JSON (the journal's cost of an age-out)."""
     derived = Derived(
@@ -426,6 +450,8 @@ def measure() -> list[Cost]:
         Cost("journal tail", "record", tail_records(), f"{CAPACITY} records"),
         Cost("dedupe index", "key", dedupe_index(), f"{MAX_ENTRIES} keys"),
         Cost("PIN failure limiter", "ID code", limiter(), f"{MAX_KEYS} ID codes"),
+        Cost("SIA DCS block cache", "entry", sia_cache(), "4096 blocks"),
+        Cost("Contact ID event cache", "entry", cid_cache(), "4096 events"),
     ]
 
 
@@ -441,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {cost.name} | {cost.unit} | {cost.bytes_per_unit:,.0f} | {cost.bound} |")
     print(f"\nalarm.expired body: {derived_record_size()} bytes of JSON")
     if args.json is not None:
-        args.json.write_text(json.dumps([c.__dict__ for c in costs], indent=1), encoding="utf-8")
+        args.json.write_text(json.dumps([asdict(c) for c in costs], indent=1), encoding="utf-8")
     return 0
 
 
