@@ -353,7 +353,9 @@ def render_soak(
         f"mean {_last(result).state_mean:,.0f} bytes.",
         "- Derived records: "
         + (
-            ", ".join(f"{kind} {count:,.0f}" for kind, count in sorted(result.derived.items()))
+            ", ".join(
+                f"{kind} {count:,.0f}" for kind, count in sorted(result.derived.items()) if count
+            )
             or "none"
         )
         + ".",
