@@ -391,6 +391,59 @@ def cid_cache() -> float:
     return traced(build, len(blocks))
 
 
+def _soak_account(account: str, start: int) -> list[Record]:
+    """What each soak account holds at the end: 2 areas, 32 open alarms (numeric zones), 64
+    alarm records kept by the cards and 64 burglary alarms kept by verification."""
+    seq, records = start, []
+    for event in (_event("CL", "close", area=1, user=12), _event("CL", "close", area=2, user=13)):
+        seq += 1
+        records.append(_record(seq, account, event))
+    for n in range(VERIFICATION_CAP):
+        seq += 1
+        event = (
+            _event("BA", "alarm", zone=n, area=1)
+            if n < VERIFICATION_CAP - 32
+            else (_event("HA", "alarm", zone=n))
+        )
+        records.append(_record(seq, account, event, at=T0 + timedelta(seconds=n)))
+    for n in range(VERIFICATION_CAP - 32):
+        seq += 1
+        records.append(_record(seq, account, _event("BA", "alarm", zone=100 + n, area=2)))
+    return records
+
+
+def resident(accounts: int) -> tuple[float, float]:
+    """(RSS, traced) bytes per account of the per-account structures at the soak's fill:
+    the state book, the rules' open alarms, the cards' and verification's kept alarms."""
+    streams = [_soak_account(f"{n:06d}", n * 1000) for n in range(accounts)]
+
+    def build() -> tuple[object, ...]:
+        book, alarms = StateBook(), OpenAlarmCore()
+        cards, verification = CardCore({}), VerificationCore({})
+        for stream in streams:
+            for record in stream:
+                book.apply(record)
+                alarms.handle(record)
+                cards.handle(record)
+                verification.handle(record)
+        return book, alarms, cards, verification
+
+    gc.collect()
+    before = _rss()
+    held = build()
+    gc.collect()
+    grown = (_rss() - before) / accounts
+    del held
+    return grown, traced(build, accounts)
+
+
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def derived_record_size() -> int:
     """Bytes of one ``alarm.expired`` body as JSON (the journal's cost of an age-out)."""
     derived = Derived(
@@ -459,7 +512,17 @@ def main(argv: list[str] | None = None) -> int:
     """Print the table (Markdown) and, with --json, the numbers."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    parser.add_argument(
+        "--rss",
+        type=int,
+        metavar="ACCOUNTS",
+        help="instead: RSS against traced bytes per account, soak-like fill",
+    )
     args = parser.parse_args(argv)
+    if args.rss:
+        grown, seen = resident(args.rss)
+        print(f"{args.rss} accounts: RSS {grown:,.0f} B, traced {seen:,.0f} B per account")
+        return 0
     costs = measure()
     print("| structure | bytes per | measured | bound |")
     print("| --- | --- | ---: | --- |")
