@@ -313,7 +313,7 @@ def soak_main(args: argparse.Namespace, argv: list[str] | None) -> int:
     command = shlex.join(
         ["python", "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
     )
-    started = time.time()
+    started, version = time.time(), alarmrx_version()  # the source as it was copied
     try:
         result = run_soak(options, _soak_progress)
     except (ReceiverError, LoadError, BrokerError, RuntimeError) as err:
@@ -329,7 +329,7 @@ def soak_main(args: argparse.Namespace, argv: list[str] | None) -> int:
         command=command,
         when=datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC"),
         machine=f"{machine.cpu}, {machine.cores} cores, {machine.memory}",
-        version=alarmrx_version(),
+        version=version,
     )
     write_section(args.output, "soak", text, preamble=PREAMBLE)
     if args.json is not None:
