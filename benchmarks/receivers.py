@@ -53,6 +53,7 @@ class Setup:
     accounts: tuple[BenchAccount, ...]
     mqtt_url: str | None = None  # alarmrx publishes here when set
     alarmrx_source: Path | None = None  # a copy of src/ to run alarmrx from
+    extra_config: str = ""  # TOML appended to alarmrx's config (e.g. an ``[alarms]`` table)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,7 +133,7 @@ def alarmrx_config(setup: Setup) -> str:
         lines += ["", "[[accounts]]", f"account = {quote(account.account)}"]
         if account.key_hex is not None:
             lines.append(f"key = {quote(account.key_hex)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + setup.extra_config
 
 
 def _pysiaalarm(setup: Setup) -> Launch:

@@ -6,6 +6,7 @@ Examples::
     python -m benchmarks.run --receivers alarmrx,pysiaalarm,stub --transports tcp,udp \\
         --modes plain,aes128,aes256 --connections 1,100,1000 --repetitions 3 --duration 10
     python -m benchmarks.run --section offered --connections 1000 --rate 2000 --modes aes128
+    python -m benchmarks.run --section soak --duration 1800 --rate 300 --accounts 1000
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from benchmarks.machine import describe, interpreter
 from benchmarks.matrix import Options, default_workdir, run_matrix
 from benchmarks.receivers import LAUNCHERS, ReceiverError, alarmrx_available, snapshot_source
 from benchmarks.report import render_section, write_section
+from benchmarks.soak import Sample, SoakOptions, render_soak, run_soak
 from benchmarks.stats import Measurement, summarise
 from benchmarks.subscriber import SubscriberError
 from benchmarks.workers import LoadError, raise_fd_limit
@@ -114,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--workdir", type=Path, default=default_workdir(), help="receivers' files (journal)")
     add("--keep", action="store_true", help="keep each run's work directory")
     add("--fail-on-errors", action="store_true", help="exit 1 if any reply was wrong or missing")
+    add("--sample-every", type=float, default=10.0, help="soak: seconds between samples")
+    add("--open-max-age", type=float, help="soak: [alarms] open_max_age_s (default: a third)")
     return parser
 
 
@@ -157,7 +161,9 @@ TITLES = {
     "offered": "Fixed offered load",
     "scale": "Connection scale",
     "e2e": "End to end with MQTT",
+    "soak": "Soak",
 }
+SOAK_DEFAULTS = {"duration": 1800.0, "rate": 300.0, "connections": (100,)}
 FD_MARGIN = 64  # the receiver's own files: listening sockets, journal, log, epoll
 
 
@@ -220,6 +226,8 @@ def _progress(item: Measurement) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run, print progress, write the page section (and JSON); the exit status."""
     args = build_parser().parse_args(argv)
+    if args.section == "soak":
+        return soak_main(args, argv)
     resolve(args)
     notes = fd_limit_notes(raise_fd_limit(), max(args.connections) + bool(args.probe_rate))
     versions = available_receivers(args.receivers, notes)
@@ -282,6 +290,70 @@ def _write(
         }
         args.json.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     print(f"wrote section {section!r} of {args.output}")
+
+
+def soak_main(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """``--section soak``: run it, print each sample, write the section (and JSON)."""
+    for name, value in SOAK_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    raise_fd_limit()
+    workdir = args.workdir / datetime.now(UTC).strftime("soak-%Y%m%dT%H%M%S")
+    options = SoakOptions(
+        duration=args.duration,
+        rate=args.rate,
+        accounts=args.accounts,
+        connections=args.connections[0],
+        processes=args.processes,
+        sample_every=args.sample_every,
+        open_max_age=args.open_max_age,
+        workdir=workdir,
+        alarmrx_source=snapshot_source(workdir),
+    )
+    command = shlex.join(
+        ["python", "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
+    )
+    started, version = time.time(), alarmrx_version()  # the source as it was copied
+    try:
+        result = run_soak(options, _soak_progress)
+    except (ReceiverError, LoadError, BrokerError, RuntimeError) as err:
+        print(f"soak failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    machine = describe(args.workdir)
+    text = render_soak(
+        result,
+        options,
+        command=command,
+        when=datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        machine=f"{machine.cpu}, {machine.cores} cores, {machine.memory}",
+        version=version,
+    )
+    write_section(args.output, "soak", text, preamble=PREAMBLE)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "command": command,
+            "samples": [asdict(s) for s in result.samples],
+            "state_max_ever": result.state_max_ever,
+            "derived": result.derived,
+            "acked": result.load.acked if result.load else 0,
+            "failed": sum(result.load.failures.values()) if result.load else 0,
+        }
+        args.json.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    print(f"wrote section 'soak' of {args.output}")
+    return 0
+
+
+def _soak_progress(sample: Sample) -> None:
+    print(
+        f"{sample.at / 60:6.1f} min  RSS {sample.rss / 1e6:7.1f} MB  CPU {sample.cpu:7.1f} s  "
+        f"states {sample.states:6,}  largest {sample.state_max:6,} B  "
+        f"mean {sample.state_mean:7,.0f} B  load {sample.load:4.1f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

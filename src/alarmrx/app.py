@@ -33,7 +33,7 @@ from alarmrx.observability.clock import ClockStatus, clock_status, sync_change
 from alarmrx.observability.http import MetricsServer
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
-from alarmrx.pipeline.rules import RulesRunner, plans_from
+from alarmrx.pipeline.rules import RulePlans, RulesRunner, plans_from
 from alarmrx.receiver import FrameHandler, Receiver
 
 log = structlog.get_logger("alarmrx.app")
@@ -84,8 +84,8 @@ class Daemon:
             await journal.close()
 
     async def _serve(self, journal: Journal) -> int:
-        self._rules = RulesRunner.from_accounts(
-            journal, self.settings.accounts, clock=utc_now, metrics=self.metrics
+        self._rules = RulesRunner(
+            journal, _plans(self.settings), clock=utc_now, metrics=self.metrics
         )
         self._anchorer = Anchorer(journal, utc_now)
         receiver = self._build_receiver(journal)
@@ -230,7 +230,7 @@ class Daemon:
         self._accounts_by_id = {a.account: a for a in settings.accounts}
         if self._receiver is not None:
             self._receiver.reload(settings.receiver, AccountTable(settings))
-        self._rules.reload(plans_from(settings.accounts))
+        self._rules.reload(_plans(settings))
         log.info("config_reloaded", accounts=len(settings.accounts))
 
     async def _watchdog(self) -> None:
@@ -301,3 +301,9 @@ def _run_loop(main: Coroutine[Any, Any, int]) -> int:
         except ImportError:
             pass
     return asyncio.run(main)
+
+
+def _plans(settings: Settings) -> RulePlans:
+    """The rules' plans: the accounts, and how long an alarm stays open."""
+    max_age = timedelta(seconds=settings.alarms.open_max_age_s)
+    return plans_from(settings.accounts, open_max_age=max_age)

@@ -9,6 +9,8 @@ cancelled the alarm (it then never counts as a false alarm);
 --police-not-alerted) [--by NAME] [--note T]``: the alarm was false;
 ``alarmrx temporary-change --config F --account A --note T --duration 2d``: a note on the
 card for less than a week;
+``alarmrx close-alarm --config F --account A --journal-seq N [--by NAME] [--note T]``: the
+operator closes an open alarm (it leaves the account state's open alarms);
 ``alarmrx change-pin --config F --account A --id-code C``: sets contact C's PIN (read from
 stdin, or asked twice on a terminal), e.g. when it was forgotten.
 
@@ -30,7 +32,8 @@ from alarmrx.commands.operate import _common, _send, duration_s
 
 
 def register(sub: Any) -> None:
-    """Add ``cancel``, ``mark-false``, ``temporary-change``, ``change-pin`` and ``pin-hash``."""
+    """Add ``cancel``, ``mark-false``, ``close-alarm``, ``temporary-change``, ``change-pin``
+    and ``pin-hash``."""
     cancel = sub.add_parser("cancel", help="a contact cancelled an alarm (operator)")
     _common(cancel)
     cancel.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
@@ -38,6 +41,12 @@ def register(sub: Any) -> None:
     cancel.add_argument("--by", default=None, help="the operator (default: your user name)")
     cancel.set_defaults(handler=handle_cancel)
     _register_mark_false(sub)
+    close = sub.add_parser("close-alarm", help="close an open alarm (operator)")
+    _common(close)
+    close.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
+    close.add_argument("--by", default=None, help="the operator (default: your user name)")
+    close.add_argument("--note", default=None, help="free text kept with it")
+    close.set_defaults(handler=handle_close_alarm)
     temporary = sub.add_parser("temporary-change", help="a note on the account card, < 1 week")
     _common(temporary)
     temporary.add_argument("--note", required=True, help="the change, for the operators")
@@ -80,6 +89,18 @@ def handle_mark_false(args: argparse.Namespace) -> int:
     return _send(args.config, {"action": "mark_false", "account": args.account,
                                "journal_seq": args.journal_seq, "police_alerted": args.police,
                                "by": _operator(args.by), "note": args.note})  # fmt: skip
+
+
+def handle_close_alarm(args: argparse.Namespace) -> int:
+    """Send an operator's close of an open alarm."""
+    request = {
+        "action": "close_alarm",
+        "account": args.account,
+        "journal_seq": args.journal_seq,
+        "by": _operator(args.by),
+        "note": args.note,
+    }
+    return _send(args.config, request)
 
 
 def handle_temporary_change(args: argparse.Namespace) -> int:

@@ -153,6 +153,13 @@ class MQTTSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmSettings:
+    """``[alarms]``: how long an alarm nothing closed stays open (docs/mqtt.md)."""
+
+    open_max_age_s: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
     """``[logging]``: level, line format, and whether each accepted message is logged."""
 
@@ -307,4 +314,5 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     accounts: tuple[AccountSettings, ...] = ()
     evidence: EvidenceSettings = EvidenceSettings()
+    alarms: AlarmSettings = AlarmSettings()
     unread_secrets: tuple[Problem, ...] = ()

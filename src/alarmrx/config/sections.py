@@ -17,6 +17,7 @@ from alarmrx.config.card_sections import CARD_OPTIONS
 from alarmrx.config.model import (
     MQTT_DEFAULT_PORTS,
     AccountSettings,
+    AlarmSettings,
     JournalSettings,
     LoggingSettings,
     MetricsSettings,
@@ -261,6 +262,20 @@ LOGGING = Table(
     "Structured logs on stderr.",
 )  # fmt: skip
 
+ALARMS = Table(
+    "alarms",
+    AlarmSettings,
+    (
+        Option(
+            "open_max_age_s",
+            c.number(positive=True),
+            "An open alarm that no restore, cancel, disarm or `close_alarm` closed is "
+            "closed this long after its receipt, as `alarm.expired` (docs/mqtt.md).",
+        ),
+    ),
+    'Open alarms in the account state (docs/mqtt.md, "Open alarms").',
+)
+
 ZONE = Table(
     "accounts.zones",
     ZoneSettings,
@@ -365,6 +380,7 @@ ROOT = Table(
         Option("logging", c.table(LOGGING), LOGGING.doc),
         Option("accounts", c.tables(ACCOUNT), ACCOUNT.doc),
         Option("evidence", c.table(EVIDENCE), EVIDENCE.doc),
+        Option("alarms", c.table(ALARMS), ALARMS.doc),
     ),
     "The whole file.",
     build=_build_settings,

@@ -2,6 +2,8 @@
 
 A key matches when the new record's ``received_at`` lies within the window of the *original*
 record's ``received_at`` (either side, so a clock stepped back does not create a new record).
+At most ``MAX_ENTRIES`` keys are kept (docs/performance.md, "Memory"): under a load that
+chains more within the window, the oldest go first and the window is that much shorter.
 """
 
 from __future__ import annotations
@@ -9,14 +11,17 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime, timedelta
 
+MAX_ENTRIES = 65_536
+
 
 class DedupeIndex:
     """In memory, rebuilt from the journal's last window on open; touched by one thread."""
 
-    __slots__ = ("_entries", "_order", "_window")
+    __slots__ = ("_entries", "_max_entries", "_order", "_window")
 
-    def __init__(self, window: timedelta) -> None:
+    def __init__(self, window: timedelta, max_entries: int = MAX_ENTRIES) -> None:
         self._window = window
+        self._max_entries = max_entries
         self._entries: dict[bytes, tuple[int, datetime]] = {}
         self._order: deque[tuple[datetime, bytes, int]] = deque()
 
@@ -38,7 +43,7 @@ class DedupeIndex:
 
     def _evict(self, cutoff: datetime) -> None:
         order, entries = self._order, self._entries
-        while order and order[0][0] < cutoff:
+        while order and (order[0][0] < cutoff or len(order) > self._max_entries):
             _, key, journal_seq = order.popleft()
             if entries.get(key, (None,))[0] == journal_seq:
                 del entries[key]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from alarmrx.journal.records import Record
 
-CAPACITY = 4096  # records; about a few seconds of a heavy load, a few MiB
+CAPACITY = 1024  # records: a second or two of a heavy load (docs/performance.md, "Memory")
 
 
 class Tail:

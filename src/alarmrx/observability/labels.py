@@ -71,6 +71,8 @@ DERIVED_TYPES = closed(
         "false_alarm.card",
         "alarm.cancelled",
         "alarm.false",
+        "alarm.closed",
+        "alarm.expired",
         "card.yellow",
         "card.red",
         "card.cleared",

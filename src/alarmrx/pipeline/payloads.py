@@ -180,6 +180,7 @@ def event_messages(
 
 
 STATE_SCHEMA = "alarmrx.state.v1"
+SHOWN_OPEN_ALARMS = 8  # the newest open alarms listed in the retained state
 STATUS_SCHEMA = "alarmrx.receiver-status.v1"
 
 
@@ -205,6 +206,7 @@ def _alarm_payload(
         "area": alarm.area,
         "since": iso(alarm.since),
         "journal_seq": alarm.journal_seq,
+        "kind": alarm.kind,
     }
 
 
@@ -226,10 +228,25 @@ def state_payload(
         "link": state.link,
         "test": state.test,
         "areas": [_area_payload(a, s) for a, s in sorted(state.areas.items(), key=_area_order)],
-        "open_alarms": [_alarm_payload(a, receiver_id, zone_names) for a in state.open_alarms],
+        "open_alarms": [
+            _alarm_payload(a, receiver_id, zone_names)
+            for a in state.open_alarms[-SHOWN_OPEN_ALARMS:]
+        ],
+        "open_alarms_total": len(state.open_alarms),
+        "open_alarm_counts": _alarm_counts(state.open_alarms),
         "card": _card_payload(state.card),
         "temporary_changes": [_temporary_payload(t) for t in state.temporary],
     }
+
+
+_KINDS = tuple(p.name.lower() for p in Priority)
+
+
+def _alarm_counts(alarms: tuple[OpenAlarm, ...]) -> dict[str, int]:
+    counts = dict.fromkeys(_KINDS, 0)
+    for alarm in alarms:
+        counts[alarm.kind] += 1
+    return counts
 
 
 def _temporary_payload(note: TemporaryNote) -> dict[str, Any]:

@@ -7,17 +7,27 @@ ignored, so a replayed record counts once.
 
 What each record tells:
 - armed state per area: ``close`` events arm the area, ``open`` events disarm it;
-- open alarms: an ``alarm`` event opens one per (code family, zone); a ``restore`` of the
-  same family and zone closes it; a ``cancel`` closes those of its area (all for no area).
-  The family is the Contact ID code, or the SIA code's first letter (BA/BR, FA/FR, TA/TR);
+- open alarms (docs/mqtt.md, "Open alarms"): an ``alarm`` event opens one per (code family,
+  zone); it closes by a ``restore`` of the same family and zone, by a panel ``cancel`` of its
+  area (all for no area), by an ``open`` (disarm) of its area when it is of the intrusion
+  class, and by the derived ``alarm.cancelled``, ``alarm.closed`` (an operator's command)
+  and ``alarm.expired`` (aged out, or pushed out by newer ones: ``rules/alarms.py``) naming
+  it. The family is the Contact ID code, or the SIA code's first letter (BA/BR, FA/FR, TA/TR);
 - link: ``online`` once any frame is seen; a ``link`` field in the body wins; derived
   ``supervision.lost`` / ``supervision.restored`` set ``offline`` / ``online``,
   ``supervision.path_fault`` / ``supervision.path_restored`` ``path_fault`` / ``online``;
 - test mode: a ``test`` flag in the body; derived ``test.started`` / ``test.ended``.
+
+Everything kept per account is bounded whatever the panels send (docs/performance.md,
+"Memory"): ``MAX_OPEN_ALARMS`` open alarms (a newer one pushes the oldest out),
+``MAX_AREAS`` areas (a new one pushes out the one changed longest ago), ``MAX_NOTES``
+temporary changes, and zones, areas, users and codes sent as text are cut to ``MAX_TEXT``
+characters (the journal and the events keep them whole).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -27,8 +37,16 @@ from typing import Any
 
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category
+from alarmrx.protocols.dc09.message import Event as MessageEvent
+from alarmrx.protocols.priority import Priority, event_priority
 
 Area = int | str | None
+Label = int | str | None  # a zone, area or user: a number, or text verbatim
+
+MAX_OPEN_ALARMS = 32  # per account; the retained state lists the newest few
+MAX_AREAS = 32  # per account
+MAX_NOTES = 4  # temporary changes per account
+MAX_TEXT = 16  # characters kept of a zone, area, user or code sent as text
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,7 @@ class OpenAlarm:
     zone: int | str | None
     area: Area
     since: datetime
+    kind: str = "other"  # the priority class: holdup, fire, intrusion, trouble, other
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +122,10 @@ _LINK_BY_TYPE = MappingProxyType(
 _TEST_BY_TYPE = MappingProxyType({"test.started": True, "test.ended": False})
 
 
+Alarms = tuple[OpenAlarm, ...]
+AlarmEffect = Callable[[Alarms, Record, int, Event], Alarms]
+
+
 def _family(code: str, contact_id: bool) -> str:
     return code if contact_id else code[:1]
 
@@ -111,56 +134,142 @@ def _alarm_key(alarm: OpenAlarm) -> tuple[str, object]:
     return (_family(alarm.code, alarm.contact_id), alarm.zone)
 
 
+def _cut(value: object) -> Label:
+    """A zone, area or user as kept: a number, or text of at most ``MAX_TEXT`` characters."""
+    if value is None or isinstance(value, int):
+        return value
+    return str(value)[:MAX_TEXT]
+
+
 def _event_key(event: Event) -> tuple[str, object]:
     contact_id = event.get("qualifier") is not None
-    return (_family(str(event.get("code") or ""), contact_id), event.get("zone"))
+    return (_family(_code(event), contact_id), _cut(event.get("zone")))
 
 
-def _opened(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
+def _code(event: Event) -> str:
+    return str(event.get("code") or "")[:MAX_TEXT]
+
+
+_KIND_NAMES = {p: p.name.lower() for p in Priority}
+
+
+@functools.lru_cache(maxsize=256)
+def _kind(family: str, contact_id: bool) -> str:
+    """The priority class of an alarm of this code family (its first one or two characters
+    are all ``event_priority`` reads)."""
+    shape = MessageEvent(
+        code=family, category=Category.ALARM, description="", qualifier=1 if contact_id else None
+    )
+    return _KIND_NAMES[event_priority(shape)]
+
+
+def _opened(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
+    contact_id = event.get("qualifier") is not None
+    code = _code(event)
     alarm = OpenAlarm(
-        journal_seq=record.journal_seq, index=index, code=str(event.get("code") or ""),
-        contact_id=event.get("qualifier") is not None, zone=event.get("zone"),
-        area=event.get("area"), since=record.received_at,
-    )  # fmt: skip
-    kept = tuple(a for a in state.open_alarms if _alarm_key(a) != _alarm_key(alarm))
-    return replace(state, open_alarms=(*kept, alarm))
+        journal_seq=record.journal_seq,
+        index=index,
+        code=code,
+        contact_id=contact_id,
+        zone=_cut(event.get("zone")),
+        area=_cut(event.get("area")),
+        since=record.received_at,
+        kind=_kind(code[: 2 if contact_id else 1], contact_id),
+    )
+    key = _alarm_key(alarm)
+    kept = tuple(a for a in alarms if _alarm_key(a) != key)
+    return (*kept, alarm)
 
 
-def _restored(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
+def _restored(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
     key = _event_key(event)
-    return replace(state, open_alarms=tuple(a for a in state.open_alarms if _alarm_key(a) != key))
+    return tuple(a for a in alarms if _alarm_key(a) != key)
 
 
-def _cancelled(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
-    area = event.get("area")
-    kept = tuple(a for a in state.open_alarms if area is not None and a.area != area)
-    return replace(state, open_alarms=kept)
+def _cancelled(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
+    area = _cut(event.get("area"))
+    return tuple(a for a in alarms if area is not None and a.area != area)
 
 
-def _armer(armed: bool) -> Effect:
-    def set_area(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
-        area = AreaState(armed=armed, changed_at=record.received_at, user=event.get("user"),
-                         journal_seq=record.journal_seq)  # fmt: skip
-        areas = MappingProxyType({**state.areas, event.get("area"): area})
-        return replace(state, areas=areas)
-
-    return set_area
+def _disarmed(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
+    """A disarm closes the intrusion alarms of its area (all areas for none)."""
+    area = _cut(event.get("area"))
+    return tuple(
+        a for a in alarms if a.kind != "intrusion" or (area is not None and a.area != area)
+    )
 
 
-_BY_CATEGORY: Mapping[str, Effect] = MappingProxyType(
+_ALARM_EFFECTS: Mapping[str, AlarmEffect] = MappingProxyType(
     {
         Category.ALARM: _opened,
         Category.RESTORE: _restored,
         Category.CANCEL: _cancelled,
-        Category.CLOSE: _armer(True),
-        Category.OPEN: _armer(False),
+        Category.OPEN: _disarmed,
     }
+)
+
+
+def _named_seq(body: Mapping[str, Any]) -> tuple[int, int | None] | None:
+    """(alarm_seq, index) a closing derived record names; index None: every event of it."""
+    seq, index = body.get("alarm_seq"), body.get("index")
+    if not isinstance(seq, int):
+        return None
+    return seq, index if isinstance(index, int) else None
+
+
+# The derived types that close the alarm(s) they name by ``alarm_seq`` (and ``index``).
+CLOSING_TYPES = frozenset({"alarm.cancelled", "alarm.closed", "alarm.expired"})
+
+
+def _closed_by(alarms: Alarms, body: Mapping[str, Any]) -> Alarms:
+    named = _named_seq(body) if body.get("type") in CLOSING_TYPES else None
+    if named is None:
+        return alarms
+    seq, index = named
+    return tuple(
+        a for a in alarms if a.journal_seq != seq or (index is not None and a.index != index)
+    )
+
+
+def open_alarms_after(alarms: Alarms, record: Record) -> Alarms:
+    """The open alarms of ``record.account`` after ``record``, before the limit: the ones
+    before the last ``MAX_OPEN_ALARMS`` are pushed out (``rules/alarms.py`` records it)."""
+    if record.kind is RecordKind.DERIVED:
+        return _closed_by(alarms, record.body) if alarms else alarms
+    if record.kind is not RecordKind.MESSAGE:
+        return alarms
+    for index, event in enumerate(record.body.get("events") or []):
+        effect = _ALARM_EFFECTS.get(event.get("category"))
+        if effect is not None:
+            alarms = effect(alarms, record, index, event)
+    return alarms
+
+
+def _armer(armed: bool) -> Effect:
+    def set_area(state: AccountState, record: Record, index: int, event: Event) -> AccountState:
+        area = AreaState(
+            armed=armed,
+            changed_at=record.received_at,
+            user=_cut(event.get("user")),
+            journal_seq=record.journal_seq,
+        )
+        key = _cut(event.get("area"))
+        areas = {**state.areas, key: area}
+        if len(areas) > MAX_AREAS:
+            del areas[min(areas, key=lambda a: areas[a].journal_seq)]
+        return replace(state, areas=MappingProxyType(areas))
+
+    return set_area
+
+
+_AREA_EFFECTS: Mapping[str, Effect] = MappingProxyType(
+    {Category.CLOSE: _armer(True), Category.OPEN: _armer(False)}
 )
 
 
 def _panel_events(state: AccountState, record: Record) -> AccountState:
     for index, event in enumerate(record.body.get("events") or []):
-        effect = _BY_CATEGORY.get(event.get("category"))
+        effect = _AREA_EFFECTS.get(event.get("category"))
         if effect is not None:
             state = effect(state, record, index, event)
     return state
@@ -221,7 +330,7 @@ def _temporary(state: AccountState, record: Record) -> AccountState:
         return state
     note = TemporaryNote(note=str(body.get("note")), since=record.received_at, until=until,
                          journal_seq=record.journal_seq)  # fmt: skip
-    return replace(state, temporary=(*state.temporary, note))
+    return replace(state, temporary=(*state.temporary, note)[-MAX_NOTES:])
 
 
 _CARD_EFFECTS: Mapping[str, Callable[[AccountState, Record], AccountState]] = MappingProxyType(
@@ -260,8 +369,9 @@ def advance(state: AccountState, record: Record) -> AccountState:
     # the constructor, not ``replace``: this runs for every record (about 3 us less)
     return AccountState(
         state.account, record.journal_seq, record.received_at, _link(state, record),
-        _test(state, record), state.areas, state.open_alarms, state.card, state.past_cards,
-        state.temporary,
+        _test(state, record), state.areas,
+        open_alarms_after(state.open_alarms, record)[-MAX_OPEN_ALARMS:],
+        state.card, state.past_cards, state.temporary,
     )  # fmt: skip
 
 

@@ -129,8 +129,23 @@ def _with_text(event: Event, text: str) -> Event:
 # Panels send the same event blocks again and again (tests, openings and closings by the same
 # users, the same zones), and a block's events depend on its text alone, so they are kept:
 # ~0.4 µs for a block seen before against 4-10 µs to read it. A bad block raises every time.
-@lru_cache(maxsize=4096)
+# Only short blocks are kept, so the cache stays small whatever text a panel sends
+# (docs/performance.md, "Memory").
+CACHED_BLOCK = 64  # characters
+
+
 def _decode_event_block(block: str) -> tuple[tuple[Event, ...], frozenset[Quirk]]:
+    if len(block) <= CACHED_BLOCK:
+        return _decode_cached(block)
+    return _decode_block(block)
+
+
+@lru_cache(maxsize=4096)
+def _decode_cached(block: str) -> tuple[tuple[Event, ...], frozenset[Quirk]]:
+    return _decode_block(block)
+
+
+def _decode_block(block: str) -> tuple[tuple[Event, ...], frozenset[Quirk]]:
     quirks: set[Quirk] = set()
     state = _Block(old=block[0] == "O", quirks=quirks)
     if block[0] in "NO":

@@ -112,3 +112,27 @@ async def journal_records(config: Path) -> list[object]:
     settings = load_settings(config, environ={})
     async with await Journal.open(settings.journal.path, fsync=False) as journal:
         return list(await journal.read_after(0, limit=100))
+
+
+async def test_close_alarm_over_the_control_socket(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = Clock()
+    common = ("--config", str(config), "--account", "1")
+    async with daemon(config, clock) as (journal, runner):
+        seq = (await journal.append(message("1", burglary(3), when=clock()))).journal_seq
+        await eventually(lambda: runner.position >= seq)
+        close = ("close-alarm", *common, "--journal-seq", str(seq), "--by", "carol")
+        assert await cli(*close, "--note", "panel never restores") == 0
+        assert await cli(*close) == 1  # already closed
+        out = capsys.readouterr().out.splitlines()
+        replies = [json.loads(line) for line in out if line.startswith("{")]
+        assert [r["ok"] for r in replies] == [True, False]
+        await eventually(lambda: runner.position >= replies[0]["journal_seq"] + 1)
+    bodies = [r.body for r in await journal_records(config)]
+    closed = next(b for b in bodies if b.get("type") == "alarm.closed")
+    assert (closed["alarm_seq"], closed["by"], closed["note"]) == (
+        seq,
+        "carol",
+        "panel never restores",
+    )

@@ -220,7 +220,8 @@ def test_temporary_change_is_a_derived_event_with_its_end() -> None:
          "factory PIN"),
         ({"action": "change_pin", "account": "1", "id_code": "1", "new_pin": "12a4"},
          "4 to 12 digits"),
-        ({"action": "dance", "account": "1"}, "cancel, mark_false, temporary_change, change_pin"),
+        ({"action": "dance", "account": "1"},
+         "cancel, mark_false, temporary_change, close_alarm, change_pin"),
     ],
 )  # fmt: skip
 def test_malformed_card_commands_are_refused(request_: dict[str, object], error: str) -> None:

@@ -44,9 +44,10 @@ MAX_FAILURES_PER_ID = 5
 MAX_FAILURES_PER_SOURCE = 20
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
+MAX_KEYS = 10_000  # ID codes with failures remembered (docs/performance.md, "Memory")
 
 MQTT, CLI = "mqtt", "cli"
-OPERATOR_ONLY = frozenset({"mark_false", "alerted", "guard_arrived"})
+OPERATOR_ONLY = frozenset({"mark_false", "alerted", "guard_arrived", "close_alarm"})
 WARNING_ACTIONS = frozenset({"cancel", "change_pin"})
 FACTORY = "factory"  # the effective credential of a contact still on the factory PIN
 
@@ -162,6 +163,9 @@ class Limiter:
         self._limit, self._window, self._lockout = limit, window, lockout
         self._keys: dict[str, _Attempts] = {}
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def locked_until(self, key: str, now: datetime) -> datetime | None:
         """The end of the key's lockout, if it is locked at ``now``."""
         attempts = self._keys.get(key)
@@ -172,6 +176,8 @@ class Limiter:
         """One failed attempt at ``at`` (ignored while locked)."""
         if self.locked_until(key, at) is not None:
             return
+        if key not in self._keys and len(self._keys) >= MAX_KEYS:
+            self._forget(at)
         attempts = self._keys.setdefault(key, _Attempts())
         while attempts.failures and attempts.failures[0] <= at - self._window:
             attempts.failures.popleft()
@@ -180,11 +186,24 @@ class Limiter:
             attempts.failures.clear()
             attempts.locked_until = at + self._lockout
 
+    def _forget(self, now: datetime) -> None:
+        """Make room: drop the keys with no recent failure and no lockout; failing that, the
+        oldest key not locked (a running lockout is the last thing forgotten)."""
+        idle = [key for key, tries in self._keys.items() if not _active(tries, now, self._window)]
+        unlocked = (key for key in self._keys if self.locked_until(key, now) is None)
+        for key in idle or [next(unlocked, next(iter(self._keys)))]:
+            del self._keys[key]
+
     def succeeded(self, key: str) -> None:
         """A success forgets the key's failures (not a running lockout)."""
         attempts = self._keys.get(key)
         if attempts is not None:
             attempts.failures.clear()
+
+
+def _active(attempts: _Attempts, now: datetime, window: timedelta) -> bool:
+    locked = attempts.locked_until is not None and now < attempts.locked_until
+    return locked or bool(attempts.failures and attempts.failures[-1] > now - window)
 
 
 def id_key(account: str | None, id_code: str) -> str:

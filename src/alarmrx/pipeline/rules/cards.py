@@ -17,6 +17,8 @@ three months are up. It never reads a clock.
   starts afresh at every card change. While the red card holds, the dispatch advice says
   *no police* (``dispatch.py``).
 - ``temporary_change``: a note on the card for at most 7 days (``card.temporary``).
+- ``close_alarm`` (an operator): ``alarm.closed``; the alarm leaves the account's open
+  alarms (docs/mqtt.md, "Open alarms").
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from alarmrx.pipeline.rules.derived import Derived, DerivedType, derived_type, i
 from alarmrx.pipeline.rules.events import panel_events
 
 HORIZON = timedelta(days=31)
-CAP = 1000
+CAP = 64  # alarm records kept per account (docs/performance.md, "Memory")
 CARD_MONTHS = 3
 COUNT_KEPT = 16  # counted false alarms remembered while no card holds
 MAX_NOTE = 500
@@ -111,7 +113,26 @@ class TemporaryChange:
         return {"action": "temporary_change", "note": self.note, "duration_s": self.duration_s}
 
 
-CardCommand = Cancel | MarkFalse | TemporaryChange
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseAlarm:
+    """An operator closes the open alarm(s) of record ``journal_seq``."""
+
+    account: str
+    journal_seq: int
+    by: str
+    note: str | None = None
+
+    def journal_fields(self) -> dict[str, Any]:
+        """The COMMAND record's typed fields."""
+        return {
+            "action": "close_alarm",
+            "journal_seq": self.journal_seq,
+            "by": self.by,
+            "note": self.note,
+        }
+
+
+CardCommand = Cancel | MarkFalse | TemporaryChange | CloseAlarm
 
 
 def _text(cmd: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -166,11 +187,19 @@ def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
                            duration_s=float(duration))  # fmt: skip
 
 
+def parse_close_alarm(cmd: Mapping[str, Any]) -> CloseAlarm:
+    """``{"action": "close_alarm", "account", "journal_seq", "by", "note"}``."""
+    return CloseAlarm(
+        account=_account(cmd), journal_seq=_seq(cmd), by=_by(cmd), note=_text(cmd, "note")
+    )
+
+
 CARD_PARSERS: Mapping[str, Callable[[Mapping[str, Any]], CardCommand]] = MappingProxyType(
     {
         "cancel": parse_cancel,
         "mark_false": parse_mark_false,
         "temporary_change": parse_temporary_change,
+        "close_alarm": parse_close_alarm,
     }
 )
 
@@ -206,6 +235,7 @@ class Alarm:
     at: datetime
     cancelled: bool = False
     marked_false: bool = False
+    closed: bool = False
 
 
 @dataclass(slots=True)
@@ -295,6 +325,9 @@ class CardCore:
                     f"{command.account!r} from the last {HORIZON.days} days")  # fmt: skip
         if isinstance(command, Cancel):
             return self._cancel_refusal(command.account, alarm, now)
+        if isinstance(command, CloseAlarm):
+            closed = alarm.closed or alarm.cancelled
+            return f"the alarm of record {alarm.journal_seq} is already closed" if closed else None
         if alarm.marked_false:
             return f"the alarm of record {alarm.journal_seq} is already marked false"
         return None
@@ -334,6 +367,30 @@ class CardCore:
                         description=f"Alarm cancelled by contact {body.get('id_code')}",
                         refs=(alarm.journal_seq, record.journal_seq),
                         fields=MappingProxyType(fields))]  # fmt: skip
+
+    def _closed(self, record: Record) -> list[Derived]:
+        account, body = str(record.account), record.body
+        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        if alarm is None:
+            return []
+        alarm.closed = True
+        fields = {
+            "alarm_seq": alarm.journal_seq,
+            "by": body.get("by"),
+            "note": body.get("note"),
+            "command_seq": record.journal_seq,
+        }
+        return [
+            Derived(
+                type=DerivedType.ALARM_CLOSED,
+                account=account,
+                at=record.received_at,
+                key=f"alarm.closed|{account}|{alarm.journal_seq}",
+                description=f"Alarm closed by {body.get('by')}",
+                refs=(alarm.journal_seq, record.journal_seq),
+                fields=MappingProxyType(fields),
+            )
+        ]
 
     def _marked_false(self, record: Record) -> list[Derived]:
         account, body = str(record.account), record.body
@@ -446,5 +503,6 @@ _COMMANDS: Mapping[str, Callable[[CardCore, Record], list[Derived]]] = MappingPr
         "cancel": CardCore._cancelled,
         "mark_false": CardCore._marked_false,
         "temporary_change": CardCore._temporary,
+        "close_alarm": CardCore._closed,
     }
 )

@@ -34,6 +34,8 @@ class DerivedType(StrEnum):
     TEST_ENDED = "test.ended"
     ALARM_CANCELLED = "alarm.cancelled"
     ALARM_FALSE = "alarm.false"
+    ALARM_CLOSED = "alarm.closed"
+    ALARM_EXPIRED = "alarm.expired"
     CARD_YELLOW = "card.yellow"
     CARD_RED = "card.red"
     CARD_CLEARED = "card.cleared"
@@ -66,6 +68,8 @@ MEANINGS: Mapping[DerivedType, Meaning] = MappingProxyType(
         # OC "cancel report"; no SIA DCS code means a false alarm or a card: YY "status report"
         DerivedType.ALARM_CANCELLED: Meaning("OC", Category.CANCEL),
         DerivedType.ALARM_FALSE: Meaning("YY", Category.STATUS),
+        DerivedType.ALARM_CLOSED: Meaning("YY", Category.STATUS),
+        DerivedType.ALARM_EXPIRED: Meaning("YY", Category.STATUS),
         DerivedType.CARD_YELLOW: Meaning("YY", Category.STATUS),
         DerivedType.CARD_RED: Meaning("YY", Category.STATUS),
         DerivedType.CARD_CLEARED: Meaning("YY", Category.STATUS),

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.alarms import OpenAlarmCore
 from alarmrx.pipeline.rules.auth import AuthCore
 from alarmrx.pipeline.rules.cards import CardCore
 from alarmrx.pipeline.rules.derived import Derived, DerivedType
@@ -45,16 +46,18 @@ class RuleEngine:
         self.cards = CardCore(plans.cards)
         self.auth = AuthCore()
         self.unrecognised = UnrecognisedCore()
-        self.rules += (self.cards, self.auth, self.unrecognised)
+        self.alarms = OpenAlarmCore(plans.open_max_age)
+        self.rules += (self.cards, self.auth, self.unrecognised, self.alarms)
         # The cores that read each kind of record, in ``rules`` order: a record is shown
         # only to them (the others' ``handle`` returns at once for it). Supervision is fed
         # apart, on its own time base, and concludes nothing when folding.
         self._readers: dict[RecordKind, tuple[Rule, ...]] = {
             RecordKind.MESSAGE: (self.verification, self.schedule, self.cards,
-                                 self.unrecognised),
+                                 self.unrecognised, self.alarms),
             RecordKind.COMMAND: (self.verification, self.test_mode, self.schedule, self.cards,
                                  self.auth),
-            RecordKind.DERIVED: (self.verification, self.test_mode, self.schedule, self.cards),
+            RecordKind.DERIVED: (self.verification, self.test_mode, self.schedule, self.cards,
+                                 self.alarms),
         }  # fmt: skip
         self._any_kind: tuple[Rule, ...] = (self.schedule,)  # judges deadlines on any record
         self.position = 0  # the last journal_seq folded

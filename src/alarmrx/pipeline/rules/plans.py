@@ -89,6 +89,9 @@ class VerificationPlan:
         return other in self.neighbours.get(zone, frozenset())
 
 
+DEFAULT_OPEN_MAX_AGE = timedelta(hours=24)
+
+
 @dataclass(frozen=True, slots=True)
 class RulePlans:
     """Every account's plans; ``accounts`` are all configured accounts (for commands)."""
@@ -98,11 +101,14 @@ class RulePlans:
     accounts: frozenset[str] = frozenset()
     cards: Mapping[str, CardSettings] = field(default_factory=dict)
     schedule: Mapping[str, SchedulePlan] = field(default_factory=dict)
+    open_max_age: timedelta = DEFAULT_OPEN_MAX_AGE  # ``[alarms] open_max_age_s``
 
 
-def plans_from(entries: Iterable[AccountSettings]) -> RulePlans:
+def plans_from(
+    entries: Iterable[AccountSettings], *, open_max_age: timedelta = DEFAULT_OPEN_MAX_AGE
+) -> RulePlans:
     """The plans of the configured accounts; the first entry of an account that sets a rule
-    decides it (``alarmrx check`` refuses two)."""
+    decides it (``alarmrx check`` refuses two). ``open_max_age``: ``[alarms]``."""
     entries = tuple(entries)
     supervision: dict[str, SupervisionPlan] = {}
     verification: dict[str, VerificationPlan] = {}
@@ -120,6 +126,7 @@ def plans_from(entries: Iterable[AccountSettings]) -> RulePlans:
         accounts=frozenset(e.account for e in entries),
         cards=MappingProxyType({e.account: e.card for e in reversed(entries) if e.card}),
         schedule=MappingProxyType(schedule),
+        open_max_age=open_max_age,
     )
 
 

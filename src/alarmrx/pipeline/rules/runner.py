@@ -51,6 +51,7 @@ from alarmrx.pipeline.rules.auth import (
 from alarmrx.pipeline.rules.cards import (
     Cancel,
     CardCommand,
+    CloseAlarm,
     MarkFalse,
     Request,
     TemporaryChange,
@@ -223,6 +224,7 @@ class RulesRunner:
         self.engine.verification.configure(plans.verification, now)
         self.engine.cards.configure(plans.cards, now)
         self.engine.schedule.configure(plans.schedule, now)
+        self.engine.alarms.configure(plans.open_max_age, now)
         self._wake.set()
 
     def wake(self) -> None:
@@ -364,7 +366,7 @@ class RulesRunner:
             raise CommandRefused(f"account {command.account!r} is not configured")
         if isinstance(command, Verify):
             await self._check_verify(command)
-        elif isinstance(command, Cancel | MarkFalse | TemporaryChange | ChangePin):
+        elif isinstance(command, Cancel | MarkFalse | TemporaryChange | CloseAlarm | ChangePin):
             await self._check_card(command)
         elif isinstance(command, Overtime):
             self._check_overtime(command)
@@ -403,13 +405,15 @@ class RulesRunner:
             card = self.engine.plans.cards.get(command.account)
             if card is None or card.contact(command.id_code) is None:
                 raise CommandRefused(f"no contact {command.id_code!r} on the account's card")
-        if isinstance(command, Cancel | MarkFalse):
+        if isinstance(command, Cancel | MarkFalse | CloseAlarm):
             seq = command.journal_seq
             if not 0 < seq <= self._journal.last_seq:
                 raise CommandRefused(f"there is no record {seq}")
             await self._until(lambda: self.position >= seq, "the rules have not reached it yet")
         refusal = None if isinstance(command, ChangePin) else self.engine.cards.refusal(
             command, self._clock())  # fmt: skip
+        if refusal is None and isinstance(command, CloseAlarm):
+            refusal = self._close_refusal(command)
         if refusal is not None:
             raise CommandRefused(refusal)
 
@@ -438,6 +442,11 @@ class RulesRunner:
         if not found or found[0].journal_seq != seq or found[0].account != command.account:
             return None
         return seq, found[0].received_at
+
+    def _close_refusal(self, command: CloseAlarm) -> str | None:
+        if self.engine.alarms.is_open(command.account, command.journal_seq):
+            return None
+        return f"the alarm of record {command.journal_seq} is not open"
 
     async def _extra_fields(self, command: Request) -> dict[str, Any]:
         """``change_pin``: the new PIN's hash (computed off the loop), never the PIN."""
@@ -470,13 +479,16 @@ class RulesRunner:
         log.exception("rules_failed")
 
 
+_OWN_FIELDS = (Cancel, MarkFalse, TemporaryChange, CloseAlarm, ChangePin)
+
+
 def _typed(parsed: Request | None) -> Command | None:
     """The commands ``command_body`` knows; the others give their own fields."""
-    return None if isinstance(parsed, Cancel | MarkFalse | TemporaryChange | ChangePin) else parsed
+    return None if isinstance(parsed, _OWN_FIELDS) else parsed
 
 
 def _fields(parsed: Request | None) -> dict[str, Any]:
-    if isinstance(parsed, Cancel | MarkFalse | TemporaryChange | ChangePin):
+    if isinstance(parsed, _OWN_FIELDS):
         return parsed.journal_fields()
     return {}
 

@@ -33,7 +33,7 @@ from alarmrx.pipeline.rules.events import StoredEvent, is_burglary_alarm, panel_
 from alarmrx.pipeline.rules.plans import VerificationPlan
 
 HORIZON = timedelta(hours=24)
-CAP = 1000
+CAP = 64  # per account (docs/performance.md, "Memory")
 
 
 @dataclass(slots=True)
