@@ -19,6 +19,7 @@ from alarmrx.protocols import FrameHeader, encode_message, parse_key
 READY_TIMEOUT_S = 20.0
 _BOUND = re.compile(r"dc09=(?P<host>[^ ,]+):(?P<port>\d+)")
 _METRICS = re.compile(r"metrics=(?P<host>[^ ,]+):(?P<port>\d+)")
+_WORKERS = re.compile(r"workers=(?P<count>\d+)")
 
 
 def write_config(
@@ -72,6 +73,7 @@ class Daemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.metrics_port = 0
+        self.workers = 0
         self.notifications: list[str] = []
         self.log_path = self.directory / "daemon.log"
         self._notify: socket.socket | None = None
@@ -95,6 +97,8 @@ class Daemon:
         assert bound is not None, f"no dc09 address in {status!r}"
         self.port = int(bound["port"])
         self.metrics_port = int(metrics["port"]) if metrics else 0
+        workers = _WORKERS.search(status)
+        self.workers = int(workers["count"]) if workers else 1
         return self
 
     def wait_for(self, state: str, timeout: float) -> str:

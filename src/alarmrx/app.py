@@ -27,6 +27,7 @@ from alarmrx.evidence.anchor import Anchor, anchor_due, anchor_record
 from alarmrx.journal import Journal
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.prune import prune
+from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import ClockStatus, clock_status
 from alarmrx.observability.http import MetricsServer
@@ -59,20 +60,14 @@ class Daemon:
         self._stop = asyncio.Event()
         self._clock: dict[str, Any] = {"synchronised": None, "error_s": None}
         self._ready = False
-        self._journal: Journal | None = None
+        self._journal: Journal | RemoteJournal | None = None
         self._receiver: Receiver | None = None
         self._rules: RulesRunner
         self._accounts_by_id = {a.account: a for a in settings.accounts}
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status."""
-        settings = self.settings
-        journal = await Journal.open(
-            settings.journal.path,
-            fsync=settings.journal.fsync,
-            dedupe_window_s=settings.journal.dedupe_window_s,
-            metrics=self.metrics,
-        )
+        journal = await self._open_journal()
         self._journal = journal
         self.metrics.track_journal_last_seq(lambda: journal.last_seq)
         try:
@@ -80,13 +75,20 @@ class Daemon:
         finally:
             await journal.close()
 
-    async def _serve(self, journal: Journal) -> int:
+    async def _open_journal(self) -> Journal | RemoteJournal:
+        settings = self.settings
+        return await Journal.open(
+            settings.journal.path,
+            fsync=settings.journal.fsync,
+            dedupe_window_s=settings.journal.dedupe_window_s,
+            metrics=self.metrics,
+        )
+
+    async def _serve(self, journal: Journal | RemoteJournal) -> int:
         self._rules = RulesRunner.from_accounts(
             journal, self.settings.accounts, clock=utc_now, metrics=self.metrics
         )
-        receiver = self._build_receiver(journal)
-        self._receiver = receiver
-        await receiver.start(self.settings.receiver.listen)
+        receiver = await self._start_receiving(journal)
         http = await self._start_http()
         control = await self._start_control()
         self._install_signals()
@@ -99,7 +101,8 @@ class Daemon:
         finally:
             sdnotify.notify("STOPPING=1")
             log.info("daemon_stopping")
-            await receiver.stop(STOP_GRACE_S)
+            if receiver is not None:
+                await receiver.stop(STOP_GRACE_S)
             if control is not None:
                 await control.close()
             if http is not None:
@@ -110,7 +113,7 @@ class Daemon:
     async def _start_control(self) -> ControlServer | None:
         """The operator command socket; without it alarms are still received, so a failure
         to bind it (path too long, directory not writable) is logged, never fatal."""
-        control = ControlServer(socket_path(self.settings.journal.path), self._rules.command)
+        control = ControlServer(socket_path(self.settings.journal.path), self.command)
         try:
             await control.start()
         except OSError as err:
@@ -125,7 +128,17 @@ class Daemon:
         metrics = f" metrics={listen.host}:{http.port}" if http and listen else ""
         return f"receiving {dc09}{metrics}"
 
-    def _build_receiver(self, journal: Journal) -> Receiver:
+    async def command(self, cmd: object) -> dict[str, Any]:
+        """An operator's command (control socket, MQTT command topic) to the rules."""
+        return await self._rules.command(cmd)
+
+    async def _start_receiving(self, journal: Journal | RemoteJournal) -> Receiver | None:
+        receiver = self._build_receiver(journal)
+        self._receiver = receiver
+        await receiver.start(self.settings.receiver.listen)
+        return receiver
+
+    def _build_receiver(self, journal: Journal | RemoteJournal) -> Receiver:
         metrics = PrometheusReceiverMetrics(self.metrics)
         handler = FrameHandler(
             settings=self.settings.receiver,
@@ -165,14 +178,19 @@ class Daemon:
             return False, f"journal cannot commit: {error}"
         return True, "ok"
 
-    async def _run_tasks(self, journal: Journal) -> None:
-        tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [
+    def _tasks(
+        self, journal: Journal | RemoteJournal
+    ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        return [
             self._watchdog,
             self._clock_loop,
             self._rules.run,
             lambda: self._anchor_loop(journal),
             self._retention_loop,
         ]
+
+    async def _run_tasks(self, journal: Journal | RemoteJournal) -> None:
+        tasks = self._tasks(journal)
         publisher = self._build_publisher(journal)
         if publisher is not None:
             tasks.append(publisher.run)
@@ -182,7 +200,7 @@ class Daemon:
             for task in running:
                 task.cancel()
 
-    def _build_publisher(self, journal: Journal) -> Any:
+    def _build_publisher(self, journal: Journal | RemoteJournal) -> Any:
         mqtt = self.settings.mqtt
         if mqtt is None:
             log.warning("mqtt_not_configured", detail="events stay in the journal")
@@ -197,7 +215,7 @@ class Daemon:
             metrics=self.metrics,
             version=__version__,
             listeners=self.listeners,
-            commands=self._rules.command,  # the command topic (docs/mqtt.md, docs/commands.md)
+            commands=self.command,  # the command topic (docs/mqtt.md, docs/commands.md)
         )
 
     def _install_signals(self) -> None:
@@ -231,7 +249,7 @@ class Daemon:
             sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(interval / 2)
 
-    async def _anchor_loop(self, journal: Journal) -> None:
+    async def _anchor_loop(self, journal: Journal | RemoteJournal) -> None:
         """Every few minutes, record the chain head as an ANCHOR record; the publisher sends
         it retained, so the head leaves the machine (docs/evidence.md)."""
         last: Anchor | None = None
@@ -281,17 +299,20 @@ class Daemon:
 
 
 def run(config: Path) -> int:
-    """``alarmrx run``: load, then run the daemon until stopped."""
+    """``alarmrx run``: load, then run the supervisor and its processes until stopped
+    (``alarmrx.processes``); ``Daemon`` is the same parts in one process."""
     settings = load_settings(config)
     from alarmrx.observability.logs import configure  # noqa: PLC0415
+    from alarmrx.processes.supervisor import Supervisor  # noqa: PLC0415 - imports a cycle
 
     configure(settings.logging.level, settings.logging.format)
+    structlog.contextvars.bind_contextvars(process="supervisor")
     with contextlib.suppress(KeyboardInterrupt):
-        return _run_loop(Daemon(settings).run())
+        return run_loop(Supervisor(settings).run())
     return 0
 
 
-def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
     """uvloop when it is installed (the ``uvloop`` extra; measured in docs/performance.md),
     unless ``ALARMRX_EVENT_LOOP=asyncio``; the standard loop otherwise."""
     if os.environ.get("ALARMRX_EVENT_LOOP", "uvloop") == "uvloop":

@@ -71,11 +71,32 @@ def total(text: str, name: str) -> float:
 
 
 def rss_kib(pid: int) -> int:
-    """The resident set of a process, from ``/proc/<pid>/status``."""
-    text = Path(f"/proc/{pid}/status").read_text()
+    """The resident set of a process and its children (the daemon's supervisor, writer,
+    consumers and workers), from ``/proc/<pid>/status``."""
+    return sum(_own_rss_kib(p) for p in (pid, *children(pid)))
+
+
+def _own_rss_kib(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0  # exited meanwhile
     match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
     assert match is not None, text
     return int(match[1])
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def log_events(daemon: Daemon) -> list[dict[str, Any]]:

@@ -84,6 +84,7 @@ class ReceiverSettings:
     ack_timestamp: bool = False
     max_unknown_accounts: int = 1000
     long_pad: bool = False
+    workers: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
