@@ -118,6 +118,16 @@ class Daemon:
                 return message
         raise AssertionError(f"no {state} within {timeout} s:\n{self.log()}")
 
+    def child_pids(self, role: str) -> list[int]:
+        """The running children of the daemon's supervisor playing ``role`` (``writer``,
+        ``consumers``, ``worker``)."""
+        assert self.process is not None
+        return [
+            pid
+            for pid in children(self.process.pid)
+            if f"alarmrx.processes.child\0{role}\0".encode() in _cmdline(pid)
+        ]
+
     def log(self) -> str:
         """Everything the daemon wrote so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -151,6 +161,26 @@ class Daemon:
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill()
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
 
 
 def frame(

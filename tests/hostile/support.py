@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.daemon import Daemon, frame, read_reply
+from tests.daemon import Daemon, children, frame, read_reply
 
 FULL = os.environ.get("ALARMRX_HOSTILE") == "full"
 
@@ -84,19 +84,6 @@ def _own_rss_kib(pid: int) -> int:
     match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
     assert match is not None, text
     return int(match[1])
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def log_events(daemon: Daemon) -> list[dict[str, Any]]:

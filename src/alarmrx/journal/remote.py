@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self
 
+import msgspec
 import structlog
 
 from alarmrx.journal.errors import (
@@ -145,14 +146,16 @@ class RemoteJournal:
     ) -> None:
         self._ensure_open()
         for record in records:
-            if record.received_at.tzinfo is None:
-                raise InvalidRecordError("received_at must carry a time zone")
+            _check(record)
         stream = self._stream
         if stream is None or not stream.open:
             raise JournalWriteError(f"journal writer unavailable: {self._last_error}")
         self._next_id += 1
+        try:
+            stream.send(build(self._next_id))
+        except (TypeError, ValueError, msgspec.EncodeError) as err:
+            raise InvalidRecordError(f"record cannot be stored: {err}") from err
         self._waiting[self._next_id] = waiter
-        stream.send(build(self._next_id))
 
     # -- the connection ----------------------------------------------------------------
 
@@ -277,6 +280,14 @@ class RemoteJournal:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _check(record: NewRecord) -> None:
+    """What ``Journal`` refuses before the writer sees it, refused here too."""
+    if record.received_at.tzinfo is None:
+        raise InvalidRecordError("received_at must carry a time zone")
+    if not all(isinstance(key, str) for key in record.body):
+        raise InvalidRecordError("record cannot be stored: body keys must be strings")
 
 
 def _settle(future: asyncio.Future[None]) -> None:

@@ -237,6 +237,7 @@ class Supervisor:
             if process is None:
                 return
             status = await process.wait()
+            child.ready.clear()
             mark_process_dead(process.pid, str(self.runtime.metrics_directory))  # type: ignore[no-untyped-call]
             if self.stopping:
                 return
