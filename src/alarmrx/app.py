@@ -26,7 +26,6 @@ from alarmrx.control import ControlServer, socket_path
 from alarmrx.evidence.anchor import Anchor, anchor_due, anchor_record
 from alarmrx.journal import Journal
 from alarmrx.journal.errors import JournalError
-from alarmrx.journal.prune import prune
 from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import ClockStatus, clock_status
@@ -186,7 +185,7 @@ class Daemon:
             self._clock_loop,
             self._rules.run,
             lambda: self._anchor_loop(journal),
-            self._retention_loop,
+            lambda: self._retention_loop(journal),
         ]
 
     async def _run_tasks(self, journal: Journal | RemoteJournal) -> None:
@@ -266,17 +265,16 @@ class Daemon:
                 continue
             last = Anchor(head.journal_seq, head.hash, now, result.journal_seq)
 
-    async def _retention_loop(self) -> None:
+    async def _retention_loop(self, journal: Journal | RemoteJournal) -> None:
         """Once a day, prune records older than ``journal.retention_days`` (never younger
-        than six weeks); a checkpoint keeps the remaining chain verifiable."""
+        than six weeks) through the journal's writer; a checkpoint keeps the remaining chain
+        verifiable."""
         await asyncio.sleep(RETENTION_FIRST_S)
         while True:
             days = self.settings.journal.retention_days
             now = utc_now()
             try:
-                report = await asyncio.to_thread(
-                    prune, self.settings.journal.path, before=now - timedelta(days=days), now=now
-                )
+                report = await journal.prune(before=now - timedelta(days=days), now=now)
             except JournalError as err:
                 log.error("retention_failed", error=str(err))
             else:

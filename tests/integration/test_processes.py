@@ -221,3 +221,24 @@ def _lost_by_workers(daemon: Daemon) -> int:
         for e in log_events(daemon)
         if e.get("event") == "journal_writer_lost" and str(e.get("process", "")).startswith("w")
     )
+
+
+def test_a_second_daemon_does_not_share_a_running_ones_port(tmp_path: Path) -> None:
+    """SO_REUSEPORT lets the workers share their port; it must not let another daemon in."""
+    with Daemon(_config(tmp_path)) as daemon:
+        other = tmp_path / "other"
+        other.mkdir()
+        config = write_config(other, accounts=['account = "1234"'])
+        text = config.read_text().replace("127.0.0.1:0", f"127.0.0.1:{daemon.port}", 1)
+        config.write_text(text)
+        done = subprocess.run(
+            [sys.executable, "-m", "alarmrx", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1
+        assert "cannot start" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert daemon.terminate() == 0

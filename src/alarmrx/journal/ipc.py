@@ -15,10 +15,20 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Callable
+from datetime import datetime
 from typing import cast
 
 import msgspec
 
+from alarmrx.journal.errors import (
+    InvalidRecordError,
+    JournalClosedError,
+    JournalCorruptError,
+    JournalError,
+    JournalWriteError,
+    PruneRefusedError,
+)
+from alarmrx.journal.prune import PruneReport
 from alarmrx.journal.records import AppendResult, NewRecord
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -36,6 +46,14 @@ class SaveCursor(msgspec.Struct, tag="cursor", array_like=True):
     journal_seq: int
 
 
+class Prune(msgspec.Struct, tag="prune", array_like=True):
+    """Retention through the writer (``Journal.prune``)."""
+
+    id: int
+    before: datetime
+    now: datetime
+
+
 class Subscribe(msgspec.Struct, tag="subscribe", array_like=True):
     """Ask for a ``Head`` now and after every change."""
 
@@ -49,12 +67,37 @@ class Saved(msgspec.Struct, tag="saved", array_like=True):
     id: int
 
 
+class Pruned(msgspec.Struct, tag="pruned", array_like=True):
+    id: int
+    report: PruneReport
+
+
 class Failed(msgspec.Struct, tag="failed", array_like=True):
-    """The request is not durable; ``invalid`` when the records themselves were refused."""
+    """The request was not carried out; ``kind`` names the ``JournalError`` (``ERRORS``)."""
 
     id: int
     error: str
-    invalid: bool = False
+    kind: str = "write"
+
+
+ERRORS: dict[str, type[JournalError]] = {
+    "invalid": InvalidRecordError,
+    "refused": PruneRefusedError,
+    "closed": JournalClosedError,
+    "corrupt": JournalCorruptError,
+    "write": JournalWriteError,
+}
+
+
+def failed(request_id: int, err: JournalError) -> Failed:
+    """The answer to a request that raised ``err``."""
+    kind = next((k for k, kind in ERRORS.items() if isinstance(err, kind)), "write")
+    return Failed(request_id, str(err), kind)
+
+
+def error_of(answer: Failed) -> JournalError:
+    """The ``JournalError`` a ``Failed`` answer stands for, raised again by the client."""
+    return ERRORS.get(answer.kind, JournalWriteError)(answer.error)
 
 
 class Head(msgspec.Struct, tag="head", array_like=True):
@@ -63,8 +106,8 @@ class Head(msgspec.Struct, tag="head", array_like=True):
     error: str | None = None
 
 
-Request = Append | SaveCursor | Subscribe
-Reply = Appended | Saved | Failed | Head
+Request = Append | SaveCursor | Prune | Subscribe
+Reply = Appended | Saved | Pruned | Failed | Head
 Message = Request | Reply
 
 _encoder = msgspec.msgpack.Encoder()

@@ -17,6 +17,7 @@ import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -36,10 +37,14 @@ from alarmrx.journal.ipc import (
     Head,
     Message,
     MessageStream,
+    Prune,
+    Pruned,
     SaveCursor,
     Saved,
     Subscribe,
+    error_of,
 )
+from alarmrx.journal.prune import PruneReport
 from alarmrx.journal.records import AppendResult, NewRecord, Record
 from alarmrx.journal.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.schema import connect_reader
@@ -141,6 +146,12 @@ class RemoteJournal:
         self._request(lambda i: SaveCursor(i, name, journal_seq), future, ())
         await future
 
+    async def prune(self, *, before: datetime, now: datetime) -> PruneReport:
+        """Retention through the writer (``Journal.prune``, its default minimum age)."""
+        future: asyncio.Future[PruneReport] = self._loop.create_future()
+        self._request(lambda i: Prune(i, before, now), future, ())
+        return await future
+
     def _request(
         self, build: Callable[[int], Message], waiter: _Waiter, records: Sequence[NewRecord]
     ) -> None:
@@ -198,16 +209,15 @@ class RemoteJournal:
         if isinstance(message, Head):
             self._head(message)
             return
-        if not isinstance(message, Appended | Saved | Failed):
+        if not isinstance(message, Appended | Saved | Pruned | Failed):
             return
         waiter = self._waiting.pop(message.id, None)
         if waiter is None:
             return
         if isinstance(message, Failed):
-            kind = InvalidRecordError if message.invalid else JournalWriteError
-            _resolve(waiter, kind(message.error))
+            _resolve(waiter, error_of(message))
         else:
-            _resolve(waiter, message.results if isinstance(message, Appended) else None)
+            _resolve(waiter, _result(message))
 
     def _head(self, head: Head) -> None:
         self._heard.set()
@@ -288,6 +298,12 @@ def _check(record: NewRecord) -> None:
         raise InvalidRecordError("received_at must carry a time zone")
     if not all(isinstance(key, str) for key in record.body):
         raise InvalidRecordError("record cannot be stored: body keys must be strings")
+
+
+def _result(message: Appended | Saved | Pruned) -> object:
+    if isinstance(message, Appended):
+        return message.results
+    return message.report if isinstance(message, Pruned) else None
 
 
 def _settle(future: asyncio.Future[None]) -> None:

@@ -12,21 +12,25 @@ import asyncio
 import contextlib
 import functools
 import os
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from alarmrx.journal.errors import InvalidRecordError, JournalError
+from alarmrx.journal.errors import JournalError
 from alarmrx.journal.ipc import (
     Append,
     Appended,
-    Failed,
     Head,
     Message,
     MessageStream,
+    Prune,
+    Pruned,
     SaveCursor,
     Saved,
     Subscribe,
+    failed,
 )
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import AppendResult
@@ -49,25 +53,23 @@ class _Client:
                 journal.submit(message.records, functools.partial(self._appended, message.id))
             elif isinstance(message, SaveCursor):
                 self._service.save_cursor(self, message)
+            elif isinstance(message, Prune):
+                self._service.prune(self, message)
             elif isinstance(message, Subscribe):
                 self.subscribed = True
                 self.stream.send(self._service.head())
         except JournalError as err:
-            self.stream.send(_failed(getattr(message, "id", 0), err))
+            self.stream.send(failed(getattr(message, "id", 0), err))
 
     def _appended(self, request_id: int, result: list[AppendResult] | JournalError) -> None:
         self._service.changed()
         if isinstance(result, JournalError):
-            self.stream.send(_failed(request_id, result))
+            self.stream.send(failed(request_id, result))
         else:
             self.stream.send(Appended(request_id, result))
 
     def _lost(self) -> None:
         self._service.clients.discard(self)
-
-
-def _failed(request_id: int, err: JournalError) -> Failed:
-    return Failed(request_id, str(err), invalid=isinstance(err, InvalidRecordError))
 
 
 class JournalService:
@@ -103,16 +105,30 @@ class JournalService:
         return client.stream
 
     def save_cursor(self, client: _Client, message: SaveCursor) -> None:
-        async def save() -> None:
+        async def save() -> Saved:
+            await self.journal.save_cursor(message.name, message.journal_seq)
+            return Saved(message.id)
+
+        self._answer(client, message.id, save())
+
+    def prune(self, client: _Client, message: Prune) -> None:
+        async def prune() -> Pruned:
+            report = await self.journal.prune(before=message.before, now=message.now)
+            return Pruned(message.id, report)
+
+        self._answer(client, message.id, prune())
+
+    def _answer(
+        self, client: _Client, request_id: int, work: Coroutine[Any, Any, Saved | Pruned]
+    ) -> None:
+        async def answer() -> None:
             try:
-                await self.journal.save_cursor(message.name, message.journal_seq)
+                client.stream.send(await work)
             except JournalError as err:
-                client.stream.send(_failed(message.id, err))
-            else:
-                client.stream.send(Saved(message.id))
+                client.stream.send(failed(request_id, err))
             self.changed()
 
-        task = asyncio.create_task(save())
+        task = asyncio.create_task(answer())
         task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
 
     def changed(self) -> None:

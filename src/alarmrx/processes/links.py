@@ -1,9 +1,10 @@
 """Two small datagram channels between receiver workers and the consumers process.
 
 Link tests (NULL frames) are not journaled (docs/rules.md): a worker reports every accepted
-frame's account and path to supervision as one Unix datagram (``LinkSender``), never waiting:
-when the consumers' socket buffer is full the report is dropped and counted, and the next
-frame of that account reports it again. The consumers process answers with the accounts in
+frame's account and path to supervision over a Unix datagram socket (``LinkSender``: the
+reports of one turn of the event loop in one datagram), never waiting: when the consumers'
+socket buffer is full the reports are dropped and counted, and the next frame of each account
+reports it again. The consumers process answers with the accounts in
 test mode (``TestSessions``), sent to every worker when they change and every
 ``RESEND_S`` for a worker that restarted; a worker flags a message record ``test`` from its
 copy (``TestModeView``).
@@ -44,7 +45,8 @@ class TestSessions(msgspec.Struct, array_like=True):
     sessions: dict[str, tuple[datetime, datetime]]
 
 
-_link_decoder = msgspec.msgpack.Decoder(Link)
+MAX_LINKS_PER_DATAGRAM = 256
+_link_decoder = msgspec.msgpack.Decoder(list[Link])
 _sessions_decoder = msgspec.msgpack.Decoder(TestSessions)
 _encoder = msgspec.msgpack.Encoder()
 
@@ -75,6 +77,7 @@ class LinkSender:
         self._path = str(path)
         self._sock = _datagram_socket()
         self._on_drop = on_drop
+        self._pending: list[Link] = []
 
     def __call__(  # noqa: PLR0917 - receiver.handler.LinkObserver calls it positionally
         self,
@@ -85,11 +88,21 @@ class LinkSender:
         peer: str,
         at: datetime,
     ) -> None:
-        data = _encoder.encode(Link(account, receiver, line, transport, peer, at))
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(Link(account, receiver, line, transport, peer, at))
+        if len(self._pending) >= MAX_LINKS_PER_DATAGRAM:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
         try:
-            self._sock.sendto(data, self._path)
+            self._sock.sendto(_encoder.encode(pending), self._path)
         except OSError:  # full (BlockingIOError), or the consumers are restarting
-            self._on_drop()
+            for _ in pending:
+                self._on_drop()
 
     def close(self) -> None:
         self._sock.close()
@@ -102,13 +115,14 @@ async def receive_links(sock: socket.socket, observe: LinkObserver) -> None:
     """The consumers' end: hand every report to supervision until cancelled."""
     loop = asyncio.get_running_loop()
     while True:
-        data = await loop.sock_recv(sock, 4096)
+        data = await loop.sock_recv(sock, 1 << 16)
         try:
-            link = _link_decoder.decode(data)
+            links = _link_decoder.decode(data)
         except msgspec.DecodeError:
             log.warning("link_report_unreadable", size=len(data))
             continue
-        observe(link.account, link.receiver, link.line, link.transport, link.peer, link.at)
+        for link in links:
+            observe(link.account, link.receiver, link.line, link.transport, link.peer, link.at)
 
 
 class TestModeView:

@@ -358,8 +358,12 @@ def _runtime_directory() -> Runtime:
 
 def _hold_port(address: ListenAddress) -> tuple[int, list[socket.socket]]:
     """A port free for TCP and UDP on ``address.host`` (the given one unless 0), and the
-    bound sockets that hold it."""
+    bound sockets that hold it. A given port is first bound without ``SO_REUSEPORT``, which
+    fails while anything holds it: a second daemon must not share a running one's port."""
     family = socket.getaddrinfo(address.host, None, type=socket.SOCK_STREAM)[0][0]
+    if address.port != 0:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            _bound(family, kind, address.host, address.port, reuse_port=False).close()
     for _ in range(20):
         holders = [_bound(family, socket.SOCK_STREAM, address.host, address.port)]
         port = int(holders[0].getsockname()[1])
@@ -375,11 +379,13 @@ def _hold_port(address: ListenAddress) -> tuple[int, list[socket.socket]]:
     raise OSError(msg)
 
 
-def _bound(family: int, kind: int, host: str, port: int) -> socket.socket:
+def _bound(
+    family: int, kind: int, host: str, port: int, *, reuse_port: bool = True
+) -> socket.socket:
     sock = socket.socket(family, kind)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, int(reuse_port))
         sock.bind((host, port))
     except OSError:
         sock.close()

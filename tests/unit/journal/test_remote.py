@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,12 @@ import pytest
 from tests.unit.journal.builders import message
 
 from alarmrx.journal import Journal
-from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
+from alarmrx.journal.errors import (
+    InvalidRecordError,
+    JournalError,
+    JournalWriteError,
+    PruneRefusedError,
+)
 from alarmrx.journal.ipc import Append, encode
 from alarmrx.journal.query import query
 from alarmrx.journal.records import AppendResult, NewRecord, RecordKind
@@ -158,3 +164,31 @@ def test_messages_carry_records_unchanged() -> None:
 async def test_no_writer_is_a_clear_error(path: Path, sock: Path) -> None:
     with pytest.raises(JournalError, match="no journal writer"):
         await RemoteJournal.connect(path, sock, within_s=0.3)
+
+
+async def test_retention_goes_through_the_writer_and_moves_its_head(
+    journal: Journal, remote: RemoteJournal, path: Path
+) -> None:
+    """Pruning runs on the writer's own connection: the checkpoint it chains is the head
+    every process sees next, and the chain goes on from it."""
+    await remote.append_many([message(n) for n in range(1, 4)])
+    now = message(3).received_at + timedelta(days=60)
+    report = await remote.prune(before=message(3).received_at, now=now)
+    assert (report.pruned, report.through_seq, report.checkpoint_seq) == (2, 2, 4)
+    assert journal.last_seq == 4
+    await remote.wait_for(3)
+    assert remote.last_seq == 4
+    assert (await remote.append(message(5))).journal_seq == 5
+    assert verify_chain(path).ok
+    assert [r.kind for r in query(path)] == [
+        RecordKind.MESSAGE,
+        RecordKind.CHECKPOINT,
+        RecordKind.MESSAGE,
+    ]
+
+
+async def test_retention_refuses_a_young_cut_off(remote: RemoteJournal) -> None:
+    await remote.append(message(1))
+    at = message(1).received_at
+    with pytest.raises(PruneRefusedError):
+        await remote.prune(before=at, now=at + timedelta(days=1))
