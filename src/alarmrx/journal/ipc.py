@@ -40,6 +40,20 @@ class Append(msgspec.Struct, tag="append", array_like=True):
     records: list[NewRecord]
 
 
+class AppendEncoded(msgspec.Struct, tag="append", array_like=True):
+    """An ``Append`` as a client sends it: each record encoded when it was submitted (so a
+    record that cannot be encoded is refused to its caller alone), the records of one turn of
+    the client's event loop in one message."""
+
+    id: int
+    records: list[msgspec.Raw]
+
+
+def encode_record(record: NewRecord) -> msgspec.Raw:
+    """One record for an ``AppendEncoded``; raises ``TypeError``/``msgspec.EncodeError``."""
+    return msgspec.Raw(_encoder.encode(record))
+
+
 class SaveCursor(msgspec.Struct, tag="cursor", array_like=True):
     id: int
     name: str
@@ -107,6 +121,7 @@ class Head(msgspec.Struct, tag="head", array_like=True):
 
 
 Request = Append | SaveCursor | Prune | Subscribe
+Outgoing = Request | AppendEncoded
 Reply = Appended | Saved | Pruned | Failed | Head
 Message = Request | Reply
 
@@ -118,7 +133,7 @@ class ProtocolViolationError(Exception):
     """The peer sent something that is not a message of this protocol."""
 
 
-def encode(message: Message) -> bytes:
+def encode(message: Message | AppendEncoded) -> bytes:
     """One message as it goes on the wire, length first."""
     body = _encoder.encode(message)
     return _LENGTH.pack(len(body)) + body
@@ -146,7 +161,7 @@ class MessageStream(asyncio.Protocol):
     def open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message | AppendEncoded) -> None:
         """Queue ``message``; everything queued in this turn of the loop leaves together."""
         if self.transport is None:
             return

@@ -31,8 +31,8 @@ from alarmrx.journal.errors import (
     JournalWriteError,
 )
 from alarmrx.journal.ipc import (
-    Append,
     Appended,
+    AppendEncoded,
     Failed,
     Head,
     Message,
@@ -42,6 +42,7 @@ from alarmrx.journal.ipc import (
     SaveCursor,
     Saved,
     Subscribe,
+    encode_record,
     error_of,
 )
 from alarmrx.journal.prune import PruneReport
@@ -82,6 +83,7 @@ class RemoteJournal:
         self._reader_conn: sqlite3.Connection | None = None
         self._tail = Tail()
         self._keeper: asyncio.Task[None] | None = None
+        self._batch: list[tuple[list[msgspec.Raw], _Waiter]] = []
 
     @classmethod
     async def connect(
@@ -133,40 +135,58 @@ class RemoteJournal:
             self._ensure_open()
             return []
         future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        self._request(lambda i: Append(i, list(records)), future, records)
+        self.submit(records, future)
         return await future
 
-    def submit(self, records: Sequence[NewRecord], done: Done) -> None:
-        """``done`` runs on the loop with one result per record once durable, or with the
-        ``JournalError``. Raises ``JournalError`` when nothing can be sent."""
-        self._request(lambda i: Append(i, list(records)), done, records)
+    def submit(self, records: Sequence[NewRecord], done: _Waiter) -> None:
+        """``done`` (a callback or a future) gets one result per record once durable, or the
+        ``JournalError``. Raises ``JournalError`` when nothing can be sent. The appends of one
+        turn of the event loop go to the writer as one message."""
+        self._ensure_open()
+        self._ensure_connected()
+        try:
+            encoded = [encode_record(_checked(record)) for record in records]
+        except (TypeError, ValueError, msgspec.EncodeError) as err:
+            raise InvalidRecordError(f"record cannot be stored: {err}") from err
+        if not self._batch:
+            self._loop.call_soon(self._send_batch)
+        self._batch.append((encoded, done))
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        if self._stream is None or not self._stream.open:
+            error = JournalWriteError(f"journal writer unavailable: {self._last_error}")
+            for _, waiter in batch:
+                _resolve(waiter, error)
+            return
+        self._next_id += 1
+        self._waiting[self._next_id] = _Split(batch)
+        self._stream.send(AppendEncoded(self._next_id, [r for rs, _ in batch for r in rs]))
 
     async def save_cursor(self, name: str, journal_seq: int) -> None:
         future: asyncio.Future[None] = self._loop.create_future()
-        self._request(lambda i: SaveCursor(i, name, journal_seq), future, ())
+        self._request(lambda i: SaveCursor(i, name, journal_seq), future)
         await future
 
     async def prune(self, *, before: datetime, now: datetime) -> PruneReport:
         """Retention through the writer (``Journal.prune``, its default minimum age)."""
         future: asyncio.Future[PruneReport] = self._loop.create_future()
-        self._request(lambda i: Prune(i, before, now), future, ())
+        self._request(lambda i: Prune(i, before, now), future)
         return await future
 
-    def _request(
-        self, build: Callable[[int], Message], waiter: _Waiter, records: Sequence[NewRecord]
-    ) -> None:
-        self._ensure_open()
-        for record in records:
-            _check(record)
-        stream = self._stream
-        if stream is None or not stream.open:
+    def _ensure_connected(self) -> None:
+        if self._stream is None or not self._stream.open:
             raise JournalWriteError(f"journal writer unavailable: {self._last_error}")
+
+    def _request(self, build: Callable[[int], Message], waiter: _Waiter) -> None:
+        self._ensure_open()
+        self._ensure_connected()
+        assert self._stream is not None  # noqa: S101 - _ensure_connected checked it
         self._next_id += 1
-        try:
-            stream.send(build(self._next_id))
-        except (TypeError, ValueError, msgspec.EncodeError) as err:
-            raise InvalidRecordError(f"record cannot be stored: {err}") from err
         self._waiting[self._next_id] = waiter
+        self._stream.send(build(self._next_id))
 
     # -- the connection ----------------------------------------------------------------
 
@@ -199,6 +219,7 @@ class RemoteJournal:
     def _lost(self) -> None:
         self._stream = None
         self._healthy, self._last_error = False, "journal writer connection lost"
+        self._send_batch()  # submitted in this turn: failed now
         waiting, self._waiting = self._waiting, {}
         for waiter in waiting.values():
             _resolve(waiter, JournalWriteError(self._last_error))
@@ -292,12 +313,30 @@ class RemoteJournal:
         await self.close()
 
 
-def _check(record: NewRecord) -> None:
+def _checked(record: NewRecord) -> NewRecord:
     """What ``Journal`` refuses before the writer sees it, refused here too."""
     if record.received_at.tzinfo is None:
         raise InvalidRecordError("received_at must carry a time zone")
     if not all(isinstance(key, str) for key in record.body):
         raise InvalidRecordError("record cannot be stored: body keys must be strings")
+    return record
+
+
+class _Split:
+    """The waiter of one ``AppendEncoded``: each submitter gets its own records' results."""
+
+    def __init__(self, batch: list[tuple[list[msgspec.Raw], _Waiter]]) -> None:
+        self._batch = batch
+
+    def __call__(self, result: Any) -> None:
+        if isinstance(result, JournalError):
+            for _, waiter in self._batch:
+                _resolve(waiter, result)
+            return
+        start = 0
+        for records, waiter in self._batch:
+            _resolve(waiter, result[start : start + len(records)])
+            start += len(records)
 
 
 def _result(message: Appended | Saved | Pruned) -> object:

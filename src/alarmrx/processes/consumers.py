@@ -41,6 +41,7 @@ class ConsumersDaemon(Daemon):
         self._runtime = runtime
         self._sessions = SessionsSender(runtime.worker_socket(i) for i in range(workers))
         self._shared: dict[str, tuple[datetime, datetime]] | None = None
+        self._links = bind_datagrams(runtime.links_socket)  # before READY=1: none is lost
 
     async def _open_journal(self) -> Journal | RemoteJournal:
         return await RemoteJournal.connect(self.settings.journal.path, self._runtime.writer_socket)
@@ -54,10 +55,9 @@ class ConsumersDaemon(Daemon):
     def _tasks(
         self, journal: Journal | RemoteJournal
     ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-        links = bind_datagrams(self._runtime.links_socket)
         return [
             *super()._tasks(journal),
-            lambda: receive_links(links, self._rules.observe_link),
+            lambda: receive_links(self._links, self._rules.observe_link),
             self._share_sessions,
         ]
 
@@ -98,3 +98,4 @@ class ConsumersDaemon(Daemon):
         finally:
             with contextlib.suppress(OSError):
                 self._sessions.close()
+                self._links.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.journal.builders import message
+from tests.unit.journal.builders import T0, Metrics, message
 
 from alarmrx.journal import Journal
 from alarmrx.journal.errors import (
@@ -192,3 +192,24 @@ async def test_retention_refuses_a_young_cut_off(remote: RemoteJournal) -> None:
     at = message(1).received_at
     with pytest.raises(PruneRefusedError):
         await remote.prune(before=at, now=at + timedelta(days=1))
+
+
+async def test_the_appends_of_one_loop_turn_share_one_message_and_get_their_own_results(
+    journal: Journal, remote: RemoteJournal, metrics: Metrics
+) -> None:
+    done: list[asyncio.Future[list[AppendResult]]] = []
+    for n in range(1, 31, 3):  # ten submitters, three records each, in one turn of the loop
+        future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
+        remote.submit([message(n), message(n + 1), message(n + 2)], future)
+        done.append(future)
+    with pytest.raises(InvalidRecordError):  # refused to its caller alone
+        remote.submit(
+            [message(99), NewRecord(kind=RecordKind.MESSAGE, received_at=T0, body={"x": object()})],
+            print,
+        )
+    results = await asyncio.gather(*done)
+    assert [[r.journal_seq for r in rs] for rs in results] == [
+        [n, n + 1, n + 2] for n in range(1, 31, 3)
+    ]
+    assert [batch for _, batch in metrics.commits] == [30]  # one request, one commit
+    assert journal.last_seq == 30
