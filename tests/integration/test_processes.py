@@ -242,3 +242,25 @@ def test_a_second_daemon_does_not_share_a_running_ones_port(tmp_path: Path) -> N
         assert "cannot start" in done.stderr
         assert "Traceback" not in done.stderr
         assert daemon.terminate() == 0
+
+
+def test_sighup_reaches_every_worker(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    with Daemon(config) as daemon:
+        config.write_text(config.read_text() + '\n[[accounts]]\naccount = "5678"\n')
+        daemon.hup()
+
+        def reloaded() -> set[str]:
+            return {
+                str(e.get("process"))
+                for e in log_events(daemon)
+                if e.get("event") == "config_reloaded"
+            }
+
+        workers = {f"worker-{i}" for i in range(WORKERS)}
+        wait_until(lambda: workers <= reloaded(), 30, "every worker reloaded")
+        for n in range(1, 21):  # new connections, spread over the workers by the kernel
+            with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
+                sock.sendall(frame("5678", f"#5678|Nri1/BA{n:03d}", sequence=n))
+                assert b'"ACK"' in read_reply(sock)
+        assert daemon.terminate() == 0

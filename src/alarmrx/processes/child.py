@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -44,10 +43,8 @@ class Part(Protocol):
 
 def _die_with_parent(parent: int) -> None:
     """Ask the kernel for SIGKILL when the supervisor goes (Linux); exit if it already went."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is not None:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols: libc's prctl
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(EX_SOFTWARE)
 
@@ -59,9 +56,12 @@ async def serve(part: Part, config: Path) -> int:
 
     def reload() -> None:
         try:
-            part.reload(load_settings(config))
+            settings = load_settings(config)
         except ConfigError as err:
             log.error("reload_refused", problems=str(err).splitlines())
+            return
+        part.reload(settings)
+        log.info("config_reloaded", accounts=len(settings.accounts))
 
     await part.start()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -119,7 +119,8 @@ async def _role(args: argparse.Namespace, settings: Settings, runtime: Runtime) 
     if args.role == "consumers":
         from alarmrx.processes.consumers import ConsumersDaemon  # noqa: PLC0415
 
-        return await ConsumersDaemon(settings, runtime, args.workers).run()
+        listen = tuple(args.listen)
+        return await ConsumersDaemon(settings, runtime, args.workers, listen).run()
     if args.role == "writer":
         from alarmrx.processes.writer import WriterProcess  # noqa: PLC0415
 

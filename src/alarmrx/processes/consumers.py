@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from alarmrx.app import Daemon
-from alarmrx.config import Settings
+from alarmrx.config import ListenAddress, Settings
 from alarmrx.journal import Journal
 from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability.http import MetricsServer
@@ -36,12 +36,26 @@ SESSIONS_CHECK_S = 0.1
 class ConsumersDaemon(Daemon):
     """``Daemon`` reading and writing the journal through the writer process."""
 
-    def __init__(self, settings: Settings, runtime: Runtime, workers: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        workers: int,
+        listen: tuple[ListenAddress, ...],
+    ) -> None:
         super().__init__(settings)
         self._runtime = runtime
+        self._listen = listen
         self._sessions = SessionsSender(runtime.worker_socket(i) for i in range(workers))
         self._shared: dict[str, tuple[datetime, datetime]] | None = None
         self._links = bind_datagrams(runtime.links_socket)  # before READY=1: none is lost
+
+    @property
+    def listeners(self) -> list[str]:
+        """The workers' addresses (the supervisor bound them), as host:port."""
+        return [
+            f"[{a.host}]:{a.port}" if ":" in a.host else f"{a.host}:{a.port}" for a in self._listen
+        ]
 
     async def _open_journal(self) -> Journal | RemoteJournal:
         return await RemoteJournal.connect(self.settings.journal.path, self._runtime.writer_socket)
