@@ -90,6 +90,7 @@ class Supervisor:
             ["role"],
             registry=self.registry,
         )
+        self._started = False  # every child was ready once: READY=1 went to systemd
         self._stopping = False
         self._stop = asyncio.Event()
         self._journal: RemoteJournal | None = None
@@ -133,6 +134,7 @@ class Supervisor:
         )
         http = await self._start_http()
         self._install_signals()
+        self._started = True
         sdnotify.notify(f"READY=1\nSTATUS={self._status(http)}\nMAINPID={os.getpid()}")
         log.info("daemon_ready", version=__version__, workers=self.workers, listeners=self.bound)
         self._tasks.append(asyncio.create_task(self._watchdog()))
@@ -149,6 +151,10 @@ class Supervisor:
                 await http.close()
         log.info("daemon_stopped")
         return 0
+
+    def stop(self) -> None:
+        """What SIGTERM does: drain the children in order, then return from ``run``."""
+        self._stop.set()
 
     @property
     def stopping(self) -> bool:
@@ -292,7 +298,8 @@ class Supervisor:
 
     def ready(self) -> bool:
         """``/readyz``: every child ready."""
-        return not self._stopping and all(child.ready.is_set() for child in self.children)
+        children = self.children
+        return self._started and not self._stopping and all(c.ready.is_set() for c in children)
 
     def _status(self, http: MetricsServer | None) -> str:
         """``receiving dc09=host:port,… metrics=host:port`` (tests read the ports here)."""
@@ -303,8 +310,8 @@ class Supervisor:
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
 
     def reload(self) -> None:
