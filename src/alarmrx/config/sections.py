@@ -68,7 +68,8 @@ RECEIVER = Table(
                "Pad encrypted ACKs with 16-31 bytes (DC-09-2026 style) instead of 1-16."),
         Option("workers", c.integer(0, 256),
                "Receiver worker processes, each serving every address (`SO_REUSEPORT`); "
-               "0 = one per CPU core. The limits above apply per worker."),
+               "0 = one per CPU core but one (left to the journal writer and the consumers), "
+               "at least one. The limits above apply per worker."),
     ),
     "The DC-09 listeners and their limits.",
 )  # fmt: skip

@@ -70,9 +70,11 @@ class Child:
 
 
 def worker_count(settings: Settings) -> int:
-    """``[receiver] workers``, 0 meaning one per CPU core this process may use."""
+    """``[receiver] workers``; 0: one per CPU core this process may use but one, which the
+    journal writer and the consumers share (every ACK waits on the writer: with a worker on
+    every core, a flood of bad input on the workers starved it), at least one."""
     configured = settings.receiver.workers
-    return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)))
+    return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 class Supervisor:
