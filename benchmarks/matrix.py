@@ -17,6 +17,7 @@ from benchmarks.broker import Broker
 from benchmarks.frames import LINK_TESTS, MIX
 from benchmarks.load import LinkPlan, ProbePlan, SharePlan
 from benchmarks.procstat import (
+    cpu_by_role,
     cpu_seconds,
     open_files,
     peak_rss,
@@ -51,6 +52,7 @@ class Options:
     probe_rate: float | None  # frames/s of the one measuring panel; None: no such panel
     mqtt: bool
     workdir: Path
+    workers: tuple[int, ...] = (0,)  # alarmrx's [receiver] workers; 0: its default
     alarmrx_source: Path | None
     keep: bool
     host: str = "127.0.0.1"
@@ -65,13 +67,15 @@ def cells(options: Options) -> Iterator[tuple[Cell, int]]:
             for mode in options.modes:
                 for connections in options.connections:
                     for receiver in order:
-                        cell = Cell(
-                            receiver=receiver,
-                            transport=transport,
-                            mode=mode,
-                            connections=connections,
-                        )
-                        yield cell, repetition
+                        for workers in options.workers if receiver == "alarmrx" else (0,):
+                            cell = Cell(
+                                receiver=receiver,
+                                transport=transport,
+                                mode=mode,
+                                connections=connections,
+                                workers=workers,
+                            )
+                            yield cell, repetition
 
 
 def run_matrix(options: Options, progress: Callable[[Measurement], None]) -> list[Measurement]:
@@ -88,7 +92,8 @@ def run_cell(cell: Cell, repetition: int, options: Options) -> Measurement:
     """Start the receiver, load it for ``options.duration``, read it, stop it."""
     workdir = (
         options.workdir
-        / f"{cell.receiver}-{cell.transport}-{cell.mode}-{cell.connections}-r{repetition}"
+        / f"{cell.receiver}-{cell.transport}-{cell.mode}-{cell.connections}-w{cell.workers}"
+        f"-r{repetition}"
     )
     workdir.mkdir(parents=True, exist_ok=True)
     probe_accounts = 1 if options.probe_rate else 0  # the measuring panel's own, last
@@ -101,6 +106,7 @@ def run_cell(cell: Cell, repetition: int, options: Options) -> Measurement:
         transport=cell.transport,
         accounts=accounts,
         alarmrx_source=options.alarmrx_source,
+        workers=cell.workers,
     )
     try:
         if options.mqtt and cell.receiver == "alarmrx":
@@ -126,6 +132,7 @@ def _run_with_broker(cell: Cell, repetition: int, options: Options, setup: Setup
 
 def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiver) -> Measurement:
     pid, before = receiver.pid, dict[str, float]()
+    roles_before: dict[str, float] = {}
     rss_idle = rss(pid)
 
     def before_start(connected: int) -> None:
@@ -133,6 +140,7 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
             _wait_accepted(pid, connected)
         before["rss"] = rss(pid)
         before["cpu"] = cpu_seconds(pid)
+        roles_before.update(cpu_by_role(pid))
         before["drops"] = udp_receive_buffer_errors()
 
     plans = share_plans(
@@ -140,6 +148,7 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
     )
     load = run_load(plans, before_start)
     receiver.check_alive()
+    _report_roles(cell, load.acked, roles_before, cpu_by_role(pid))
     readings = Readings(
         cpu_before=before["cpu"],
         cpu_after=cpu_seconds(pid),
@@ -151,6 +160,20 @@ def _load(cell: Cell, repetition: int, options: Options, receiver: RunningReceiv
     return measure(
         cell, repetition, load, readings, rate=options.rate, probe_rate=options.probe_rate
     )
+
+
+def _report_roles(
+    cell: Cell, acked: int, before: dict[str, float], after: dict[str, float]
+) -> None:
+    """CPU µs per acknowledged frame of each of the receiver's processes, by role (alarmrx's
+    supervisor, writer, consumers, workers): what docs/performance.md's capacity model uses."""
+    if set(after) <= {"supervisor"} or not acked:
+        return
+    costs = ", ".join(
+        f"{role} {(after[role] - before.get(role, 0.0)) / acked * 1e6:.0f}"
+        for role in sorted(after)
+    )
+    print(f"  {cell.receiver} w{cell.workers} CPU µs/frame by process: {costs}", flush=True)
 
 
 def _wait_accepted(pid: int, connected: int) -> None:

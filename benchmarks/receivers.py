@@ -54,6 +54,7 @@ class Setup:
     mqtt_url: str | None = None  # alarmrx publishes here when set
     alarmrx_source: Path | None = None  # a copy of src/ to run alarmrx from
     extra_config: str = ""  # TOML appended to alarmrx's config (e.g. an ``[alarms]`` table)
+    workers: int = 0  # [receiver] workers for alarmrx; 0: leave the key out (its default)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +117,7 @@ def alarmrx_config(setup: Setup) -> str:
         'id = "bench"',
         f"listen = [{quote(f'{setup.host}:{setup.port}')}]",
         *(f"{name} = {value}" for name, value in ALARMRX_LIMITS.items()),
+        *([f"workers = {setup.workers}"] if setup.workers else []),
         "",
         "[journal]",
         f"path = {quote(str(setup.workdir / 'journal.db'))}",

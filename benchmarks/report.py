@@ -17,10 +17,12 @@ from benchmarks.stats import Summary
 MS, US, MIB = 1e3, 1e6, 1024 * 1024
 RSS_PER_CONNECTION_FROM = 100  # below this, page-size noise swamps the figure
 HEADER = (
-    "| receiver | transport | mode | connections | frames/s | p50 ms | p90 ms | p99 ms "
+    "| receiver | workers | transport | mode | connections | frames/s | p50 ms | p90 ms | p99 ms "
     "| max ms | CPU µs/frame | peak RSS MiB | RSS KiB/conn | gen CPU µs/frame | failed |"
 )
-RATIO_HEADER = "| transport | mode | connections | frames/s | p50 | p99 | CPU/frame | peak RSS |"
+RATIO_HEADER = (
+    "| workers | transport | mode | connections | frames/s | p50 | p99 | CPU/frame | peak RSS |"
+)
 
 
 def render_section(
@@ -74,6 +76,7 @@ def _row(s: Summary) -> str:
     spread = f" ({low:.0f} to {high:.0f})" if s.runs > 1 else ""
     cells = [
         c.receiver,
+        _workers(c.workers),
         c.transport,
         c.mode,
         f"{c.connections:,}",
@@ -92,8 +95,8 @@ def _row(s: Summary) -> str:
 
 
 PROBE_HEADER = (
-    "| receiver | transport | mode | other connections | frames/s | acked | p50 ms | p99 ms "
-    "| max ms |"
+    "| receiver | workers | transport | mode | other connections | frames/s | acked "
+    "| p50 ms | p99 ms | max ms |"
 )
 PROBE_INTRO = (
     "### Measuring panel\n\nOne more connection, on an account of its own, sends the event "
@@ -115,7 +118,7 @@ def _probe_row(s: Summary) -> str:
 
 
 E2E_HEADER = (
-    "| receiver | transport | mode | connections | offered frames/s | events published "
+    "| receiver | workers | transport | mode | connections | offered frames/s | events published "
     "| p50 ms | p99 ms | max ms |"
 )
 E2E_INTRO = (
@@ -144,7 +147,7 @@ def _table(intro: str, header: str, rows: list[str]) -> str:
 
 def _point(s: Summary) -> list[str]:
     c = s.cell
-    return [c.receiver, c.transport, c.mode, f"{c.connections:,}"]
+    return [c.receiver, _workers(c.workers), c.transport, c.mode, f"{c.connections:,}"]
 
 
 def _ms(*seconds: float, digits: int) -> list[str]:
@@ -172,7 +175,9 @@ def _ratios(summaries: Sequence[Summary]) -> str:
             _ratio(s.peak_rss, peer.peak_rss),
         ]
         rows.append(
-            f"| {c.transport} | {c.mode} | {c.connections:,} | " + " | ".join(figures) + " |"
+            f"| {_workers(c.workers)} | {c.transport} | {c.mode} | {c.connections:,} | "
+            + " | ".join(figures)
+            + " |"
         )
     if not rows:
         return "### alarmrx / pysiaalarm\n\nNot computed: this run did not measure both receivers."
@@ -183,6 +188,10 @@ def _ratios(summaries: Sequence[Summary]) -> str:
         "and keeps nothing."
     )
     return "\n".join([intro, "", RATIO_HEADER, _rule(RATIO_HEADER), *rows])
+
+
+def _workers(workers: int) -> str:
+    return str(workers) if workers else "—"
 
 
 def _ratio(ours: float, theirs: float) -> str:

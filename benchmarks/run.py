@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"the others; its latency is reported apart (default: {SCALE_PROBE_RATE:g} for "
         "--section scale, else none)",
     )
+    add(
+        "--workers",
+        type=_counts,
+        help="alarmrx's receiver worker processes, one cell each (default: its own default)",
+    )
     add("--mqtt", action="store_true", help="alarmrx publishes to a local mosquitto; time it")
     add("--section", help="the section of the page to write (default: matrix, or quick)")
     add("--output", type=Path, default=DOC, help="the page to write")
@@ -150,6 +155,7 @@ def options_from(args: argparse.Namespace, receivers: tuple[str, ...]) -> Option
         probe_rate=args.probe_rate or None,
         mqtt=args.mqtt,
         workdir=workdir,
+        workers=args.workers or (0,),
         alarmrx_source=snapshot_source(workdir) if "alarmrx" in receivers else None,
         keep=args.keep,
     )

@@ -18,6 +18,7 @@ class Cell:
     transport: str
     mode: str
     connections: int
+    workers: int = 0  # alarmrx's receiver worker processes; 0: not applicable (the peers)
 
     @property
     def peer_key(self) -> tuple[str, str, int]:

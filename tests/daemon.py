@@ -19,6 +19,7 @@ from alarmrx.protocols import FrameHeader, encode_message, parse_key
 READY_TIMEOUT_S = 20.0
 _BOUND = re.compile(r"dc09=(?P<host>[^ ,]+):(?P<port>\d+)")
 _METRICS = re.compile(r"metrics=(?P<host>[^ ,]+):(?P<port>\d+)")
+_WORKERS = re.compile(r"workers=(?P<count>\d+)")
 
 
 def write_config(
@@ -76,6 +77,7 @@ class Daemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.metrics_port = 0
+        self.workers = 0
         self.notifications: list[str] = []
         self.log_path = self.directory / "daemon.log"
         self._notify: socket.socket | None = None
@@ -99,6 +101,8 @@ class Daemon:
         assert bound is not None, f"no dc09 address in {status!r}"
         self.port = int(bound["port"])
         self.metrics_port = int(metrics["port"]) if metrics else 0
+        workers = _WORKERS.search(status)
+        self.workers = int(workers["count"]) if workers else 1
         return self
 
     def wait_for(self, state: str, timeout: float) -> str:
@@ -117,6 +121,16 @@ class Daemon:
             if state in message:
                 return message
         raise AssertionError(f"no {state} within {timeout} s:\n{self.log()}")
+
+    def child_pids(self, role: str) -> list[int]:
+        """The running children of the daemon's supervisor playing ``role`` (``writer``,
+        ``consumers``, ``worker``)."""
+        assert self.process is not None
+        return [
+            pid
+            for pid in children(self.process.pid)
+            if f"alarmrx.processes.child\0{role}\0".encode() in _cmdline(pid)
+        ]
 
     def log(self) -> str:
         """Everything the daemon wrote so far."""
@@ -151,6 +165,26 @@ class Daemon:
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill()
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
 
 
 def frame(

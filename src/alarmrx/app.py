@@ -27,7 +27,7 @@ from alarmrx.evidence.anchorer import ACTION as ANCHOR_ACTION
 from alarmrx.evidence.anchorer import Anchorer
 from alarmrx.journal import Journal
 from alarmrx.journal.errors import JournalError
-from alarmrx.journal.prune import prune
+from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import ClockStatus, clock_status, sync_change
 from alarmrx.observability.http import MetricsServer
@@ -60,7 +60,7 @@ class Daemon:
         self._clock: dict[str, Any] = {"synchronised": None, "error_s": None}
         self._clock_known: bool | None = None  # the last synchronised state read, for its log
         self._ready = False
-        self._journal: Journal | None = None
+        self._journal: Journal | RemoteJournal | None = None
         self._receiver: Receiver | None = None
         self._rules: RulesRunner
         self._anchorer: Anchorer
@@ -68,29 +68,30 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status."""
-        settings = self.settings
-        journal = await Journal.open(
-            settings.journal.path,
-            fsync=settings.journal.fsync,
-            dedupe_window_s=settings.journal.dedupe_window_s,
-            metrics=self.metrics,
-        )
+        journal = await self._open_journal()
         self._journal = journal
         self.metrics.track_journal_last_seq(lambda: journal.last_seq)
-        self.metrics.track_journal_disk(settings.journal.path)
+        self.metrics.track_journal_disk(self.settings.journal.path)
         try:
             return await self._serve(journal)
         finally:
             await journal.close()
 
-    async def _serve(self, journal: Journal) -> int:
+    async def _open_journal(self) -> Journal | RemoteJournal:
+        settings = self.settings
+        return await Journal.open(
+            settings.journal.path,
+            fsync=settings.journal.fsync,
+            dedupe_window_s=settings.journal.dedupe_window_s,
+            metrics=self.metrics,
+        )
+
+    async def _serve(self, journal: Journal | RemoteJournal) -> int:
         self._rules = RulesRunner(
             journal, _plans(self.settings), clock=utc_now, metrics=self.metrics
         )
         self._anchorer = Anchorer(journal, utc_now)
-        receiver = self._build_receiver(journal)
-        self._receiver = receiver
-        await receiver.start(self.settings.receiver.listen)
+        receiver = await self._start_receiving(journal)
         http = await self._start_http()
         control = await self._start_control()
         self._install_signals()
@@ -103,7 +104,8 @@ class Daemon:
         finally:
             sdnotify.notify("STOPPING=1")
             log.info("daemon_stopping")
-            await receiver.stop(STOP_GRACE_S)
+            if receiver is not None:
+                await receiver.stop(STOP_GRACE_S)
             if control is not None:
                 await control.close()
             if http is not None:
@@ -126,7 +128,7 @@ class Daemon:
         """A control request: ``anchor`` is the daemon's own, the rest the account card's."""
         if request.get("action") == ANCHOR_ACTION:
             return await self._anchorer.request(request)
-        return await self._rules.command(request)
+        return await self.command(request)
 
     def _status(self, http: MetricsServer | None) -> str:
         """``receiving dc09=host:port,… metrics=host:port`` (tests read the ports here)."""
@@ -135,7 +137,17 @@ class Daemon:
         metrics = f" metrics={listen.host}:{http.port}" if http and listen else ""
         return f"receiving {dc09}{metrics}"
 
-    def _build_receiver(self, journal: Journal) -> Receiver:
+    async def command(self, cmd: object) -> dict[str, Any]:
+        """An operator's command (control socket, MQTT command topic) to the rules."""
+        return await self._rules.command(cmd)
+
+    async def _start_receiving(self, journal: Journal | RemoteJournal) -> Receiver | None:
+        receiver = self._build_receiver(journal)
+        self._receiver = receiver
+        await receiver.start(self.settings.receiver.listen)
+        return receiver
+
+    def _build_receiver(self, journal: Journal | RemoteJournal) -> Receiver:
         metrics = PrometheusReceiverMetrics(self.metrics)
         handler = FrameHandler(
             settings=self.settings.receiver,
@@ -176,14 +188,19 @@ class Daemon:
             return False, f"journal cannot commit: {error}"
         return True, "ok"
 
-    async def _run_tasks(self, journal: Journal) -> None:
-        tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [
+    def _tasks(
+        self, journal: Journal | RemoteJournal
+    ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        return [
             self._watchdog,
             self._clock_loop,
             self._rules.run,
             self._anchorer.run,
-            self._retention_loop,
+            lambda: self._retention_loop(journal),
         ]
+
+    async def _run_tasks(self, journal: Journal | RemoteJournal) -> None:
+        tasks = self._tasks(journal)
         publisher = self._build_publisher(journal)
         if publisher is not None:
             tasks.append(publisher.run)
@@ -193,7 +210,7 @@ class Daemon:
             for task in running:
                 task.cancel()
 
-    def _build_publisher(self, journal: Journal) -> Any:
+    def _build_publisher(self, journal: Journal | RemoteJournal) -> Any:
         mqtt = self.settings.mqtt
         if mqtt is None:
             log.warning("mqtt_not_configured", detail="events stay in the journal")
@@ -208,7 +225,7 @@ class Daemon:
             metrics=self.metrics,
             version=__version__,
             listeners=self.listeners,
-            commands=self._rules.command,  # the command topic (docs/mqtt.md, docs/commands.md)
+            commands=self.command,  # the command topic (docs/mqtt.md, docs/commands.md)
         )
 
     def _install_signals(self) -> None:
@@ -242,17 +259,16 @@ class Daemon:
             sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(interval / 2)
 
-    async def _retention_loop(self) -> None:
+    async def _retention_loop(self, journal: Journal | RemoteJournal) -> None:
         """Once a day, prune records older than ``journal.retention_days`` (never younger
-        than six weeks); a checkpoint keeps the remaining chain verifiable."""
+        than six weeks) through the journal's writer; a checkpoint keeps the remaining chain
+        verifiable."""
         await asyncio.sleep(RETENTION_FIRST_S)
         while True:
             days = self.settings.journal.retention_days
             now = utc_now()
             try:
-                report = await asyncio.to_thread(
-                    prune, self.settings.journal.path, before=now - timedelta(days=days), now=now
-                )
+                report = await journal.prune(before=now - timedelta(days=days), now=now)
             except JournalError as err:
                 log.error("retention_failed", error=str(err))
             else:
@@ -280,17 +296,20 @@ class Daemon:
 
 
 def run(config: Path) -> int:
-    """``alarmrx run``: load, then run the daemon until stopped."""
+    """``alarmrx run``: load, then run the supervisor and its processes until stopped
+    (``alarmrx.processes``); ``Daemon`` is the same parts in one process."""
     settings = load_settings(config)
     from alarmrx.observability.logs import configure  # noqa: PLC0415
+    from alarmrx.processes.supervisor import Supervisor  # noqa: PLC0415 - imports a cycle
 
     configure(settings.logging.level, settings.logging.format)
+    structlog.contextvars.bind_contextvars(process="supervisor")
     with contextlib.suppress(KeyboardInterrupt):
-        return _run_loop(Daemon(settings).run())
+        return run_loop(Supervisor(settings).run())
     return 0
 
 
-def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
     """uvloop when it is installed (the ``uvloop`` extra; measured in docs/performance.md),
     unless ``ALARMRX_EVENT_LOOP=asyncio``; the standard loop otherwise."""
     if os.environ.get("ALARMRX_EVENT_LOOP", "uvloop") == "uvloop":

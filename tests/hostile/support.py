@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.daemon import Daemon, frame, read_reply
+from tests.daemon import Daemon, children, frame, read_reply
 
 FULL = os.environ.get("ALARMRX_HOSTILE") == "full"
 
@@ -71,8 +71,16 @@ def total(text: str, name: str) -> float:
 
 
 def rss_kib(pid: int) -> int:
-    """The resident set of a process, from ``/proc/<pid>/status``."""
-    text = Path(f"/proc/{pid}/status").read_text()
+    """The resident set of a process and its children (the daemon's supervisor, writer,
+    consumers and workers), from ``/proc/<pid>/status``."""
+    return sum(_own_rss_kib(p) for p in (pid, *children(pid)))
+
+
+def _own_rss_kib(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0  # exited meanwhile
     match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
     assert match is not None, text
     return int(match[1])

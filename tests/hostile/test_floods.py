@@ -8,8 +8,8 @@ on 127.0.0.1 sends an alarm every 100 ms and must get every ACK within 1 s.
 - a scanner inventing accounts (CI 10 000, full 100 000) over UDP from many addresses,
   against ``unknown_accounts = "accept"`` so the ``max_unknown_accounts`` cap is what holds.
 
-Memory is read from ``/proc/<pid>/status`` and log lines (beyond the one per accepted message)
-are counted: both must stay bounded.
+Memory is read from ``/proc/<pid>/status`` of every daemon process and log lines (beyond the
+one per accepted message) are counted: both must stay bounded.
 Full counts: ``ALARMRX_HOSTILE=full .venv/bin/pytest tests/hostile``.
 """
 
@@ -174,9 +174,11 @@ def _flood(daemon: Daemon, rss_start: int) -> None:
     assert len(_noise(daemon)) - lines_before < LOG_LINES_MAX
     assert metric(daemon, "alarmrx_limits_hit_total", limit="frame_bytes") > 0
     assert metric(daemon, "alarmrx_limits_hit_total", limit="unknown_accounts") > 0
-    assert sent["scanner_acks"] == MAX_UNKNOWN
+    # The cap holds per receiver worker (docs/operations.md); the kernel spreads the
+    # scanner's datagrams over the workers, so at least one and at most every cap is full.
+    assert MAX_UNKNOWN <= sent["scanner_acks"] <= MAX_UNKNOWN * daemon.workers
     assert sent["scanner_frames"] == SCANNED
-    assert sent["scanner_duhs"] == SCANNED - MAX_UNKNOWN
+    assert sent["scanner_duhs"] == SCANNED - sent["scanner_acks"]
 
 
 def _noise(daemon: Daemon) -> list[dict[str, Any]]:
@@ -189,7 +191,7 @@ def _assert_unknown_accounts_capped(daemon: Daemon) -> None:
     assert daemon.terminate() == 0
     accounts = {r.account for r in query(daemon.directory / "journal.db")
                 if r.kind is RecordKind.MESSAGE}  # fmt: skip
-    assert len(accounts - {"1234"}) <= MAX_UNKNOWN
+    assert len(accounts - {"1234"}) <= MAX_UNKNOWN * daemon.workers
 
 
 def _report(

@@ -43,6 +43,8 @@ async def test_every_event_arrives_with_the_documented_payload(
             assert len({e["id"] for e in events}) == 4
             await sub.wait_until(lambda s: bool(s.json(f"{ROOT}/state/1234")))
             await sub.wait_until(lambda s: bool(s.json(f"{ROOT}/receivers/rx-test/status")))
+            [status] = sub.json(f"{ROOT}/receivers/rx-test/status")[-1:]
+            assert status["listeners"] == [f"127.0.0.1:{daemon.port}"]
 
 
 async def test_broker_outage_loses_nothing(tmp_path: Path) -> None:

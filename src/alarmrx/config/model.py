@@ -88,6 +88,7 @@ class ReceiverSettings:
     max_unknown_accounts: int = 1000
     long_pad: bool = False
     unrecognised_payload: Literal["ack", "duh"] = "ack"
+    workers: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -92,6 +92,10 @@ RECEIVER = Table(
                "understood: `ack` journals it raw, acknowledges it and raises "
                "`payload.unrecognised` for an operator; `duh` refuses it (the panel does not "
                "retry a DUH)."),
+        Option("workers", c.integer(0, 256),
+               "Receiver worker processes, each serving every address (`SO_REUSEPORT`); "
+               "0 = one per CPU core but one (left to the journal writer and the consumers), "
+               "at least one. The limits above apply per worker."),
     ),
     "The DC-09 listeners and their limits.",
 )  # fmt: skip

@@ -16,6 +16,7 @@ from alarmrx.evidence.anchor import Anchor, anchor_due, anchor_record
 from alarmrx.journal import Journal
 from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.errors import JournalError
+from alarmrx.journal.remote import RemoteJournal
 
 log = structlog.get_logger("alarmrx.anchor")
 
@@ -26,7 +27,7 @@ ACTION = "anchor"
 class Anchorer:
     """Appends the ANCHOR records of one journal, one at a time."""
 
-    def __init__(self, journal: Journal, clock: Callable[[], datetime]) -> None:
+    def __init__(self, journal: Journal | RemoteJournal, clock: Callable[[], datetime]) -> None:
         self._journal = journal
         self._clock = clock
         self._lock = asyncio.Lock()

@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,6 +26,7 @@ from alarmrx.journal.errors import (
     JournalError,
 )
 from alarmrx.journal.metrics import JournalMetrics
+from alarmrx.journal.prune import DEFAULT_MIN_AGE, PruneReport, check_prune
 from alarmrx.journal.records import AppendResult, NewRecord, Record
 from alarmrx.journal.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.schema import connect_reader
@@ -34,6 +35,7 @@ from alarmrx.journal.writer import (
     AppendRequest,
     CursorRequest,
     Outcome,
+    PruneRequest,
     Waiter,
     Writer,
     WriterHooks,
@@ -187,6 +189,18 @@ class Journal:
         future: asyncio.Future[None] = self._loop.create_future()
         self._writer.submit(CursorRequest(name, journal_seq, future))
         await future
+
+    async def prune(
+        self, *, before: datetime, now: datetime, min_age: timedelta = DEFAULT_MIN_AGE
+    ) -> PruneReport:
+        """Retention through the writer: the cut-off and the chain are checked on a helper
+        thread, then the writer prunes between two group commits, so ``last_seq`` includes
+        the checkpoint. Raises ``PruneRefusedError`` or ``JournalWriteError``."""
+        self._ensure_open()
+        await asyncio.to_thread(check_prune, self._path, before=before, now=now, min_age=min_age)
+        future: asyncio.Future[PruneReport] = self._loop.create_future()
+        self._writer.submit(PruneRequest(before, now, future))
+        return await future
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections. Idempotent."""

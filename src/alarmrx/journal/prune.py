@@ -37,6 +37,16 @@ def prune(
 ) -> PruneReport:
     """Delete the records received before ``before``; refuse cut-offs younger than
     ``min_age`` and chains that do not verify (pruning would destroy the evidence)."""
+    check_prune(path, before=before, now=now, min_age=min_age)
+    conn = connect_writer(path, fsync=True)
+    try:
+        return prune_on(conn, before=before, now=now)
+    finally:
+        conn.close()
+
+
+def check_prune(path: Path, *, before: datetime, now: datetime, min_age: timedelta) -> None:
+    """Refuse a cut-off younger than ``min_age``, and a chain that does not verify."""
     if before.tzinfo is None or now.tzinfo is None:
         raise InvalidRecordError("before and now must carry a time zone")
     if before > now - min_age:
@@ -50,11 +60,12 @@ def prune(
             f"the chain does not verify ({report.problem} at record {report.first_bad_seq}); "
             "pruning now would destroy the evidence"
         )
-    conn = connect_writer(path, fsync=True)
-    try:
-        return _prune(conn, format_received_at(before), now)
-    finally:
-        conn.close()
+
+
+def prune_on(conn: sqlite3.Connection, *, before: datetime, now: datetime) -> PruneReport:
+    """The pruning transaction on an open read-write connection (``check_prune`` first): the
+    journal writer runs it on its own connection, between two group commits."""
+    return _prune(conn, format_received_at(before), now)
 
 
 def _prune(conn: sqlite3.Connection, before: str, now: datetime) -> PruneReport:

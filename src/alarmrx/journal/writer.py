@@ -27,6 +27,7 @@ from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.chain import Head, Prepared, checked_head, link, prepare, read_head
 from alarmrx.journal.dedupe import DedupeIndex
 from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
+from alarmrx.journal.prune import prune_on
 from alarmrx.journal.records import AppendResult, NewRecord, Record
 from alarmrx.journal.rows import record_from_row
 from alarmrx.journal.schema import INSERT_RECORD, SET_HEAD, connect_writer
@@ -66,7 +67,16 @@ class CursorRequest:
     waiter: Waiter
 
 
-Request = AppendRequest | CursorRequest
+@dataclass(slots=True)
+class PruneRequest:
+    """Retention (``prune.prune_on``), checked beforehand (``prune.check_prune``)."""
+
+    before: datetime
+    now: datetime
+    waiter: Waiter
+
+
+Request = AppendRequest | CursorRequest | PruneRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +194,30 @@ class Writer:
 
     def _serve(self, requests: list[Request]) -> Outcome:
         """Never raises: the thread must outlive any one batch."""
+        prunes = [r for r in requests if isinstance(r, PruneRequest)]
+        appends: list[Request] = [r for r in requests if not isinstance(r, PruneRequest)]
         try:
-            return self._commit(requests)
+            outcome = self._commit(appends)
         except Exception as err:  # noqa: BLE001 - thread root: a bug fails the batch, not the thread
-            return _failed([(r, []) for r in requests], Outcome(), err)
+            outcome = _failed([(r, []) for r in appends], Outcome(), err)
+        for prune in prunes:
+            self._prune(prune, outcome)
+        return outcome
+
+    def _prune(self, request: PruneRequest, outcome: Outcome) -> None:
+        """Retention on this connection, after the batch: the checkpoint it chains moves the
+        head like any commit."""
+        try:
+            conn = self._conn if self._conn is not None else self._reconnect()
+            report = prune_on(conn, before=request.before, now=request.now)
+        except Exception as err:  # noqa: BLE001 - thread root: the failure reaches the caller
+            self._drop_connection()
+            outcome.failed += _failed([(request, [])], Outcome(), err).failed
+            return
+        outcome.settled.append((request.waiter, report))
+        if report.checkpoint_seq is not None:
+            outcome.head_seq = max(outcome.head_seq, report.checkpoint_seq)
+            outcome.committed = True
 
     def _commit(self, requests: list[Request]) -> Outcome:
         outcome = Outcome()
@@ -213,7 +243,7 @@ class Writer:
     ) -> list[tuple[Request, list[Prepared]]]:
         work: list[tuple[Request, list[Prepared]]] = []
         for request in requests:
-            if isinstance(request, CursorRequest):
+            if not isinstance(request, AppendRequest):
                 work.append((request, []))
                 continue
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -38,6 +38,9 @@ COMMIT_BUCKETS = (
     0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
+# Under the supervisor every process writes its values to PROMETHEUS_MULTIPROC_DIR; a gauge
+# set by one process reads as the value most recently set by a live one.
+LATEST: Final = "livemostrecent"
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 MQTT_ACK_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -111,12 +114,19 @@ class Metrics:
         )  # fmt: skip
         for transport in sorted(t):
             self.ack_latency.labels(transport)
-        self.connections = Gauge("alarmrx_connections", "Open TCP connections", registry=r)
+        self.connections = Gauge(
+            "alarmrx_connections", "Open TCP connections", registry=r, multiprocess_mode="livesum"
+        )
         self.limits_hit = counter(
             r, "alarmrx_limits_hit_total", "Refusals by a configured limit", limit=lb.LIMITS
         )
         self.quirks = counter(
             r, "alarmrx_quirks_total", "Frames accepted with a known deviation", quirk=lb.QUIRKS
+        )
+        self.link_reports_dropped = counter(
+            r,
+            "alarmrx_link_reports_dropped_total",
+            "Link reports a receiver worker could not hand to supervision (channel full)",
         )
         self.internal_errors = counter(
             r, "alarmrx_internal_errors_total", "Unexpected errors caught at a task root",
@@ -138,9 +148,13 @@ class Metrics:
             "alarmrx_journal_healthy",
             "1 while the journal commits, 0 after a failure",
             registry=r,
+            multiprocess_mode=LATEST,
         )
         self.journal_last_seq = Gauge(
-            "alarmrx_journal_last_seq", "Sequence number of the newest record", registry=r
+            "alarmrx_journal_last_seq",
+            "Sequence number of the newest record",
+            registry=r,
+            multiprocess_mode=LATEST,
         )
         self.journal_size = Gauge(
             "alarmrx_journal_size_bytes",
@@ -158,21 +172,27 @@ class Metrics:
             "alarmrx_clock_synchronised",
             "1 when the kernel says the clock is synchronised",
             registry=r,
+            multiprocess_mode=LATEST,
         )
         self.clock_error = Gauge(
             "alarmrx_clock_estimated_error_seconds",
             "The kernel's estimated clock error",
             registry=r,
+            multiprocess_mode=LATEST,
         )
 
     def _mqtt(self, r: CollectorRegistry) -> None:
         self.mqtt_connected_gauge = Gauge(
-            "alarmrx_mqtt_connected", "1 while connected to the broker", registry=r
+            "alarmrx_mqtt_connected",
+            "1 while connected to the broker",
+            registry=r,
+            multiprocess_mode=LATEST,
         )
         self.mqtt_backlog = Gauge(
             "alarmrx_mqtt_publish_backlog",
             "Records journaled, not yet acknowledged by the broker",
             registry=r,
+            multiprocess_mode=LATEST,
         )
         self.mqtt_receipt_to_ack = histogram(
             r, "alarmrx_mqtt_receipt_to_ack_seconds", "Receipt at the receiver to broker PUBACK",
@@ -188,7 +208,10 @@ class Metrics:
 
     def _rules(self, r: CollectorRegistry) -> None:
         self.accounts_offline_gauge = Gauge(
-            "alarmrx_accounts_offline", "Accounts whose supervision is lost", registry=r
+            "alarmrx_accounts_offline",
+            "Accounts whose supervision is lost",
+            registry=r,
+            multiprocess_mode=LATEST,
         )
         self.derived_events = counter(
             r, "alarmrx_derived_events_total", "Events concluded by the centre's rules",
@@ -245,6 +268,10 @@ class Metrics:
     def derived_event(self, event_type: str) -> None:
         """A rule concluded ``event_type`` (e.g. ``supervision.lost``)."""
         self.derived_events.labels(lb.label(event_type, lb.DERIVED_TYPES)).inc()
+
+    def link_report_dropped(self) -> None:
+        """A worker's link report did not fit into the channel to supervision."""
+        self.link_reports_dropped.inc()
 
     def internal_error(self, where: str) -> None:
         """An unexpected error caught at the task root ``where``."""

@@ -22,8 +22,16 @@ UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 class Receiver:
     """Owns the listening sockets; ``start`` binds them, ``stop`` drains and closes."""
 
-    def __init__(self, handler: FrameHandler, metrics: ReceiverMetrics, clock: Clock) -> None:
+    def __init__(
+        self,
+        handler: FrameHandler,
+        metrics: ReceiverMetrics,
+        clock: Clock,
+        *,
+        reuse_port: bool = False,
+    ) -> None:
         self.handler = handler
+        self._reuse_port = reuse_port  # each worker process binds the same addresses
         self._metrics = metrics
         self._clock = clock
         self.tcp = TCPConnections(handler, metrics, clock)
@@ -43,7 +51,12 @@ class Receiver:
         retries = PORT_ZERO_RETRIES if address.port == 0 else 0
         while True:
             server = await asyncio.get_running_loop().create_server(
-                self.tcp.protocol, address.host, address.port, reuse_address=True, backlog=4096
+                self.tcp.protocol,
+                address.host,
+                address.port,
+                reuse_address=True,
+                reuse_port=self._reuse_port or None,
+                backlog=4096,
             )
             port = _port(server)
             try:
@@ -62,7 +75,7 @@ class Receiver:
         loop = asyncio.get_running_loop()
         endpoint = UDPEndpoint(self.handler, self._metrics, self._clock)
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: endpoint, local_addr=(host, port)
+            lambda: endpoint, local_addr=(host, port), reuse_port=self._reuse_port or None
         )
         sock = transport.get_extra_info("socket")
         if sock is not None:

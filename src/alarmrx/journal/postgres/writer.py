@@ -41,10 +41,11 @@ from alarmrx.journal.writer import (
     AppendRequest,
     CursorRequest,
     Outcome,
-    Request,
 )
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+# What this writer is asked: no pruning on PostgreSQL yet (docs/journal.md, "PostgreSQL").
+Request = AppendRequest | CursorRequest
 
 _READ_HEAD = f"SELECT chain_seq, hash FROM {SCHEMA}.chain_heads WHERE chain = %s"
 _LAST = f"{SELECT_CONTENT} WHERE chain = %s ORDER BY chain_seq DESC LIMIT 1"

@@ -212,6 +212,14 @@ class RulesRunner:
             )
         return reply if warning is None else {**reply, "warning": warning}
 
+    async def folded(self, journal_seq: int) -> bool:
+        """Wait (at most ``COMMAND_WAIT_S``) until the record ``journal_seq`` is folded."""
+        try:
+            await self._until(lambda: self.position >= journal_seq, "not folded")
+        except CommandRefused:
+            return False
+        return True
+
     def in_test(self, account: str, at: datetime) -> bool:
         """True while ``account`` is in test mode at ``at`` (its current session only)."""
         return self.engine.test_mode.in_test(account, at)

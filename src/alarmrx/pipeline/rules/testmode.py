@@ -54,6 +54,10 @@ class TestModeCore:
         self._sessions: dict[str, Session] = {}
         self._last_seq = 0
 
+    def sessions(self) -> Mapping[str, Session]:
+        """Every account in test, with its current session (read-only)."""
+        return self._sessions
+
     def session(self, account: str) -> Session | None:
         """The account's current session, if it is in test."""
         return self._sessions.get(account)

@@ -1,0 +1,166 @@
+"""Two small datagram channels between receiver workers and the consumers process.
+
+Link tests (NULL frames) are not journaled (docs/rules.md): a worker reports every accepted
+frame's account and path to supervision over a Unix datagram socket (``LinkSender``: the
+reports of one turn of the event loop in one datagram), never waiting: when the consumers'
+socket buffer is full the reports are dropped and counted, and the next frame of each account
+reports it again. The consumers process answers with the accounts in
+test mode (``TestSessions``), sent to every worker when they change and every
+``RESEND_S`` for a worker that restarted; a worker flags a message record ``test`` from its
+copy (``TestModeView``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+import structlog
+
+log = structlog.get_logger("alarmrx.processes.links")
+
+RESEND_S = 2.0
+
+
+class Link(msgspec.Struct, array_like=True):
+    account: str
+    receiver: str | None
+    line: str | None
+    transport: str
+    peer: str
+    at: datetime
+
+
+class TestSessions(msgspec.Struct, array_like=True):
+    """Accounts in test mode: ``account -> (started_at, until)``."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    sessions: dict[str, tuple[datetime, datetime]]
+
+
+MAX_LINKS_PER_DATAGRAM = 256
+_link_decoder = msgspec.msgpack.Decoder(list[Link])
+_sessions_decoder = msgspec.msgpack.Decoder(TestSessions)
+_encoder = msgspec.msgpack.Encoder()
+
+
+def _datagram_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    sock.setblocking(False)
+    return sock
+
+
+def bind_datagrams(path: Path) -> socket.socket:
+    """A non-blocking datagram socket at ``path`` (a stale file replaced), mode 0600."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = _datagram_socket()
+    old = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old)
+    return sock
+
+
+class LinkSender:
+    """A worker's end of the link channel; ``dropped`` counts reports that did not fit."""
+
+    def __init__(self, path: Path, on_drop: Callable[[], None]) -> None:
+        self._path = str(path)
+        self._sock = _datagram_socket()
+        self._on_drop = on_drop
+        self._pending: list[Link] = []
+
+    def __call__(  # noqa: PLR0917 - receiver.handler.LinkObserver calls it positionally
+        self,
+        account: str,
+        receiver: str | None,
+        line: str | None,
+        transport: str,
+        peer: str,
+        at: datetime,
+    ) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(Link(account, receiver, line, transport, peer, at))
+        if len(self._pending) >= MAX_LINKS_PER_DATAGRAM:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        try:
+            self._sock.sendto(_encoder.encode(pending), self._path)
+        except OSError:  # full (BlockingIOError), or the consumers are restarting
+            for _ in pending:
+                self._on_drop()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+LinkObserver = Callable[[str, str | None, str | None, str, str, datetime], None]
+
+
+async def receive_links(sock: socket.socket, observe: LinkObserver) -> None:
+    """The consumers' end: hand every report to supervision until cancelled."""
+    loop = asyncio.get_running_loop()
+    while True:
+        data = await loop.sock_recv(sock, 1 << 16)
+        try:
+            links = _link_decoder.decode(data)
+        except msgspec.DecodeError:
+            log.warning("link_report_unreadable", size=len(data))
+            continue
+        for link in links:
+            observe(link.account, link.receiver, link.line, link.transport, link.peer, link.at)
+
+
+class TestModeView:
+    """A worker's copy of the accounts in test mode."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, tuple[datetime, datetime]] = {}
+
+    def in_test(self, account: str, at: datetime) -> bool:
+        """True when ``at`` lies inside the account's session."""
+        session = self._sessions.get(account) if self._sessions else None
+        return session is not None and session[0] <= at < session[1]
+
+    async def follow(self, sock: socket.socket) -> None:
+        """Take every ``TestSessions`` datagram that arrives on ``sock`` until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await loop.sock_recv(sock, 1 << 20)
+            try:
+                self._sessions = _sessions_decoder.decode(data).sessions
+            except msgspec.DecodeError:
+                log.warning("test_sessions_unreadable", size=len(data))
+
+
+class SessionsSender:
+    """The consumers' end: the current sessions to every worker socket."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self._paths = [str(p) for p in paths]
+        self._sock = _datagram_socket()
+
+    def send(self, sessions: dict[str, tuple[datetime, datetime]]) -> None:
+        data = _encoder.encode(TestSessions(sessions))
+        for path in self._paths:
+            with contextlib.suppress(OSError):  # a worker restarting gets the next one
+                self._sock.sendto(data, path)
+
+    def close(self) -> None:
+        self._sock.close()

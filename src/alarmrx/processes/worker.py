@@ -1,0 +1,105 @@
+"""A receiver worker process: framing, parsing, decryption, records and the reply. Nothing else.
+
+Every worker binds every listen address with ``SO_REUSEPORT``, so the kernel spreads new TCP
+connections and UDP datagrams over the workers. Records go to the journal writer process
+(``journal.remote``) and a frame is ACKed once the writer answered that it is durable. Link
+tests go to supervision over the link channel (``links``); the accounts in test mode come back
+on this worker's own datagram socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from alarmrx.config import AccountTable, ListenAddress, Settings
+from alarmrx.journal.remote import RemoteJournal
+from alarmrx.observability.clock import clock_status
+from alarmrx.observability.metrics import Metrics
+from alarmrx.observability.receiver import PrometheusReceiverMetrics
+from alarmrx.processes.links import LinkSender, TestModeView, bind_datagrams
+from alarmrx.processes.runtime import Runtime
+from alarmrx.receiver import FrameHandler, Receiver
+
+CLOCK_CHECK_S = 60.0
+STOP_GRACE_S = 10.0
+
+
+def utc_now() -> datetime:
+    """The receiver's clock: aware UTC with microseconds."""
+    return datetime.now(UTC)
+
+
+class WorkerProcess:
+    """Start, reload and stop, as ``child`` drives every role."""
+
+    def __init__(
+        self, settings: Settings, runtime: Runtime, index: int, listen: tuple[ListenAddress, ...]
+    ) -> None:
+        self.settings = settings
+        self._runtime = runtime
+        self._index = index
+        self._listen = listen
+        self._metrics = Metrics(CollectorRegistry())
+        self._clock: dict[str, Any] = {"synchronised": None, "error_s": None}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._journal: RemoteJournal | None = None
+        self._receiver: Receiver | None = None
+        self._links = LinkSender(runtime.links_socket, self._metrics.link_report_dropped)
+
+    async def start(self) -> None:
+        settings = self.settings
+        journal = await RemoteJournal.connect(
+            settings.journal.path, self._runtime.writer_socket, subscribe=False, within_s=None
+        )
+        self._journal = journal
+        sessions = TestModeView()
+        sock = bind_datagrams(self._runtime.worker_socket(self._index))
+        self._tasks.append(asyncio.create_task(sessions.follow(sock)))
+        self._tasks.append(asyncio.create_task(self._clock_loop()))
+        metrics = PrometheusReceiverMetrics(self._metrics)
+        handler = FrameHandler(
+            settings=settings.receiver,
+            accounts=AccountTable(settings),
+            sink=journal,
+            metrics=metrics,
+            clock=utc_now,
+            clock_state=lambda: self._clock,
+            reject_samples_per_minute=settings.journal.reject_samples_per_minute,
+            on_link=self._links,
+            test_mode=sessions.in_test,
+            log_events=settings.logging.events,
+        )
+        self._receiver = Receiver(handler, metrics, utc_now, reuse_port=True)
+        await self._receiver.start(self._listen)
+
+    def reload(self, settings: Settings) -> None:
+        """New accounts and keys for the next frame; open connections stay up."""
+        self.settings = settings
+        if self._receiver is not None:
+            self._receiver.reload(settings.receiver, AccountTable(settings))
+
+    async def _clock_loop(self) -> None:
+        while True:
+            status = clock_status()
+            self._clock = {
+                "synchronised": status.synchronised,
+                "error_s": status.estimated_error_s,
+            }
+            await asyncio.sleep(CLOCK_CHECK_S)
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight commits answer, then close."""
+        if self._receiver is not None:
+            await self._receiver.stop(STOP_GRACE_S)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._journal is not None:
+            await self._journal.close()
+        self._links.close()
