@@ -37,6 +37,7 @@ from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability import sdnotify
 from alarmrx.observability.http import MetricsServer
 from alarmrx.processes.links import bind_datagrams
+from alarmrx.processes.process_metrics import ChildProcessCollector
 from alarmrx.processes.runtime import RUNTIME_ENV, Runtime
 
 log = structlog.get_logger("alarmrx.supervisor")
@@ -100,6 +101,15 @@ class Supervisor:
         self._tasks: list[asyncio.Task[None]] = []
         self.listen: tuple[ListenAddress, ...] = ()
 
+    def _process_ids(self) -> list[tuple[str, int]]:
+        """The supervisor and every live child, as (name, pid), for ``process_*``."""
+        live = [
+            (child.name, child.process.pid)
+            for child in self.children
+            if child.process is not None and child.process.returncode is None
+        ]
+        return [("supervisor", os.getpid()), *live]
+
     # -- start -------------------------------------------------------------------------
 
     async def run(self) -> int:
@@ -124,6 +134,7 @@ class Supervisor:
             self._restarts.labels(role)
         multiprocess = str(self.runtime.metrics_directory)
         MultiProcessCollector(self.registry, path=multiprocess)  # type: ignore[no-untyped-call]
+        self.registry.register(ChildProcessCollector(self._process_ids))
         Info("alarmrx_build", "alarmrx version", registry=self.registry).info(
             {"version": __version__}
         )
