@@ -7,6 +7,7 @@ reach the user as one line on stderr and an exit status, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,9 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit after the handler
     except CommandError as err:
         print(f"alarmrx {args.command}: {err}", file=sys.stderr)
         return err.status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``alarmrx check … | head``): say nothing more, as cat would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return status

@@ -27,6 +27,8 @@ def backup(source: Path, target: Path) -> VerifyReport:
     itself, or the copy does not verify (the target is then left as it was)."""
     if target.exists() and target.resolve() == source.resolve():
         raise JournalError(f"{target} is the journal itself; back it up to another file")
+    if not target.parent.is_dir():
+        raise JournalError(f"directory {target.parent} does not exist; create it first")
     partial = target.with_name(f".{target.name}.partial")
     try:
         _copy(source, partial)

@@ -176,6 +176,10 @@ class Writer:
             if requests:
                 self._deliver(self._serve(requests))
         if self._conn is not None:
+            # Move every record into journal.db itself, so the file alone is the whole journal
+            # after a clean stop (a copy of it restores; docs/operations.md, "Backup").
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
     def _take(self) -> list[Request | None]:

@@ -192,3 +192,27 @@ async def test_open_reports_an_unusable_path(tmp_path: Path) -> None:
     (tmp_path / "other.db").write_bytes(b"not SQLite" * 200)
     with pytest.raises(JournalError, match="cannot open journal"):
         await Journal.open(tmp_path / "other.db")
+
+
+async def test_after_a_clean_close_the_database_file_alone_holds_every_record(
+    tmp_path: Path,
+) -> None:
+    """A copy of journal.db taken after a stop, without its -wal file, is the whole journal,
+    even while another process's reader still has the file open (the daemon's children)."""
+    path = tmp_path / "journal.db"
+    journal = await Journal.open(path)
+    for n in range(5):
+        await journal.append(message(n))
+    assert (tmp_path / "journal.db-wal").stat().st_size > 0  # the records were in the WAL
+    other = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert other.execute("SELECT count(*) FROM records").fetchone() == (5,)
+    try:
+        await journal.close()
+    finally:
+        other.close()
+    copy = tmp_path / "copy" / "journal.db"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    report = verify_chain(copy)
+    assert report.ok
+    assert report.records == 5

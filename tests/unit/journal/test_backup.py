@@ -58,3 +58,15 @@ async def test_readers_create_no_files_beside_a_closed_journal(path: Path) -> No
     assert verify_chain(path).ok
     assert len(list(query(path))) == 5
     assert siblings(path) == ["journal.db"]  # root reading it leaves nothing root-owned
+
+
+async def test_backup_into_a_missing_directory_names_it(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with await Journal.open(path, fsync=False) as journal:
+        await journal.append(message(1))
+    target = path.parent / "backups" / "journal.db"
+    assert main(["journal", "backup", "--journal", str(path), "--to", str(target)]) != 0
+    err = capsys.readouterr().err
+    assert err == f"alarmrx journal: directory {target.parent} does not exist; create it first\n"
+    assert not target.parent.exists()
