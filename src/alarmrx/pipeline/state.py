@@ -44,9 +44,10 @@ Area = int | str | None
 Label = int | str | None  # a zone, area or user: a number, or text verbatim
 
 MAX_OPEN_ALARMS = 32  # per account; the retained state lists the newest few
-MAX_AREAS = 32  # per account
+MAX_AREAS = 16  # per account (panels with more areas keep the 16 changed last)
 MAX_NOTES = 4  # temporary changes per account
 MAX_TEXT = 16  # characters kept of a zone, area, user or code sent as text
+MAX_NOTE = 64  # characters kept of a temporary change's note (the journal keeps it whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +329,7 @@ def _temporary(state: AccountState, record: Record) -> AccountState:
     until = _moment(body.get("until"))
     if until is None:
         return state
-    note = TemporaryNote(note=str(body.get("note")), since=record.received_at, until=until,
+    note = TemporaryNote(note=str(body.get("note"))[:MAX_NOTE], since=record.received_at, until=until,
                          journal_seq=record.journal_seq)  # fmt: skip
     return replace(state, temporary=(*state.temporary, note)[-MAX_NOTES:])
 
