@@ -21,12 +21,21 @@ from pathlib import Path
 from alarmrx.journal import Journal, NewRecord, RecordKind
 
 _BODY = {
-    "token": "SIA-DCS", "encrypted": False, "sequence": "0001", "receiver": "R1", "line": "L1",
-    "header_account": "1234", "data_account": "1234", "panel_time": None, "xdata": [],
-    "events": [{"code": "BA", "category": "alarm", "zone": "001", "area": None, "user": None,
-                "text": ""}],
-    "quirks": [], "clock": True,
-}  # fmt: skip
+    "token": "SIA-DCS",
+    "encrypted": False,
+    "sequence": "0001",
+    "receiver": "R1",
+    "line": "L1",
+    "header_account": "1234",
+    "data_account": "1234",
+    "panel_time": None,
+    "xdata": [],
+    "events": [
+        {"code": "BA", "category": "alarm", "zone": "001", "area": None, "user": None, "text": ""}
+    ],
+    "quirks": [],
+    "clock": True,
+}
 _RAW = b'\n8C570046"SIA-DCS"0001R1L1#1234[#1234|NBA001]\r'
 
 
@@ -50,10 +59,16 @@ class Commits:
 
 def _record(n: int) -> NewRecord:
     return NewRecord(
-        kind=RecordKind.MESSAGE, received_at=datetime.now(UTC), account=f"{n % 5000:04d}",
-        body=_BODY, raw=_RAW, peer="127.0.0.1:40000", transport="tcp", reply="ACK",
+        kind=RecordKind.MESSAGE,
+        received_at=datetime.now(UTC),
+        account=f"{n % 5000:04d}",
+        body=_BODY,
+        raw=_RAW,
+        peer="127.0.0.1:40000",
+        transport="tcp",
+        reply="ACK",
         dedupe_key=n.to_bytes(8, "big"),
-    )  # fmt: skip
+    )
 
 
 async def _appender(journal: Journal, ident: int, until: float, latencies: list[float]) -> None:

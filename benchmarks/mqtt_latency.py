@@ -50,8 +50,12 @@ from benchmarks.broker import Broker
 Protocol = Literal["3.1.1", "5"]
 
 # A realistic mix: mostly link-level status and open/close, some alarms and troubles.
-_MIX = [("RP", "test", 5)] * 6 + [("OP", "open", 5), ("CL", "close", 5), ("BA", "alarm", 3),
-                                    ("YT", "trouble", 4)]  # fmt: skip
+_MIX = [("RP", "test", 5)] * 6 + [
+    ("OP", "open", 5),
+    ("CL", "close", 5),
+    ("BA", "alarm", 3),
+    ("YT", "trouble", 4),
+]
 
 
 class Latencies:
@@ -86,18 +90,46 @@ class Latencies:
 def _record(n: int) -> NewRecord:
     code, category, priority = _MIX[n % len(_MIX)]
     account = f"{n % 1000:04X}"
-    event = {"code": code, "category": category, "description": code, "zone": n % 32 + 1,
-             "area": 1, "user": None, "text": None, "qualifier": None, "peripheral": None,
-             "time": None, "date": None, "old": False}  # fmt: skip
+    event = {
+        "code": code,
+        "category": category,
+        "description": code,
+        "zone": n % 32 + 1,
+        "area": 1,
+        "user": None,
+        "text": None,
+        "qualifier": None,
+        "peripheral": None,
+        "time": None,
+        "date": None,
+        "old": False,
+    }
     body: dict[str, Any] = {
-        "token": "SIA-DCS", "encrypted": True, "sequence": f"{n % 10000:04d}", "receiver": None,
-        "line": "L0", "header_account": account, "data_account": account, "panel_time": None,
-        "xdata": [], "events": [event], "quirks": [], "clock": {"synchronised": True},
-    }  # fmt: skip
+        "token": "SIA-DCS",
+        "encrypted": True,
+        "sequence": f"{n % 10000:04d}",
+        "receiver": None,
+        "line": "L0",
+        "header_account": account,
+        "data_account": account,
+        "panel_time": None,
+        "xdata": [],
+        "events": [event],
+        "quirks": [],
+        "clock": {"synchronised": True},
+    }
     raw = f'\nABCD0042"*SIA-DCS"{n % 10000:04d}L0#{account}[{"0" * 64}]\r'.encode()
-    return NewRecord(kind=RecordKind.MESSAGE, received_at=datetime.now(UTC), account=account,
-                     body=body, raw=raw, peer="127.0.0.1:40000", transport="tcp",
-                     reply="ACK", priority=priority)  # fmt: skip
+    return NewRecord(
+        kind=RecordKind.MESSAGE,
+        received_at=datetime.now(UTC),
+        account=account,
+        body=body,
+        raw=raw,
+        peer="127.0.0.1:40000",
+        transport="tcp",
+        reply="ACK",
+        priority=priority,
+    )
 
 
 async def _append(journal: Journal, record: NewRecord, commits: list[float]) -> None:
@@ -161,14 +193,19 @@ async def _baseline(path: Path, load: Load, fsync: bool) -> Measured:
     return measured
 
 
-async def _measure(url: str, journal: Journal, load: Load,
-                   protocol: Protocol) -> tuple[Measured, Latencies]:  # fmt: skip
+async def _measure(
+    url: str, journal: Journal, load: Load, protocol: Protocol
+) -> tuple[Measured, Latencies]:
     """Publish while loading; the number of events, the CPU seconds, the latencies."""
     metrics, measured = Latencies(), Measured()
     publisher = MQTTPublisher(
-        MQTTSettings(url=url, protocol=protocol), receiver_id="bench", journal=journal,
-        accounts={}, metrics=metrics, version="bench",
-    )  # fmt: skip
+        MQTTSettings(url=url, protocol=protocol),
+        receiver_id="bench",
+        journal=journal,
+        accounts={},
+        metrics=metrics,
+        version="bench",
+    )
     task = asyncio.create_task(publisher.run())
     cpu, loop_cpu = time.process_time(), time.thread_time()
     measured.events = await _load(journal, load, measured.commits)
@@ -221,18 +258,26 @@ def _report(
     commits = sorted(v * 1000 for v in measured.commits)
     sent = measured.events
     return {
-        "rate_per_s": load.rate, "seconds": load.seconds, "fsync": fsync,
-        "protocol": protocol, "receiver_us": round(load.receiver_s * 1e6),
+        "rate_per_s": load.rate,
+        "seconds": load.seconds,
+        "fsync": fsync,
+        "protocol": protocol,
+        "receiver_us": round(load.receiver_s * 1e6),
         "loop": type(asyncio.get_event_loop_policy()).__module__.split(".")[0],
-        "events": sent, "acked": len(ms), "failures": metrics.failures,
-        "p50_ms": round(_percentile(ms, 0.50), 2), "p99_ms": round(_percentile(ms, 0.99), 2),
-        "max_ms": round(ms[-1], 2), "max_backlog_records": metrics.max_backlog,
+        "events": sent,
+        "acked": len(ms),
+        "failures": metrics.failures,
+        "p50_ms": round(_percentile(ms, 0.50), 2),
+        "p99_ms": round(_percentile(ms, 0.99), 2),
+        "max_ms": round(ms[-1], 2),
+        "max_backlog_records": metrics.max_backlog,
         "commit_p50_ms": round(_percentile(commits, 0.50), 2),
         "commit_p99_ms": round(_percentile(commits, 0.99), 2),
         "cpu_s_per_1000_events": round(measured.cpu_s / sent * 1000, 3),
         "loop_cpu_us_per_event": round(measured.loop_cpu_s / sent * 1e6, 1),
-        "cores": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
-    }  # fmt: skip
+        "cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def main() -> None:

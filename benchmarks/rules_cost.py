@@ -78,11 +78,12 @@ def _account(account: str, index: int) -> AccountSettings:
         rearm_after_alarm_s=600.0,
     )
     return AccountSettings(
-        account=account, paths=paths if dual else (),
+        account=account,
+        paths=paths if dual else (),
         supervision=SupervisionSettings(interval_s=3600.0, grace_s=60.0),
         verification=VerificationSettings(chains=((3, 4, 7),)),
         schedule=schedule if index % 4 == 0 else None,
-    )  # fmt: skip
+    )
 
 
 def messages(count: int, accounts: int) -> Iterator[NewRecord]:
@@ -98,9 +99,18 @@ def messages(count: int, accounts: int) -> Iterator[NewRecord]:
         out = source.next(at)
         message = parse_frame(out.frame, accounts=lookup, now=at)
         body = message_body(message, {"synchronised": True})
-        yield NewRecord(kind=RecordKind.MESSAGE, received_at=at, account=message.account,
-                        body=body, raw=out.frame, peer="127.0.0.1:40000", transport="tcp",
-                        reply="ACK", priority=3, dedupe_key=dedupe_key(message))  # fmt: skip
+        yield NewRecord(
+            kind=RecordKind.MESSAGE,
+            received_at=at,
+            account=message.account,
+            body=body,
+            raw=out.frame,
+            peer="127.0.0.1:40000",
+            transport="tcp",
+            reply="ACK",
+            priority=3,
+            dedupe_key=dedupe_key(message),
+        )
 
 
 async def fill(journal: Journal, records: list[NewRecord]) -> None:
@@ -140,8 +150,7 @@ async def replay(
     """(CPU, wall) seconds of a runner's start-up from cursor 0 to the head."""
     async with await Journal.open(path, fsync=False) as journal:
         clock = Clock(now)
-        runner = RulesRunner.from_accounts(journal, entries, clock=clock,
-                                           monotonic=clock.monotonic)  # fmt: skip
+        runner = RulesRunner.from_accounts(journal, entries, clock=clock, monotonic=clock.monotonic)
         cpu, wall = time.process_time(), time.perf_counter()
         task = asyncio.create_task(runner.run())
         await _until(lambda: runner.ready)
@@ -169,14 +178,20 @@ class Steps:
         raise RuntimeError(where)
 
 
-async def follow(path: Path, entries: tuple[AccountSettings, ...] | None,
-                 records: list[NewRecord]) -> float:  # fmt: skip
+async def follow(
+    path: Path, entries: tuple[AccountSettings, ...] | None, records: list[NewRecord]
+) -> float:
     """Event-loop thread CPU seconds to append ``records`` in batches, with a runner
     following them (``entries``) or without (None)."""
     async with await Journal.open(path, fsync=False) as journal:
         clock, steps = Clock(records[0].received_at), Steps()
-        runner = None if entries is None else RulesRunner.from_accounts(
-            journal, entries, clock=clock, metrics=steps, monotonic=clock.monotonic)  # fmt: skip
+        runner = (
+            None
+            if entries is None
+            else RulesRunner.from_accounts(
+                journal, entries, clock=clock, metrics=steps, monotonic=clock.monotonic
+            )
+        )
         task = None if runner is None else asyncio.create_task(runner.run())
         if runner is not None:
             await _until(lambda: runner.ready)
@@ -260,8 +275,10 @@ async def measure(args: argparse.Namespace) -> None:
     print(f"alarmrx from {Path(alarmrx.pipeline.rules.__file__).parent}")
     print(f"{n} records, {args.accounts} accounts, median of {args.runs} runs")
     print(f"fold     {statistics.median(folds):8.2f} µs per record (engine alone)")
-    print(f"replay   {n / replay_wall:8.0f} records/s, {replay_cpu / n * 1e6:8.2f} µs of CPU "
-          "per record")  # fmt: skip
+    print(
+        f"replay   {n / replay_wall:8.0f} records/s, {replay_cpu / n * 1e6:8.2f} µs of CPU "
+        "per record"
+    )
     print(f"follow   {statistics.median(follows):8.2f} µs per record (loop thread, runner's share)")
     print(f"observe_link {link:6.3f} µs per call")
     print(f"in_test      {test:6.3f} µs per call")

@@ -70,8 +70,9 @@ def _vector_cases() -> list[dict[str, object]]:
 def _policies() -> list[AccountPolicy]:
     keys = sorted({str(c["key"]) for c in _vector_cases() if c.get("key")})
     plain = [AccountPolicy(window=None), AccountPolicy()]
-    keyed = [AccountPolicy(key=parse_key(k), window=w) for k in keys
-             for w in (None, TimestampWindow())]  # fmt: skip
+    keyed = [
+        AccountPolicy(key=parse_key(k), window=w) for k in keys for w in (None, TimestampWindow())
+    ]
     return plain + keyed
 
 

@@ -199,8 +199,14 @@ def frame(
     receiver: str | None = None,
 ) -> bytes:
     """A valid frame as a panel sends it (timestamp always on; encrypted when ``key``)."""
-    header = FrameHeader(token=token, encrypted=key is not None, sequence=f"{sequence:04d}",
-                         receiver=receiver, line=line, account=account)  # fmt: skip
+    header = FrameHeader(
+        token=token,
+        encrypted=key is not None,
+        sequence=f"{sequence:04d}",
+        receiver=receiver,
+        line=line,
+        account=account,
+    )
     return encode_message(
         header=header,
         data=data,

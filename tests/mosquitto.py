@@ -58,9 +58,13 @@ class Mosquitto:
     """One broker process; ``start``/``stop`` may be called repeatedly on the same port."""
 
     def __init__(
-        self, directory: Path, *, tls: TLSFiles | None = None, persistent: bool = False,
+        self,
+        directory: Path,
+        *,
+        tls: TLSFiles | None = None,
+        persistent: bool = False,
         acl: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.binary = require_binary()
         self.directory = directory
         self.port = free_port()
@@ -152,9 +156,14 @@ class Subscriber:
     """A real MQTT client subscribed at QoS 1, collecting (topic, payload, retain)."""
 
     def __init__(
-        self, port: int, topic: str = "#", *, client_id: str | None = None,
-        persistent: bool = False, **options: Any,
-    ) -> None:  # fmt: skip
+        self,
+        port: int,
+        topic: str = "#",
+        *,
+        client_id: str | None = None,
+        persistent: bool = False,
+        **options: Any,
+    ) -> None:
         self.port = port
         self.topic = topic
         self.client_id = client_id
@@ -169,9 +178,12 @@ class Subscriber:
 
     async def connect(self) -> None:
         self._client = aiomqtt.Client(
-            "127.0.0.1", self.port, identifier=self.client_id,
-            clean_session=not self.persistent, **self.options,
-        )  # fmt: skip
+            "127.0.0.1",
+            self.port,
+            identifier=self.client_id,
+            clean_session=not self.persistent,
+            **self.options,
+        )
         await self._client.__aenter__()
         await self._client.subscribe(self.topic, qos=1)
         self._task = asyncio.create_task(self._collect(self._client))
@@ -204,8 +216,11 @@ class Subscriber:
 
     def json(self, prefix: str) -> list[dict[str, Any]]:
         """Payloads of the messages whose topic starts with ``prefix``, decoded."""
-        return [d for (t, _, _), d in zip(self.messages, self.decoded, strict=True)
-                if t.startswith(prefix)]  # fmt: skip
+        return [
+            d
+            for (t, _, _), d in zip(self.messages, self.decoded, strict=True)
+            if t.startswith(prefix)
+        ]
 
     async def wait_until(
         self, predicate: Callable[[Subscriber], bool], within_s: float = 15.0

@@ -97,9 +97,18 @@ class PostgreSQL:
         if self._as_root:
             shutil.chown(pwfile, SERVER_USER)
         self._run(
-            str(self.bin / "initdb"), "-D", str(self.data), "-U", ROLE, f"--pwfile={pwfile}",
-            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale",
-        )  # fmt: skip
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            ROLE,
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        )
         pwfile.unlink()
 
     def start(self) -> None:
@@ -109,9 +118,18 @@ class PostgreSQL:
             "-c synchronous_commit=on -c max_connections=50 -c shared_buffers=32MB"
         )
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o",
-            options, "-w", "-t", str(START_TIMEOUT_S), "start",
-        )  # fmt: skip
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``fast`` ends every session (clients see their connection closed); ``immediate``
@@ -128,9 +146,24 @@ class PostgreSQL:
     def psql(self, database: str, sql: str) -> str:
         """Run ``sql`` over the local socket; its unaligned output."""
         done = self._run(
-            str(self.bin / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-h", str(self.root), "-p", str(self.port), "-U", ROLE, "-d", database, "-c", sql,
-        )  # fmt: skip
+            str(self.bin / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.root),
+            "-p",
+            str(self.port),
+            "-U",
+            ROLE,
+            "-d",
+            database,
+            "-c",
+            sql,
+        )
         return done.stdout.decode()
 
     def destroy(self) -> None:

@@ -18,8 +18,9 @@ def tmpfs(where: Path, size: str) -> Iterator[Path]:
     where.mkdir()
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         message = f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}"
         if os.environ.get("CI") == "true":

@@ -57,8 +57,12 @@ def test_dc09_spt_sia_dcs_user_code_with_time_and_text(key: bytes | None) -> Non
     message = _parse(dc09_msg("1234", key).dc09block(9998, "SIA-DCS", data), key)
     (event,) = message.events
     assert (event.code, event.user, event.area, event.time, event.text) == (
-        "CL", 5, 1, "10:11:12", "Evening"
-    )  # fmt: skip
+        "CL",
+        5,
+        1,
+        "10:11:12",
+        "Evening",
+    )
 
 
 @pytest.mark.parametrize("key", KEYS.values(), ids=KEYS.keys())

@@ -128,8 +128,11 @@ def journal_query(config: Path) -> str:
     """``alarmrx journal query --config`` output (JSON lines)."""
     done = subprocess.run(
         [sys.executable, "-m", "alarmrx", "journal", "query", "--config", str(config)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return done.stdout
 
 
@@ -164,8 +167,9 @@ class Panel:
                 self._exchange(sock, n)
 
     def _exchange(self, sock: socket.socket, n: int) -> None:
-        data = frame(self.account, f"#{self.account}|Nri1/BA{n % 999 + 1:03d}",
-                     sequence=n % 9999 + 1)  # fmt: skip
+        data = frame(
+            self.account, f"#{self.account}|Nri1/BA{n % 999 + 1:03d}", sequence=n % 9999 + 1
+        )
         started = time.monotonic()
         sock.sendall(data)
         reply = read_reply(sock)

@@ -70,10 +70,26 @@ def lookup_for(config: Path) -> Lookup:
 
 # -- what to send ----------------------------------------------------------------------
 
-ACCOUNT_KEYS = st.sampled_from([("1234", None), ("5678", KEY), ("5678", None),
-                                ("5678", "F" * 32), ("1234", KEY), ("9999", None)])  # fmt: skip
-DATA = st.sampled_from(["#{a}|Nri1/BA01", "#{a}|NFA07^kitchen^", "#{a}|1130 01 015",
-                        "#{a}|Nri2/PA1[#{a}|X]", "", "#{a}|N"])  # fmt: skip
+ACCOUNT_KEYS = st.sampled_from(
+    [
+        ("1234", None),
+        ("5678", KEY),
+        ("5678", None),
+        ("5678", "F" * 32),
+        ("1234", KEY),
+        ("9999", None),
+    ]
+)
+DATA = st.sampled_from(
+    [
+        "#{a}|Nri1/BA01",
+        "#{a}|NFA07^kitchen^",
+        "#{a}|1130 01 015",
+        "#{a}|Nri2/PA1[#{a}|X]",
+        "",
+        "#{a}|N",
+    ]
+)
 TOKENS = st.sampled_from(["SIA-DCS", "ADM-CID", "NULL", "BOGUS"])
 SKEWS = st.sampled_from([0, 0, 0, -120, 120, -3600])
 
@@ -83,9 +99,15 @@ def panel_frames(draw: st.DrawFn) -> bytes:
     """A frame as a panel (or a misconfigured one) would send it, built now."""
     account, key = draw(ACCOUNT_KEYS)
     skew = timedelta(seconds=draw(SKEWS))
-    return frame(account, draw(DATA).format(a=account), token=draw(TOKENS), key=key,
-                 sequence=draw(st.integers(0, 9999)), now=datetime.now(UTC) + skew,
-                 line=draw(st.sampled_from(["0", None, "1"])))  # fmt: skip
+    return frame(
+        account,
+        draw(DATA).format(a=account),
+        token=draw(TOKENS),
+        key=key,
+        sequence=draw(st.integers(0, 9999)),
+        now=datetime.now(UTC) + skew,
+        line=draw(st.sampled_from(["0", None, "1"])),
+    )
 
 
 @st.composite

@@ -58,8 +58,9 @@ class Follower:
             await asyncio.sleep(0.1)
 
     async def _session(self) -> None:
-        async with aiomqtt.Client("127.0.0.1", self.port, identifier="flap-follower",
-                                  clean_session=False) as client:  # fmt: skip
+        async with aiomqtt.Client(
+            "127.0.0.1", self.port, identifier="flap-follower", clean_session=False
+        ) as client:
             await client.subscribe("alarmrx/v1/events/#", qos=1)
             self.connections += 1
             async for message in client.messages:
@@ -86,8 +87,9 @@ async def test_flapping_broker_loses_no_event(tmp_path: Path) -> None:
     broker.start()
     follower = Follower(broker.port)
     following = asyncio.create_task(follower.run())
-    config = write_config(tmp_path, accounts=['account = "1234"'], log_level="info",
-                          mqtt=f'url = "{broker.url}"')  # fmt: skip
+    config = write_config(
+        tmp_path, accounts=['account = "1234"'], log_level="info", mqtt=f'url = "{broker.url}"'
+    )
     acked: list[bytes] = []
     failures: list[bytes] = []
     try:
@@ -110,8 +112,10 @@ async def test_flapping_broker_loses_no_event(tmp_path: Path) -> None:
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
         broker.kill()
-    print(f"\nflaps={FLAPS} acked={len(acked)} events={len(expected)} "
-          f"sessions={follower.connections} publish_failures={failed_publishes}")  # fmt: skip
+    print(
+        f"\nflaps={FLAPS} acked={len(acked)} events={len(expected)} "
+        f"sessions={follower.connections} publish_failures={failed_publishes}"
+    )
     assert failures == []
     assert len(acked) > FLAPS * 20
     assert len(expected) == len(acked)

@@ -98,8 +98,9 @@ async def test_receipt_times_stay_ordered_when_the_clock_steps(running: Running)
             break
         await asyncio.sleep(0.05)
 
-    journal = [r for r in query(running.journal) if r.kind in {RecordKind.MESSAGE,
-                                                                 RecordKind.REJECTED}]  # fmt: skip
+    journal = [
+        r for r in query(running.journal) if r.kind in {RecordKind.MESSAGE, RecordKind.REJECTED}
+    ]
     times = [r.received_at for r in journal]
     assert times == sorted(times)
     raised = [r for r in journal if "received_at_raised" in r.body]

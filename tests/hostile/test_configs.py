@@ -86,8 +86,11 @@ def test_hostile_config_is_refused_with_78(tmp_path: Path, command: str, name: s
     config = _write(tmp_path, case)
     done = subprocess.run(
         [sys.executable, "-m", "alarmrx", command, "--config", str(config)],
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == EX_CONFIG, done.stderr
     assert case.expected.format(file=config.name) in done.stderr.replace(str(config), config.name)
     assert "Traceback" not in done.stderr

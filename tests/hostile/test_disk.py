@@ -45,8 +45,12 @@ def test_full_disk_stops_acks_and_recovers_without_restart(tmp_path: Path) -> No
     with tmpfs(tmp_path / "disk", "3m") as disk:
         filler = disk / "filler"
         filler.write_bytes(b"\0" * 2_400_000)  # what an operator can delete later
-        config = write_config(tmp_path, accounts=['account = "1234"'],
-                              journal_path=disk / "journal.db", log_level="info")  # fmt: skip
+        config = write_config(
+            tmp_path,
+            accounts=['account = "1234"'],
+            journal_path=disk / "journal.db",
+            log_level="info",
+        )
         with Daemon(config) as daemon:
             acked: list[bytes] = []
             with socket.create_connection(("127.0.0.1", daemon.port), timeout=1) as sock:

@@ -125,8 +125,13 @@ def _idle_connections(daemon: Daemon) -> Iterator[list[socket.socket]]:
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     raise_open_files(IDLE + 2_000)
-    config = write_config(tmp_path, accounts=['account = "1234"'], receiver=RECEIVER,
-                          log_level="info", shipped_limits=True)  # fmt: skip
+    config = write_config(
+        tmp_path,
+        accounts=['account = "1234"'],
+        receiver=RECEIVER,
+        log_level="info",
+        shipped_limits=True,
+    )
     with Daemon(config) as running:
         yield running
 
@@ -189,8 +194,9 @@ def _noise(daemon: Daemon) -> list[dict[str, Any]]:
 
 def _assert_unknown_accounts_capped(daemon: Daemon) -> None:
     assert daemon.terminate() == 0
-    accounts = {r.account for r in query(daemon.directory / "journal.db")
-                if r.kind is RecordKind.MESSAGE}  # fmt: skip
+    accounts = {
+        r.account for r in query(daemon.directory / "journal.db") if r.kind is RecordKind.MESSAGE
+    }
     assert len(accounts - {"1234"}) <= MAX_UNKNOWN * daemon.workers
 
 
@@ -243,8 +249,9 @@ def _random_udp(flood: Flood) -> None:
 
 
 def _scanner_frames(count: int) -> list[bytes]:
-    return [frame(f"{n:06X}", f"#{n:06X}|Nri1/BA01", sequence=n % 9999 + 1)
-            for n in range(1, count + 1)]  # fmt: skip
+    return [
+        frame(f"{n:06X}", f"#{n:06X}|Nri1/BA01", sequence=n % 9999 + 1) for n in range(1, count + 1)
+    ]
 
 
 def _scan(flood: Flood, frames: list[bytes], first: int = 0) -> None:

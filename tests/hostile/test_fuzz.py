@@ -50,8 +50,12 @@ def test_short_atheris_run_finds_nothing(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(TARGET), "--seed", str(corpus)], check=True, timeout=60)
     done = subprocess.run(
         [sys.executable, str(TARGET), str(corpus), f"-max_total_time={FUZZ_S}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=FUZZ_S + 120, check=False,
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=FUZZ_S + 120,
+        check=False,
+    )
     assert done.returncode == 0, _finding(done.stderr)
     assert "DONE" in done.stderr
     assert not list(tmp_path.glob("crash-*"))

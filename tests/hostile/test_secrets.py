@@ -25,15 +25,26 @@ PASSWORD = "broker-Pa55word-never-logged"
 
 def _forms() -> list[str]:
     ascii_hex = binascii.hexlify(ASCII_KEY.encode()).decode()
-    return [HEX_KEY, HEX_KEY.lower(), ASCII_KEY, ascii_hex, ascii_hex.upper(), PASSWORD,
-            HEX_KEY[:16], ascii_hex[:16]]  # fmt: skip
+    return [
+        HEX_KEY,
+        HEX_KEY.lower(),
+        ASCII_KEY,
+        ascii_hex,
+        ascii_hex.upper(),
+        PASSWORD,
+        HEX_KEY[:16],
+        ascii_hex[:16],
+    ]
 
 
 async def test_no_secret_in_logs_metrics_journal_or_mqtt(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    accounts = [f'account = "1111"\nkey = "{HEX_KEY}"', f'account = "2222"\nkey = "{ASCII_KEY}"',
-                'account = "3333"']  # fmt: skip
+    accounts = [
+        f'account = "1111"\nkey = "{HEX_KEY}"',
+        f'account = "2222"\nkey = "{ASCII_KEY}"',
+        'account = "3333"',
+    ]
     mqtt = f'url = "{mosquitto.url}"\nusername = "alarmrx"\npassword = "{PASSWORD}"'
     config = write_config(tmp_path, accounts=accounts, mqtt=mqtt)  # debug: the most verbose
     async with Subscriber(mosquitto.port, "alarmrx/#") as subscriber:
@@ -70,5 +81,8 @@ def _send_everything(daemon: Daemon) -> None:
     exchange_tcp(daemon.port, frames)
     exchange_udp(daemon.port, frame("2222", "#2222|Nri1/PA08", key=ASCII_KEY, sequence=9))
     daemon.hup()  # a reload logs the accounts it loaded
-    wait_until(lambda: any(e.get("event") == "config_reloaded" for e in log_events(daemon)),
-               10, "config_reloaded")  # fmt: skip
+    wait_until(
+        lambda: any(e.get("event") == "config_reloaded" for e in log_events(daemon)),
+        10,
+        "config_reloaded",
+    )

@@ -28,8 +28,9 @@ def messages(path: Path, account: str | None = None) -> list:
 
 def reply_token(reply: bytes, key: str | None = None) -> str:
     policy = AccountPolicy(key=parse_key(key) if key else None, window=None)
-    parsed = parse_frame(reply, accounts=lambda _h, _a: policy, now=datetime.now(UTC),
-                         decoders=REPLY_DECODERS)  # fmt: skip
+    parsed = parse_frame(
+        reply, accounts=lambda _h, _a: policy, now=datetime.now(UTC), decoders=REPLY_DECODERS
+    )
     return ("*" if parsed.header.encrypted else "") + parsed.header.token
 
 
@@ -203,8 +204,11 @@ def test_config_with_problems_exits_78(tmp_path: Path) -> None:
     config = write_config(tmp_path, receiver='unknown_accounts = "maybe"')
     done = subprocess.run(
         [sys.executable, "-m", "alarmrx", "run", "--config", str(config)],
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 78
     assert "receiver.unknown_accounts" in done.stderr
     assert "Traceback" not in done.stderr

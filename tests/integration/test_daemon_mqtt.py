@@ -31,8 +31,13 @@ async def test_every_event_arrives_with_the_documented_payload(
     validator = Draft202012Validator(json.loads(SCHEMA.read_text()))
     async with Subscriber(mosquitto.port, f"{ROOT}/#") as sub:
         with Daemon(mqtt_config(tmp_path, mosquitto)) as daemon:
-            exchange_tcp(daemon.port, [frame("1234", "#1234|Nri1/BA01/BA02", sequence=1),
-                                       frame("1234", "#1234|Nri1/CL501", sequence=2)])  # fmt: skip
+            exchange_tcp(
+                daemon.port,
+                [
+                    frame("1234", "#1234|Nri1/BA01/BA02", sequence=1),
+                    frame("1234", "#1234|Nri1/CL501", sequence=2),
+                ],
+            )
             exchange_udp(daemon.port, frame("5678", "#5678|1130 01 003", token="ADM-CID"))
             await sub.wait_until(lambda s: len(s.json(f"{ROOT}/events/")) >= 4)
             events = sub.json(f"{ROOT}/events/")
@@ -57,8 +62,9 @@ async def test_broker_outage_loses_nothing(tmp_path: Path) -> None:
     try:
         with Daemon(mqtt_config(tmp_path, broker)) as daemon:
             broker.stop()
-            frames = [frame("1234", f"#1234|NBA{n % 99 + 1}", sequence=n % 9999 + 1)
-                      for n in range(1000)]  # fmt: skip
+            frames = [
+                frame("1234", f"#1234|NBA{n % 99 + 1}", sequence=n % 9999 + 1) for n in range(1000)
+            ]
             with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
                 for data in frames:
                     sock.sendall(data)

@@ -27,8 +27,11 @@ chains = [[1, 2, 3, 4]]
 
 
 def config(tmp_path: Path, broker: Mosquitto) -> Path:
-    return write_config(tmp_path, accounts=[SUPERVISED, 'account = "5678"'],
-                        mqtt=f'url = "{broker.url}"\nkeepalive_s = 5')  # fmt: skip
+    return write_config(
+        tmp_path,
+        accounts=[SUPERVISED, 'account = "5678"'],
+        mqtt=f'url = "{broker.url}"\nkeepalive_s = 5',
+    )
 
 
 def of_type(sub: Subscriber, kind: str) -> list[dict]:
@@ -36,13 +39,21 @@ def of_type(sub: Subscriber, kind: str) -> list[dict]:
 
 
 def events(sub: Subscriber, account: str, **match: object) -> list[dict]:
-    return [e for e in sub.json(f"{ROOT}/events/{account}")
-            if all(e.get(k) == v for k, v in match.items())]  # fmt: skip
+    return [
+        e
+        for e in sub.json(f"{ROOT}/events/{account}")
+        if all(e.get(k) == v for k, v in match.items())
+    ]
 
 
 def cli(*args: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "alarmrx", *args], capture_output=True,
-                          text=True, timeout=30, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "alarmrx", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert "Traceback" not in done.stderr
     return json.loads(done.stdout)
 
@@ -55,9 +66,14 @@ async def test_neighbouring_zones_verify_and_silence_is_lost(
     next frame restores it, the restore naming the loss and that frame (issue 14)."""
     async with Subscriber(mosquitto.port, f"{ROOT}/#") as sub:
         with Daemon(config(tmp_path, mosquitto)) as daemon:
-            exchange_tcp(daemon.port, [frame("1234", "#1234|Nri1/BA02", sequence=1),
-                                       frame("1234", "#1234|Nri1/BA02", sequence=2),
-                                       frame("1234", "#1234|Nri1/BA03", sequence=3)])  # fmt: skip
+            exchange_tcp(
+                daemon.port,
+                [
+                    frame("1234", "#1234|Nri1/BA02", sequence=1),
+                    frame("1234", "#1234|Nri1/BA02", sequence=2),
+                    frame("1234", "#1234|Nri1/BA03", sequence=3),
+                ],
+            )
             await sub.wait_until(lambda s: bool(of_type(s, "alarm.verified")))
             [verified] = of_type(sub, "alarm.verified")
             assert verified["account"] == "1234"
@@ -84,8 +100,9 @@ async def test_test_mode_and_operator_verification_by_cli(
     cfg = config(tmp_path, mosquitto)
     async with Subscriber(mosquitto.port, f"{ROOT}/#") as sub:
         with Daemon(cfg) as daemon:
-            started = cli("test-mode", "--config", str(cfg), "--account", "5678", "--on",
-                          "--duration", "1h")  # fmt: skip
+            started = cli(
+                "test-mode", "--config", str(cfg), "--account", "5678", "--on", "--duration", "1h"
+            )
             assert started["ok"] is True
             exchange_tcp(daemon.port, [frame("5678", "#5678|Nri1/BA01", sequence=1)])
             await sub.wait_until(lambda s: bool(of_type(s, "test.started")))
@@ -102,8 +119,17 @@ async def test_test_mode_and_operator_verification_by_cli(
             )
             [later] = [e for e in sub.json(f"{ROOT}/events/5678") if e.get("zone") == 4]
             assert later["test"] is False
-            verified = cli("verify", "--config", str(cfg), "--account", "5678", "--journal-seq",
-                           str(later["journal_seq"]), "--by", "camera")  # fmt: skip
+            verified = cli(
+                "verify",
+                "--config",
+                str(cfg),
+                "--account",
+                "5678",
+                "--journal-seq",
+                str(later["journal_seq"]),
+                "--by",
+                "camera",
+            )
             assert verified["ok"] is True
             await sub.wait_until(
                 lambda s: any(e["account"] == "5678" for e in of_type(s, "alarm.verified"))

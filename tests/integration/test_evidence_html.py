@@ -33,11 +33,24 @@ def chromium() -> str:
 def rendered_dom(page: Path, profile: Path) -> str:
     """The DOM after chromium loaded ``page``."""
     result = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S, check=True,
-    )  # fmt: skip
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT_S,
+        check=True,
+    )
     return result.stdout
 
 
@@ -54,8 +67,11 @@ async def test_the_evidence_page_has_its_table_and_timeline(tmp_path: Path) -> N
     assert '<td class="within">within</td>' in table.group(0)
     timeline = re.search(r'<section id="timeline">.*?</section>', dom, re.S)
     assert timeline is not None
-    first = re.search(rf'<article class="incident" data-seq="{seqs["alarm"]}">.*?</article>',
-                      timeline.group(0), re.S)  # fmt: skip
+    first = re.search(
+        rf'<article class="incident" data-seq="{seqs["alarm"]}">.*?</article>',
+        timeline.group(0),
+        re.S,
+    )
     assert first is not None
     kinds = re.findall(r'<li data-kind="(\w+)">', first.group(0))
     assert kinds == ["received", "verified", "alerted", "guard_arrived", "keybox", "disarmed"]
@@ -67,14 +83,34 @@ async def test_the_openclose_report_renders_as_a_table(
 ) -> None:
     await build(tmp_path / "journal.db")
     config = tmp_path / "alarmrx.toml"
-    config.write_text(f'[journal]\npath = "journal.db"\n[[accounts]]\naccount = "{ACCOUNT}"\n'
-                      'timezone = "Europe/Copenhagen"\n', encoding="utf-8")  # fmt: skip
+    config.write_text(
+        f'[journal]\npath = "journal.db"\n[[accounts]]\naccount = "{ACCOUNT}"\n'
+        'timezone = "Europe/Copenhagen"\n',
+        encoding="utf-8",
+    )
     page = tmp_path / "openclose.html"
-    status = main(["report", "openclose", "--config", str(config), "--account", ACCOUNT,
-                   "--since", "2025-03-03", "--until", "2025-03-04", "--format", "html",
-                   "--out", str(page)])  # fmt: skip
+    status = main(
+        [
+            "report",
+            "openclose",
+            "--config",
+            str(config),
+            "--account",
+            ACCOUNT,
+            "--since",
+            "2025-03-03",
+            "--until",
+            "2025-03-04",
+            "--format",
+            "html",
+            "--out",
+            str(page),
+        ]
+    )
     assert status == 0
     dom = rendered_dom(page, tmp_path / "profile")
     cells = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>[^<]*</td><td>(\w+)</td>", dom)
-    assert cells == [("1", "2025-03-03 21:30:00+01:00", "armed"),
-                     ("10", "2025-03-03 22:13:00+01:00", "disarmed")]  # fmt: skip
+    assert cells == [
+        ("1", "2025-03-03 21:30:00+01:00", "armed"),
+        ("10", "2025-03-03 22:13:00+01:00", "disarmed"),
+    ]

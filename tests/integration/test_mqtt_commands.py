@@ -44,11 +44,19 @@ def cheap_hash(pin: str) -> str:
     return f"scrypt$1024$8$1${base64.b64encode(SALT).decode()}${base64.b64encode(digest).decode()}"
 
 
-CARD = CardSettings(contacts=(
-    ContactSettings(id_code="1001", name="Owner", role="authorised", pin_hash=cheap_hash(PIN)),
-    ContactSettings(id_code="1002", name="Keyholder", role="warning", sequence=1,
-                    phone="+31 6 1", pin_hash=cheap_hash(PIN)),
-))  # fmt: skip
+CARD = CardSettings(
+    contacts=(
+        ContactSettings(id_code="1001", name="Owner", role="authorised", pin_hash=cheap_hash(PIN)),
+        ContactSettings(
+            id_code="1002",
+            name="Keyholder",
+            role="warning",
+            sequence=1,
+            phone="+31 6 1",
+            pin_hash=cheap_hash(PIN),
+        ),
+    )
+)
 ACCOUNTS = {"1234": AccountSettings(account="1234", name="Shop", card=CARD)}
 
 
@@ -63,9 +71,13 @@ async def daemon(broker: Mosquitto, path: Path) -> AsyncIterator[Journal]:
         runner = RulesRunner.from_accounts(journal, ACCOUNTS.values(), clock=now)
         publisher = MQTTPublisher(
             MQTTSettings(url=broker.url, publish_timeout_s=5.0, keepalive_s=5),
-            receiver_id=RECEIVER_ID, journal=journal, accounts=ACCOUNTS, version="0.1.0",
-            backoff=Backoff(initial_s=0.05, cap_s=0.4), commands=runner.command,
-        )  # fmt: skip
+            receiver_id=RECEIVER_ID,
+            journal=journal,
+            accounts=ACCOUNTS,
+            version="0.1.0",
+            backoff=Backoff(initial_s=0.05, cap_s=0.4),
+            commands=runner.command,
+        )
         tasks = [asyncio.create_task(runner.run()), asyncio.create_task(publisher.run())]
         try:
             yield journal
@@ -76,9 +88,12 @@ async def daemon(broker: Mosquitto, path: Path) -> AsyncIterator[Journal]:
 
 
 async def send(
-    port: int, payload: bytes, *, response_topic: str | None = None,
+    port: int,
+    payload: bytes,
+    *,
+    response_topic: str | None = None,
     correlation: bytes | None = None,
-) -> None:  # fmt: skip
+) -> None:
     properties = None
     if response_topic is not None:
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
@@ -90,8 +105,9 @@ async def send(
 
 
 def request(action: str, request_id: str, **fields: Any) -> bytes:
-    return json.dumps({"action": action, "request_id": request_id, "id_code": "1001",
-                       "pin": PIN, **fields}).encode()  # fmt: skip
+    return json.dumps(
+        {"action": action, "request_id": request_id, "id_code": "1001", "pin": PIN, **fields}
+    ).encode()
 
 
 def read_all(directory: Path) -> bytes:
@@ -116,26 +132,35 @@ async def test_command_round_trips_and_nothing_secret_anywhere(
             Subscriber(mosquitto.port, "app/#") as app,
             daemon(mosquitto, path) as journal,
         ):
-            alarm = await journal.append(message("1234", sia("BA", "alarm", zone=3),
-                                                 received_at=now()))  # fmt: skip
+            alarm = await journal.append(
+                message("1234", sia("BA", "alarm", zone=3), received_at=now())
+            )
             seq = alarm.journal_seq
-            await sub.wait_until(lambda s: any(p.get("type") == "panel" for p in
-                                               s.json(f"{ROOT}/events/")))  # fmt: skip
+            await sub.wait_until(
+                lambda s: any(p.get("type") == "panel" for p in s.json(f"{ROOT}/events/"))
+            )
             # published, so subscribed: the publisher subscribes before it publishes
-            await send(mosquitto.port, request("cancel", "wrong", journal_seq=seq,
-                                               pin="000000"))  # fmt: skip
-            await send(mosquitto.port, request("cancel", "spoof", journal_seq=seq, pin="1",
-                                               source="cli"))  # fmt: skip
-            await send(mosquitto.port, request("mark_false", "operator-only", journal_seq=seq,
-                                               police_alerted=True))  # fmt: skip
+            await send(mosquitto.port, request("cancel", "wrong", journal_seq=seq, pin="000000"))
+            await send(
+                mosquitto.port, request("cancel", "spoof", journal_seq=seq, pin="1", source="cli")
+            )
+            await send(
+                mosquitto.port,
+                request("mark_false", "operator-only", journal_seq=seq, police_alerted=True),
+            )
             await send(mosquitto.port, b"{broken", response_topic="app/inbox/1")
             await send(mosquitto.port, b"x" * (MAX_REQUEST_BYTES + 1), response_topic="app/inbox/2")
-            await send(mosquitto.port, request("cancel", "ok", journal_seq=seq),
-                       response_topic="app/inbox/3", correlation=b"corr-3")  # fmt: skip
+            await send(
+                mosquitto.port,
+                request("cancel", "ok", journal_seq=seq),
+                response_topic="app/inbox/3",
+                correlation=b"corr-3",
+            )
             await replied.wait_until(lambda s: len(replies(s)) >= 3)
             await app.wait_until(lambda s: len(replies(s)) >= 3)
-            await sub.wait_until(lambda s: any(p.get("type") == "alarm.cancelled"
-                                               for p in s.json(f"{ROOT}/events/")))  # fmt: skip
+            await sub.wait_until(
+                lambda s: any(p.get("type") == "alarm.cancelled" for p in s.json(f"{ROOT}/events/"))
+            )
             records = await journal.read_after(0, limit=100)
 
     got = replies(replied) | replies(app)
@@ -146,12 +171,21 @@ async def test_command_round_trips_and_nothing_secret_anywhere(
     assert got["operator-only"]["error"] == "this action is for operators (the control socket)"
     assert got["app/inbox/1"]["error"] == "a request is one JSON object in UTF-8"
     assert got["app/inbox/2"]["error"] == f"a request is at most {MAX_REQUEST_BYTES} bytes"
-    assert got["ok"] == {"schema": "alarmrx.reply.v1", "request_id": "ok", "ok": True,
-                         "journal_seq": got["ok"]["journal_seq"]}  # fmt: skip
+    assert got["ok"] == {
+        "schema": "alarmrx.reply.v1",
+        "request_id": "ok",
+        "ok": True,
+        "journal_seq": got["ok"]["journal_seq"],
+    }
     reply_topics = {t for t, _, _ in replied.messages + app.messages}
-    assert reply_topics == {"app/inbox/1", "app/inbox/2", "app/inbox/3",
-                            f"{ROOT}/replies/wrong", f"{ROOT}/replies/spoof",
-                            f"{ROOT}/replies/operator-only"}  # fmt: skip
+    assert reply_topics == {
+        "app/inbox/1",
+        "app/inbox/2",
+        "app/inbox/3",
+        f"{ROOT}/replies/wrong",
+        f"{ROOT}/replies/spoof",
+        f"{ROOT}/replies/operator-only",
+    }
 
     events = sub.json(f"{ROOT}/events/")
     panel = next(p for p in events if p["type"] == "panel")
@@ -179,8 +213,12 @@ async def test_correlation_data_is_echoed(mosquitto: Mosquitto, tmp_path: Path) 
         await app.subscribe("app/inbox/#", qos=1)
         # online, so subscribed: the publisher subscribes before it sends its status
         await status.wait_until(lambda s: any(p["status"] == "online" for p in s.decoded))
-        await send(mosquitto.port, request("change_pin", "c1", new_pin="0000"),
-                   response_topic="app/inbox/c1", correlation=b"\x01\x02")  # fmt: skip
+        await send(
+            mosquitto.port,
+            request("change_pin", "c1", new_pin="0000"),
+            response_topic="app/inbox/c1",
+            correlation=b"\x01\x02",
+        )
         async with asyncio.timeout(10):
             async for reply in app.messages:
                 correlation = getattr(reply.properties, "CorrelationData", None)
@@ -224,11 +262,11 @@ pin_hash = "{cheap_hash(PIN)}"
             for request_id, fields in (
                 ("too-early", {"action": "cancel", "journal_seq": seq, **factory}),
                 ("change", {"action": "change_pin", "new_pin": PIN, **factory}),
-                ("cancel", {"action": "cancel", "journal_seq": seq, "id_code": "1001",
-                            "pin": PIN}),
-            ):  # fmt: skip
-                await send(mosquitto.port, json.dumps({"request_id": request_id, **fields})
-                           .encode())  # fmt: skip
+                ("cancel", {"action": "cancel", "journal_seq": seq, "id_code": "1001", "pin": PIN}),
+            ):
+                await send(
+                    mosquitto.port, json.dumps({"request_id": request_id, **fields}).encode()
+                )
                 await replied.wait_until(lambda s, r=request_id: r in replies(s))
             await sub.wait_until(lambda s: any(p["type"] == "alarm.cancelled" for p in s.decoded))
             log = running.log()

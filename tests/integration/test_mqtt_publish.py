@@ -33,8 +33,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = "alarmrx/v1"
 FAST = Backoff(initial_s=0.05, cap_s=0.4)
-ACCOUNTS = {"1234": AccountSettings(account="1234", name="Shop",
-                                    zones=(ZoneSettings(zone=5, name="Hall"),))}  # fmt: skip
+ACCOUNTS = {
+    "1234": AccountSettings(account="1234", name="Shop", zones=(ZoneSettings(zone=5, name="Hall"),))
+}
 
 
 def settings(broker: Mosquitto, **overrides: Any) -> MQTTSettings:
@@ -55,10 +56,16 @@ async def running(publisher: MQTTPublisher) -> AsyncIterator[asyncio.Task[None]]
 def publisher(broker: Mosquitto, journal: Journal, **options: Any) -> MQTTPublisher:
     mqtt = options.pop("mqtt", {})
     return MQTTPublisher(
-        settings(broker, **mqtt), receiver_id=RECEIVER_ID, journal=journal,
-        accounts=options.pop("accounts", ACCOUNTS), metrics=options.pop("metrics", None),
-        version="0.1.0", listeners=["127.0.0.1:12128"], backoff=FAST, **options,
-    )  # fmt: skip
+        settings(broker, **mqtt),
+        receiver_id=RECEIVER_ID,
+        journal=journal,
+        accounts=options.pop("accounts", ACCOUNTS),
+        metrics=options.pop("metrics", None),
+        version="0.1.0",
+        listeners=["127.0.0.1:12128"],
+        backoff=FAST,
+        **options,
+    )
 
 
 def event_ids(sub: Subscriber) -> list[str]:
@@ -77,14 +84,18 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
 
 MIXED = [
     message("1234", sia("CL", "close", area=1, user=2)),
-    message("1234", sia("BA", "alarm", zone=5, area=1), sia("BA", "alarm", zone=6, area=1),
-            sia("YT", "trouble")),
+    message(
+        "1234",
+        sia("BA", "alarm", zone=5, area=1),
+        sia("BA", "alarm", zone=6, area=1),
+        sia("YT", "trouble"),
+    ),
     message("0042", cid("120", 1, "alarm", zone=3)),
     message("0042", cid("130", 3, "restore", zone=3)),
     message("a/b+#", sia("FA", "alarm", zone=1)),
     derived("1234", "supervision.lost", "trouble", refs=(1,)),
     message("1234", sia("OP", "open", area=1, user=2), test=True),
-]  # fmt: skip
+]
 MIXED_EVENTS = 9
 
 
@@ -113,8 +124,10 @@ async def test_every_event_arrives_and_validates(
     for payload in sub.json(f"{ROOT}/receivers/"):
         validator("receiver-status").validate(payload)
     assert {t for t, _, _ in sub.messages if "/events/" in t} == {
-        f"{ROOT}/events/1234", f"{ROOT}/events/0042", f"{ROOT}/events/a%2Fb%2B%23",
-    }  # fmt: skip
+        f"{ROOT}/events/1234",
+        f"{ROOT}/events/0042",
+        f"{ROOT}/events/a%2Fb%2B%23",
+    }
     by_id = {p["id"]: p for p in events}
     assert by_id["rx1:2:0"]["zone_name"] == "Hall"
     assert by_id["rx1:6:0"]["type"] == "supervision.lost"
@@ -136,8 +149,9 @@ async def test_broker_outage_delays_and_drops_nothing(tmp_path: Path, journal: J
             await sub.wait_until(has_events(1))
             broker.stop()
             for n in range(1000):
-                await journal.append(message(f"{n % 7}", sia("BA", "alarm", zone=n % 50 + 1),
-                                             sequence=f"{n:04d}"))  # fmt: skip
+                await journal.append(
+                    message(f"{n % 7}", sia("BA", "alarm", zone=n % 50 + 1), sequence=f"{n:04d}")
+                )
             await metrics.wait_until(lambda m: len(m.failures) >= 2)
             assert await journal.load_cursor(CURSOR) == 1  # nothing acked, nothing advanced
             assert metrics.connected[-1] is False
@@ -177,15 +191,25 @@ async def test_cancelled_mid_publish_then_restarted(mosquitto: Mosquitto, journa
 async def test_backlog_goes_out_by_priority_keeping_account_order(
     mosquitto: Mosquitto, journal: Journal
 ) -> None:
-    plan = [("A", "RP", "test"), ("B", "BA", "alarm"), ("C", "YT", "trouble"),
-            ("A", "BA", "alarm"), ("D", "RP", "test"), ("B", "FA", "alarm"),
-            ("C", "RP", "test"), ("E", "HA", "alarm"), ("D", "YT", "trouble"),
-            ("A", "RP", "test"), ("E", "RP", "test")] * 20  # fmt: skip
+    plan = [
+        ("A", "RP", "test"),
+        ("B", "BA", "alarm"),
+        ("C", "YT", "trouble"),
+        ("A", "BA", "alarm"),
+        ("D", "RP", "test"),
+        ("B", "FA", "alarm"),
+        ("C", "RP", "test"),
+        ("E", "HA", "alarm"),
+        ("D", "YT", "trouble"),
+        ("A", "RP", "test"),
+        ("E", "RP", "test"),
+    ] * 20
     for account, code, category in plan:
         await journal.append(message(account, sia(code, category, zone=1)))
     records = await journal.read_after(0, limit=1000)
-    inherited = dict(zip([r.journal_seq for r in records], effective_priorities(records),
-                         strict=True))  # fmt: skip
+    inherited = dict(
+        zip([r.journal_seq for r in records], effective_priorities(records), strict=True)
+    )
     async with (
         Subscriber(mosquitto.port, f"{ROOT}/events/#") as sub,
         running(publisher(mosquitto, journal)),

@@ -33,9 +33,13 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _issue(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey],
-    *, ca: bool = False, ip: str | None = None,
-) -> x509.Certificate:  # fmt: skip
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[str, ec.EllipticCurvePrivateKey],
+    *,
+    ca: bool = False,
+    ip: str | None = None,
+) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -52,13 +56,18 @@ def _issue(
     return builder.sign(issuer[1], hashes.SHA256())
 
 
-def _write(directory: Path, name: str, cert: x509.Certificate,
-           key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:  # fmt: skip
+def _write(
+    directory: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> tuple[Path, Path]:
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))  # fmt: skip
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -78,8 +87,9 @@ def make_pki(directory: Path, ca_name: str = "test CA") -> tuple[TLSFiles, TLSFi
         _issue("127.0.0.1", server_key, (ca_name, ca_key), ip="127.0.0.1"),
         server_key,
     )
-    client = _write(directory, "client", _issue("alarmrx", client_key, (ca_name, ca_key)),
-                    client_key)  # fmt: skip
+    client = _write(
+        directory, "client", _issue("alarmrx", client_key, (ca_name, ca_key)), client_key
+    )
     return TLSFiles(ca_path, *server), TLSFiles(ca_path, *client)
 
 
@@ -95,18 +105,27 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, TLSFiles]]:
 def _publisher(
     url: str, client: TLSFiles, journal: Journal, metrics: RecordingMetrics | None = None
 ) -> MQTTPublisher:
-    settings = MQTTSettings(url=url, tls_ca=client.ca, tls_cert=client.cert, tls_key=client.key,
-                            publish_timeout_s=5.0)  # fmt: skip
-    return MQTTPublisher(settings, receiver_id="rx1", journal=journal, accounts={},
-                         version="0.1.0", backoff=Backoff(0.05, 0.2), metrics=metrics)  # fmt: skip
+    settings = MQTTSettings(
+        url=url, tls_ca=client.ca, tls_cert=client.cert, tls_key=client.key, publish_timeout_s=5.0
+    )
+    return MQTTPublisher(
+        settings,
+        receiver_id="rx1",
+        journal=journal,
+        accounts={},
+        version="0.1.0",
+        backoff=Backoff(0.05, 0.2),
+        metrics=metrics,
+    )
 
 
 async def test_publishes_over_tls_with_a_client_certificate(
     tls_broker: tuple[Mosquitto, TLSFiles], tmp_path: Path
 ) -> None:
     broker, client = tls_broker
-    tls = aiomqtt.TLSParameters(ca_certs=str(client.ca), certfile=str(client.cert),
-                                keyfile=str(client.key))  # fmt: skip
+    tls = aiomqtt.TLSParameters(
+        ca_certs=str(client.ca), certfile=str(client.cert), keyfile=str(client.key)
+    )
     async with await Journal.open(tmp_path / "journal.db", fsync=False) as journal:
         await journal.append(message("1234", sia("FA", "alarm", zone=1)))
         async with Subscriber(broker.port, "alarmrx/v1/events/#", tls_params=tls) as sub:

@@ -48,8 +48,9 @@ async def test_last_will_after_a_crash(mosquitto: Mosquitto, tmp_path: Path) -> 
             sys.executable, "-c", PUBLISHER, str(path), mosquitto.url
         )
         try:
-            await watcher.wait_until(lambda s: any(t.startswith(f"{ROOT}/state/")
-                                                   for t, _, _ in s.messages))  # fmt: skip
+            await watcher.wait_until(
+                lambda s: any(t.startswith(f"{ROOT}/state/") for t, _, _ in s.messages)
+            )
             process.send_signal(signal.SIGKILL)  # no DISCONNECT: the broker sends the will
             await process.wait()
             await watcher.wait_until(lambda s: _status(s) == "offline")
@@ -62,8 +63,10 @@ async def test_last_will_after_a_crash(mosquitto: Mosquitto, tmp_path: Path) -> 
     retained = {t: json.loads(p) for t, p, r in fresh.messages if r}
     validator("receiver-status").validate(retained[STATUS])
     assert retained[STATUS] == {
-        "schema": "alarmrx.receiver-status.v1", "receiver_id": "rx1", "status": "offline",
-    }  # fmt: skip
+        "schema": "alarmrx.receiver-status.v1",
+        "receiver_id": "rx1",
+        "status": "offline",
+    }
     state = retained[f"{ROOT}/state/1234"]
     validator("state").validate(state)
     assert [a["zone"] for a in state["open_alarms"]] == [5]

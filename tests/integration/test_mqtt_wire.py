@@ -18,9 +18,13 @@ pytestmark = pytest.mark.integration
 COUNT = 600  # several reads' and writes' worth, each joined
 
 
-@pytest.mark.parametrize(("protocol", "properties"), [
-    (aiomqtt.ProtocolVersion.V5, _JSONProperties), (aiomqtt.ProtocolVersion.V311, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("protocol", "properties"),
+    [
+        (aiomqtt.ProtocolVersion.V5, _JSONProperties),
+        (aiomqtt.ProtocolVersion.V311, None),
+    ],
+)
 async def test_a_burst_arrives_in_order_and_is_acknowledged_once_each(
     mosquitto: Mosquitto, protocol: aiomqtt.ProtocolVersion, properties: type | None
 ) -> None:
@@ -28,7 +32,7 @@ async def test_a_burst_arrives_in_order_and_is_acknowledged_once_each(
         Subscriber(mosquitto.port, "burst/#") as subscriber,
         aiomqtt.Client(
             "127.0.0.1", mosquitto.port, protocol=protocol, max_inflight_messages=0
-        ) as client,  # fmt: skip
+        ) as client,
     ):
         wire = Wire(client._client, 1, properties() if properties else None)
         acked: list[int] = []

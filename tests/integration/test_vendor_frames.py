@@ -23,19 +23,31 @@ VECTORS = Path(__file__).parents[1] / "conformance" / "vectors"
 # (vector file, case name) -> (account, [(code, zone, area, user, text, address)])
 CASES: dict[tuple[str, str], tuple[str, list[tuple[Any, ...]]]] = {
     ("swissdotnet-siadc09/serialization", "jablotron-named-area-and-text"): (
-        "7777", [("LX", 901, 1, None, "centrale d'alarme JA-106K(R)", "901")]),
+        "7777",
+        [("LX", 901, 1, None, "centrale d'alarme JA-106K(R)", "901")],
+    ),
     ("issue-captures/vendor-grammars", "satel-id-user-ri-area"): (
-        "AA1234", [("OP", None, 2, 15, None, None)]),
+        "AA1234",
+        [("OP", None, 2, 15, None, None)],
+    ),
     ("issue-captures/vendor-grammars", "dahua-airshield-home-button"): (
-        "5555", [("NL", None, 1, None, None, "1")]),
+        "5555",
+        [("NL", None, 1, None, None, "1")],
+    ),
     ("iobroker-sia/lupusec-comments", "lupusec-free-text-accounts"): (
-        "alarm1", [("OP", None, 1, 1, "Familie", "0001")]),
+        "alarm1",
+        [("OP", None, 1, 1, "Familie", "0001")],
+    ),
     ("dc09-go-receiver/field-notes", "opax-cid-account-without-hash"): (
-        "10064", [("602", None, None, None, None, "000")]),
+        "10064",
+        [("602", None, None, None, None, "000")],
+    ),
     ("field-receivers/data-blocks", "aritech-quoted-zone-names"): (
-        "123456", [("TA", z, 1, None, f"Zone {z}", f"00{z}") for z in (8, 7, 6, 5, 4)]),
+        "123456",
+        [("TA", z, 1, None, f"Zone {z}", f"00{z}") for z in (8, 7, 6, 5, 4)],
+    ),
     ("fioletoven-dc09/message-tests", "parse_message_test-empty-data"): ("1234", []),
-}  # fmt: skip
+}
 
 
 def _frame(file: str, name: str) -> bytes:
@@ -72,8 +84,12 @@ def _tcp_reply(port: int, data: bytes) -> bytes:
 
 
 def _reply_token(reply: bytes) -> str:
-    parsed = parse_frame(reply, accounts=lambda _h, _a: AccountPolicy(), now=datetime.now(UTC),
-                         decoders=REPLY_DECODERS)  # fmt: skip
+    parsed = parse_frame(
+        reply,
+        accounts=lambda _h, _a: AccountPolicy(),
+        now=datetime.now(UTC),
+        decoders=REPLY_DECODERS,
+    )
     return parsed.header.token
 
 

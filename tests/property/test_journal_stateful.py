@@ -60,10 +60,13 @@ class JournalMachine(RuleBasedStateMachine):
         self.clock += timedelta(seconds=step)
         n = len(self.stored)
         return NewRecord(
-            kind=RecordKind.MESSAGE, received_at=self.clock, account=account,
-            body={"n": n, "text": "zone\u00e9 1"}, raw=bytes([n % 256, 10, 13, 0]),
+            kind=RecordKind.MESSAGE,
+            received_at=self.clock,
+            account=account,
+            body={"n": n, "text": "zone\u00e9 1"},
+            raw=bytes([n % 256, 10, 13, 0]),
             dedupe_key=key,
-        )  # fmt: skip
+        )
 
     def expect(self, record: NewRecord) -> AppendResult:
         """The model: a key seen within the window of its original is a repeat."""

@@ -51,9 +51,13 @@ def test_round_trip_encrypted(
     header, data, code, zone = sample
     rng = _random(seed)
     frame = encode_message(
-        header=header, data=data, timestamp=when, key=key,
-        random_bytes=rng.randbytes, long_pad=long_pad,
-    )  # fmt: skip
+        header=header,
+        data=data,
+        timestamp=when,
+        key=key,
+        random_bytes=rng.randbytes,
+        long_pad=long_pad,
+    )
     policy = AccountPolicy(key=key, require_encryption=True)
     message = parse_frame(frame, accounts=lambda _h, _a: policy, now=NOW)
     assert message.header == header

@@ -37,15 +37,24 @@ from alarmrx.pipeline.rules.plans import RulePlans, plans_from
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 CHAIN = VerificationSettings(window_s=120.0, chains=((1, 2, 3, 4),))
-SUPERVISED = plans_from((
-    AccountSettings(account="1", supervision=SupervisionSettings(interval_s=60.0, grace_s=5.0),
-                    verification=CHAIN),
-    AccountSettings(account="2", supervision=SupervisionSettings(category="DP4"),
-                    paths=(PathSettings(name="eth", line="1"), PathSettings(name="lte", line="2")),
-                    verification=CHAIN),
-))  # fmt: skip
-UNSUPERVISED = plans_from((AccountSettings(account="1", verification=CHAIN),
-                           AccountSettings(account="2")))  # fmt: skip
+SUPERVISED = plans_from(
+    (
+        AccountSettings(
+            account="1",
+            supervision=SupervisionSettings(interval_s=60.0, grace_s=5.0),
+            verification=CHAIN,
+        ),
+        AccountSettings(
+            account="2",
+            supervision=SupervisionSettings(category="DP4"),
+            paths=(PathSettings(name="eth", line="1"), PathSettings(name="lte", line="2")),
+            verification=CHAIN,
+        ),
+    )
+)
+UNSUPERVISED = plans_from(
+    (AccountSettings(account="1", verification=CHAIN), AccountSettings(account="2"))
+)
 ACCOUNTS = ("1", "2")
 
 
@@ -87,30 +96,57 @@ Step = Frame | Tick | TestCommand | VerifyCommand
 _dt = st.floats(min_value=0.0, max_value=90.0, allow_nan=False).map(lambda x: round(x, 3))
 steps = st.lists(
     st.one_of(
-        st.builds(Frame, st.sampled_from(ACCOUNTS), st.sampled_from(("1", "2", "9")),
-                  st.sampled_from(("null", "alarm", "alarm", "restore", "test_report")),
-                  st.integers(1, 5), _dt),
+        st.builds(
+            Frame,
+            st.sampled_from(ACCOUNTS),
+            st.sampled_from(("1", "2", "9")),
+            st.sampled_from(("null", "alarm", "alarm", "restore", "test_report")),
+            st.integers(1, 5),
+            _dt,
+        ),
         st.builds(Tick, _dt),
-        st.builds(TestCommand, st.sampled_from(ACCOUNTS), st.booleans(),
-                  st.sampled_from((30.0, 100.0, 400.0)), _dt),
+        st.builds(
+            TestCommand,
+            st.sampled_from(ACCOUNTS),
+            st.booleans(),
+            st.sampled_from((30.0, 100.0, 400.0)),
+            _dt,
+        ),
         st.builds(VerifyCommand, st.sampled_from(ACCOUNTS), st.integers(0, 20), _dt),
     ),
     max_size=40,
-)  # fmt: skip
+)
 
 
 def _event(frame: Frame) -> dict[str, Any]:
-    code, category = {"alarm": ("BA", "alarm"), "restore": ("BR", "restore"),
-                      "test_report": ("RP", "test")}[frame.kind]  # fmt: skip
-    return {"code": code, "category": category, "description": code, "zone": frame.zone,
-            "area": None, "user": None, "text": None, "qualifier": None}  # fmt: skip
+    code, category = {
+        "alarm": ("BA", "alarm"),
+        "restore": ("BR", "restore"),
+        "test_report": ("RP", "test"),
+    }[frame.kind]
+    return {
+        "code": code,
+        "category": category,
+        "description": code,
+        "zone": frame.zone,
+        "area": None,
+        "user": None,
+        "text": None,
+        "qualifier": None,
+    }
 
 
 def _message(frame: Frame, now: datetime) -> NewRecord:
-    body = {"token": "SIA-DCS", "sequence": "0001", "receiver": None, "line": frame.line,
-            "events": [_event(frame)]}  # fmt: skip
-    return NewRecord(kind=RecordKind.MESSAGE, received_at=now, account=frame.account,
-                     body=body, transport="tcp")  # fmt: skip
+    body = {
+        "token": "SIA-DCS",
+        "sequence": "0001",
+        "receiver": None,
+        "line": frame.line,
+        "events": [_event(frame)],
+    }
+    return NewRecord(
+        kind=RecordKind.MESSAGE, received_at=now, account=frame.account, body=body, transport="tcp"
+    )
 
 
 def _command(account: str, now: datetime, accepted: bool, **fields: Any) -> NewRecord:
@@ -129,11 +165,22 @@ class Memory:
 
     def append(self, new: NewRecord) -> int:
         seq = len(self.records) + 1
-        self.records.append(Record(
-            journal_seq=seq, kind=new.kind, received_at=new.received_at, account=new.account,
-            body=new.body, raw=new.raw, peer=new.peer, transport=new.transport,
-            reply=new.reply, priority=new.priority, hash="", prev_hash="",
-        ))  # fmt: skip
+        self.records.append(
+            Record(
+                journal_seq=seq,
+                kind=new.kind,
+                received_at=new.received_at,
+                account=new.account,
+                body=new.body,
+                raw=new.raw,
+                peer=new.peer,
+                transport=new.transport,
+                reply=new.reply,
+                priority=new.priority,
+                hash="",
+                prev_hash="",
+            )
+        )
         return seq
 
 
@@ -169,17 +216,21 @@ def command_record(engine: RuleEngine, memory: Memory, item: Step, now: datetime
     """What ``RulesRunner.command`` journals (accepted or refused by the same checks)."""
     if isinstance(item, TestCommand):
         accepted = item.on or engine.test_mode.session(item.account) is not None
-        return _command(item.account, now, accepted, action="test_mode", on=item.on,
-                        duration_s=item.duration_s)  # fmt: skip
+        return _command(
+            item.account, now, accepted, action="test_mode", on=item.on, duration_s=item.duration_s
+        )
     assert isinstance(item, VerifyCommand)
-    alarms = [r.journal_seq for r in memory.records
-              if r.kind is RecordKind.MESSAGE and r.account == item.account
-              and r.body["events"][0]["category"] == "alarm"]  # fmt: skip
+    alarms = [
+        r.journal_seq
+        for r in memory.records
+        if r.kind is RecordKind.MESSAGE
+        and r.account == item.account
+        and r.body["events"][0]["category"] == "alarm"
+    ]
     seq = alarms[item.pick % len(alarms)] if alarms else 0
     found = engine.verification.alarms_of(item.account, seq)
     accepted = bool(found) and not all(a.verified for a in found)
-    return _command(item.account, now, accepted, action="verify", journal_seq=seq,
-                    by="operator")  # fmt: skip
+    return _command(item.account, now, accepted, action="verify", journal_seq=seq, by="operator")
 
 
 @dataclass

@@ -19,8 +19,19 @@ from alarmrx.protocols.dc09.crc import crc16_arc
 
 ALARMRX = str(Path(sys.executable).parent / "alarmrx")
 SPEC = '87CD0037"ADM-CID"9876R579BDFL789ABC#12345A[#12345A|1110 00 129]'
-TOP_KEYS = {"token", "encrypted", "sequence", "receiver", "line", "account", "timestamp",
-            "xdata", "events", "quirks", "reply"}  # fmt: skip
+TOP_KEYS = {
+    "token",
+    "encrypted",
+    "sequence",
+    "receiver",
+    "line",
+    "account",
+    "timestamp",
+    "xdata",
+    "events",
+    "quirks",
+    "reply",
+}
 EVENT_KEYS = {"code", "category", "description", "address", "zone", "area", "user", "text"}
 ROOT = Path(__file__).resolve().parents[2]
 AJAX = (
@@ -49,13 +60,30 @@ def test_decode_every_notation_as_argument(capsys: pytest.CaptureFixture[str], t
     status, out, _ = _run(capsys, text)
     assert status == 0
     assert out == {
-        "token": "ADM-CID", "encrypted": False, "sequence": "9876", "receiver": "579BDF",
-        "line": "789ABC", "account": "12345A", "timestamp": None, "xdata": [],
-        "events": [{"code": "110", "category": "alarm", "description": "Fire",
-                    "address": "129", "zone": 129, "area": None, "user": None, "text": None,
-                    "qualifier": 1}],
-        "quirks": [], "reply": "ACK",
-    }  # fmt: skip
+        "token": "ADM-CID",
+        "encrypted": False,
+        "sequence": "9876",
+        "receiver": "579BDF",
+        "line": "789ABC",
+        "account": "12345A",
+        "timestamp": None,
+        "xdata": [],
+        "events": [
+            {
+                "code": "110",
+                "category": "alarm",
+                "description": "Fire",
+                "address": "129",
+                "zone": 129,
+                "area": None,
+                "user": None,
+                "text": None,
+                "qualifier": 1,
+            }
+        ],
+        "quirks": [],
+        "reply": "ACK",
+    }
 
 
 @pytest.mark.parametrize("text", NOTATIONS.values(), ids=NOTATIONS.keys())
@@ -75,8 +103,10 @@ def test_decode_with_key_ascii_and_hex(capsys: pytest.CaptureFixture[str], key: 
     assert status == 0
     assert set(out) == TOP_KEYS
     assert (out["token"], out["encrypted"], out["timestamp"]) == (
-        "SIA-DCS", True, "2020-08-11T16:57:20+00:00"
-    )  # fmt: skip
+        "SIA-DCS",
+        True,
+        "2020-08-11T16:57:20+00:00",
+    )
     events = out["events"]
     assert isinstance(events, list) and set(events[0]) == EVENT_KEYS
 
@@ -196,17 +226,24 @@ def test_decode_journal_notation(capsys: pytest.CaptureFixture[str]) -> None:
 # (GitHub file id 67473628572; the key there is ABCD repeated 8 times) and a Go DC-09 client's tests
 # (GitHub file id 71589553470, body only: CRC and length added here).
 REPLIES = {
-    "ack": ('2729002e"ACK"0001L0#080027E62A64[]_16:07:07,04-14-2015', None,
-            ("ACK", False, "080027E62A64", "2015-04-14T16:07:07+00:00")),
-    "nak": ('<LF>3C830025"NAK"0000R0L0A0[]_16:09:09,04-14-2015<CR>', None,
-            ("NAK", False, None, "2015-04-14T16:09:09+00:00")),
+    "ack": (
+        '2729002e"ACK"0001L0#080027E62A64[]_16:07:07,04-14-2015',
+        None,
+        ("ACK", False, "080027E62A64", "2015-04-14T16:07:07+00:00"),
+    ),
+    "nak": (
+        '<LF>3C830025"NAK"0000R0L0A0[]_16:09:09,04-14-2015<CR>',
+        None,
+        ("NAK", False, None, "2015-04-14T16:09:09+00:00"),
+    ),
     "encrypted-ack": (
         '\nE34C0062"*ACK"0001R5678L1234#080027E62A64[14F088FF5DCB19D1908069507EAB97C7CDB20F1C'
-        '6EFA550BB59864D54B2DFA1C\r', "ABCDABCDABCDABCDABCDABCDABCDABCD",
-        ("ACK", True, "080027E62A64", "2015-04-14T16:08:12+00:00")),
-    "duh": (_wire(b'"DUH"0007R0075L0001#001465[]').decode(), None,
-            ("DUH", False, "001465", None)),
-}  # fmt: skip
+        "6EFA550BB59864D54B2DFA1C\r",
+        "ABCDABCDABCDABCDABCDABCDABCDABCD",
+        ("ACK", True, "080027E62A64", "2015-04-14T16:08:12+00:00"),
+    ),
+    "duh": (_wire(b'"DUH"0007R0075L0001#001465[]').decode(), None, ("DUH", False, "001465", None)),
+}
 
 
 @pytest.mark.parametrize("case", REPLIES.values(), ids=REPLIES.keys())
@@ -227,8 +264,9 @@ def test_decode_rsp_reply(capsys: pytest.CaptureFixture[str]) -> None:
     """RSP, the answer to a frame with a [K…] block, decodes like the other replies."""
     from alarmrx.protocols import FrameHeader, encode_ack
 
-    header = FrameHeader(token="SIA-DCS", encrypted=False, sequence="0001", receiver=None,
-                         line="0", account="1234")  # fmt: skip
+    header = FrameHeader(
+        token="SIA-DCS", encrypted=False, sequence="0001", receiver=None, line="0", account="1234"
+    )
     frame = encode_ack(header, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), token="RSP")
     status, out, _ = _run(capsys, frame.decode("latin-1"))
     assert (status, out["token"], out["reply"], out["account"]) == (0, "RSP", None, "1234")

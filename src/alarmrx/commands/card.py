@@ -65,8 +65,12 @@ def _register_mark_false(sub: Any) -> None:
     _common(mark)
     mark.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     police = mark.add_mutually_exclusive_group(required=True)
-    police.add_argument("--police-alerted", dest="police", action="store_true",
-                        help="the police were alerted: it counts towards a card")  # fmt: skip
+    police.add_argument(
+        "--police-alerted",
+        dest="police",
+        action="store_true",
+        help="the police were alerted: it counts towards a card",
+    )
     police.add_argument("--police-not-alerted", dest="police", action="store_false")
     mark.add_argument("--by", default=None, help="the operator (default: your user name)")
     mark.add_argument("--note", default=None, help="free text kept with it")
@@ -79,16 +83,31 @@ def _operator(by: str | None) -> str:
 
 def handle_cancel(args: argparse.Namespace) -> int:
     """Send a cancel on a contact's behalf."""
-    return _send(args.config, {"action": "cancel", "account": args.account,
-                               "journal_seq": args.journal_seq, "id_code": args.id_code,
-                               "by": _operator(args.by)})  # fmt: skip
+    return _send(
+        args.config,
+        {
+            "action": "cancel",
+            "account": args.account,
+            "journal_seq": args.journal_seq,
+            "id_code": args.id_code,
+            "by": _operator(args.by),
+        },
+    )
 
 
 def handle_mark_false(args: argparse.Namespace) -> int:
     """Send a false-alarm marking."""
-    return _send(args.config, {"action": "mark_false", "account": args.account,
-                               "journal_seq": args.journal_seq, "police_alerted": args.police,
-                               "by": _operator(args.by), "note": args.note})  # fmt: skip
+    return _send(
+        args.config,
+        {
+            "action": "mark_false",
+            "account": args.account,
+            "journal_seq": args.journal_seq,
+            "police_alerted": args.police,
+            "by": _operator(args.by),
+            "note": args.note,
+        },
+    )
 
 
 def handle_close_alarm(args: argparse.Namespace) -> int:
@@ -106,14 +125,28 @@ def handle_close_alarm(args: argparse.Namespace) -> int:
 def handle_temporary_change(args: argparse.Namespace) -> int:
     """Send a temporary change."""
     seconds = duration_s(args.duration)
-    return _send(args.config, {"action": "temporary_change", "account": args.account,
-                               "note": args.note, "duration_s": seconds})  # fmt: skip
+    return _send(
+        args.config,
+        {
+            "action": "temporary_change",
+            "account": args.account,
+            "note": args.note,
+            "duration_s": seconds,
+        },
+    )
 
 
 def handle_change_pin(args: argparse.Namespace) -> int:
     """Send a new PIN for a contact (the daemon journals only its hash)."""
-    return _send(args.config, {"action": "change_pin", "account": args.account,
-                               "id_code": args.id_code, "new_pin": read_pin()})  # fmt: skip
+    return _send(
+        args.config,
+        {
+            "action": "change_pin",
+            "account": args.account,
+            "id_code": args.id_code,
+            "new_pin": read_pin(),
+        },
+    )
 
 
 def handle_pin_hash(args: argparse.Namespace) -> int:

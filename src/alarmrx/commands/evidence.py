@@ -43,10 +43,14 @@ def run_export(args: argparse.Namespace) -> int:
     from alarmrx.journal import JournalError  # noqa: PLC0415
 
     settings = load(args.config)
-    request = Request(account=args.account, since=args.since, until=args.until,
-                      params=parameters(settings, args.account),
-                      receiver_id=settings.receiver.id,
-                      account_name=_name(settings, args.account))  # fmt: skip
+    request = Request(
+        account=args.account,
+        since=args.since,
+        until=args.until,
+        params=parameters(settings, args.account),
+        receiver_id=settings.receiver.id,
+        account_name=_name(settings, args.account),
+    )
     try:
         done = export(settings.journal.path, request, args.out, now=datetime.now(UTC))
     except (JournalError, sqlite3.Error, OSError) as err:
@@ -74,11 +78,12 @@ def parameters(settings: Any, account: str) -> Any:
     entry = next((e for e in settings.accounts if e.account == account and e.insurance), None)
     evidence = settings.evidence
     return Parameters(
-        timezone=account_timezone(settings, account), keybox_codes=evidence.keybox_codes,
+        timezone=account_timezone(settings, account),
+        keybox_codes=evidence.keybox_codes,
         follow_up_s=evidence.follow_up_s,
         insurance_level=entry.insurance.level if entry else None,
         required_minutes=evidence.required_minutes(entry.insurance if entry else None),
-    )  # fmt: skip
+    )
 
 
 def _name(settings: Any, account: str) -> str | None:
@@ -95,11 +100,15 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"evidence BAD: {err}")
         return 1
     for anchor in proven.anchors:
-        print(f"anchor record {anchor['journal_seq']}: head_seq {anchor['head_seq']} "
-              f"head_hash {anchor['head_hash']} at {anchor['at']}: compare with the "
-              "published copy")  # fmt: skip
-    summary = (f"account {proven.account}, {proven.alarms} alarm(s), {proven.records} "
-               "records, every hash and link checked")  # fmt: skip
+        print(
+            f"anchor record {anchor['journal_seq']}: head_seq {anchor['head_seq']} "
+            f"head_hash {anchor['head_hash']} at {anchor['at']}: compare with the "
+            "published copy"
+        )
+    summary = (
+        f"account {proven.account}, {proven.alarms} alarm(s), {proven.records} "
+        "records, every hash and link checked"
+    )
     if proven.unanchored:
         seqs = ", ".join(map(str, proven.unanchored))
         print(f"evidence UNANCHORED: {summary}; no anchor vouches for record(s) {seqs}")

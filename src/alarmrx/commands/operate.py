@@ -59,9 +59,16 @@ def duration_s(text: str) -> float:
 
 def handle_verify(args: argparse.Namespace) -> int:
     """Send a verification."""
-    return _send(args.config, {"action": "verify", "account": args.account,
-                               "journal_seq": args.journal_seq, "by": args.by,
-                               "note": args.note})  # fmt: skip
+    return _send(
+        args.config,
+        {
+            "action": "verify",
+            "account": args.account,
+            "journal_seq": args.journal_seq,
+            "by": args.by,
+            "note": args.note,
+        },
+    )
 
 
 def handle_test_mode(args: argparse.Namespace) -> int:

@@ -74,8 +74,9 @@ def run_openclose(args: argparse.Namespace) -> int:
     settings = load(args.config)
     zone = account_timezone(settings, args.account)
     try:
-        records = query(settings.journal.path, account=args.account, since=args.since,
-                        until=args.until)  # fmt: skip
+        records = query(
+            settings.journal.path, account=args.account, since=args.since, until=args.until
+        )
         rows = armings(records, zone)
     except (JournalError, sqlite3.Error) as err:
         raise CommandError(str(err)) from None

@@ -22,12 +22,14 @@ def register(sub: Any) -> None:
     """Add ``overtime``, ``alerted`` and ``guard-arrived``."""
     overtime = sub.add_parser("overtime", help="keep an account's premises open until a time")
     _common(overtime)
-    overtime.add_argument("--until", required=True, type=moment,
-                          help="ISO 8601 time (with a zone, else UTC)")  # fmt: skip
+    overtime.add_argument(
+        "--until", required=True, type=moment, help="ISO 8601 time (with a zone, else UTC)"
+    )
     overtime.set_defaults(handler=handle_overtime)
-    for name, action, text in (("alerted", "alerted", "record that someone was alerted"),
-                               ("guard-arrived", "guard_arrived",
-                                "record the guard's arrival")):  # fmt: skip
+    for name, action, text in (
+        ("alerted", "alerted", "record that someone was alerted"),
+        ("guard-arrived", "guard_arrived", "record the guard's arrival"),
+    ):
         parser = sub.add_parser(name, help=text)
         _common(parser)
         parser.add_argument("--journal-seq", type=int, help="the alarm's record")
@@ -39,8 +41,10 @@ def register(sub: Any) -> None:
 
 def handle_overtime(args: argparse.Namespace) -> int:
     """Send an overtime."""
-    return _send(args.config, {"action": "overtime", "account": args.account,
-                               "until": args.until.isoformat()})  # fmt: skip
+    return _send(
+        args.config,
+        {"action": "overtime", "account": args.account, "until": args.until.isoformat()},
+    )
 
 
 def handle_response(args: argparse.Namespace) -> int:

@@ -63,8 +63,14 @@ def handle(args: argparse.Namespace) -> int:
         raise CommandError(str(err)) from err
     token, data = _payload(args)
     sequence = f"{_sequence(args.account, args.sequence):04d}"
-    header = FrameHeader(token=token, encrypted=key is not None, sequence=sequence,
-                         receiver=args.receiver, line=args.line, account=args.account)  # fmt: skip
+    header = FrameHeader(
+        token=token,
+        encrypted=key is not None,
+        sequence=sequence,
+        receiver=args.receiver,
+        line=args.line,
+        account=args.account,
+    )
     now = datetime.now(UTC)
     frame = encode_message(
         header=header,
@@ -144,8 +150,9 @@ def _describe(frame: bytes, reply: bytes | None, key: bytes | None, ms: float) -
     out["reply_frame"] = _text(reply)
     policy = AccountPolicy(key=key, window=None)
     try:
-        parsed = parse_frame(reply, accounts=lambda _h, _a: policy, now=datetime.now(UTC),
-                             decoders=REPLY_DECODERS)  # fmt: skip
+        parsed = parse_frame(
+            reply, accounts=lambda _h, _a: policy, now=datetime.now(UTC), decoders=REPLY_DECODERS
+        )
     except ProtocolError as err:
         # The NAK's fixed form `"NAK"0000R0L0A0[]_ts` has an `A0` field no message has.
         token = _TOKEN_RE.search(reply)

@@ -79,36 +79,52 @@ CONTACT = Table(
     (
         Option("id_code", c.string(*_ID_CODE), "The ID code the person gives with the PIN."),
         Option("name", c.string(), "The person's name."),
-        Option("role", c.choice("authorised", "warning"),
-               "`authorised`: may cancel and send commands, never called; `warning`: called "
-               "in `sequence` order, may cancel."),
-        Option("sequence", c.integer(1), "Call order of a warning person (1 first).",
-               "the listing order"),
+        Option(
+            "role",
+            c.choice("authorised", "warning"),
+            "`authorised`: may cancel and send commands, never called; `warning`: called "
+            "in `sequence` order, may cancel.",
+        ),
+        Option(
+            "sequence",
+            c.integer(1),
+            "Call order of a warning person (1 first).",
+            "the listing order",
+        ),
         Option("phone", c.string(), "The number to call."),
-        Option("pin_hash", _pin_hash(),
-               "The PIN as a salted scrypt hash: `alarmrx pin-hash` prints it."),
+        Option(
+            "pin_hash",
+            _pin_hash(),
+            "The PIN as a salted scrypt hash: `alarmrx pin-hash` prints it.",
+        ),
         Option("pin", _factory_pin(), 'Only `"0000"`: the factory PIN, to be changed first.'),
         Option("factory_pin", c.boolean(), "The PIN is the factory PIN `0000`."),
     ),
     "The people who may cancel and send commands; warning persons are also called.",
     build=_build_contact,
-)  # fmt: skip
+)
 
 PROCEDURE = Table(
     "accounts.card.procedures",
     ProcedureSettings,
     (
         Option("alarm", c.choice(*ALARM_TYPES), "The alarm type (its priority class)."),
-        Option("services", _strings(SERVICES),
-               "Services to alert: `police`, `fire_brigade`, `ambulance`, `guard`.",
-               "holdup, intrusion: police; fire: fire_brigade"),
-        Option("contacts", _strings(pattern=_ID_CODE),
-               "ID codes of the warning persons to call, in order.",
-               "every warning person by sequence"),
+        Option(
+            "services",
+            _strings(SERVICES),
+            "Services to alert: `police`, `fire_brigade`, `ambulance`, `guard`.",
+            "holdup, intrusion: police; fire: fire_brigade",
+        ),
+        Option(
+            "contacts",
+            _strings(pattern=_ID_CODE),
+            "ID codes of the warning persons to call, in order.",
+            "every warning person by sequence",
+        ),
         Option("note", c.string(), "An instruction for this alarm type."),
     ),
     "Whom to alert for one type of alarm; the dispatch advice of every alarm event.",
-)  # fmt: skip
+)
 
 
 def _build_card(values: dict[str, Any], _ctx: Context) -> CardSettings:
@@ -116,19 +132,23 @@ def _build_card(values: dict[str, Any], _ctx: Context) -> CardSettings:
     ids = [contact.id_code for contact in card.contacts]
     for index, id_code in enumerate(ids):
         if id_code in ids[:index]:
-            raise Invalid(f"ID code {id_code!r} is listed twice",
-                          key=("contacts", index, "id_code"))  # fmt: skip
+            raise Invalid(
+                f"ID code {id_code!r} is listed twice", key=("contacts", index, "id_code")
+            )
     warning = {x.id_code for x in card.contacts if x.role == "warning"}
     alarms: list[str] = []
     for index, procedure in enumerate(card.procedures):
         if procedure.alarm in alarms:
-            raise Invalid("a second procedure for this alarm type",
-                          key=("procedures", index, "alarm"))  # fmt: skip
+            raise Invalid(
+                "a second procedure for this alarm type", key=("procedures", index, "alarm")
+            )
         alarms.append(procedure.alarm)
         for id_code in procedure.contacts or ():
             if id_code not in warning:
-                raise Invalid(f"{id_code!r} is not a warning person on this card",
-                              key=("procedures", index, "contacts"))  # fmt: skip
+                raise Invalid(
+                    f"{id_code!r} is not a warning person on this card",
+                    key=("procedures", index, "contacts"),
+                )
     return card
 
 
@@ -152,18 +172,24 @@ CARD = Table(
         Option("address", c.string(), "Its address."),
         Option("installer", c.string(), "The installer and how to reach them."),
         Option("instructions", c.string(), "General instructions for the operator."),
-        Option("holdup_link", c.boolean(),
-               "A hold-up link is registered with the police; without it a hold-up alarm's "
-               "advice says the police are not alerted directly."),
-        Option("cancel_window_s", _cancel_window(),
-               "An alarm cancelled by a contact this soon after its receipt never counts as "
-               "a false alarm."),
+        Option(
+            "holdup_link",
+            c.boolean(),
+            "A hold-up link is registered with the police; without it a hold-up alarm's "
+            "advice says the police are not alerted directly.",
+        ),
+        Option(
+            "cancel_window_s",
+            _cancel_window(),
+            "An alarm cancelled by a contact this soon after its receipt never counts as "
+            "a false alarm.",
+        ),
         Option("contacts", c.tables(CONTACT), "`[[accounts.card.contacts]]`."),
         Option("procedures", c.tables(PROCEDURE), "`[[accounts.card.procedures]]`."),
     ),
     "The account card: the protected object, its contacts, the procedure per alarm type.",
     build=_build_card,
-)  # fmt: skip
+)
 
 CARD_OPTIONS = (
     Option("card", c.table(CARD), "The account card: `[accounts.card]` (docs/commands.md)."),

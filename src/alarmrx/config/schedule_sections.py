@@ -112,9 +112,15 @@ def reaction_table() -> Check:
 
     def convert(value: Any, ctx: Context, path: KeyPath) -> tuple[tuple[int, float], ...]:
         c.expect(value, dict, 'a table of level = minutes, e.g. { "30" = 20 }')
-        pairs = c.each(list(value.items()), ctx, path,
-                       lambda item: (int(level.convert(item[0], ctx, path)),
-                                     minutes.convert(item[1], ctx, path)))  # fmt: skip
+        pairs = c.each(
+            list(value.items()),
+            ctx,
+            path,
+            lambda item: (
+                int(level.convert(item[0], ctx, path)),
+                minutes.convert(item[1], ctx, path),
+            ),
+        )
         return tuple(sorted(pairs))
 
     return Check('table of "level" = minutes', convert)
@@ -142,57 +148,91 @@ SCHEDULE = Table(
     "accounts.schedule",
     ScheduleSettings,
     (
-        Option("timezone", c.timezone(),
-               "IANA zone the periods are in.", "`accounts.timezone`, else UTC"),
-        Option("open", weekly_periods(),
-               'When the premises are expected open (disarmed), per weekday: `{ mon = '
-               '["07:00-18:00"], sat = ["09:00-13:00"] }`; `22:00-06:00` ends the next day. '
-               "Outside them it should be armed."),
-        Option("grace_s", c.number(0),
-               "After an open period ends, `schedule.late_to_arm` when still not armed."),
-        Option("evening_check", period(),
-               'One arming check per evening, e.g. `"22:00-24:00"`: not armed at its end '
-               "(and no open period or overtime then) raises `schedule.not_armed_evening`."),
-        Option("rearm_after_alarm_s", c.number(positive=True),
-               "Disarmed after an alarm and not armed again this long after: `rearm.missing`."),
-        Option("max_overtime_s", c.number(positive=True),
-               "Longest overtime a command may grant, counted from the command."),
+        Option(
+            "timezone",
+            c.timezone(),
+            "IANA zone the periods are in.",
+            "`accounts.timezone`, else UTC",
+        ),
+        Option(
+            "open",
+            weekly_periods(),
+            "When the premises are expected open (disarmed), per weekday: `{ mon = "
+            '["07:00-18:00"], sat = ["09:00-13:00"] }`; `22:00-06:00` ends the next day. '
+            "Outside them it should be armed.",
+        ),
+        Option(
+            "grace_s",
+            c.number(0),
+            "After an open period ends, `schedule.late_to_arm` when still not armed.",
+        ),
+        Option(
+            "evening_check",
+            period(),
+            'One arming check per evening, e.g. `"22:00-24:00"`: not armed at its end '
+            "(and no open period or overtime then) raises `schedule.not_armed_evening`.",
+        ),
+        Option(
+            "rearm_after_alarm_s",
+            c.number(positive=True),
+            "Disarmed after an alarm and not armed again this long after: `rearm.missing`.",
+        ),
+        Option(
+            "max_overtime_s",
+            c.number(positive=True),
+            "Longest overtime a command may grant, counted from the command.",
+        ),
     ),
     "The account's weekly schedule and its arming checks (docs/schedules.md).",
     build=_check_schedule,
-)  # fmt: skip
+)
 
 INSURANCE = Table(
     "accounts.insurance",
     InsuranceSettings,
     (
-        Option("level", Check("10 | 20 | 30 | 40 | 50 | 60", lambda v, _c, _p: _level(v)),
-               "Insurance security level (Danish F&P 10-60); its reaction time comes from "
-               "`evidence.reaction_minutes`."),
-        Option("reaction_minutes", c.number(positive=True),
-               "This account's required reaction time, overriding the level's."),
+        Option(
+            "level",
+            Check("10 | 20 | 30 | 40 | 50 | 60", lambda v, _c, _p: _level(v)),
+            "Insurance security level (Danish F&P 10-60); its reaction time comes from "
+            "`evidence.reaction_minutes`.",
+        ),
+        Option(
+            "reaction_minutes",
+            c.number(positive=True),
+            "This account's required reaction time, overriding the level's.",
+        ),
     ),
     "What the evidence export measures this account's responses against.",
-)  # fmt: skip
+)
 
 
 EVIDENCE = Table(
     "evidence",
     EvidenceSettings,
     (
-        Option("reaction_minutes", reaction_table(),
-               "Required reaction time per insurance level. The defaults are PLACEHOLDERS: "
-               "the real F&P values are not known to us; set your insurer's.",
-               '`{ "20" = 30, "30" = 30, "40" = 20, "50" = 20, "60" = 15 }`'),
-        Option("keybox_codes", codes(),
-               'Event codes that mean the key box was opened (e.g. `["DG"]`, or the code '
-               "your panels send for the key-box zone); default: none."),
-        Option("follow_up_s", c.number(positive=True),
-               "How long after an alarm its disarm, key-box opening, alerts and guard "
-               "arrival are looked for."),
+        Option(
+            "reaction_minutes",
+            reaction_table(),
+            "Required reaction time per insurance level. The defaults are PLACEHOLDERS: "
+            "the real F&P values are not known to us; set your insurer's.",
+            '`{ "20" = 30, "30" = 30, "40" = 20, "50" = 20, "60" = 15 }`',
+        ),
+        Option(
+            "keybox_codes",
+            codes(),
+            'Event codes that mean the key box was opened (e.g. `["DG"]`, or the code '
+            "your panels send for the key-box zone); default: none.",
+        ),
+        Option(
+            "follow_up_s",
+            c.number(positive=True),
+            "How long after an alarm its disarm, key-box opening, alerts and guard "
+            "arrival are looked for.",
+        ),
     ),
     "The insurance evidence export (docs/evidence.md).",
-)  # fmt: skip
+)
 
 SCHEDULE_OPTIONS = (
     Option("schedule", c.table(SCHEDULE), "Weekly schedule: `[accounts.schedule]`."),

@@ -48,57 +48,105 @@ RECEIVER = Table(
     "receiver",
     ReceiverSettings,
     (
-        Option("id", c.string(r"[A-Za-z0-9_.-]{1,64}", "letters, digits, '_', '.', '-'"),
-               "This receiver's name in MQTT topics (`receivers/{id}/status`) and logs."),
-        Option("listen", c.listen_addresses(),
-               "Addresses served over both TCP and UDP; IPv6 as `[::1]:12128`."),
-        Option("unknown_accounts", c.choice("reject", "accept"),
-               "`reject` answers frames from unlisted accounts with DUH; `accept` records "
-               "and acknowledges them (plain frames only: there is no key)."),
+        Option(
+            "id",
+            c.string(r"[A-Za-z0-9_.-]{1,64}", "letters, digits, '_', '.', '-'"),
+            "This receiver's name in MQTT topics (`receivers/{id}/status`) and logs.",
+        ),
+        Option(
+            "listen",
+            c.listen_addresses(),
+            "Addresses served over both TCP and UDP; IPv6 as `[::1]:12128`.",
+        ),
+        Option(
+            "unknown_accounts",
+            c.choice("reject", "accept"),
+            "`reject` answers frames from unlisted accounts with DUH; `accept` records "
+            "and acknowledges them (plain frames only: there is no key).",
+        ),
         Option("max_connections", c.integer(1), "Open TCP connections in total."),
-        Option("max_connections_per_ip", c.integer(0),
-               "Open TCP connections per peer address; 0 = no bound per address (panels "
-               "behind one NAT or relay share an address)."),
-        Option("max_frame_bytes", c.integer(64, 65535),
-               "Longest frame accepted; longer input is dropped and counted."),
-        Option("idle_timeout_s", c.number(positive=True),
-               "Close a TCP connection silent this long; keep it above the link-test interval."),
-        Option("connection_rate", c.number(positive=True),
-               "Frames per second allowed per TCP connection (UDP: per source address and "
-               "port)."),
-        Option("connection_burst", c.integer(1),
-               "Frames a connection may send at once above `connection_rate`."),
-        Option("peer_rate", c.number(0),
-               "Frames per second allowed per peer address, all its connections together; "
-               "0 = no bound per address."),
-        Option("peer_burst", c.integer(1),
-               "Frames a peer address may send at once above `peer_rate`."),
-        Option("linger_s", c.number(0),
-               "Keep a TCP connection open this long after a reply when the panel closes its "
-               "side (Ajax reads the ACK only then); 0 = off."),
-        Option("nak_on_corrupt", c.boolean(),
-               "NAK frames with a CRC or framing error instead of staying silent."),
-        Option("check_plain_timestamp", c.boolean(),
-               "Apply the timestamp window to unencrypted frames that carry a timestamp too."),
+        Option(
+            "max_connections_per_ip",
+            c.integer(0),
+            "Open TCP connections per peer address; 0 = no bound per address (panels "
+            "behind one NAT or relay share an address).",
+        ),
+        Option(
+            "max_frame_bytes",
+            c.integer(64, 65535),
+            "Longest frame accepted; longer input is dropped and counted.",
+        ),
+        Option(
+            "idle_timeout_s",
+            c.number(positive=True),
+            "Close a TCP connection silent this long; keep it above the link-test interval.",
+        ),
+        Option(
+            "connection_rate",
+            c.number(positive=True),
+            "Frames per second allowed per TCP connection (UDP: per source address and port).",
+        ),
+        Option(
+            "connection_burst",
+            c.integer(1),
+            "Frames a connection may send at once above `connection_rate`.",
+        ),
+        Option(
+            "peer_rate",
+            c.number(0),
+            "Frames per second allowed per peer address, all its connections together; "
+            "0 = no bound per address.",
+        ),
+        Option(
+            "peer_burst", c.integer(1), "Frames a peer address may send at once above `peer_rate`."
+        ),
+        Option(
+            "linger_s",
+            c.number(0),
+            "Keep a TCP connection open this long after a reply when the panel closes its "
+            "side (Ajax reads the ACK only then); 0 = off.",
+        ),
+        Option(
+            "nak_on_corrupt",
+            c.boolean(),
+            "NAK frames with a CRC or framing error instead of staying silent.",
+        ),
+        Option(
+            "check_plain_timestamp",
+            c.boolean(),
+            "Apply the timestamp window to unencrypted frames that carry a timestamp too.",
+        ),
         Option("ack_timestamp", c.boolean(), "Add the receiver's time to every ACK."),
-        Option("max_unknown_accounts", c.integer(1),
-               "Distinct unknown accounts tracked and logged; more are counted only."),
-        Option("long_pad", c.boolean(),
-               "Always pad encrypted ACKs with 16-31 bytes (DC-09-2026 style); otherwise a "
-               "reply copies the panel's style (16-31 when its own pad was 16 or longer, "
-               "else 1-16)."),
-        Option("unrecognised_payload", c.choice("ack", "duh"),
-               "An intact frame from a configured account whose token or data block is not "
-               "understood: `ack` journals it raw, acknowledges it and raises "
-               "`payload.unrecognised` for an operator; `duh` refuses it (the panel does not "
-               "retry a DUH)."),
-        Option("workers", c.integer(0, 256),
-               "Receiver worker processes, each serving every address (`SO_REUSEPORT`); "
-               "0 = one per CPU core but one (left to the journal writer and the consumers), "
-               "at least one. The limits above apply per worker."),
+        Option(
+            "max_unknown_accounts",
+            c.integer(1),
+            "Distinct unknown accounts tracked and logged; more are counted only.",
+        ),
+        Option(
+            "long_pad",
+            c.boolean(),
+            "Always pad encrypted ACKs with 16-31 bytes (DC-09-2026 style); otherwise a "
+            "reply copies the panel's style (16-31 when its own pad was 16 or longer, "
+            "else 1-16).",
+        ),
+        Option(
+            "unrecognised_payload",
+            c.choice("ack", "duh"),
+            "An intact frame from a configured account whose token or data block is not "
+            "understood: `ack` journals it raw, acknowledges it and raises "
+            "`payload.unrecognised` for an operator; `duh` refuses it (the panel does not "
+            "retry a DUH).",
+        ),
+        Option(
+            "workers",
+            c.integer(0, 256),
+            "Receiver worker processes, each serving every address (`SO_REUSEPORT`); "
+            "0 = one per CPU core but one (left to the journal writer and the consumers), "
+            "at least one. The limits above apply per worker.",
+        ),
     ),
     "The DC-09 listeners and their limits.",
-)  # fmt: skip
+)
 
 
 def _dsn() -> Check:
@@ -146,42 +194,65 @@ JOURNAL = Table(
     "journal",
     JournalSettings,
     (
-        Option("backend", c.choice("sqlite", "postgresql"),
-               "`sqlite`: one file on this machine; `postgresql`: a shared database (the "
-               "daemon does not run on it yet; `journal migrate`, `verify` and `query` do)."),
+        Option(
+            "backend",
+            c.choice("sqlite", "postgresql"),
+            "`sqlite`: one file on this machine; `postgresql`: a shared database (the "
+            "daemon does not run on it yet; `journal migrate`, `verify` and `query` do).",
+        ),
         Option("path", c.path(), "The SQLite journal file; relative to the config file."),
-        Option("dsn", _dsn(),
-               "PostgreSQL: a libpq connection string without the password, e.g. "
-               "`host=db1,db2 dbname=alarmrx user=alarmrx target_session_attrs=read-write`."),
-        Option("password_file", in_file(),
-               "PostgreSQL: file holding the password; must not be readable by group or "
-               "others."),
-        Option("password_credential", credential(),
-               "PostgreSQL: name of a systemd credential (`LoadCredential=`) holding the "
-               "password."),
-        Option("fsync", c.boolean(),
-               "SQLite: wait for the disk before acknowledging. Turn off only for tests. "
-               "(PostgreSQL: the server's `synchronous_commit`, docs/deployment.md.)"),
-        Option("retention_days", c.integer(42),
-               "Days records are kept before pruning (at least 42)."),
-        Option("reject_samples_per_minute", c.integer(0),
-               "Rejected frames recorded per minute for diagnosis; 0 = none."),
-        Option("dedupe_window_s", c.number(0),
-               "A retransmission within this time is recorded once and counted."),
+        Option(
+            "dsn",
+            _dsn(),
+            "PostgreSQL: a libpq connection string without the password, e.g. "
+            "`host=db1,db2 dbname=alarmrx user=alarmrx target_session_attrs=read-write`.",
+        ),
+        Option(
+            "password_file",
+            in_file(),
+            "PostgreSQL: file holding the password; must not be readable by group or others.",
+        ),
+        Option(
+            "password_credential",
+            credential(),
+            "PostgreSQL: name of a systemd credential (`LoadCredential=`) holding the password.",
+        ),
+        Option(
+            "fsync",
+            c.boolean(),
+            "SQLite: wait for the disk before acknowledging. Turn off only for tests. "
+            "(PostgreSQL: the server's `synchronous_commit`, docs/deployment.md.)",
+        ),
+        Option(
+            "retention_days", c.integer(42), "Days records are kept before pruning (at least 42)."
+        ),
+        Option(
+            "reject_samples_per_minute",
+            c.integer(0),
+            "Rejected frames recorded per minute for diagnosis; 0 = none.",
+        ),
+        Option(
+            "dedupe_window_s",
+            c.number(0),
+            "A retransmission within this time is recorded once and counted.",
+        ),
     ),
     "The durable, hash-chained record of every event.",
     build=_build_journal,
-)  # fmt: skip
+)
 
 METRICS = Table(
     "metrics",
     MetricsSettings,
     (
-        Option("listen", c.listen_or_off(),
-               "Address for `/metrics`, `/healthz` and `/readyz`; `\"\"` or `false` = off."),
+        Option(
+            "listen",
+            c.listen_or_off(),
+            'Address for `/metrics`, `/healthz` and `/readyz`; `""` or `false` = off.',
+        ),
     ),
     "The Prometheus and health endpoint.",
-)  # fmt: skip
+)
 
 
 def _mqtt_url() -> Check:
@@ -225,46 +296,70 @@ MQTT = Table(
     MQTTSettings,
     (
         Option("url", _mqtt_url(), "The broker; `mqtts://` for TLS. Required in `[mqtt]`."),
-        Option("topic_root", c.string(_TOPIC, _TOPIC_HINT),
-               "Prefix of every topic: `{topic_root}/v1/…`."),
+        Option(
+            "topic_root",
+            c.string(_TOPIC, _TOPIC_HINT),
+            "Prefix of every topic: `{topic_root}/v1/…`.",
+        ),
         Option("client_id", c.string(), "MQTT client id; default: derived from `receiver.id`."),
         Option("username", c.string(), "Broker user name."),
         Option("password", inline(), "Broker password, inline (prefer the two below)."),
-        Option("password_file", in_file(),
-               "File holding the password; must not be readable by group or others."),
-        Option("password_credential", credential(),
-               "Name of a systemd credential (`LoadCredential=`) holding the password."),
-        Option("tls_ca", c.path(must_exist=True),
-               "CA bundle to verify the broker; default: the system's CAs."),
+        Option(
+            "password_file",
+            in_file(),
+            "File holding the password; must not be readable by group or others.",
+        ),
+        Option(
+            "password_credential",
+            credential(),
+            "Name of a systemd credential (`LoadCredential=`) holding the password.",
+        ),
+        Option(
+            "tls_ca",
+            c.path(must_exist=True),
+            "CA bundle to verify the broker; default: the system's CAs.",
+        ),
         Option("tls_cert", c.path(must_exist=True), "Client certificate (PEM), with `tls_key`."),
         Option("tls_key", c.path(must_exist=True), "Client private key (PEM)."),
         Option("tls_insecure", c.boolean(), "Skip verifying the broker's host name. Tests only."),
         Option("keepalive_s", c.integer(1, 65535), "MQTT keep-alive interval."),
         Option("protocol", c.choice("3.1.1", "5"), "MQTT protocol version."),
-        Option("qos", c.integer(1, 2),
-               "QoS of event messages; at least 1, since delivery is confirmed by the broker."),
+        Option(
+            "qos",
+            c.integer(1, 2),
+            "QoS of event messages; at least 1, since delivery is confirmed by the broker.",
+        ),
         Option("ha_discovery", c.boolean(), "Publish Home Assistant discovery messages."),
         Option("ha_prefix", c.string(_TOPIC, _TOPIC_HINT), "Home Assistant discovery prefix."),
-        Option("publish_timeout_s", c.number(positive=True),
-               "Reconnect when the broker does not acknowledge a message within this time."),
+        Option(
+            "publish_timeout_s",
+            c.number(positive=True),
+            "Reconnect when the broker does not acknowledge a message within this time.",
+        ),
     ),
     "The broker events are published to; without `[mqtt]` they wait in the journal.",
     build=_build_mqtt,
-)  # fmt: skip
+)
 
 LOGGING = Table(
     "logging",
     LoggingSettings,
     (
         Option("level", c.choice(*LOG_LEVELS), "Lowest level logged."),
-        Option("format", c.choice("auto", "json", "console"),
-               "`auto`: JSON lines under systemd or when stderr is not a terminal."),
-        Option("events", c.boolean(),
-               "One `message_committed` info line per accepted message (account, codes, "
-               "sequence, reply, latency); `false` logs it at debug level."),
+        Option(
+            "format",
+            c.choice("auto", "json", "console"),
+            "`auto`: JSON lines under systemd or when stderr is not a terminal.",
+        ),
+        Option(
+            "events",
+            c.boolean(),
+            "One `message_committed` info line per accepted message (account, codes, "
+            "sequence, reply, latency); `false` logs it at debug level.",
+        ),
     ),
     "Structured logs on stderr.",
-)  # fmt: skip
+)
 
 ALARMS = Table(
     "alarms",
@@ -286,11 +381,14 @@ ZONE = Table(
     (
         Option("zone", c.integer(0), "The zone number as the panel reports it."),
         Option("name", c.string(), "Its name, shown with its events."),
-        Option("neighbours", c.integers(0),
-               "Zones next to it: an alarm in two neighbours within the window is verified."),
+        Option(
+            "neighbours",
+            c.integers(0),
+            "Zones next to it: an alarm in two neighbours within the window is verified.",
+        ),
     ),
     "Named zones of an account and which are next to each other.",
-)  # fmt: skip
+)
 
 
 def _build_account(values: dict[str, Any], _ctx: Context) -> AccountSettings:
@@ -319,27 +417,55 @@ ACCOUNT = Table(
     "accounts",
     AccountSettings,
     (
-        Option("account", c.verbatim("account", 16),
-               "The account (`#acct`) exactly as the panel sends it, in quotes."),
-        Option("receiver", c.verbatim("receiver", 6),
-               "Match only frames with this receiver number (`R`); default: any."),
-        Option("line", c.verbatim("line", 6),
-               "Match only frames with this line prefix (`L`); default: any."),
-        Option("key", inline(parse_key),
-               "AES key: 32/48/64 hex digits or 16/24/32 characters. Prefer the two below."),
-        Option("key_file", in_file(parse_key),
-               "File holding the key; must not be readable by group or others."),
-        Option("key_credential", credential(parse_key),
-               "Name of a systemd credential (`LoadCredential=`) holding the key."),
-        Option("require_encryption", c.boolean(),
-               "Refuse plain frames from this account (DUH).", "true with a key, else false"),
+        Option(
+            "account",
+            c.verbatim("account", 16),
+            "The account (`#acct`) exactly as the panel sends it, in quotes.",
+        ),
+        Option(
+            "receiver",
+            c.verbatim("receiver", 6),
+            "Match only frames with this receiver number (`R`); default: any.",
+        ),
+        Option(
+            "line",
+            c.verbatim("line", 6),
+            "Match only frames with this line prefix (`L`); default: any.",
+        ),
+        Option(
+            "key",
+            inline(parse_key),
+            "AES key: 32/48/64 hex digits or 16/24/32 characters. Prefer the two below.",
+        ),
+        Option(
+            "key_file",
+            in_file(parse_key),
+            "File holding the key; must not be readable by group or others.",
+        ),
+        Option(
+            "key_credential",
+            credential(parse_key),
+            "Name of a systemd credential (`LoadCredential=`) holding the key.",
+        ),
+        Option(
+            "require_encryption",
+            c.boolean(),
+            "Refuse plain frames from this account (DUH).",
+            "true with a key, else false",
+        ),
         Option("clock_offset_s", c.number(), "Seconds added to the panel's timestamps."),
-        Option("timezone", c.timezone(),
-               "IANA zone of a panel that sends local time; default: UTC as DC-09 says."),
+        Option(
+            "timezone",
+            c.timezone(),
+            "IANA zone of a panel that sends local time; default: UTC as DC-09 says.",
+        ),
         Option("window_past_s", c.number(0), "Accept timestamps this far in the past."),
         Option("window_future_s", c.number(0), "Accept timestamps this far in the future."),
-        Option("check_plain_timestamp", c.boolean(),
-               "Overrides `receiver.check_plain_timestamp` for this account."),
+        Option(
+            "check_plain_timestamp",
+            c.boolean(),
+            "Overrides `receiver.check_plain_timestamp` for this account.",
+        ),
         Option("name", c.string(), "A name for people: the site or subscriber."),
         Option("zones", c.tables(ZONE), "Named zones: `[[accounts.zones]]`."),
         *RULE_OPTIONS,
@@ -348,7 +474,7 @@ ACCOUNT = Table(
     ),
     "One served account; several entries may share an account under different `receiver`/`line`.",
     build=_build_account,
-)  # fmt: skip
+)
 
 
 def _build_settings(values: dict[str, Any], ctx: Context) -> Settings:

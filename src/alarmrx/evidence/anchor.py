@@ -48,14 +48,18 @@ def anchor_body(head_seq: int, head_hash: str, at: datetime) -> dict[str, Any]:
 
 def anchor_record(head_seq: int, head_hash: str, at: datetime) -> NewRecord:
     """The ANCHOR record to append for the head (``head_seq``, ``head_hash``) at ``at``."""
-    return NewRecord(kind=RecordKind.ANCHOR, received_at=at,
-                     body=anchor_body(head_seq, head_hash, at))  # fmt: skip
+    return NewRecord(
+        kind=RecordKind.ANCHOR, received_at=at, body=anchor_body(head_seq, head_hash, at)
+    )
 
 
 def anchor_due(
-    last: Anchor | None, *, head_seq: int, now: datetime,
+    last: Anchor | None,
+    *,
+    head_seq: int,
+    now: datetime,
     interval: timedelta = ANCHOR_INTERVAL,
-) -> bool:  # fmt: skip
+) -> bool:
     """True when the head moved past the last anchor (its own record aside) and the
     interval has passed since it."""
     if last is None:
@@ -71,9 +75,12 @@ def anchor_topic(topic_root: str, receiver_id: str) -> str:
 
 def anchor_payload(anchor: Anchor, receiver_id: str) -> bytes:
     """The retained MQTT payload: the record's body plus where it is in the journal."""
-    body = {"schema": PAYLOAD_SCHEMA, "receiver_id": receiver_id,
-            "journal_seq": anchor.journal_seq,
-            **anchor_body(anchor.head_seq, anchor.head_hash, anchor.at)}  # fmt: skip
+    body = {
+        "schema": PAYLOAD_SCHEMA,
+        "receiver_id": receiver_id,
+        "journal_seq": anchor.journal_seq,
+        **anchor_body(anchor.head_seq, anchor.head_hash, anchor.at),
+    }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 

@@ -67,19 +67,30 @@ def build(
     """The ``evidence.json`` content, and the evidence records no anchor follows."""
     follow_up = timedelta(seconds=request.params.follow_up_s)
     with snapshot(journal) as snap:
-        own = snap.account_records(request.account, request.since - follow_up,
-                                   request.until + follow_up)  # fmt: skip
-        found = incidents([entry(s) for s in own], account=request.account,
-                          since=request.since, until=request.until,
-                          params=request.params)  # fmt: skip
+        own = snap.account_records(
+            request.account, request.since - follow_up, request.until + follow_up
+        )
+        found = incidents(
+            [entry(s) for s in own],
+            account=request.account,
+            since=request.since,
+            until=request.until,
+            params=request.params,
+        )
         records, unanchored = _with_chains(snap, _seqs(found))
     bundle = {
-        "format": FORMAT, "account": request.account, "account_name": request.account_name,
-        "receiver_id": request.receiver_id, "since": format_received_at(request.since),
-        "until": format_received_at(request.until), "exported_at": format_received_at(now),
-        "parameters": request.params.as_json(), "alarms": [i.as_json() for i in found],
-        "anchors": anchors_of(records), "records": [to_json(r) for r in records],
-    }  # fmt: skip
+        "format": FORMAT,
+        "account": request.account,
+        "account_name": request.account_name,
+        "receiver_id": request.receiver_id,
+        "since": format_received_at(request.since),
+        "until": format_received_at(request.until),
+        "exported_at": format_received_at(now),
+        "parameters": request.params.as_json(),
+        "alarms": [i.as_json() for i in found],
+        "anchors": anchors_of(records),
+        "records": [to_json(r) for r in records],
+    }
     return bundle, unanchored
 
 
@@ -124,8 +135,14 @@ def anchors_of(records: list[Sealed]) -> list[dict[str, Any]]:
     for record in records:
         if record.content.kind == "anchor":
             body = json.loads(record.content.body)
-            out.append({"journal_seq": record.journal_seq, "head_seq": body.get("head_seq"),
-                        "head_hash": body.get("head_hash"), "at": body.get("at")})  # fmt: skip
+            out.append(
+                {
+                    "journal_seq": record.journal_seq,
+                    "head_seq": body.get("head_seq"),
+                    "head_hash": body.get("head_hash"),
+                    "at": body.get("at"),
+                }
+            )
     return out
 
 
@@ -152,9 +169,14 @@ def readme(bundle: dict[str, Any]) -> str:
         )
         or "  (none: no record of this bundle is anchored yet)"
     )
-    return README.format(account=bundle["account"], since=bundle["since"],
-                         until=bundle["until"], alarms=len(bundle["alarms"]),
-                         records=len(bundle["records"]), anchors=anchors)  # fmt: skip
+    return README.format(
+        account=bundle["account"],
+        since=bundle["since"],
+        until=bundle["until"],
+        alarms=len(bundle["alarms"]),
+        records=len(bundle["records"]),
+        anchors=anchors,
+    )
 
 
 README = """Alarm evidence for account {account}, {since} to {until}

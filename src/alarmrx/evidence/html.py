@@ -42,8 +42,14 @@ _STEPS = (
     ("marked_false", "Marked false alarm"),
 )
 _EARLY = "Guard arrival stated before the alarm (not counted)"
-_COLOURS = {"received": "#c00", "verified": "#e80", "disarmed": "#06c", "keybox": "#609",
-            "alerted": "#888", "guard_arrived": "#080"}  # fmt: skip
+_COLOURS = {
+    "received": "#c00",
+    "verified": "#e80",
+    "disarmed": "#06c",
+    "keybox": "#609",
+    "alerted": "#888",
+    "guard_arrived": "#080",
+}
 _COLOURS |= {"cancelled": "#555", "marked_false": "#555", "guard_early": "#f0f"}
 
 
@@ -100,32 +106,52 @@ def _header(bundle: Json, zone: str) -> str:
     rows = [
         ("Account", f"{bundle['account']}" + (f" — {name}" if name else "")),
         ("Receiver", str(bundle.get("receiver_id"))),
-        ("Period", f"{local(bundle['since'], zone)} to {local(bundle['until'], zone)} "
-                   f"({bundle['since']} to {bundle['until']})"),
+        (
+            "Period",
+            f"{local(bundle['since'], zone)} to {local(bundle['until'], zone)} "
+            f"({bundle['since']} to {bundle['until']})",
+        ),
         ("Time zone", zone),
         ("Insurance level", "—" if level is None else str(level)),
         ("Required reaction", "none" if required is None else f"{required} min"),
         ("Key-box codes", codes),
         ("Follow-up", f"{params.get('follow_up_s')} s after each alarm"),
         ("Exported", f"{local(bundle['exported_at'], zone)} ({bundle['exported_at']})"),
-    ]  # fmt: skip
+    ]
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    return (f"<h1>Alarm evidence</h1>\n<table id=\"summary\">{cells}</table>\n"
-            f"<p>{len(bundle['alarms'])} alarm(s). Every record below is in "
-            "<code>evidence.json</code> with its hash-chain proof; check it with "
-            "<code>alarmrx evidence verify</code> (see README.txt).</p>")  # fmt: skip
+    return (
+        f'<h1>Alarm evidence</h1>\n<table id="summary">{cells}</table>\n'
+        f"<p>{len(bundle['alarms'])} alarm(s). Every record below is in "
+        "<code>evidence.json</code> with its hash-chain proof; check it with "
+        "<code>alarmrx evidence verify</code> (see README.txt).</p>"
+    )
 
 
-_COLUMNS = ("Record", "Alarm", "Zone / area", "Received at the centre", "Panel time",
-            "Verified", "Disarmed", "Key box", "Alerted", "Guard arrived", "Response",
-            "Required", "Cancelled / false", "Verdict")  # fmt: skip
+_COLUMNS = (
+    "Record",
+    "Alarm",
+    "Zone / area",
+    "Received at the centre",
+    "Panel time",
+    "Verified",
+    "Disarmed",
+    "Key box",
+    "Alerted",
+    "Guard arrived",
+    "Response",
+    "Required",
+    "Cancelled / false",
+    "Verdict",
+)
 
 
 def _table(alarms: Sequence[Json], zone: str) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in _COLUMNS)
     rows = "\n".join(_row(alarm, zone) for alarm in alarms)
-    return (f'<h2>Alarms</h2>\n<table id="alarms"><thead><tr>{head}</tr></thead>\n'
-            f"<tbody>\n{rows}\n</tbody></table>")  # fmt: skip
+    return (
+        f'<h2>Alarms</h2>\n<table id="alarms"><thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{rows}\n</tbody></table>"
+    )
 
 
 def _mark(mark: Json | None, zone: str) -> str:
@@ -141,12 +167,20 @@ def _row(alarm: Json, zone: str) -> str:
     alerted = "<br>".join(_mark(m, zone) for m in alarm["alerted"]) or "—"
     verdict = escape(str(alarm["verdict"]))
     cells = [
-        str(alarm["journal_seq"]), what, where, _when(alarm["received_at"], zone),
-        escape(alarm["panel_time"] or "—"), _mark(alarm["verified"], zone),
-        _mark(alarm["disarmed"], zone), _mark(alarm["keybox"], zone), alerted,
-        _guard(alarm, zone), duration(alarm["response_s"]),
-        duration(alarm["required_s"]), _outcome(alarm, zone),
-    ]  # fmt: skip
+        str(alarm["journal_seq"]),
+        what,
+        where,
+        _when(alarm["received_at"], zone),
+        escape(alarm["panel_time"] or "—"),
+        _mark(alarm["verified"], zone),
+        _mark(alarm["disarmed"], zone),
+        _mark(alarm["keybox"], zone),
+        alerted,
+        _guard(alarm, zone),
+        duration(alarm["response_s"]),
+        duration(alarm["required_s"]),
+        _outcome(alarm, zone),
+    ]
     body = "".join(f"<td>{c}</td>" for c in cells)
     css = verdict.split(":")[0].replace(" ", "-")
     return f'<tr data-seq="{alarm["journal_seq"]}">{body}<td class="{css}">{verdict}</td></tr>'
@@ -173,8 +207,13 @@ def _dash(value: object) -> str:
 
 
 def _steps(alarm: Json) -> list[tuple[str, str, Json]]:
-    steps = [("received", "Alarm received", {"at": alarm["received_at"],
-                                             "journal_seq": alarm["journal_seq"]})]  # fmt: skip
+    steps = [
+        (
+            "received",
+            "Alarm received",
+            {"at": alarm["received_at"], "journal_seq": alarm["journal_seq"]},
+        )
+    ]
     steps += [(key, label, alarm[key]) for key, label in _STEPS if alarm[key] is not None]
     steps += [("alerted", "Alerted", mark) for mark in alarm["alerted"]]
     steps += [("guard_early", _EARLY, mark) for mark in alarm["guard_arrived_before_alarm"]]
@@ -196,17 +235,21 @@ def _incident(alarm: Json, zone: str) -> str:
         f'fill="{_COLOURS[kind]}"><title>{escape(label)}</title></circle>'
         for (kind, label, _), o in zip(steps, offsets, strict=True)
     )
-    bar = (f'<svg class="bar" role="img" aria-label="timeline of record {alarm["journal_seq"]}">'
-           '<line x1="2%" y1="50%" x2="98%" y2="50%" stroke="#999" stroke-width="2"/>'
-           f"{dots}</svg>")  # fmt: skip
+    bar = (
+        f'<svg class="bar" role="img" aria-label="timeline of record {alarm["journal_seq"]}">'
+        '<line x1="2%" y1="50%" x2="98%" y2="50%" stroke="#999" stroke-width="2"/>'
+        f"{dots}</svg>"
+    )
     lines = "\n".join(
         f'<li data-kind="{kind}"><span class="offset">{_offset(o)}</span> '
         f"{escape(label)}: {_mark(mark, zone)}</li>"
         for (kind, label, mark), o in zip(steps, offsets, strict=True)
     )
     title = escape(f"Record {alarm['journal_seq']}: {alarm['code']} {alarm['description']}")
-    return (f'<article class="incident" data-seq="{alarm["journal_seq"]}"><h3>{title}</h3>\n'
-            f'{bar}\n<ol class="steps">\n{lines}\n</ol></article>')  # fmt: skip
+    return (
+        f'<article class="incident" data-seq="{alarm["journal_seq"]}"><h3>{title}</h3>\n'
+        f'{bar}\n<ol class="steps">\n{lines}\n</ol></article>'
+    )
 
 
 def _offset(seconds: float) -> str:
@@ -223,6 +266,8 @@ def _proof(bundle: Json, zone: str) -> str:
         )
         or "<li>none</li>"
     )
-    return (f"<h2>Proof</h2>\n<p>{len(bundle['records'])} journal records, with the hash "
-            "chain from each record used above up to the first anchor after it.</p>\n"
-            f'<ul id="anchors">\n{anchors}\n</ul>')  # fmt: skip
+    return (
+        f"<h2>Proof</h2>\n<p>{len(bundle['records'])} journal records, with the hash "
+        "chain from each record used above up to the first anchor after it.</p>\n"
+        f'<ul id="anchors">\n{anchors}\n</ul>'
+    )

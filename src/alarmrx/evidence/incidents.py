@@ -50,19 +50,25 @@ class Parameters:
 
     def as_json(self) -> dict[str, Any]:
         """How ``evidence.json`` states them."""
-        return {"timezone": self.timezone, "keybox_codes": list(self.keybox_codes),
-                "follow_up_s": self.follow_up_s, "insurance_level": self.insurance_level,
-                "required_minutes": self.required_minutes}  # fmt: skip
+        return {
+            "timezone": self.timezone,
+            "keybox_codes": list(self.keybox_codes),
+            "follow_up_s": self.follow_up_s,
+            "insurance_level": self.insurance_level,
+            "required_minutes": self.required_minutes,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Parameters:
         """Back from ``evidence.json`` (``TypeError``/``ValueError`` when malformed)."""
         level, minutes = data["insurance_level"], data["required_minutes"]
-        return cls(timezone=str(data["timezone"]),
-                   keybox_codes=tuple(str(c) for c in data["keybox_codes"]),
-                   follow_up_s=float(data["follow_up_s"]),
-                   insurance_level=None if level is None else int(level),
-                   required_minutes=None if minutes is None else float(minutes))  # fmt: skip
+        return cls(
+            timezone=str(data["timezone"]),
+            keybox_codes=tuple(str(c) for c in data["keybox_codes"]),
+            follow_up_s=float(data["follow_up_s"]),
+            insurance_level=None if level is None else int(level),
+            required_minutes=None if minutes is None else float(minutes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +81,11 @@ class Mark:
 
     def as_json(self) -> dict[str, Any]:
         """``{"at", "journal_seq", "detail"}``."""
-        return {"at": format_received_at(self.at), "journal_seq": self.journal_seq,
-                "detail": self.detail}  # fmt: skip
+        return {
+            "at": format_received_at(self.at),
+            "journal_seq": self.journal_seq,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,17 +151,26 @@ class Incident:
             return None if m is None else m.as_json()
 
         return {
-            "journal_seq": self.journal_seq, "index": self.index, "code": self.code,
-            "description": self.description, "zone": self.zone, "area": self.area,
-            "received_at": format_received_at(self.received_at), "panel_time": self.panel_time,
-            "verified": mark(self.verified), "disarmed": mark(self.disarmed),
-            "keybox": mark(self.keybox), "alerted": [m.as_json() for m in self.alerted],
+            "journal_seq": self.journal_seq,
+            "index": self.index,
+            "code": self.code,
+            "description": self.description,
+            "zone": self.zone,
+            "area": self.area,
+            "received_at": format_received_at(self.received_at),
+            "panel_time": self.panel_time,
+            "verified": mark(self.verified),
+            "disarmed": mark(self.disarmed),
+            "keybox": mark(self.keybox),
+            "alerted": [m.as_json() for m in self.alerted],
             "guard_arrived": mark(self.guard_arrived),
             "guard_arrived_before_alarm": [m.as_json() for m in self.guard_arrived_before_alarm],
-            "cancelled": mark(self.cancelled), "marked_false": mark(self.marked_false),
-            "response_s": self.response_s, "required_s": self.required_s,
+            "cancelled": mark(self.cancelled),
+            "marked_false": mark(self.marked_false),
+            "response_s": self.response_s,
+            "required_s": self.required_s,
             "verdict": self.verdict,
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +196,13 @@ class _Index:
 
 
 def incidents(
-    entries: Iterable[Entry], *, account: str, since: datetime, until: datetime,
+    entries: Iterable[Entry],
+    *,
+    account: str,
+    since: datetime,
+    until: datetime,
     params: Parameters,
-) -> list[Incident]:  # fmt: skip
+) -> list[Incident]:
     """The incidents of ``account`` from its records (any order; others are ignored)."""
     mine = sorted((e for e in entries if e.account == account), key=lambda e: e.journal_seq)
     index = _index(mine)
@@ -210,8 +232,9 @@ def _message(index: _Index, entry: Entry) -> None:
     events = [e for e in entry.body.get("events") or () if isinstance(e, Mapping)]
     panel_time = entry.body.get("panel_time")
     panel_time = panel_time if isinstance(panel_time, str) else None
-    index.events += [_Flat(entry.journal_seq, i, entry.received_at, e, panel_time)
-                     for i, e in enumerate(events)]  # fmt: skip
+    index.events += [
+        _Flat(entry.journal_seq, i, entry.received_at, e, panel_time) for i, e in enumerate(events)
+    ]
     if any(e.get("category") == "alarm" for e in events):
         index.alarm_seqs.append(entry.journal_seq)
 
@@ -265,37 +288,49 @@ def _when(value: object, default: datetime) -> datetime:
 
 
 _FOLDS: Mapping[str, Callable[[_Index, Entry], None]] = {
-    "message": _message, "derived": _derived, "command": _command,
-}  # fmt: skip
+    "message": _message,
+    "derived": _derived,
+    "command": _command,
+}
 
 
 def _incident(
-    index: _Index, alarm: _Flat, follow_up: timedelta, params: Parameters,
+    index: _Index,
+    alarm: _Flat,
+    follow_up: timedelta,
+    params: Parameters,
     required_s: float | None,
-) -> Incident:  # fmt: skip
+) -> Incident:
     event = alarm.event
 
     def later(test: Callable[[Event], bool]) -> Mark | None:
         return _first_after(index.events, alarm, alarm.at + follow_up, test)
 
     alerted = _within(index.responses.get((alarm.journal_seq, "alerted"), []), alarm, follow_up)
-    guards = _within(index.responses.get((alarm.journal_seq, "guard_arrived"), []), alarm,
-                     follow_up)  # fmt: skip
+    guards = _within(
+        index.responses.get((alarm.journal_seq, "guard_arrived"), []), alarm, follow_up
+    )
     early = tuple(m for m in guards if m.at < alarm.at)
     valid = [m for m in guards if m.at >= alarm.at]
     return Incident(
-        journal_seq=alarm.journal_seq, index=alarm.index, code=str(event.get("code") or ""),
-        description=str(event.get("description") or ""), zone=event.get("zone"),
-        area=event.get("area"), received_at=alarm.at, panel_time=alarm.panel_time,
+        journal_seq=alarm.journal_seq,
+        index=alarm.index,
+        code=str(event.get("code") or ""),
+        description=str(event.get("description") or ""),
+        zone=event.get("zone"),
+        area=event.get("area"),
+        received_at=alarm.at,
+        panel_time=alarm.panel_time,
         verified=index.verified.get((alarm.journal_seq, alarm.index)),
         disarmed=later(lambda e: e.get("category") == "open"),
         keybox=later(lambda e: str(e.get("code")) in params.keybox_codes),
-        alerted=tuple(alerted), guard_arrived=valid[0] if valid else None,
+        alerted=tuple(alerted),
+        guard_arrived=valid[0] if valid else None,
         guard_arrived_before_alarm=early,
         cancelled=index.outcomes.get((alarm.journal_seq, "cancelled")),
         marked_false=index.outcomes.get((alarm.journal_seq, "marked_false")),
         required_s=required_s,
-    )  # fmt: skip
+    )
 
 
 def _within(marks: list[Mark], alarm: _Flat, follow_up: timedelta) -> list[Mark]:
@@ -307,8 +342,9 @@ def _first_after(
 ) -> Mark | None:
     """The first event after ``alarm`` in journal order, received by ``limit``, passing
     ``test``."""
-    start = bisect.bisect_right(events, (alarm.journal_seq, alarm.index),
-                                key=lambda f: (f.journal_seq, f.index))  # fmt: skip
+    start = bisect.bisect_right(
+        events, (alarm.journal_seq, alarm.index), key=lambda f: (f.journal_seq, f.index)
+    )
     for flat in events[start:]:
         if flat.at > limit:
             return None

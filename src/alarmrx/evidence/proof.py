@@ -55,10 +55,13 @@ def verify_bundle(directory: Path) -> Proven:
     except (LookupError, TypeError, ValueError, AttributeError) as err:
         raise BundleError(f"{JSON_NAME}: malformed: {err!r}") from None
     return Proven(
-        account=str(bundle["account"]), alarms=len(bundle["alarms"]), records=len(records),
-        anchored=anchored, unanchored=tuple(s for s in seqs if s not in anchored),
+        account=str(bundle["account"]),
+        alarms=len(bundle["alarms"]),
+        records=len(records),
+        anchored=anchored,
+        unanchored=tuple(s for s in seqs if s not in anchored),
         anchors=tuple(bundle["anchors"]),
-    )  # fmt: skip
+    )
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -70,8 +73,16 @@ def _load(path: Path) -> dict[str, Any]:
         raise BundleError(f"{path.name}: not valid JSON: {err}") from None
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise BundleError(f"{path.name}: not an alarmrx evidence bundle ({FORMAT})")
-    for key in ("account", "since", "until", "exported_at", "parameters", "alarms", "anchors",
-                "records"):  # fmt: skip
+    for key in (
+        "account",
+        "since",
+        "until",
+        "exported_at",
+        "parameters",
+        "alarms",
+        "anchors",
+        "records",
+    ):
         if key not in bundle:
             raise BundleError(f"{path.name}: {key} is missing")
     return bundle
@@ -84,8 +95,9 @@ def _records(bundle: Mapping[str, Any]) -> list[Sealed]:
     records = [from_json(item, f"records[{i}]") for i, item in enumerate(items)]
     for previous, record in pairwise(records):
         if record.journal_seq <= previous.journal_seq:
-            raise BundleError(f"record {record.journal_seq}: out of journal_seq order, or "
-                              "listed twice")  # fmt: skip
+            raise BundleError(
+                f"record {record.journal_seq}: out of journal_seq order, or listed twice"
+            )
     return records
 
 
@@ -97,8 +109,10 @@ def _check_chain(records: Sequence[Sealed]) -> None:
             raise BundleError(f"record {seq}: does not match its hash (a field was changed)")
         linked = previous is not None and previous.journal_seq == seq - 1
         if linked and previous is not None and record.prev_hash != previous.hash:
-            raise BundleError(f"record {seq}: its prev_hash is not record {seq - 1}'s hash "
-                              "(one of them was rewritten)")  # fmt: skip
+            raise BundleError(
+                f"record {seq}: its prev_hash is not record {seq - 1}'s hash "
+                "(one of them was rewritten)"
+            )
         previous = record
 
 
@@ -107,8 +121,10 @@ def _check_anchors(bundle: Mapping[str, Any], records: Sequence[Sealed]) -> None
     for anchor in anchors_of(list(records)):
         head = by_seq.get(anchor["head_seq"])
         if head is not None and head.hash != anchor["head_hash"]:
-            raise BundleError(f"record {head.journal_seq}: anchor record "
-                              f"{anchor['journal_seq']} names another hash for it")  # fmt: skip
+            raise BundleError(
+                f"record {head.journal_seq}: anchor record "
+                f"{anchor['journal_seq']} names another hash for it"
+            )
     if bundle["anchors"] != anchors_of(list(records)):
         raise BundleError("anchors: the list differs from the anchor records")
 
@@ -120,17 +136,25 @@ def _check_alarms(bundle: Mapping[str, Any], records: Sequence[Sealed]) -> list[
         until = datetime.fromisoformat(str(bundle["until"]))
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"parameters or period: malformed: {err}") from None
-    found = incidents([entry(r) for r in records], account=str(bundle["account"]),
-                      since=since, until=until, params=params)  # fmt: skip
+    found = incidents(
+        [entry(r) for r in records],
+        account=str(bundle["account"]),
+        since=since,
+        until=until,
+        params=params,
+    )
     stated = bundle["alarms"]
     if not isinstance(stated, list) or len(stated) != len(found):
         count = len(stated) if isinstance(stated, list) else "none"
-        raise BundleError(f"alarms: the records give {len(found)} alarm(s), the table "
-                          f"states {count}")  # fmt: skip
+        raise BundleError(
+            f"alarms: the records give {len(found)} alarm(s), the table states {count}"
+        )
     for position, (incident, row) in enumerate(zip(found, stated, strict=True)):
         if incident.as_json() != row:
-            raise BundleError(f"alarms[{position}] (record {incident.journal_seq}): the table "
-                              "differs from what the records give")  # fmt: skip
+            raise BundleError(
+                f"alarms[{position}] (record {incident.journal_seq}): the table "
+                "differs from what the records give"
+            )
     return sorted({seq for incident in found for seq in incident.seqs()})
 
 
@@ -153,8 +177,11 @@ def _anchoring(records: Sequence[Sealed], seqs: Sequence[int]) -> dict[int, int]
         if previous is None or record.journal_seq != previous.journal_seq + 1:
             run += 1
         run_of[record.journal_seq] = run
-    anchors = [(r.journal_seq, json.loads(r.content.body).get("head_seq"))
-               for r in records if r.content.kind == "anchor"]  # fmt: skip
+    anchors = [
+        (r.journal_seq, json.loads(r.content.body).get("head_seq"))
+        for r in records
+        if r.content.kind == "anchor"
+    ]
     found: dict[int, int] = {}
     for seq in seqs:
         for anchor_seq, head in anchors:

@@ -81,12 +81,19 @@ def to_json(sealed: Sealed) -> dict[str, Any]:
     """The record as ``evidence.json`` holds it."""
     c = sealed.content
     return {
-        "journal_seq": c.journal_seq, "received_at": c.received_at, "kind": c.kind,
-        "account": c.account, "peer": c.peer, "transport": c.transport, "reply": c.reply,
-        "priority": c.priority, "body": c.body,
+        "journal_seq": c.journal_seq,
+        "received_at": c.received_at,
+        "kind": c.kind,
+        "account": c.account,
+        "peer": c.peer,
+        "transport": c.transport,
+        "reply": c.reply,
+        "priority": c.priority,
+        "body": c.body,
         "raw_base64": base64.b64encode(c.raw).decode("ascii"),
-        "prev_hash": sealed.prev_hash, "hash": sealed.hash,
-    }  # fmt: skip
+        "prev_hash": sealed.prev_hash,
+        "hash": sealed.hash,
+    }
 
 
 _TEXT = ("received_at", "kind", "body", "prev_hash", "hash", "raw_base64")
@@ -104,10 +111,17 @@ def from_json(item: object, where: str) -> Sealed:
     except binascii.Error:
         raise BundleError(f"{name}: raw_base64 is not base64") from None
     content = Content(
-        journal_seq=item["journal_seq"], received_at=item["received_at"], kind=item["kind"],
-        account=item["account"], peer=item["peer"], transport=item["transport"],
-        reply=item["reply"], priority=item["priority"], body=item["body"], raw=raw,
-    )  # fmt: skip
+        journal_seq=item["journal_seq"],
+        received_at=item["received_at"],
+        kind=item["kind"],
+        account=item["account"],
+        peer=item["peer"],
+        transport=item["transport"],
+        reply=item["reply"],
+        priority=item["priority"],
+        body=item["body"],
+        raw=raw,
+    )
     return Sealed(content, str(item["prev_hash"]), str(item["hash"]))
 
 

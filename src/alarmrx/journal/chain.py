@@ -76,11 +76,17 @@ def prepare(record: NewRecord) -> Prepared:
     """Encode what the hash covers; ``InvalidRecordError`` for a body that is not JSON, …"""
     try:
         content = Content(
-            journal_seq=0, received_at=format_received_at(record.received_at),
-            kind=RecordKind(record.kind).value, account=record.account, peer=record.peer,
-            transport=record.transport, reply=record.reply, priority=int(record.priority),
-            body=canonical_body(record.body), raw=bytes(record.raw),
-        )  # fmt: skip
+            journal_seq=0,
+            received_at=format_received_at(record.received_at),
+            kind=RecordKind(record.kind).value,
+            account=record.account,
+            peer=record.peer,
+            transport=record.transport,
+            reply=record.reply,
+            priority=int(record.priority),
+            body=canonical_body(record.body),
+            raw=bytes(record.raw),
+        )
     except (TypeError, ValueError) as err:
         raise InvalidRecordError(f"record cannot be stored: {err}") from err
     return Prepared(content, canonical_tail(content), record.received_at, record.dedupe_key)
@@ -90,6 +96,19 @@ def link(head: Head, prepared: Prepared) -> tuple[tuple[Any, ...], Head]:
     """The ``INSERT_RECORD`` values of ``prepared`` chained onto ``head``, and the new head."""
     seq, c = head.journal_seq + 1, prepared.content
     digest = link_hash(head.hash, seq, prepared.tail)
-    row = (seq, c.received_at, c.kind, c.account, c.peer, c.transport, c.reply, c.priority,
-           c.body, c.raw, head.hash, digest, prepared.key)  # fmt: skip
+    row = (
+        seq,
+        c.received_at,
+        c.kind,
+        c.account,
+        c.peer,
+        c.transport,
+        c.reply,
+        c.priority,
+        c.body,
+        c.raw,
+        head.hash,
+        digest,
+        prepared.key,
+    )
     return row, Head(seq, digest, c.received_at)

@@ -54,9 +54,14 @@ class Journal:
     """Append-only, hash-chained, durable before ``append`` returns. Build with ``open``."""
 
     def __init__(
-        self, path: Path, *, fsync: bool, dedupe_window: timedelta,
-        metrics: JournalMetrics | None, hooks: WriterHooks,
-    ) -> None:  # fmt: skip
+        self,
+        path: Path,
+        *,
+        fsync: bool,
+        dedupe_window: timedelta,
+        metrics: JournalMetrics | None,
+        hooks: WriterHooks,
+    ) -> None:
         self._path = path
         self._loop = asyncio.get_running_loop()
         self._metrics = metrics
@@ -75,14 +80,22 @@ class Journal:
 
     @classmethod
     async def open(
-        cls, path: Path, *, fsync: bool = True, dedupe_window_s: float = 120.0,
-        metrics: JournalMetrics | None = None, hooks: WriterHooks | None = None,
-    ) -> Self:  # fmt: skip
+        cls,
+        path: Path,
+        *,
+        fsync: bool = True,
+        dedupe_window_s: float = 120.0,
+        metrics: JournalMetrics | None = None,
+        hooks: WriterHooks | None = None,
+    ) -> Self:
         """Create or open the file, check the chain head, rebuild the dedupe index."""
         journal = cls(
-            path, fsync=fsync, dedupe_window=timedelta(seconds=dedupe_window_s),
-            metrics=metrics, hooks=hooks or WriterHooks(),
-        )  # fmt: skip
+            path,
+            fsync=fsync,
+            dedupe_window=timedelta(seconds=dedupe_window_s),
+            metrics=metrics,
+            hooks=hooks or WriterHooks(),
+        )
         try:
             head = await asyncio.to_thread(journal._writer.connect)
         except (sqlite3.Error, OSError) as err:

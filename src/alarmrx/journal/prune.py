@@ -105,10 +105,15 @@ def _delete_through(
     pruned = conn.execute("DELETE FROM records WHERE journal_seq <= ?", (through,)).rowcount
     conn.execute("DELETE FROM repeats WHERE journal_seq <= ?", (through,))
     checkpoint = NewRecord(
-        kind=RecordKind.CHECKPOINT, received_at=now,
-        body={"pruned_through_seq": through, "pruned_through_hash": through_hash,
-              "pruned_records": pruned, "before": before},
-    )  # fmt: skip
+        kind=RecordKind.CHECKPOINT,
+        received_at=now,
+        body={
+            "pruned_through_seq": through,
+            "pruned_through_hash": through_hash,
+            "pruned_records": pruned,
+            "before": before,
+        },
+    )
     row, head = link(read_head(conn), prepare(checkpoint))
     conn.execute(INSERT_RECORD, row)
     conn.execute(SET_HEAD, (head.journal_seq, head.hash))

@@ -33,9 +33,12 @@ _FILTERS = (
 
 
 def query(
-    path: Path, *, account: str | None = None, since: datetime | None = None,
+    path: Path,
+    *,
+    account: str | None = None,
+    since: datetime | None = None,
     until: datetime | None = None,
-) -> Iterator[Record]:  # fmt: skip
+) -> Iterator[Record]:
     """Records of ``account`` received in ``[since, until)``, in ``journal_seq`` order.
 
     Opens the journal read-only at once (so a missing file raises here) and streams.

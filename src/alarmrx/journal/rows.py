@@ -48,9 +48,17 @@ def content_from_row(row: tuple[Any, ...]) -> Content:
     """A ``SELECT_CONTENT`` row's hashed fields, exactly as stored."""
     seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
     return Content(
-        journal_seq=seq, received_at=received_at, kind=kind, account=account, peer=peer,
-        transport=transport, reply=reply, priority=priority, body=body, raw=bytes(raw),
-    )  # fmt: skip
+        journal_seq=seq,
+        received_at=received_at,
+        kind=kind,
+        account=account,
+        peer=peer,
+        transport=transport,
+        reply=reply,
+        priority=priority,
+        body=body,
+        raw=bytes(raw),
+    )
 
 
 def iterate(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:

@@ -94,9 +94,12 @@ def connect_reader(path: Path, *, live: bool = False) -> sqlite3.Connection:
     if not live and not any(file.exists() for file in sidecars):
         uri += "&immutable=1"
     conn = sqlite3.connect(
-        uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+        uri,
+        uri=True,
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
-    )  # fmt: skip
+    )
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as err:

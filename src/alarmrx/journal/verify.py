@@ -162,6 +162,10 @@ def end_report(
 
 def _bad(count: int, first_seq: int | None, fault: _Fault) -> VerifyReport:
     return VerifyReport(
-        ok=False, records=count, first_bad_seq=fault.seq, problem=fault.problem,
-        detail=fault.detail, first_seq=first_seq,
-    )  # fmt: skip
+        ok=False,
+        records=count,
+        first_bad_seq=fault.seq,
+        problem=fault.problem,
+        detail=fault.detail,
+        first_seq=first_seq,
+    )

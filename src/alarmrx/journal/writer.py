@@ -119,9 +119,14 @@ class Writer:
     """Owns the only read-write connection of this process and the dedupe index."""
 
     def __init__(
-        self, path: Path, *, fsync: bool, dedupe_window: timedelta, hooks: WriterHooks,
+        self,
+        path: Path,
+        *,
+        fsync: bool,
+        dedupe_window: timedelta,
+        hooks: WriterHooks,
         deliver: Callable[[Outcome], None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._path, self._fsync, self._window = path, fsync, dedupe_window
         self._hooks, self._deliver = hooks, deliver
         self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
@@ -268,9 +273,11 @@ class Writer:
                 conn.close()
 
     def _transact(
-        self, conn: sqlite3.Connection, work: list[tuple[Request, list[Prepared]]],
+        self,
+        conn: sqlite3.Connection,
+        work: list[tuple[Request, list[Prepared]]],
         outcome: Outcome,
-    ) -> _Plan:  # fmt: skip
+    ) -> _Plan:
         conn.execute("BEGIN IMMEDIATE")
         try:
             plan = _Plan(read_head(conn), outcome)

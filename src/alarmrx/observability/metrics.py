@@ -31,20 +31,65 @@ if TYPE_CHECKING:
     from alarmrx.observability.clock import ClockStatus
 
 ACK_LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075,
-    0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.0,
+    5.0,
+)
 COMMIT_BUCKETS = (
-    0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
-    0.1, 0.25, 0.5, 1.0, 2.5,
-)  # fmt: skip
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 # Under the supervisor every process writes its values to PROMETHEUS_MULTIPROC_DIR; a gauge
 # set by one process reads as the value most recently set by a live one.
 LATEST: Final = "livemostrecent"
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 MQTT_ACK_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-)  # fmt: skip
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 
 
 def counter(r: CollectorRegistry, name: str, doc: str, **labels: frozenset[str]) -> Counter:
@@ -89,9 +134,12 @@ class Metrics:
             r, "alarmrx_messages_committed_total", "Messages durable in the journal", transport=t
         )
         self.frames_rejected = counter(
-            r, "alarmrx_frames_rejected_total", "Frames rejected, by RejectReason",
-            transport=t, reason=lb.REASONS,
-        )  # fmt: skip
+            r,
+            "alarmrx_frames_rejected_total",
+            "Frames rejected, by RejectReason",
+            transport=t,
+            reason=lb.REASONS,
+        )
         self.frames_unrecognised = counter(
             r,
             "alarmrx_frames_unrecognised_total",
@@ -109,9 +157,12 @@ class Metrics:
             r, "alarmrx_duplicates_total", "Retransmissions ACKed, journaled once", transport=t
         )
         self.ack_latency = histogram(
-            r, "alarmrx_ack_latency_seconds", "Frame complete to reply written",
-            ACK_LATENCY_BUCKETS, "transport",
-        )  # fmt: skip
+            r,
+            "alarmrx_ack_latency_seconds",
+            "Frame complete to reply written",
+            ACK_LATENCY_BUCKETS,
+            "transport",
+        )
         for transport in sorted(t):
             self.ack_latency.labels(transport)
         self.connections = Gauge(
@@ -129,15 +180,19 @@ class Metrics:
             "Link reports a receiver worker could not hand to supervision (channel full)",
         )
         self.internal_errors = counter(
-            r, "alarmrx_internal_errors_total", "Unexpected errors caught at a task root",
+            r,
+            "alarmrx_internal_errors_total",
+            "Unexpected errors caught at a task root",
             where=lb.ERROR_PLACES,
-        )  # fmt: skip
+        )
 
     def _journal(self, r: CollectorRegistry) -> None:
         self.journal_commit = histogram(
-            r, "alarmrx_journal_commit_seconds", "One group commit, BEGIN to durable COMMIT",
+            r,
+            "alarmrx_journal_commit_seconds",
+            "One group commit, BEGIN to durable COMMIT",
             COMMIT_BUCKETS,
-        )  # fmt: skip
+        )
         self.journal_batch = histogram(
             r, "alarmrx_journal_batch_records", "Appends served by one commit", BATCH_BUCKETS
         )
@@ -195,16 +250,20 @@ class Metrics:
             multiprocess_mode=LATEST,
         )
         self.mqtt_receipt_to_ack = histogram(
-            r, "alarmrx_mqtt_receipt_to_ack_seconds", "Receipt at the receiver to broker PUBACK",
+            r,
+            "alarmrx_mqtt_receipt_to_ack_seconds",
+            "Receipt at the receiver to broker PUBACK",
             MQTT_ACK_BUCKETS,
-        )  # fmt: skip
+        )
         self.mqtt_published_total = counter(
             r, "alarmrx_mqtt_published_total", "Event messages acknowledged by the broker"
         )
         self.mqtt_failures = counter(
-            r, "alarmrx_mqtt_publish_failures_total", "Connection or publication failures",
+            r,
+            "alarmrx_mqtt_publish_failures_total",
+            "Connection or publication failures",
             reason=lb.MQTT_FAILURES,
-        )  # fmt: skip
+        )
 
     def _rules(self, r: CollectorRegistry) -> None:
         self.accounts_offline_gauge = Gauge(
@@ -214,9 +273,11 @@ class Metrics:
             multiprocess_mode=LATEST,
         )
         self.derived_events = counter(
-            r, "alarmrx_derived_events_total", "Events concluded by the centre's rules",
+            r,
+            "alarmrx_derived_events_total",
+            "Events concluded by the centre's rules",
             type=lb.DERIVED_TYPES,
-        )  # fmt: skip
+        )
 
     # The journal's hooks (journal.metrics.JournalMetrics).
     def observe_commit(self, seconds: float, batch_size: int) -> None:

@@ -71,8 +71,9 @@ def decode_request(topic: str, payload: bytes, topics: Topics) -> CommandRequest
     """The request a message carries, or why it is refused (never raises)."""
     account = account_of(topic, topics)
     if len(payload) > MAX_REQUEST_BYTES:
-        return CommandRequest(account, None, error=f"a request is at most {MAX_REQUEST_BYTES} "
-                              "bytes")  # fmt: skip
+        return CommandRequest(
+            account, None, error=f"a request is at most {MAX_REQUEST_BYTES} bytes"
+        )
     data = _object(payload)
     if data is None:
         return CommandRequest(account, None, error="a request is one JSON object in UTF-8")
@@ -100,8 +101,11 @@ def reply_topic(request: CommandRequest, response_topic: str | None, topics: Top
 def reply_payload(request: CommandRequest, reply: Mapping[str, Any]) -> dict[str, Any]:
     """The reply: ``request_id``, ``ok``, and ``error`` / ``warning`` / ``journal_seq`` when
     given."""
-    out: dict[str, Any] = {"schema": REPLY_SCHEMA, "request_id": request.request_id,
-                           "ok": bool(reply.get("ok"))}  # fmt: skip
+    out: dict[str, Any] = {
+        "schema": REPLY_SCHEMA,
+        "request_id": request.request_id,
+        "ok": bool(reply.get("ok")),
+    }
     for key in ("error", "warning"):
         if isinstance(reply.get(key), str):
             out[key] = reply[key]

@@ -48,8 +48,9 @@ def event_id(receiver_id: str, journal_seq: int, index: int) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _priority(code: str, category: str, contact_id: bool) -> Priority:
-    shape = Event(code=code, category=Category(category), description="",
-                  qualifier=1 if contact_id else None)  # fmt: skip
+    shape = Event(
+        code=code, category=Category(category), description="", qualifier=1 if contact_id else None
+    )
     return event_priority(shape)
 
 
@@ -250,8 +251,12 @@ def _alarm_counts(alarms: tuple[OpenAlarm, ...]) -> dict[str, int]:
 
 
 def _temporary_payload(note: TemporaryNote) -> dict[str, Any]:
-    return {"note": note.note, "since": iso(note.since), "until": iso(note.until),
-            "journal_seq": note.journal_seq}  # fmt: skip
+    return {
+        "note": note.note,
+        "since": iso(note.since),
+        "until": iso(note.until),
+        "journal_seq": note.journal_seq,
+    }
 
 
 def _card_payload(card: CardPeriod | None) -> dict[str, Any]:

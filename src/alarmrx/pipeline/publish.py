@@ -150,9 +150,11 @@ class MQTTPublisher:
         self._status_interval_s = status_interval_s
         self._clock = clock
         self._info = ReceiverInfo(
-            receiver_id=receiver_id, version=version, listeners=tuple(listeners),
+            receiver_id=receiver_id,
+            version=version,
+            listeners=tuple(listeners),
             started_at=clock(),
-        )  # fmt: skip
+        )
         self._qos = settings.qos if settings.qos in (1, 2) else 1
         self._properties = self._publish_properties()
         self._desk = CommandDesk(commands, self._topics, self._reply) if commands else None
@@ -166,8 +168,11 @@ class MQTTPublisher:
         await self.outbox.restore()
         self._saver = CursorSaver(self.outbox.journal, self.outbox.cursor)
         self._metrics.mqtt_publish_backlog(self.outbox.backlog)
-        log.info("mqtt_state_restored", cursor=self.outbox.cursor,
-                 accounts=len(self.outbox.book.accounts))  # fmt: skip
+        log.info(
+            "mqtt_state_restored",
+            cursor=self.outbox.cursor,
+            accounts=len(self.outbox.book.accounts),
+        )
         try:
             await self._reconnecting()
         finally:
@@ -263,8 +268,13 @@ class MQTTPublisher:
         wire = self._wire(client)
         wire.bulk()
         limit = min(_INFLIGHT, self._receive_maximum)
-        flight = Flight(wire.publish, limit=limit, settled=self._settled,
-                        monotonic=time.monotonic, clock=self._clock)  # fmt: skip
+        flight = Flight(
+            wire.publish,
+            limit=limit,
+            settled=self._settled,
+            monotonic=time.monotonic,
+            clock=self._clock,
+        )
 
         def acked(mid: int, refusal: ReasonCode | None) -> None:
             if refusal is None:
@@ -330,17 +340,27 @@ class MQTTPublisher:
         """One publication, acknowledged (QoS 1 PUBACK) within ``publish_timeout_s``."""
         async with asyncio.timeout(self._settings.publish_timeout_s):
             await client.publish(
-                message.topic, message.payload, qos=self._qos, retain=message.retain,
-                properties=self._properties, timeout=float("inf"),
-            )  # fmt: skip
+                message.topic,
+                message.payload,
+                qos=self._qos,
+                retain=message.retain,
+                properties=self._properties,
+                timeout=float("inf"),
+            )
 
     async def _reply(
         self, client: aiomqtt.Client, topic: str, payload: bytes, correlation: bytes | None
     ) -> None:
         """One reply on the command topic, acknowledged within ``publish_timeout_s``."""
         async with asyncio.timeout(self._settings.publish_timeout_s):
-            await client.publish(topic, payload, qos=1, retain=False, timeout=float("inf"),
-                                 properties=self._reply_properties(correlation))  # fmt: skip
+            await client.publish(
+                topic,
+                payload,
+                qos=1,
+                retain=False,
+                timeout=float("inf"),
+                properties=self._reply_properties(correlation),
+            )
 
     def _reply_properties(self, correlation: bytes | None) -> Properties | None:
         """MQTT 5: the JSON properties, and the request's correlation data echoed."""
@@ -432,8 +452,10 @@ def _response_properties(message: aiomqtt.Message) -> tuple[str | None, bytes | 
     properties = message.properties
     topic = getattr(properties, "ResponseTopic", None)
     correlation = getattr(properties, "CorrelationData", None)
-    return (topic if isinstance(topic, str) else None,
-            bytes(correlation) if isinstance(correlation, bytes | bytearray) else None)  # fmt: skip
+    return (
+        topic if isinstance(topic, str) else None,
+        bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+    )
 
 
 class CommandDesk:
@@ -449,8 +471,9 @@ class CommandDesk:
         """Start serving one request (answered "busy" when too many are in progress)."""
         request = decode_request(str(message.topic), bytes(message.payload), self._topics)
         if request.error is None and len(self._tasks) >= MAX_PENDING_COMMANDS:
-            request = CommandRequest(request.account, request.request_id,
-                                     error="busy: too many requests in progress")  # fmt: skip
+            request = CommandRequest(
+                request.account, request.request_id, error="busy: too many requests in progress"
+            )
         task = asyncio.create_task(self._serve(client, request, *_response_properties(message)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -463,8 +486,13 @@ class CommandDesk:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _serve(self, client: aiomqtt.Client, request: CommandRequest,
-                     response_topic: str | None, correlation: bytes | None) -> None:  # fmt: skip
+    async def _serve(
+        self,
+        client: aiomqtt.Client,
+        request: CommandRequest,
+        response_topic: str | None,
+        correlation: bytes | None,
+    ) -> None:
         try:
             reply = await self._answer(request)
             topic = reply_topic(request, response_topic, self._topics)

@@ -329,8 +329,12 @@ def _temporary(state: AccountState, record: Record) -> AccountState:
     until = _moment(body.get("until"))
     if until is None:
         return state
-    note = TemporaryNote(note=str(body.get("note"))[:MAX_NOTE], since=record.received_at, until=until,
-                         journal_seq=record.journal_seq)  # fmt: skip
+    note = TemporaryNote(
+        note=str(body.get("note"))[:MAX_NOTE],
+        since=record.received_at,
+        until=until,
+        journal_seq=record.journal_seq,
+    )
     return replace(state, temporary=(*state.temporary, note)[-MAX_NOTES:])
 
 
@@ -369,11 +373,17 @@ def advance(state: AccountState, record: Record) -> AccountState:
     state = _false_alarm_card(state, record)
     # the constructor, not ``replace``: this runs for every record (about 3 us less)
     return AccountState(
-        state.account, record.journal_seq, record.received_at, _link(state, record),
-        _test(state, record), state.areas,
+        state.account,
+        record.journal_seq,
+        record.received_at,
+        _link(state, record),
+        _test(state, record),
+        state.areas,
         open_alarms_after(state.open_alarms, record)[-MAX_OPEN_ALARMS:],
-        state.card, state.past_cards, state.temporary,
-    )  # fmt: skip
+        state.card,
+        state.past_cards,
+        state.temporary,
+    )
 
 
 _STATEFUL_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})

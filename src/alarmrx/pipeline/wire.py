@@ -128,9 +128,19 @@ class Wire:
         return True
 
 
-_NEEDED = ("_sock", "_in_packet", "_out_packet", "_out_messages", "_out_message_mutex",
-           "_inflight_messages", "_max_inflight_messages", "_handle_pubackcomp", "_userdata",
-           "_callback_api_version", "loop_write")  # fmt: skip
+_NEEDED = (
+    "_sock",
+    "_in_packet",
+    "_out_packet",
+    "_out_messages",
+    "_out_message_mutex",
+    "_inflight_messages",
+    "_max_inflight_messages",
+    "_handle_pubackcomp",
+    "_userdata",
+    "_callback_api_version",
+    "loop_write",
+)
 
 
 def supports_bulk(paho: PahoClient) -> bool:
@@ -246,5 +256,14 @@ def _coalesce(queue: deque[Any]) -> None:
 
 def _flush(queue: deque[Any], run: bytearray) -> None:
     if run:
-        queue.append({"command": 0, "mid": 0, "qos": 1, "pos": 0, "to_process": len(run),
-                      "packet": run, "info": None})  # fmt: skip
+        queue.append(
+            {
+                "command": 0,
+                "mid": 0,
+                "qos": 1,
+                "pos": 0,
+                "to_process": len(run),
+                "packet": run,
+                "info": None,
+            }
+        )

@@ -35,13 +35,29 @@ TABLE_CATEGORY = MappingProxyType(
 # SIA DCS open/close codes: which ones arm (close) and which disarm (open). The others in the
 # table's open_close group report on schedules or failures and are status.
 SIA_CLOSE = frozenset(
-    {"AF", "CA", "CE", "CF", "CG", "CJ", "CK", "CL", "CP", "CQ", "CR", "CS", "CZ", "NB", "NF",
-     "NL", "NM"}
-)  # fmt: skip
+    {
+        "AF",
+        "CA",
+        "CE",
+        "CF",
+        "CG",
+        "CJ",
+        "CK",
+        "CL",
+        "CP",
+        "CQ",
+        "CR",
+        "CS",
+        "CZ",
+        "NB",
+        "NF",
+        "NL",
+        "NM",
+    }
+)
 SIA_OPEN = frozenset(
-    {"CB", "OA", "OB", "OG", "OH", "OJ", "OK", "OL", "OP", "OQ", "OR", "OS", "OZ", "ND", "NO",
-     "NP"}
-)  # fmt: skip
+    {"CB", "OA", "OB", "OG", "OH", "OJ", "OK", "OL", "OP", "OQ", "OR", "OS", "OZ", "ND", "NO", "NP"}
+)
 
 
 def sia_category(code: str, table_category: str | None) -> Category:
@@ -58,8 +74,9 @@ def sia_category(code: str, table_category: str | None) -> Category:
 
 
 # Contact ID: the qualifier decides event vs restore (docs/protocol.md, "Contact ID data blocks").
-_CID_RESTORABLE = frozenset({Category.ALARM, Category.TROUBLE, Category.SUPERVISORY,
-                             Category.BYPASS})  # fmt: skip
+_CID_RESTORABLE = frozenset(
+    {Category.ALARM, Category.TROUBLE, Category.SUPERVISORY, Category.BYPASS}
+)
 
 
 def contact_id_category(qualifier: int, table_category: str | None) -> Category:

@@ -24,18 +24,28 @@ class Priority(IntEnum):
 # P panic, Q emergency, M medical; F fire, K heat, S sprinkler; B burglary, T tamper,
 # U untyped, E exit.
 _SIA_ALARM_FAMILY = {
-    "H": Priority.HOLDUP, "P": Priority.HOLDUP, "Q": Priority.HOLDUP, "M": Priority.HOLDUP,
-    "F": Priority.FIRE, "K": Priority.FIRE, "S": Priority.FIRE,
-    "B": Priority.INTRUSION, "T": Priority.INTRUSION, "U": Priority.INTRUSION,
+    "H": Priority.HOLDUP,
+    "P": Priority.HOLDUP,
+    "Q": Priority.HOLDUP,
+    "M": Priority.HOLDUP,
+    "F": Priority.FIRE,
+    "K": Priority.FIRE,
+    "S": Priority.FIRE,
+    "B": Priority.INTRUSION,
+    "T": Priority.INTRUSION,
+    "U": Priority.INTRUSION,
     "E": Priority.INTRUSION,
-}  # fmt: skip
+}
 
 # Contact ID alarm families by the first two digits (docs/protocol.md, "Contact ID data
 # blocks"): 10x medical, 12x panic/hold-up/duress, 11x fire, 13x burglary, 14x general alarm.
 _CID_ALARM_FAMILY = {
-    "10": Priority.HOLDUP, "12": Priority.HOLDUP, "11": Priority.FIRE,
-    "13": Priority.INTRUSION, "14": Priority.INTRUSION,
-}  # fmt: skip
+    "10": Priority.HOLDUP,
+    "12": Priority.HOLDUP,
+    "11": Priority.FIRE,
+    "13": Priority.INTRUSION,
+    "14": Priority.INTRUSION,
+}
 
 _TROUBLE_CATEGORIES = frozenset({Category.TROUBLE, Category.SUPERVISORY})
 

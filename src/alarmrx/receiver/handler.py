@@ -164,8 +164,9 @@ class FrameHandler:
         if self._unknown.admit(account):
             return _UNKNOWN_POLICY
         self._metrics.limit_hit("unknown_accounts")
-        limited.warning("unknown_accounts", "limit_hit", limit="unknown_accounts",
-                        cap=len(self._unknown))  # fmt: skip
+        limited.warning(
+            "unknown_accounts", "limit_hit", limit="unknown_accounts", cap=len(self._unknown)
+        )
         return None
 
     async def handle(
@@ -178,8 +179,7 @@ class FrameHandler:
             if not answered.done():
                 answered.set_result(outcome)
 
-        self.receive(frame, peer=peer, transport=transport, received_at=received_at,
-                     answer=answer)  # fmt: skip
+        self.receive(frame, peer=peer, transport=transport, received_at=received_at, answer=answer)
         return await answered
 
     def receive(
@@ -345,9 +345,12 @@ class FrameHandler:
         """The receipt time to record: never earlier than one already recorded."""
         receipt = self._receipts.stamp(received_at)
         if receipt.raised_s >= STEP_LOGGED_S:
-            limited.warning("clock_stepped_back", "clock_stepped_back", by_s=receipt.raised_s,
-                            detail="receipt times held at the latest one until the clock "
-                            "catches up")  # fmt: skip
+            limited.warning(
+                "clock_stepped_back",
+                "clock_stepped_back",
+                by_s=receipt.raised_s,
+                detail="receipt times held at the latest one until the clock catches up",
+            )
         return receipt
 
     def _error_reply(self, kind: Reply, err: ProtocolError) -> bytes | None:

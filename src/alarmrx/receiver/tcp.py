@@ -286,8 +286,14 @@ class TCPConnection(asyncio.Protocol):
                 return self._framer.next_frame()
             except FrameTooLongError as err:
                 self._m.limit_hit("frame_bytes")
-                limited.warning("frame_bytes", "limit_hit", limit="frame_bytes", peer=self.peer,
-                                detail=err.detail, transport="tcp")  # fmt: skip
+                limited.warning(
+                    "frame_bytes",
+                    "limit_hit",
+                    limit="frame_bytes",
+                    peer=self.peer,
+                    detail=err.detail,
+                    transport="tcp",
+                )
                 self._m.rejected("tcp", "frame_too_long")
 
     def _frame(self, frame: bytes) -> None:
@@ -295,17 +301,25 @@ class TCPConnection(asyncio.Protocol):
         refused = self._handler.rate_limited(self.peer, self._peer_ip)
         if refused is not None:
             self._m.limit_hit(refused)
-            limited.warning((refused, self._peer_ip), "limit_hit", limit=refused,
-                            peer=self.peer, transport="tcp")  # fmt: skip
+            limited.warning(
+                (refused, self._peer_ip),
+                "limit_hit",
+                limit=refused,
+                peer=self.peer,
+                transport="tcp",
+            )
             return
         place = _Place(self._received_at)
         if not self._places:
             self._owner.busy(True)
         self._places.append(place)
         self._handler.receive(
-            frame, peer=self.peer, transport="tcp", received_at=place.received_at,
+            frame,
+            peer=self.peer,
+            transport="tcp",
+            received_at=place.received_at,
             answer=functools.partial(self._answered, place),
-        )  # fmt: skip
+        )
 
     def _answered(self, place: _Place, outcome: Outcome) -> None:
         """A frame has its answer: write every reply that is now next in line."""

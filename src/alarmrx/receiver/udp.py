@@ -62,8 +62,9 @@ class UDPEndpoint(asyncio.DatagramProtocol):
                 return
             self._in_flight += 1
             counted = True
-            self._handler.receive(frame, peer=peer, transport="udp",
-                                  received_at=received_at, answer=answer)  # fmt: skip
+            self._handler.receive(
+                frame, peer=peer, transport="udp", received_at=received_at, answer=answer
+            )
         except Exception:  # protocol callback: one datagram's bug must not stop the endpoint
             log.exception("datagram_failed", peer=peer_ip, transport="udp")
             self._m.internal_error("udp_datagram")
@@ -104,8 +105,7 @@ class UDPEndpoint(asyncio.DatagramProtocol):
         if refused is None:
             return True
         self._m.limit_hit(refused)
-        limited.warning((refused, peer_ip), "limit_hit", limit=refused, peer=peer,
-                        transport="udp")  # fmt: skip
+        limited.warning((refused, peer_ip), "limit_hit", limit=refused, peer=peer, transport="udp")
         return False
 
     async def drain(self, grace_s: float) -> None:

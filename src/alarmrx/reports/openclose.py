@@ -54,21 +54,33 @@ def _arming(record: Record, event: Mapping[str, object], zone: ZoneInfo) -> Armi
     moment = record.received_at.astimezone(zone)
     panel_time = record.body.get("panel_time")
     return Arming(
-        journal_seq=record.journal_seq, received_at=format_received_at(record.received_at),
+        journal_seq=record.journal_seq,
+        received_at=format_received_at(record.received_at),
         local_time=moment.isoformat(sep=" ", timespec="seconds"),
-        action=_ACTIONS[str(event["category"])], code=str(event.get("code") or ""),
-        description=str(event.get("description") or ""), user=_plain(event.get("user")),
+        action=_ACTIONS[str(event["category"])],
+        code=str(event.get("code") or ""),
+        description=str(event.get("description") or ""),
+        user=_plain(event.get("user")),
         area=_plain(event.get("area")),
         panel_time=panel_time if isinstance(panel_time, str) else None,
-    )  # fmt: skip
+    )
 
 
 def _plain(value: object) -> int | str | None:
     return value if isinstance(value, int | str) else None
 
 
-COLUMNS = ("journal_seq", "local_time", "received_at", "action", "user", "area", "code",
-           "description", "panel_time")  # fmt: skip
+COLUMNS = (
+    "journal_seq",
+    "local_time",
+    "received_at",
+    "action",
+    "user",
+    "area",
+    "code",
+    "description",
+    "panel_time",
+)
 
 
 def as_csv(rows: Sequence[Arming], title: str) -> str:
@@ -85,8 +97,12 @@ def as_csv(rows: Sequence[Arming], title: str) -> str:
 
 def as_json(rows: Sequence[Arming], title: str) -> str:
     """One JSON object: the title and the rows."""
-    return json.dumps({"report": title, "rows": [asdict(r) for r in rows]}, indent=1,
-                      ensure_ascii=False) + "\n"  # fmt: skip
+    return (
+        json.dumps(
+            {"report": title, "rows": [asdict(r) for r in rows]}, indent=1, ensure_ascii=False
+        )
+        + "\n"
+    )
 
 
 def as_html(rows: Sequence[Arming], title: str) -> str:
@@ -96,10 +112,12 @@ def as_html(rows: Sequence[Arming], title: str) -> str:
         "<tr>" + "".join(f"<td>{escape(_cell(asdict(r)[c]))}</td>" for c in COLUMNS) + "</tr>"
         for r in rows
     )
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(title)}</title></head><body>\n<h1>{escape(title)}</h1>\n"
-            f'<table id="openclose"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n'
-            "</tbody></table>\n</body></html>\n")  # fmt: skip
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title></head><body>\n<h1>{escape(title)}</h1>\n"
+        f'<table id="openclose"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n'
+        "</tbody></table>\n</body></html>\n"
+    )
 
 
 def _cell(value: object) -> str:
@@ -107,13 +125,18 @@ def _cell(value: object) -> str:
 
 
 FORMATS: Mapping[str, Callable[[Sequence[Arming], str], str]] = {
-    "csv": as_csv, "json": as_json, "html": as_html,
-}  # fmt: skip
+    "csv": as_csv,
+    "json": as_json,
+    "html": as_html,
+}
 
 
-def render(rows: Sequence[Arming], fmt: str, *, account: str, since: datetime,
-           until: datetime) -> str:  # fmt: skip
+def render(
+    rows: Sequence[Arming], fmt: str, *, account: str, since: datetime, until: datetime
+) -> str:
     """The report in ``fmt`` (``csv``, ``json`` or ``html``)."""
-    title = (f"Open/close report, account {account}, {format_received_at(since)} to "
-             f"{format_received_at(until)}")  # fmt: skip
+    title = (
+        f"Open/close report, account {account}, {format_received_at(since)} to "
+        f"{format_received_at(until)}"
+    )
     return FORMATS[fmt](rows, title)

@@ -37,7 +37,8 @@ def test_pin_hash_reads_stdin_and_refuses_the_factory_pin(
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "alarmrx.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [journal]
 path = "journal.db"
 fsync = false
@@ -50,7 +51,9 @@ id_code = "1001"
 name = "Owner"
 role = "authorised"
 pin_hash = "{cheap_hash("4711")}"
-""", encoding="utf-8")  # fmt: skip
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -82,28 +85,42 @@ async def test_operator_commands_over_the_control_socket(
     common = ("--config", str(config), "--account", "1")
     async with daemon(config, clock) as (journal, runner):
         seq = str((await journal.append(message("1", burglary(3), when=clock()))).journal_seq)
-        assert await cli("cancel", *common, "--journal-seq", seq, "--id-code", "1001",
-                         "--by", "alice") == 0  # fmt: skip
-        assert await cli("mark-false", *common, "--journal-seq", seq, "--police-alerted",
-                         "--by", "bob") == 0  # fmt: skip
-        assert await cli("temporary-change", *common, "--note", "painters", "--duration",
-                         "8h") == 0  # fmt: skip
+        assert (
+            await cli("cancel", *common, "--journal-seq", seq, "--id-code", "1001", "--by", "alice")
+            == 0
+        )
+        assert (
+            await cli(
+                "mark-false", *common, "--journal-seq", seq, "--police-alerted", "--by", "bob"
+            )
+            == 0
+        )
+        assert await cli("temporary-change", *common, "--note", "painters", "--duration", "8h") == 0
         assert await cli("cancel", *common, "--journal-seq", seq, "--id-code", "9") == 1
         monkeypatch.setattr("sys.stdin", io.StringIO("52917\n"))
         assert await cli("change-pin", *common, "--id-code", "1001") == 0
         out = capsys.readouterr().out.splitlines()
         replies = [json.loads(line) for line in out if line.startswith("{")]
         assert [r["ok"] for r in replies] == [True, True, True, False, True]
-        subscriber = {"action": "test_mode", "account": "1", "on": True, "duration_s": 60,
-                      "id_code": "1001", "pin": "52917", "source": "mqtt"}  # fmt: skip
+        subscriber = {
+            "action": "test_mode",
+            "account": "1",
+            "on": True,
+            "duration_s": 60,
+            "id_code": "1001",
+            "pin": "52917",
+            "source": "mqtt",
+        }
         assert (await runner.command(subscriber))["ok"] is True
         records = await journal.read_after(0, limit=100)
         await eventually(lambda: runner.position >= records[-1].journal_seq)
     bodies = [r.body for r in await journal_records(config)]
     false = next(b for b in bodies if b.get("type") == "alarm.false")
     assert (false["counted"], false["not_counted"], false["by"]) == (
-        False, "cancelled in time", "bob"
-    )  # fmt: skip
+        False,
+        "cancelled in time",
+        "bob",
+    )
     assert any(b.get("type") == "card.temporary" for b in bodies)
     assert "52917" not in json.dumps(bodies)
 

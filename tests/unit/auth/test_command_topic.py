@@ -30,8 +30,16 @@ def schema(name: str) -> jsonschema.Draft202012Validator:
 
 
 def request(**fields: object) -> bytes:
-    return json.dumps({"action": "cancel", "request_id": "r-1", "id_code": "1001",
-                       "pin": "2580", "journal_seq": 42, **fields}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "action": "cancel",
+            "request_id": "r-1",
+            "id_code": "1001",
+            "pin": "2580",
+            "journal_seq": 42,
+            **fields,
+        }
+    ).encode()
 
 
 def test_the_subscription_and_the_account_level() -> None:
@@ -61,7 +69,7 @@ def test_a_valid_request_is_marked_mqtt_whatever_it_says() -> None:
         (request(account="9999"), "account differs from the topic's"),
         (b" " * (MAX_REQUEST_BYTES + 1), f"a request is at most {MAX_REQUEST_BYTES} bytes"),
     ],
-)  # fmt: skip
+)
 def test_malformed_requests_are_refused(payload: bytes, error: str) -> None:
     decoded = decode_request("alarmrx/v1/commands/1234", payload, TOPICS)
     assert decoded.command is None and str(decoded.error).startswith(error)
@@ -76,8 +84,12 @@ def test_the_reply_topic_and_payload() -> None:
     ok = reply_payload(decoded, {"ok": True, "journal_seq": 7, "pin": "2580"})
     refused = reply_payload(CommandRequest(None, None), {"ok": False, "error": "bad"})
     assert ok == {"schema": "alarmrx.reply.v1", "request_id": "r-1", "ok": True, "journal_seq": 7}
-    assert refused == {"schema": "alarmrx.reply.v1", "request_id": None, "ok": False,
-                       "error": "bad"}  # fmt: skip
+    assert refused == {
+        "schema": "alarmrx.reply.v1",
+        "request_id": None,
+        "ok": False,
+        "error": "bad",
+    }
     warned = reply_payload(decoded, {"ok": True, "journal_seq": 8, "warning": "check --at"})
     assert warned["warning"] == "check --at"
     for payload in (ok, refused, warned):

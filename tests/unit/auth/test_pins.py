@@ -35,10 +35,15 @@ def test_hash_format_parameters_and_salt() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["4711", "scrypt$16384$8$1$AAAA", "scrypt$1000$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==",
-     "scrypt$1048576$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==", "bcrypt$1$2$3$4$5",
-     "scrypt$16384$8$1$!!$AAAAAAAAAAAAAAAAAAAAAA=="],
-)  # fmt: skip
+    [
+        "4711",
+        "scrypt$16384$8$1$AAAA",
+        "scrypt$1000$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==",
+        "scrypt$1048576$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==",
+        "bcrypt$1$2$3$4$5",
+        "scrypt$16384$8$1$!!$AAAAAAAAAAAAAAAAAAAAAA==",
+    ],
+)
 def test_bad_hashes_are_refused_without_echoing_them(text: str) -> None:
     with pytest.raises(ValueError, match=r"^(?!.*AAAA)"):
         PinHash.parse(text)
@@ -71,10 +76,20 @@ def test_failures_older_than_the_window_and_before_a_success_are_forgotten() -> 
 
 
 def test_redacted_masks_pins_at_any_depth() -> None:
-    request = {"action": "change_pin", "pin": "4711", "new_pin": "8888",
-               "x": [{"pin": "1"}], "note": "fine"}  # fmt: skip
-    assert redacted(request) == {"action": "change_pin", "pin": "***", "new_pin": "***",
-                                 "x": [{"pin": "***"}], "note": "fine"}  # fmt: skip
+    request = {
+        "action": "change_pin",
+        "pin": "4711",
+        "new_pin": "8888",
+        "x": [{"pin": "1"}],
+        "note": "fine",
+    }
+    assert redacted(request) == {
+        "action": "change_pin",
+        "pin": "***",
+        "new_pin": "***",
+        "x": [{"pin": "***"}],
+        "note": "fine",
+    }
 
 
 CONTACT = '[[accounts]]\naccount = "1"\n[[accounts.card.contacts]]\nid_code = "1"\nname = "A"\n'
@@ -91,28 +106,42 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (CONTACT + 'role = "warning"\npin = "4711"\n',
-         '7: accounts[0].card.contacts[0].pin: only the factory PIN "0000" may be written '
-         "here; give pin_hash"),
-        (CONTACT + 'role = "warning"\n',
-         "3: accounts[0].card.contacts[0]: needs pin_hash (run: alarmrx pin-hash) or "
-         "factory_pin = true"),
-        (CONTACT + 'role = "warning"\npin_hash = "scrypt$5$8$1$AAAA$AAAA"\n',
-         "7: accounts[0].card.contacts[0].pin_hash: scrypt parameters out of range (n a power "
-         "of 2, up to 2**17)"),
-        (CONTACT + 'role = "authorised"\nsequence = 1\nfactory_pin = true\n',
-         "7: accounts[0].card.contacts[0].sequence: authorised persons are never called: no "
-         "sequence"),
-        (CONTACT + 'role = "warning"\nfactory_pin = true\n[[accounts.card.contacts]]\n'
-         'id_code = "1"\nname = "B"\nrole = "warning"\nfactory_pin = true\n',
-         "9: accounts[0].card.contacts[1].id_code: ID code '1' is listed twice"),
-        (CONTACT + 'role = "authorised"\nfactory_pin = true\n[[accounts.card.procedures]]\n'
-         'alarm = "fire"\ncontacts = ["1"]\n',
-         "10: accounts[0].card.procedures[0].contacts: '1' is not a warning person on this card"),
-        ('[[accounts]]\naccount = "1"\n[accounts.card]\ncancel_window_s = 7200\n',
-         "4: accounts[0].card.cancel_window_s: must be at most 3600, got 7200"),
+        (
+            CONTACT + 'role = "warning"\npin = "4711"\n',
+            '7: accounts[0].card.contacts[0].pin: only the factory PIN "0000" may be written '
+            "here; give pin_hash",
+        ),
+        (
+            CONTACT + 'role = "warning"\n',
+            "3: accounts[0].card.contacts[0]: needs pin_hash (run: alarmrx pin-hash) or "
+            "factory_pin = true",
+        ),
+        (
+            CONTACT + 'role = "warning"\npin_hash = "scrypt$5$8$1$AAAA$AAAA"\n',
+            "7: accounts[0].card.contacts[0].pin_hash: scrypt parameters out of range (n a power "
+            "of 2, up to 2**17)",
+        ),
+        (
+            CONTACT + 'role = "authorised"\nsequence = 1\nfactory_pin = true\n',
+            "7: accounts[0].card.contacts[0].sequence: authorised persons are never called: no "
+            "sequence",
+        ),
+        (
+            CONTACT + 'role = "warning"\nfactory_pin = true\n[[accounts.card.contacts]]\n'
+            'id_code = "1"\nname = "B"\nrole = "warning"\nfactory_pin = true\n',
+            "9: accounts[0].card.contacts[1].id_code: ID code '1' is listed twice",
+        ),
+        (
+            CONTACT + 'role = "authorised"\nfactory_pin = true\n[[accounts.card.procedures]]\n'
+            'alarm = "fire"\ncontacts = ["1"]\n',
+            "10: accounts[0].card.procedures[0].contacts: '1' is not a warning person on this card",
+        ),
+        (
+            '[[accounts]]\naccount = "1"\n[accounts.card]\ncancel_window_s = 7200\n',
+            "4: accounts[0].card.cancel_window_s: must be at most 3600, got 7200",
+        ),
     ],
-)  # fmt: skip
+)
 def test_card_problems_name_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
     found = problems(tmp_path, text)
     assert found == [expected]

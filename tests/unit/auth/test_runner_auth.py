@@ -34,18 +34,28 @@ def cheap_hash(pin: str) -> str:
     return f"scrypt$1024$8$1${base64.b64encode(SALT).decode()}${base64.b64encode(digest).decode()}"
 
 
-def person(id_code: str, role: str = "authorised", sequence: int | None = None,
-           **pin: Any) -> ContactSettings:  # fmt: skip
+def person(
+    id_code: str, role: str = "authorised", sequence: int | None = None, **pin: Any
+) -> ContactSettings:
     pin = pin or {"pin_hash": cheap_hash("4711")}
-    return ContactSettings(id_code=id_code, name=id_code, role=role,  # type: ignore[arg-type]
-                           sequence=sequence, **pin)  # fmt: skip
+    return ContactSettings(
+        id_code=id_code,
+        name=id_code,
+        role=role,  # type: ignore[arg-type]
+        sequence=sequence,
+        **pin,
+    )
 
 
 CARD = CardSettings(
     cancel_window_s=300.0,
-    contacts=(person("boss"), person("new", factory_pin=True), person("keyholder", "warning",
-              sequence=1), *(person(f"u{i}") for i in range(6))),
-)  # fmt: skip
+    contacts=(
+        person("boss"),
+        person("new", factory_pin=True),
+        person("keyholder", "warning", sequence=1),
+        *(person(f"u{i}") for i in range(6)),
+    ),
+)
 ACCOUNTS = (AccountSettings(account="1", card=CARD),)
 
 
@@ -79,8 +89,14 @@ async def running(path: Path, clock: Clock) -> AsyncIterator[tuple[Journal, Rule
 
 
 def mqtt(action: str, id_code: str, pin: str, **fields: Any) -> dict[str, Any]:
-    return {"action": action, "account": "1", "id_code": id_code, "pin": pin,
-            "source": "mqtt", **fields}  # fmt: skip
+    return {
+        "action": action,
+        "account": "1",
+        "id_code": id_code,
+        "pin": pin,
+        "source": "mqtt",
+        **fields,
+    }
 
 
 async def commands(journal: Journal) -> list[Record]:
@@ -106,7 +122,7 @@ async def test_factory_pin_allows_only_change_pin_and_the_change_survives_a_rest
         assert again["ok"] is True, again
         assert (await runner.command(mqtt("test_mode", "new", "0000", **test_on)))["error"] == (
             "authentication failed"
-        )  # fmt: skip
+        )
         await assert_no_pin_in(journal, ("0000", "52917"))
 
 
@@ -140,8 +156,9 @@ async def test_many_failures_from_one_source_lock_the_source(path: Path, clock: 
             await runner.command(mqtt("test_mode", id_code, "9999", on=False))
         reply = await runner.command(mqtt("test_mode", "u5", "4711", on=True, duration_s=60))
         assert "too many failed attempts" in reply["error"]
-        operator = await runner.command({"action": "test_mode", "account": "1", "on": True,
-                                         "duration_s": 60, "source": "cli"})  # fmt: skip
+        operator = await runner.command(
+            {"action": "test_mode", "account": "1", "on": True, "duration_s": 60, "source": "cli"}
+        )
         assert operator["ok"] is True  # the operator's socket is another source, and no PIN
 
 
@@ -150,14 +167,17 @@ async def test_roles_operator_only_actions_and_missing_credentials(
 ) -> None:
     async with running(path, clock) as (_journal, runner):
         seq = (await _journal.append(message("1", burglary(3), when=clock()))).journal_seq
-        warning = await runner.command(mqtt("test_mode", "keyholder", "4711", on=True,
-                                            duration_s=60))  # fmt: skip
+        warning = await runner.command(
+            mqtt("test_mode", "keyholder", "4711", on=True, duration_s=60)
+        )
         assert warning["error"] == "a warning person may only cancel and change their PIN"
-        mark = await runner.command(mqtt("mark_false", "boss", "4711", journal_seq=seq,
-                                         police_alerted=True))  # fmt: skip
+        mark = await runner.command(
+            mqtt("mark_false", "boss", "4711", journal_seq=seq, police_alerted=True)
+        )
         assert mark["error"] == "this action is for operators (the control socket)"
-        missing = await runner.command({"action": "cancel", "account": "1", "journal_seq": seq,
-                                        "source": "mqtt"})  # fmt: skip
+        missing = await runner.command(
+            {"action": "cancel", "account": "1", "journal_seq": seq, "source": "mqtt"}
+        )
         assert missing["error"] == "id_code and pin are required"
         cancel = await runner.command(mqtt("cancel", "keyholder", "4711", journal_seq=seq))
         assert cancel["ok"] is True, cancel
@@ -173,15 +193,16 @@ async def test_cancel_inside_and_outside_the_window(path: Path, clock: Clock) ->
         clock.move(300.001)
         outside = await runner.command(mqtt("cancel", "boss", "4711", journal_seq=second))
         assert outside["error"] == "too late: an alarm may be cancelled within 300 s"
-        by_operator = await runner.command({"action": "cancel", "account": "1",
-                                            "journal_seq": first, "id_code": "nobody"})  # fmt: skip
+        by_operator = await runner.command(
+            {"action": "cancel", "account": "1", "journal_seq": first, "id_code": "nobody"}
+        )
         assert by_operator["error"] == "no contact 'nobody' on the account's card"
         await eventually(lambda: runner.position >= inside["journal_seq"] + 1)
         records = await journal.read_after(0, limit=100)
         cancelled = [r.body for r in records if r.body.get("type") == "alarm.cancelled"]
         assert [(b["alarm_seq"], b["id_code"], b["refs"]) for b in cancelled] == [
             (first, "boss", [first, inside["journal_seq"]])
-        ]  # fmt: skip
+        ]
 
 
 async def test_mark_false_twice_with_police_gives_a_yellow_card(path: Path, clock: Clock) -> None:
@@ -189,13 +210,20 @@ async def test_mark_false_twice_with_police_gives_a_yellow_card(path: Path, cloc
         for zone in (3, 4):
             seq = (await journal.append(message("1", burglary(zone), when=clock()))).journal_seq
             clock.move(3600)
-            reply = await runner.command({"action": "mark_false", "account": "1",
-                                          "journal_seq": seq, "police_alerted": True,
-                                          "by": "alice"})  # fmt: skip
+            reply = await runner.command(
+                {
+                    "action": "mark_false",
+                    "account": "1",
+                    "journal_seq": seq,
+                    "police_alerted": True,
+                    "by": "alice",
+                }
+            )
             assert reply["ok"] is True, reply
         await eventually(lambda: runner.engine.cards.standing("1").level == "yellow")
-        again = await runner.command({"action": "mark_false", "account": "1",
-                                      "journal_seq": seq, "police_alerted": True})  # fmt: skip
+        again = await runner.command(
+            {"action": "mark_false", "account": "1", "journal_seq": seq, "police_alerted": True}
+        )
         assert again["error"] == f"the alarm of record {seq} is already marked false"
 
 

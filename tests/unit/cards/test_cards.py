@@ -46,8 +46,9 @@ class Site:
         return self.feed(message("1", burglary(3), when=when))[0].journal_seq
 
     def false(self, seq: int, when: datetime, *, police: bool = True) -> list[DerivedType]:
-        return self.feed(command("1", when, action="mark_false", journal_seq=seq,
-                                 police_alerted=police, by="op"))[1]  # fmt: skip
+        return self.feed(
+            command("1", when, action="mark_false", journal_seq=seq, police_alerted=police, by="op")
+        )[1]
 
     def cancel(self, seq: int, when: datetime) -> list[DerivedType]:
         return self.feed(command("1", when, action="cancel", journal_seq=seq, id_code="1001"))[1]
@@ -63,8 +64,9 @@ COUNTED = [DerivedType.ALARM_FALSE]
 
 
 def test_add_months_clamps_to_the_month_end() -> None:
-    assert add_months(datetime(2025, 11, 30, 8, tzinfo=UTC), 3) == datetime(2026, 2, 28, 8,
-                                                                            tzinfo=UTC)  # fmt: skip
+    assert add_months(datetime(2025, 11, 30, 8, tzinfo=UTC), 3) == datetime(
+        2026, 2, 28, 8, tzinfo=UTC
+    )
     assert add_months(datetime(2023, 11, 30, tzinfo=UTC), 3) == datetime(2024, 2, 29, tzinfo=UTC)
     assert add_months(datetime(2025, 10, 15, tzinfo=UTC), 3) == datetime(2026, 1, 15, tzinfo=UTC)
 
@@ -76,8 +78,10 @@ def test_two_false_alarms_exactly_three_months_apart_give_a_yellow_card() -> Non
     standing = site.core.standing("1")
     marked = add_months(JAN, 3) + timedelta(minutes=1)
     assert (standing.level, standing.since, standing.until) == (
-        Level.YELLOW, marked, add_months(marked, 3)
-    )  # fmt: skip
+        Level.YELLOW,
+        marked,
+        add_months(marked, 3),
+    )
 
 
 def test_two_false_alarms_three_months_and_a_microsecond_apart_do_not() -> None:
@@ -101,7 +105,7 @@ def test_another_within_the_yellow_card_gives_red_and_red_expires_after_three_mo
     cleared = site.core.on_timer(red.until)  # type: ignore[arg-type]
     assert [(d.type, d.fields["previous"], d.fields["ends"]) for d in cleared] == [
         (DerivedType.CARD_CLEARED, "red", red.key)
-    ]  # fmt: skip
+    ]
     assert site.core.standing("1").level is Level.NONE and site.core.next_deadline() is None
 
 
@@ -122,8 +126,10 @@ def test_a_false_alarm_marked_after_the_card_expired_clears_it_first() -> None:
     site.counted(JAN + timedelta(days=1))
     until = site.core.standing("1").until
     assert until is not None
-    assert site.counted(until + timedelta(days=2)) == [DerivedType.ALARM_FALSE,
-                                                       DerivedType.CARD_CLEARED]  # fmt: skip
+    assert site.counted(until + timedelta(days=2)) == [
+        DerivedType.ALARM_FALSE,
+        DerivedType.CARD_CLEARED,
+    ]
 
 
 def test_under_red_more_false_alarms_change_nothing() -> None:
@@ -152,8 +158,11 @@ def test_cancelled_in_time_or_without_police_does_not_count() -> None:
     site.false(site.alarm(JAN + timedelta(days=1)), JAN + timedelta(days=1), police=False)
     site.counted(JAN + timedelta(days=2))
     assert site.core.standing("1").level is Level.NONE
-    reasons = [r.body.get("not_counted") for r in site.stream.records
-               if r.body.get("type") == "alarm.false"]  # fmt: skip
+    reasons = [
+        r.body.get("not_counted")
+        for r in site.stream.records
+        if r.body.get("type") == "alarm.false"
+    ]
     assert reasons == ["cancelled in time", "police not alerted", None]
 
 
@@ -164,8 +173,9 @@ def test_cancel_window_edges_and_refusals() -> None:
     window = timedelta(seconds=300)
     assert site.core.refusal(cancel, JAN + window) is None
     assert "too late" in str(site.core.refusal(cancel, JAN + window + MICRO))
-    assert "holds no alarm" in str(site.core.refusal(Cancel(account="1", journal_seq=99,
-                                                            id_code="1001"), JAN))  # fmt: skip
+    assert "holds no alarm" in str(
+        site.core.refusal(Cancel(account="1", journal_seq=99, id_code="1001"), JAN)
+    )
     site.cancel(seq, JAN + timedelta(seconds=10))
     assert "already cancelled" in str(site.core.refusal(cancel, JAN + timedelta(seconds=20)))
     mark = MarkFalse(account="1", journal_seq=seq, police_alerted=True, by="op")
@@ -184,8 +194,11 @@ def test_a_rebuild_takes_the_cards_from_the_journal() -> None:
         fresh.handle(record)
     again = fresh.standing("1")
     assert (again.level, again.since, again.until, again.key) == (
-        red.level, red.since, red.until, red.key
-    )  # fmt: skip
+        red.level,
+        red.since,
+        red.until,
+        red.key,
+    )
     # a card cleared by a timer of the earlier run is cleared on replay too
     assert red.until is not None
     for conclusion in site.core.on_timer(red.until):
@@ -198,32 +211,45 @@ def test_a_rebuild_takes_the_cards_from_the_journal() -> None:
 
 def test_temporary_change_is_a_derived_event_with_its_end() -> None:
     site = Site()
-    _, derived = site.feed(command("1", JAN, action="temporary_change", note="painters",
-                                   duration_s=3600.0))  # fmt: skip
+    _, derived = site.feed(
+        command("1", JAN, action="temporary_change", note="painters", duration_s=3600.0)
+    )
     assert derived == [DerivedType.CARD_TEMPORARY]
     body = site.stream.records[-1].body
-    assert (body["note"], body["until"]) == ("painters", (JAN + timedelta(hours=1)).isoformat(
-        timespec="microseconds"))  # fmt: skip
+    assert (body["note"], body["until"]) == (
+        "painters",
+        (JAN + timedelta(hours=1)).isoformat(timespec="microseconds"),
+    )
 
 
 @pytest.mark.parametrize(
     ("request_", "error"),
     [
-        ({"action": "cancel", "account": "1", "journal_seq": "3", "id_code": "x"},
-         "journal_seq must be"),
+        (
+            {"action": "cancel", "account": "1", "journal_seq": "3", "id_code": "x"},
+            "journal_seq must be",
+        ),
         ({"action": "cancel", "account": "1", "journal_seq": 3}, "id_code must be text"),
         ({"action": "mark_false", "account": "1", "journal_seq": 3}, "police_alerted must be"),
-        ({"action": "temporary_change", "account": "1", "note": "x", "duration_s": 604800},
-         "below 604800"),
+        (
+            {"action": "temporary_change", "account": "1", "note": "x", "duration_s": 604800},
+            "below 604800",
+        ),
         ({"action": "temporary_change", "account": "1", "duration_s": 60}, "note must be text"),
-        ({"action": "change_pin", "account": "1", "id_code": "1", "new_pin": "0000"},
-         "factory PIN"),
-        ({"action": "change_pin", "account": "1", "id_code": "1", "new_pin": "12a4"},
-         "4 to 12 digits"),
-        ({"action": "dance", "account": "1"},
-         "cancel, mark_false, temporary_change, close_alarm, change_pin"),
+        (
+            {"action": "change_pin", "account": "1", "id_code": "1", "new_pin": "0000"},
+            "factory PIN",
+        ),
+        (
+            {"action": "change_pin", "account": "1", "id_code": "1", "new_pin": "12a4"},
+            "4 to 12 digits",
+        ),
+        (
+            {"action": "dance", "account": "1"},
+            "cancel, mark_false, temporary_change, close_alarm, change_pin",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_card_commands_are_refused(request_: dict[str, object], error: str) -> None:
     with pytest.raises(CommandRefused, match=error):
         parse_request(request_)

@@ -20,21 +20,36 @@ HASH = "scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAA=="
 
 
 def contact(id_code: str, role: str = "warning", sequence: int | None = None) -> ContactSettings:
-    return ContactSettings(id_code=id_code, name=f"P{id_code}", role=role,  # type: ignore[arg-type]
-                           sequence=sequence, phone=f"+31{id_code}", pin_hash=HASH)  # fmt: skip
+    return ContactSettings(
+        id_code=id_code,
+        name=f"P{id_code}",
+        role=role,  # type: ignore[arg-type]
+        sequence=sequence,
+        phone=f"+31{id_code}",
+        pin_hash=HASH,
+    )
 
 
 CARD = CardSettings(
     instructions="Key at the neighbour's",
-    contacts=(contact("A", "authorised"), contact("W3", sequence=3), contact("W1", sequence=1),
-              contact("W2", sequence=2)),
+    contacts=(
+        contact("A", "authorised"),
+        contact("W3", sequence=3),
+        contact("W1", sequence=1),
+        contact("W2", sequence=2),
+    ),
     procedures=(ProcedureSettings(alarm="fire", contacts=("W2",), note="Call the owner first"),),
-)  # fmt: skip
+)
 
 
 def derived(kind: str, at: datetime, **fields: object) -> NewRecord:
-    return NewRecord(kind=RecordKind.DERIVED, received_at=at, account="1", priority=5,
-                     body={"type": kind, "key": f"{kind}|{at}", "refs": [], **fields})  # fmt: skip
+    return NewRecord(
+        kind=RecordKind.DERIVED,
+        received_at=at,
+        account="1",
+        priority=5,
+        body={"type": kind, "key": f"{kind}|{at}", "refs": [], **fields},
+    )
 
 
 def book_with(*records: NewRecord) -> StateBook:
@@ -45,8 +60,13 @@ def book_with(*records: NewRecord) -> StateBook:
 
 
 def red(since: datetime) -> NewRecord:
-    return derived("card.red", since, card="red", since=since.isoformat(),
-                   until=(since + timedelta(days=90)).isoformat())  # fmt: skip
+    return derived(
+        "card.red",
+        since,
+        card="red",
+        since=since.isoformat(),
+        until=(since + timedelta(days=90)).isoformat(),
+    )
 
 
 def test_warning_persons_are_called_in_sequence_and_authorised_never() -> None:
@@ -54,8 +74,11 @@ def test_warning_persons_are_called_in_sequence_and_authorised_never() -> None:
     assert [c["id_code"] for c in out["call"]] == ["W1", "W2", "W3"]
     assert out["call"][0] == {"id_code": "W1", "name": "PW1", "phone": "+31W1", "sequence": 1}
     assert (out["police"], out["services"], out["reason"], out["card"]) == (
-        True, ["police"], "procedure", "none"
-    )  # fmt: skip
+        True,
+        ["police"],
+        "procedure",
+        "none",
+    )
     assert out["notes"] == ["Key at the neighbour's"]
 
 
@@ -95,13 +118,17 @@ def test_holdup_without_a_registered_link_is_not_sent_to_the_police() -> None:
 def test_test_mode_dispatches_nothing() -> None:
     out = advice(CARD, None, Priority.INTRUSION, T, test=True)
     assert (out["call"], out["services"], out["police"], out["reason"]) == (
-        [], [], False, "test mode"
-    )  # fmt: skip
+        [],
+        [],
+        False,
+        "test mode",
+    )
 
 
 def test_temporary_changes_are_notes_while_they_last() -> None:
-    note = derived("card.temporary", T, note="Painters until 18:00",
-                   until=(T + timedelta(hours=6)).isoformat())  # fmt: skip
+    note = derived(
+        "card.temporary", T, note="Painters until 18:00", until=(T + timedelta(hours=6)).isoformat()
+    )
     state = book_with(note).accounts["1"]
     notes = advice(CARD, state, Priority.INTRUSION, T + timedelta(hours=1), test=False)["notes"]
     assert "Painters until 18:00" in notes
@@ -111,12 +138,39 @@ def test_temporary_changes_are_notes_while_they_last() -> None:
 
 def test_published_alarms_carry_the_advice_and_the_state_the_card() -> None:
     book = book_with(red(T))
-    alarm = stored(message("1", {"code": "BA", "category": "alarm", "zone": 3, "area": None,
-                                 "description": "Burglary", "user": None, "text": None,
-                                 "qualifier": None}, when=T + timedelta(days=1)), 2)  # fmt: skip
-    restore = stored(message("1", {"code": "BR", "category": "restore", "zone": 3, "area": None,
-                                   "description": "", "user": None, "text": None,
-                                   "qualifier": None}), 3)  # fmt: skip
+    alarm = stored(
+        message(
+            "1",
+            {
+                "code": "BA",
+                "category": "alarm",
+                "zone": 3,
+                "area": None,
+                "description": "Burglary",
+                "user": None,
+                "text": None,
+                "qualifier": None,
+            },
+            when=T + timedelta(days=1),
+        ),
+        2,
+    )
+    restore = stored(
+        message(
+            "1",
+            {
+                "code": "BR",
+                "category": "restore",
+                "zone": 3,
+                "area": None,
+                "description": "",
+                "user": None,
+                "text": None,
+                "qualifier": None,
+            },
+        ),
+        3,
+    )
     advise = advisor(CARD, book.accounts["1"])
     (published,) = event_messages(alarm, "rx1", {}, advise)
     validator("event").validate(published.payload)

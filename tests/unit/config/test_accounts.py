@@ -46,9 +46,13 @@ def test_no_wildcard_no_match() -> None:
 def test_policy_carries_key_window_and_receiver_default() -> None:
     key = bytes(16)
     entry = AccountSettings(
-        account="1", key=key, require_encryption=True, window_past_s=5, clock_offset_s=-2,
+        account="1",
+        key=key,
+        require_encryption=True,
+        window_past_s=5,
+        clock_offset_s=-2,
         timezone="Europe/Amsterdam",
-    )  # fmt: skip
+    )
     plain_override = AccountSettings(account="2", check_plain_timestamp=False)
     accounts = table(entry, plain_override, check_plain=True)
     policy = accounts.policy(entry)

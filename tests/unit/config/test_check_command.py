@@ -13,8 +13,12 @@ KEY = "00112233445566778899AABBCCDDEEFF"
 def check(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "alarmrx", "check", "--config", str(config)],
-        capture_output=True, text=True, timeout=30, check=False, env={"PATH": "/usr/bin"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={"PATH": "/usr/bin"},
+    )
 
 
 def test_valid_config_prints_a_summary_without_keys() -> None:

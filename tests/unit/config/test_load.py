@@ -48,8 +48,11 @@ def test_example_has_every_key_and_the_two_accounts() -> None:
     assert aes.key == bytes.fromhex(HEX_KEY)
     assert aes.require_encryption
     assert [(z.zone, z.neighbours) for z in aes.zones] == [
-        (1, (2,)), (2, (1, 3)), (3, (2, 4)), (4, (3,))
-    ]  # fmt: skip
+        (1, (2,)),
+        (2, (1, 3)),
+        (3, (2, 4)),
+        (4, (3,)),
+    ]
     text = (REPO / "config" / "alarmrx.example.toml").read_text()
     for model in (ReceiverSettings, MQTTSettings):
         for field in dataclasses.fields(model):

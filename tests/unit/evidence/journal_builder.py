@@ -15,10 +15,21 @@ from alarmrx.journal import Journal, NewRecord, RecordKind
 
 T = datetime(2025, 3, 3, 21, 0, tzinfo=UTC)  # 22:00 in Copenhagen
 ACCOUNT = "1234"
-PARAMS = Parameters(timezone="Europe/Copenhagen", keybox_codes=("DG",), follow_up_s=3600.0,
-                    insurance_level=30, required_minutes=15.0)  # fmt: skip
-REQUEST = Request(account=ACCOUNT, since=T - timedelta(hours=1), until=T + timedelta(hours=2),
-                  params=PARAMS, receiver_id="rx1", account_name="Bakery")  # fmt: skip
+PARAMS = Parameters(
+    timezone="Europe/Copenhagen",
+    keybox_codes=("DG",),
+    follow_up_s=3600.0,
+    insurance_level=30,
+    required_minutes=15.0,
+)
+REQUEST = Request(
+    account=ACCOUNT,
+    since=T - timedelta(hours=1),
+    until=T + timedelta(hours=2),
+    params=PARAMS,
+    receiver_id="rx1",
+    account_name="Bakery",
+)
 
 
 def at(minutes: float) -> datetime:
@@ -26,8 +37,11 @@ def at(minutes: float) -> datetime:
 
 
 def alarm(minutes: float, zone: int = 3) -> NewRecord:
-    record = message(ACCOUNT, {**event("BA", "alarm", zone=zone, area=1),
-                               "description": "Burglary Alarm"}, when=at(minutes))  # fmt: skip
+    record = message(
+        ACCOUNT,
+        {**event("BA", "alarm", zone=zone, area=1), "description": "Burglary Alarm"},
+        when=at(minutes),
+    )
     record.body["panel_time"] = (at(minutes) - timedelta(seconds=4)).isoformat()
     return record
 
@@ -41,11 +55,18 @@ def response(action: str, minutes: float, **fields: Any) -> NewRecord:
 
 
 def verified(minutes: float, alarm_seq: int) -> NewRecord:
-    body = {"type": "alarm.verified", "key": f"v{alarm_seq}", "code": "BV",
-            "category": "alarm", "verified_by": "operator",
-            "alarms": [{"journal_seq": alarm_seq, "index": 0}], "refs": [alarm_seq]}  # fmt: skip
-    return NewRecord(kind=RecordKind.DERIVED, received_at=at(minutes), account=ACCOUNT,
-                     body=body, priority=3)  # fmt: skip
+    body = {
+        "type": "alarm.verified",
+        "key": f"v{alarm_seq}",
+        "code": "BV",
+        "category": "alarm",
+        "verified_by": "operator",
+        "alarms": [{"journal_seq": alarm_seq, "index": 0}],
+        "refs": [alarm_seq],
+    }
+    return NewRecord(
+        kind=RecordKind.DERIVED, received_at=at(minutes), account=ACCOUNT, body=body, priority=3
+    )
 
 
 async def append(journal: Journal, record: NewRecord) -> int:
@@ -65,11 +86,13 @@ async def build(path: Path, *, late_alarm: bool = False) -> dict[str, int]:
         seqs["alarm"] = await append(journal, alarm(0))
         await append(journal, message("9999", event("BA", "alarm", zone=1), when=at(0.5)))
         seqs["verified"] = await append(journal, verified(1, seqs["alarm"]))
-        seqs["alerted"] = await append(journal, response("alerted", 2, journal_seq=seqs["alarm"],
-                                                         who="Guard company"))  # fmt: skip
+        seqs["alerted"] = await append(
+            journal, response("alerted", 2, journal_seq=seqs["alarm"], who="Guard company")
+        )
         seqs["anchor1"] = await anchor(journal, 5)
-        seqs["guard"] = await append(journal, response("guard_arrived", 20, note="car 12",
-                                                       at=at(11).isoformat()))  # fmt: skip
+        seqs["guard"] = await append(
+            journal, response("guard_arrived", 20, note="car 12", at=at(11).isoformat())
+        )
         seqs["keybox"] = await append(journal, user_event("DG", "access", 12))
         await append(journal, message("9999", event("OP", "open", area=1), when=at(12.5)))
         seqs["disarmed"] = await append(journal, user_event("OP", "open", 13))

@@ -30,8 +30,9 @@ def load(directory: Path) -> dict[str, Any]:
 
 
 def save(directory: Path, data: dict[str, Any]) -> None:
-    (directory / JSON_NAME).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
-                                       encoding="utf-8")  # fmt: skip
+    (directory / JSON_NAME).write_text(
+        json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 async def test_the_alarm_row_holds_every_time(bundle_dir: tuple[Path, dict[str, int]]) -> None:
@@ -42,8 +43,11 @@ async def test_the_alarm_row_holds_every_time(bundle_dir: tuple[Path, dict[str, 
     assert row["panel_time"] == "2025-03-03T20:59:56+00:00"
     assert row["verified"]["journal_seq"] == seqs["verified"]
     assert [m["detail"] for m in row["alerted"]] == ["Guard company"]
-    assert row["guard_arrived"] == {"at": "2025-03-03T21:11:00.000000+00:00",
-                                    "journal_seq": seqs["guard"], "detail": "car 12"}  # fmt: skip
+    assert row["guard_arrived"] == {
+        "at": "2025-03-03T21:11:00.000000+00:00",
+        "journal_seq": seqs["guard"],
+        "detail": "car 12",
+    }
     assert row["keybox"]["journal_seq"] == seqs["keybox"]
     assert row["disarmed"]["journal_seq"] == seqs["disarmed"]  # not the other account's OP
     assert (row["response_s"], row["required_s"], row["verdict"]) == (660.0, 900.0, "within")
@@ -63,8 +67,18 @@ async def test_the_chain_runs_to_each_records_first_anchor(
     assert proven.anchored[seqs["disarmed"]] == seqs["anchor2"]
 
 
-FIELDS = ("received_at", "kind", "account", "body", "raw_base64", "prev_hash", "hash",
-          "journal_seq", "priority", "peer")  # fmt: skip
+FIELDS = (
+    "received_at",
+    "kind",
+    "account",
+    "body",
+    "raw_base64",
+    "prev_hash",
+    "hash",
+    "journal_seq",
+    "priority",
+    "peer",
+)
 
 
 def changed(value: Any) -> Any:
@@ -92,8 +106,11 @@ async def test_any_changed_field_of_any_record_fails_naming_it(
             save(directory, data)
             with pytest.raises(BundleError, match=r"record \d+") as caught:
                 verify_bundle(directory)
-            named = {record["journal_seq"], record["journal_seq"] + 1,
-                     data["records"][index]["journal_seq"]}  # fmt: skip
+            named = {
+                record["journal_seq"],
+                record["journal_seq"] + 1,
+                data["records"][index]["journal_seq"],
+            }
             assert any(f"record {seq}" in str(caught.value) for seq in named), (name, caught)
     save(directory, original)
     verify_bundle(directory)
@@ -144,14 +161,14 @@ async def test_a_record_after_the_last_anchor_is_carried_alone(tmp_path: Path) -
     proven = verify_bundle(tmp_path / "bundle")
     assert proven.unanchored == (seqs["late_alarm"],)
     row = load(tmp_path / "bundle")["alarms"][1]
-    assert (row["verdict"], row["disarmed"], row["response_s"]) == ("no guard arrival", None,
-                                                                     None)  # fmt: skip
+    assert (row["verdict"], row["disarmed"], row["response_s"]) == ("no guard arrival", None, None)
 
 
 async def test_an_empty_period_makes_an_empty_bundle(tmp_path: Path) -> None:
     await build(tmp_path / "journal.db")
-    request = type(REQUEST)(account="nobody", since=T, until=T.replace(day=4),
-                            params=REQUEST.params)  # fmt: skip
+    request = type(REQUEST)(
+        account="nobody", since=T, until=T.replace(day=4), params=REQUEST.params
+    )
     done = export(tmp_path / "journal.db", request, tmp_path / "bundle", now=NOW)
     assert (done.alarms, done.records) == (0, 0)
     assert verify_bundle(tmp_path / "bundle").alarms == 0

@@ -53,8 +53,22 @@ async def config(tmp_path: Path) -> Path:
 
 async def test_export_then_verify(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = config.parent / "bundle"
-    assert main(["evidence", "export", "--config", str(config), "--account", ACCOUNT, *PERIOD,
-                 "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evidence",
+                "export",
+                "--config",
+                str(config),
+                "--account",
+                ACCOUNT,
+                *PERIOD,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr()
     assert "2 alarm(s)" in printed.out and "not anchored yet: record(s) 12" in printed.err
     assert f"alarmrx anchor --config {config}" in printed.err
@@ -63,8 +77,7 @@ async def test_export_then_verify(config: Path, capsys: pytest.CaptureFixture[st
     assert [a["verdict"] for a in data["alarms"]] == ["late", "no guard arrival"]
     assert main(["evidence", "verify", str(out)]) == 3  # intact, one record not anchored
     assert "evidence UNANCHORED" in capsys.readouterr().out
-    text = (out / "evidence.json").read_text().replace('"kind": "message"', '"kind": "messagf"',
-                                                       1)  # fmt: skip
+    text = (out / "evidence.json").read_text().replace('"kind": "message"', '"kind": "messagf"', 1)
     (out / "evidence.json").write_text(text)
     assert main(["evidence", "verify", str(out)]) == 1
     assert capsys.readouterr().out.startswith("evidence BAD: record ")
@@ -75,8 +88,19 @@ async def test_verify_of_a_fully_anchored_bundle(
 ) -> None:
     out = config.parent / "bundle"
     period = ["--since", "2025-03-03T21:00Z", "--until", "2025-03-03T21:30Z"]
-    main(["evidence", "export", "--config", str(config), "--account", ACCOUNT, *period,
-          "--out", str(out)])  # fmt: skip
+    main(
+        [
+            "evidence",
+            "export",
+            "--config",
+            str(config),
+            "--account",
+            ACCOUNT,
+            *period,
+            "--out",
+            str(out),
+        ]
+    )
     capsys.readouterr()
     assert main(["evidence", "verify", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -87,19 +111,31 @@ async def test_verify_of_a_fully_anchored_bundle(
 async def test_report_openclose_csv_and_json(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = ["report", "openclose", "--config", str(config), "--account", ACCOUNT,
-            "--since", "2025-03-03", "--until", "2025-03-04"]  # fmt: skip
+    base = [
+        "report",
+        "openclose",
+        "--config",
+        str(config),
+        "--account",
+        ACCOUNT,
+        "--since",
+        "2025-03-03",
+        "--until",
+        "2025-03-04",
+    ]
     assert main([*base, "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("journal_seq,local_time,received_at,action,user,area,code")
     assert lines[1:] == [
         "1,2025-03-03 21:30:00+01:00,2025-03-03T20:30:00.000000+00:00,armed,7,1,CL,CL,",
         "10,2025-03-03 22:13:00+01:00,2025-03-03T21:13:00.000000+00:00,disarmed,7,1,OP,OP,",
-    ]  # fmt: skip
+    ]
     assert main([*base, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
-    assert [(r["action"], r["user"], r["area"]) for r in rows] == [("armed", 7, 1),
-                                                                   ("disarmed", 7, 1)]  # fmt: skip
+    assert [(r["action"], r["user"], r["area"]) for r in rows] == [
+        ("armed", 7, 1),
+        ("disarmed", 7, 1),
+    ]
     assert main([*base[:5], "nobody", *base[6:]]) == 2
     assert "not configured" in capsys.readouterr().err
 

@@ -14,9 +14,14 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def message(
-    n: int, *, at: datetime | None = None, account: str = "1234", key: bytes | None = None,
-    raw: bytes | None = None, **fields: Any,
-) -> NewRecord:  # fmt: skip
+    n: int,
+    *,
+    at: datetime | None = None,
+    account: str = "1234",
+    key: bytes | None = None,
+    raw: bytes | None = None,
+    **fields: Any,
+) -> NewRecord:
     """A MESSAGE record like the receiver appends, ``n`` making it distinct."""
     sequence = f"{n % 10000:04d}"
     frame = f'\n"SIA-DCS"{sequence}L0#{account}[#{account}|NBA1]\r'.encode()

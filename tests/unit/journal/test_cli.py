@@ -17,9 +17,11 @@ from alarmrx.journal import Journal
 async def filled(path: Path) -> Path:
     async with await Journal.open(path, fsync=False) as journal:
         await journal.append_many(
-            [message(n, at=T0 + timedelta(hours=n), account=("1234", "5678")[n % 2])
-             for n in range(30)]
-        )  # fmt: skip
+            [
+                message(n, at=T0 + timedelta(hours=n), account=("1234", "5678")[n % 2])
+                for n in range(30)
+            ]
+        )
     return path
 
 
@@ -47,9 +49,17 @@ def test_verify_names_the_first_bad_record(
 
 def test_query_json_lines(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(
-        capsys, "query", "--journal", str(filled), "--account", "1234",
-        "--since", "2025-03-01T14:00", "--until", "2025-03-02",
-    )  # fmt: skip
+        capsys,
+        "query",
+        "--journal",
+        str(filled),
+        "--account",
+        "1234",
+        "--since",
+        "2025-03-01T14:00",
+        "--until",
+        "2025-03-02",
+    )
     lines = [json.loads(line) for line in out.splitlines()]
     assert status == 0
     assert [line["journal_seq"] for line in lines] == [3, 5, 7, 9, 11]

@@ -99,7 +99,10 @@ async def test_a_pruned_start_without_its_checkpoint_is_reported(path: Path) -> 
     await _journal(path, 5)
     prune(path, before=T0 + timedelta(days=2), now=NOW)
     execute(path, "DELETE FROM records WHERE kind = 'checkpoint'")
-    execute(path, "UPDATE chain_head SET journal_seq = 5, "
-                  "hash = (SELECT hash FROM records WHERE journal_seq = 5)")  # fmt: skip
+    execute(
+        path,
+        "UPDATE chain_head SET journal_seq = 5, "
+        "hash = (SELECT hash FROM records WHERE journal_seq = 5)",
+    )
     report = verify_chain(path)
     assert (report.problem, report.first_bad_seq) == (VerifyProblem.REMOVED, 2)

@@ -25,9 +25,11 @@ async def filled(path: Path) -> Path:
     """Accounts 1234 and 5678 alternating, one record a minute from T0."""
     async with await Journal.open(path, fsync=False) as journal:
         await journal.append_many(
-            [message(n, at=T0 + timedelta(minutes=n), account=("1234", "5678")[n % 2])
-             for n in range(10)]
-        )  # fmt: skip
+            [
+                message(n, at=T0 + timedelta(minutes=n), account=("1234", "5678")[n % 2])
+                for n in range(10)
+            ]
+        )
     return path
 
 
@@ -63,8 +65,11 @@ def test_record_json_shape(filled: Path) -> None:
     assert line["hash"] == record.hash
     assert line["prev_hash"] == record.prev_hash
     assert (line["kind"], line["transport"], line["reply"], line["repeats"]) == (
-        "message", "tcp", "ACK", 0,
-    )  # fmt: skip
+        "message",
+        "tcp",
+        "ACK",
+        0,
+    )
 
 
 async def test_record_json_copies_a_test_flag(path: Path) -> None:

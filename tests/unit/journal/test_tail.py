@@ -61,9 +61,20 @@ async def test_the_same_read_at_once_goes_to_sqlite_once(journal: Journal) -> No
 
 def test_tail_keeps_the_newest_and_answers_only_when_complete() -> None:
     tail = Tail(capacity=3)
-    base = Record(journal_seq=0, kind="message", received_at=None, account=None, body={},  # type: ignore[arg-type]
-                  raw=b"", peer=None, transport=None, reply=None, priority=5, hash="",
-                  prev_hash="")  # fmt: skip
+    base = Record(
+        journal_seq=0,
+        kind="message",
+        received_at=None,
+        account=None,
+        body={},  # type: ignore[arg-type]
+        raw=b"",
+        peer=None,
+        transport=None,
+        reply=None,
+        priority=5,
+        hash="",
+        prev_hash="",
+    )
     records = [replace(base, journal_seq=n) for n in range(1, 6)]
     tail.keep(records)
     assert len(tail) == 3

@@ -24,11 +24,17 @@ from alarmrx.journal import (
 
 # The worked example of docs/journal.md, "Canonical encoding".
 DOC_CONTENT = Content(
-    journal_seq=1, received_at="2025-03-01T12:00:00.000000+00:00", kind="message",
-    account="1234", peer="127.0.0.1:40000", transport="tcp", reply="ACK", priority=3,
+    journal_seq=1,
+    received_at="2025-03-01T12:00:00.000000+00:00",
+    kind="message",
+    account="1234",
+    peer="127.0.0.1:40000",
+    transport="tcp",
+    reply="ACK",
+    priority=3,
     body='{"events":[{"code":"BA","zone":"1"}],"sequence":"0001","token":"SIA-DCS"}',
     raw=b'\n"SIA-DCS"0001L0#1234[#1234|NBA1]\r',
-)  # fmt: skip
+)
 DOC_HASH = "ff5535074c77f9a56889a9e892e727f328a1b1c40482611d93e4b9953d4a2799"
 
 
@@ -47,8 +53,17 @@ def third_party_hash(prev_hash: str, fields: list[str | bytes | None]) -> str:
 def test_documented_example_hash() -> None:
     c = DOC_CONTENT
     fields: list[str | bytes | None] = [
-        "1", c.received_at, c.kind, c.account, c.peer, c.transport, c.reply, "3", c.body, c.raw,
-    ]  # fmt: skip
+        "1",
+        c.received_at,
+        c.kind,
+        c.account,
+        c.peer,
+        c.transport,
+        c.reply,
+        "3",
+        c.body,
+        c.raw,
+    ]
     assert chain_hash(GENESIS_HASH, c) == third_party_hash(GENESIS_HASH, fields)
     assert chain_hash(GENESIS_HASH, c) == DOC_HASH
     assert canonical_bytes(c).startswith(b"\x01\x00\x00\x00\x12alarmrx.journal.v1\x01")
@@ -92,16 +107,21 @@ async def test_empty_journal_verifies(path: Path) -> None:
 
 
 def test_edited_byte_in_raw(chain: Path) -> None:
-    execute(chain, "UPDATE records SET raw = CAST(? AS BLOB) WHERE journal_seq = 4",
-            (message(3).raw.replace(b"NBA1", b"NBA2"),))  # fmt: skip
+    execute(
+        chain,
+        "UPDATE records SET raw = CAST(? AS BLOB) WHERE journal_seq = 4",
+        (message(3).raw.replace(b"NBA1", b"NBA2"),),
+    )
     report = verify_chain(chain)
     assert (report.ok, report.problem, report.first_bad_seq) == (False, VerifyProblem.EDITED, 4)
     assert report.records == 3
 
 
 def test_edited_received_at(chain: Path) -> None:
-    execute(chain, "UPDATE records SET received_at = replace(received_at, '12:', '11:') "
-                   "WHERE journal_seq = 7")  # fmt: skip
+    execute(
+        chain,
+        "UPDATE records SET received_at = replace(received_at, '12:', '11:') WHERE journal_seq = 7",
+    )
     report = verify_chain(chain)
     assert (report.problem, report.first_bad_seq) == (VerifyProblem.EDITED, 7)
 
@@ -142,11 +162,21 @@ def test_edited_and_rehashed(chain: Path) -> None:
         "body, raw, prev_hash FROM records WHERE journal_seq = 3"
     ).fetchone()
     forged = Content(
-        journal_seq=3, received_at=row[1], kind=row[2], account="9999", peer=row[4],
-        transport=row[5], reply=row[6], priority=row[7], body=row[8], raw=row[9],
-    )  # fmt: skip
-    conn.execute("UPDATE records SET account = '9999', hash = ? WHERE journal_seq = 3",
-                 (chain_hash(row[10], forged),))  # fmt: skip
+        journal_seq=3,
+        received_at=row[1],
+        kind=row[2],
+        account="9999",
+        peer=row[4],
+        transport=row[5],
+        reply=row[6],
+        priority=row[7],
+        body=row[8],
+        raw=row[9],
+    )
+    conn.execute(
+        "UPDATE records SET account = '9999', hash = ? WHERE journal_seq = 3",
+        (chain_hash(row[10], forged),),
+    )
     conn.commit()
     conn.close()
     report = verify_chain(chain)
@@ -165,9 +195,17 @@ def test_record_added_around_the_journal(chain: Path) -> None:
     conn = sqlite3.connect(chain)
     (head,) = conn.execute("SELECT hash FROM records WHERE journal_seq = 10").fetchone()
     forged = Content(
-        journal_seq=11, received_at="2025-03-01T13:00:00.000000+00:00", kind="message",
-        account="1234", peer=None, transport=None, reply=None, priority=5, body="{}", raw=b"",
-    )  # fmt: skip
+        journal_seq=11,
+        received_at="2025-03-01T13:00:00.000000+00:00",
+        kind="message",
+        account="1234",
+        peer=None,
+        transport=None,
+        reply=None,
+        priority=5,
+        body="{}",
+        raw=b"",
+    )
     conn.execute(
         "INSERT INTO records VALUES (11, ?, 'message', '1234', NULL, NULL, NULL, 5, '{}', ?, "
         "?, ?, NULL)",

@@ -25,9 +25,12 @@ async def server() -> AsyncIterator[tuple[MetricsServer, State]]:
     Metrics(registry, version="1.2.3")
     state = State()
     srv = MetricsServer(
-        "127.0.0.1", 0, registry,
-        health=lambda: (state.healthy, state.reason), ready=lambda: state.ready,
-    )  # fmt: skip
+        "127.0.0.1",
+        0,
+        registry,
+        health=lambda: (state.healthy, state.reason),
+        ready=lambda: state.ready,
+    )
     await srv.start()
     yield srv, state
     await srv.close()

@@ -64,10 +64,15 @@ def test_secrets_are_masked_at_any_depth() -> None:
     configure("info", "json", stream=stream)
     key = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
     structlog.get_logger().warning(
-        "account_loaded", key=key, password="hunter2", aes_key=key.hex(), pin="1234",
-        account={"account": "1", "keys": [key], "secret": "s"}, key_file="/etc/k",
+        "account_loaded",
+        key=key,
+        password="hunter2",
+        aes_key=key.hex(),
+        pin="1234",
+        account={"account": "1", "keys": [key], "secret": "s"},
+        key_file="/etc/k",
         token="SIA-DCS",
-    )  # fmt: skip
+    )
     (line,) = json_lines(stream)
     text = stream.getvalue()
     assert "hunter2" not in text

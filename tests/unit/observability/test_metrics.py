@@ -20,19 +20,35 @@ from alarmrx.pipeline.interfaces import FailureReason
 from alarmrx.protocols import Quirk, RejectReason, Reply
 
 REQUIRED = {
-    "alarmrx_build_info", "alarmrx_frames_received_total", "alarmrx_messages_committed_total",
-    "alarmrx_frames_rejected_total", "alarmrx_replies_total", "alarmrx_link_tests_total",
-    "alarmrx_duplicates_total", "alarmrx_ack_latency_seconds", "alarmrx_connections",
-    "alarmrx_limits_hit_total", "alarmrx_quirks_total", "alarmrx_internal_errors_total",
-    "alarmrx_journal_commit_seconds", "alarmrx_journal_batch_records",
-    "alarmrx_journal_records_total", "alarmrx_journal_healthy", "alarmrx_journal_last_seq",
-    "alarmrx_clock_synchronised", "alarmrx_clock_estimated_error_seconds",
-    "alarmrx_mqtt_connected", "alarmrx_mqtt_publish_backlog",
-    "alarmrx_mqtt_receipt_to_ack_seconds", "alarmrx_mqtt_published_total",
-    "alarmrx_mqtt_publish_failures_total", "alarmrx_accounts_offline",
-    "alarmrx_derived_events_total", "alarmrx_journal_size_bytes",
+    "alarmrx_build_info",
+    "alarmrx_frames_received_total",
+    "alarmrx_messages_committed_total",
+    "alarmrx_frames_rejected_total",
+    "alarmrx_replies_total",
+    "alarmrx_link_tests_total",
+    "alarmrx_duplicates_total",
+    "alarmrx_ack_latency_seconds",
+    "alarmrx_connections",
+    "alarmrx_limits_hit_total",
+    "alarmrx_quirks_total",
+    "alarmrx_internal_errors_total",
+    "alarmrx_journal_commit_seconds",
+    "alarmrx_journal_batch_records",
+    "alarmrx_journal_records_total",
+    "alarmrx_journal_healthy",
+    "alarmrx_journal_last_seq",
+    "alarmrx_clock_synchronised",
+    "alarmrx_clock_estimated_error_seconds",
+    "alarmrx_mqtt_connected",
+    "alarmrx_mqtt_publish_backlog",
+    "alarmrx_mqtt_receipt_to_ack_seconds",
+    "alarmrx_mqtt_published_total",
+    "alarmrx_mqtt_publish_failures_total",
+    "alarmrx_accounts_offline",
+    "alarmrx_derived_events_total",
+    "alarmrx_journal_size_bytes",
     "alarmrx_journal_disk_free_bytes",
-}  # fmt: skip
+}
 FORBIDDEN_LABELS = {"account", "peer", "ip", "host", "address"}
 
 

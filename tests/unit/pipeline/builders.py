@@ -31,17 +31,40 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     )
 
 
-def sia(code: str, category: str, *, zone: int | None = None, area: int | None = None,
-        user: int | None = None, description: str = "") -> dict[str, Any]:  # fmt: skip
+def sia(
+    code: str,
+    category: str,
+    *,
+    zone: int | None = None,
+    area: int | None = None,
+    user: int | None = None,
+    description: str = "",
+) -> dict[str, Any]:
     return {
-        "code": code, "category": category, "description": description or code,
-        "zone": zone, "area": area, "user": user, "text": None, "qualifier": None,
-        "peripheral": None, "time": None, "date": None, "old": False,
-    }  # fmt: skip
+        "code": code,
+        "category": category,
+        "description": description or code,
+        "zone": zone,
+        "area": area,
+        "user": user,
+        "text": None,
+        "qualifier": None,
+        "peripheral": None,
+        "time": None,
+        "date": None,
+        "old": False,
+    }
 
 
-def cid(code: str, qualifier: int, category: str, *, zone: int | None = None,
-        area: int | None = None, user: int | None = None) -> dict[str, Any]:  # fmt: skip
+def cid(
+    code: str,
+    qualifier: int,
+    category: str,
+    *,
+    zone: int | None = None,
+    area: int | None = None,
+    user: int | None = None,
+) -> dict[str, Any]:
     event = sia(code, category, zone=zone, area=area, user=user)
     return event | {"qualifier": qualifier}
 
@@ -51,46 +74,89 @@ def priority_of(events: list[dict[str, Any]]) -> int:
 
 
 def message(
-    account: str | None, *events: dict[str, Any], received_at: datetime = T0,
-    sequence: str = "0001", test: bool = False, link: str | None = None,
-) -> NewRecord:  # fmt: skip
+    account: str | None,
+    *events: dict[str, Any],
+    received_at: datetime = T0,
+    sequence: str = "0001",
+    test: bool = False,
+    link: str | None = None,
+) -> NewRecord:
     """A MESSAGE record as the receiver appends it."""
     token = "ADM-CID" if events and events[0]["qualifier"] is not None else "SIA-DCS"
     body: dict[str, Any] = {
-        "token": token, "encrypted": False, "sequence": sequence, "receiver": "R1",
-        "line": "L1", "header_account": account, "data_account": account,
-        "panel_time": received_at.isoformat(), "xdata": [{"letter": "K", "value": "1"}],
-        "events": list(events), "quirks": [], "clock": {"synchronised": True},
-    }  # fmt: skip
+        "token": token,
+        "encrypted": False,
+        "sequence": sequence,
+        "receiver": "R1",
+        "line": "L1",
+        "header_account": account,
+        "data_account": account,
+        "panel_time": received_at.isoformat(),
+        "xdata": [{"letter": "K", "value": "1"}],
+        "events": list(events),
+        "quirks": [],
+        "clock": {"synchronised": True},
+    }
     if test:
         body["test"] = True
     if link is not None:
         body["link"] = link
     raw = f'\nABCD0042"{token}"{sequence}R1L1#{account}[...]\r'.encode()
     return NewRecord(
-        kind=RecordKind.MESSAGE, received_at=received_at, account=account, body=body,
-        raw=raw, peer="127.0.0.1:40000", transport="tcp", reply="ACK",
+        kind=RecordKind.MESSAGE,
+        received_at=received_at,
+        account=account,
+        body=body,
+        raw=raw,
+        peer="127.0.0.1:40000",
+        transport="tcp",
+        reply="ACK",
         priority=priority_of(list(events)),
-    )  # fmt: skip
+    )
 
 
-def derived(account: str, kind: str, category: str, *, priority: int = Priority.TROUBLE,
-            refs: tuple[int, ...] = (), received_at: datetime = T0) -> NewRecord:  # fmt: skip
+def derived(
+    account: str,
+    kind: str,
+    category: str,
+    *,
+    priority: int = Priority.TROUBLE,
+    refs: tuple[int, ...] = (),
+    received_at: datetime = T0,
+) -> NewRecord:
     """A DERIVED record as a rule appends it."""
-    body = {"type": kind, "category": category, "description": kind, "refs": list(refs),
-            "test": False}  # fmt: skip
-    return NewRecord(kind=RecordKind.DERIVED, received_at=received_at, account=account,
-                     body=body, priority=priority)  # fmt: skip
+    body = {
+        "type": kind,
+        "category": category,
+        "description": kind,
+        "refs": list(refs),
+        "test": False,
+    }
+    return NewRecord(
+        kind=RecordKind.DERIVED,
+        received_at=received_at,
+        account=account,
+        body=body,
+        priority=priority,
+    )
 
 
 def stored(new: NewRecord, journal_seq: int) -> Record:
     """``new`` as if the journal had stored it at ``journal_seq`` (pure unit tests)."""
     return Record(
-        journal_seq=journal_seq, kind=new.kind, received_at=new.received_at,
-        account=new.account, body=new.body, raw=new.raw, peer=new.peer,
-        transport=new.transport, reply=new.reply, priority=new.priority,
-        hash="0" * 64, prev_hash="0" * 64,
-    )  # fmt: skip
+        journal_seq=journal_seq,
+        kind=new.kind,
+        received_at=new.received_at,
+        account=new.account,
+        body=new.body,
+        raw=new.raw,
+        peer=new.peer,
+        transport=new.transport,
+        reply=new.reply,
+        priority=new.priority,
+        hash="0" * 64,
+        prev_hash="0" * 64,
+    )
 
 
 class RecordingMetrics:

@@ -29,7 +29,14 @@ def test_bad_url(url: str) -> None:
 def test_backoff_grows_to_the_cap_with_jitter() -> None:
     backoff = Backoff(initial_s=0.5, cap_s=30.0)
     assert [backoff.delay(n, lambda: 1.0) for n in range(8)] == [
-        0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0,
-    ]  # fmt: skip
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+        16.0,
+        30.0,
+        30.0,
+    ]
     assert backoff.delay(3, lambda: 0.0) == 2.0  # half the ceiling at least
     assert backoff.delay(10_000, lambda: 0.5) == 22.5

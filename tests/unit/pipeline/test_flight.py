@@ -30,9 +30,13 @@ class Wire:
 
 def flight(wire: Wire, settled: list[tuple[int, list[float]]], limit: int = 2) -> Flight:
     now = [0.0]
-    return Flight(wire.publish, limit=limit, monotonic=lambda: now[0],
-                  settled=lambda p, lat: settled.append((p.last_seq, lat)),
-                  clock=lambda: T0 + timedelta(milliseconds=5))  # fmt: skip
+    return Flight(
+        wire.publish,
+        limit=limit,
+        monotonic=lambda: now[0],
+        settled=lambda p, lat: settled.append((p.last_seq, lat)),
+        clock=lambda: T0 + timedelta(milliseconds=5),
+    )
 
 
 def test_sends_within_the_limit_and_refills_on_each_ack() -> None:

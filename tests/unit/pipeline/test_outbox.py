@@ -86,8 +86,9 @@ async def test_restart_replays_state_up_to_the_cursor(journal: Journal) -> None:
 
 async def test_discovery_announced_once(journal: Journal) -> None:
     await journal.append(message("1234", sia("CL", "close", area=1)))
-    outbox = Outbox(journal, topics=TOPICS, accounts=ACCOUNTS,
-                    discovery=Discovery("homeassistant", TOPICS))  # fmt: skip
+    outbox = Outbox(
+        journal, topics=TOPICS, accounts=ACCOUNTS, discovery=Discovery("homeassistant", TOPICS)
+    )
     await outbox.restore()
     plan = outbox.plan(await outbox.window())
     announced = sorted(m.topic for m in plan.messages if m.topic.startswith("homeassistant/"))
@@ -104,8 +105,9 @@ async def test_discovery_announced_once(journal: Journal) -> None:
 
 async def test_routine_reports_refresh_the_state_when_due(journal: Journal) -> None:
     now = [0.0]
-    outbox = Outbox(journal, topics=TOPICS, accounts={}, state_refresh_s=10.0,
-                    monotonic=lambda: now[0])  # fmt: skip
+    outbox = Outbox(
+        journal, topics=TOPICS, accounts={}, state_refresh_s=10.0, monotonic=lambda: now[0]
+    )
     await outbox.restore()
     await journal.append(message("1", sia("RP", "test")))
     plan = outbox.plan(await outbox.window())

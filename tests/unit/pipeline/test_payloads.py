@@ -33,10 +33,14 @@ ZONES = {"5": "Hall PIR"}
 
 def test_one_message_per_event_with_stable_ids() -> None:
     record = stored(
-        message("1234", sia("BA", "alarm", zone=5), sia("FA", "alarm", zone=2),
-                sia("OP", "open", area=1, user=3)),
+        message(
+            "1234",
+            sia("BA", "alarm", zone=5),
+            sia("FA", "alarm", zone=2),
+            sia("OP", "open", area=1, user=3),
+        ),
         42,
-    )  # fmt: skip
+    )
     payloads = [m.payload for m in event_messages(record, RECEIVER_ID, ZONES)]
     assert [p["id"] for p in payloads] == ["rx1:42:0", "rx1:42:1", "rx1:42:2"]
     assert [p["priority"] for p in payloads] == ["intrusion", "fire", "other"]
@@ -99,8 +103,9 @@ def test_state_and_status_payloads_validate() -> None:
     validator("state").validate(state)
     assert state["open_alarms"][0]["zone_name"] == "Hall PIR"
     assert state["open_alarms"][0]["id"] == "rx1:2:0"
-    info = ReceiverInfo(receiver_id=RECEIVER_ID, version="0.1.0", listeners=("127.0.0.1:12128",),
-                        started_at=T0)  # fmt: skip
+    info = ReceiverInfo(
+        receiver_id=RECEIVER_ID, version="0.1.0", listeners=("127.0.0.1:12128",), started_at=T0
+    )
     status = status_payload(info, T0 + timedelta(seconds=90))
     assert status["uptime_s"] == 90.0
     validator("receiver-status").validate(status)
@@ -109,8 +114,17 @@ def test_state_and_status_payloads_validate() -> None:
 
 @pytest.mark.parametrize("kind", list(DerivedType))
 def test_every_derived_type_the_rules_write_validates(kind: DerivedType) -> None:
-    conclusion = Derived(type=kind, account="1234", at=T0, key=f"{kind}|1234", zone=5, area=1,
-                         description=str(kind), refs=(3, 1), fields={"verified": True})  # fmt: skip
+    conclusion = Derived(
+        type=kind,
+        account="1234",
+        at=T0,
+        key=f"{kind}|1234",
+        zone=5,
+        area=1,
+        description=str(kind),
+        refs=(3, 1),
+        fields={"verified": True},
+    )
     (message_,) = event_messages(stored(new_record(conclusion), 9), RECEIVER_ID, ZONES)
     payload = message_.payload
     EVENTS.validate(payload)

@@ -70,8 +70,15 @@ def test_a_closed_peer_reads_as_empty_and_the_rest_is_the_socket(
 
 
 def _packet(command: int, data: bytes, qos: int = 1, pos: int = 0) -> dict[str, Any]:
-    return {"command": command, "mid": 1, "qos": qos, "pos": pos, "to_process": len(data) - pos,
-            "packet": bytearray(data), "info": None}  # fmt: skip
+    return {
+        "command": command,
+        "mid": 1,
+        "qos": qos,
+        "pos": pos,
+        "to_process": len(data) - pos,
+        "packet": bytearray(data),
+        "info": None,
+    }
 
 
 def test_quiet_packets_are_joined_in_order() -> None:
@@ -84,8 +91,15 @@ def test_quiet_packets_are_joined_in_order() -> None:
 
 def test_qos0_publish_and_disconnect_keep_their_own_packets() -> None:
     # paho acts once each of them is written (on_publish at QoS 0, closing on DISCONNECT)
-    queue = deque([_packet(0x32, b"a"), _packet(0x32, b"b"), _packet(0x30, b"q0", qos=0),
-                   _packet(0x32, b"c"), _packet(0xE0, b"bye")])  # fmt: skip
+    queue = deque(
+        [
+            _packet(0x32, b"a"),
+            _packet(0x32, b"b"),
+            _packet(0x30, b"q0", qos=0),
+            _packet(0x32, b"c"),
+            _packet(0xE0, b"bye"),
+        ]
+    )
     _coalesce(queue)
     assert [bytes(p["packet"]) for p in queue] == [b"ab", b"q0", b"c", b"bye"]
     assert [p["command"] for p in queue][1::2] == [0x30, 0xE0]

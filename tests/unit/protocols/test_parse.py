@@ -162,8 +162,9 @@ def test_parse_unknown_account() -> None:
     with pytest.raises(ProtocolError) as info:
         parse_frame(frame('"NULL"0000L0#9999[]'), accounts=lambda _h, _a: None, now=NOW)
     assert (info.value.reason.value, info.value.detail) == (
-        "unknown_account", "account '9999' is not served"
-    )  # fmt: skip
+        "unknown_account",
+        "account '9999' is not served",
+    )
     with pytest.raises(ProtocolError, match="names no account"):
         parse_frame(frame('"NULL"0000L0[]'), accounts=lambda _h, _a: None, now=NOW)
 
@@ -251,10 +252,16 @@ def test_parse_plaintext_for_key_account() -> None:
 
 def test_parse_wrong_key_in_round_trip() -> None:
     """A frame from our encoder with one key does not parse with another."""
-    header = FrameHeader(token="SIA-DCS", encrypted=True, sequence="0001", receiver=None,
-                         line="0", account="1234")  # fmt: skip
-    raw = encode_message(header=header, data="#1234|NBA1", timestamp=NOW, key=KEY,
-                         random_bytes=random.Random(3).randbytes)  # fmt: skip
+    header = FrameHeader(
+        token="SIA-DCS", encrypted=True, sequence="0001", receiver=None, line="0", account="1234"
+    )
+    raw = encode_message(
+        header=header,
+        data="#1234|NBA1",
+        timestamp=NOW,
+        key=KEY,
+        random_bytes=random.Random(3).randbytes,
+    )
     assert _reason(raw, AccountPolicy(key=b"1123456789ABCDEF")) == "decrypt"
 
 
@@ -288,9 +295,11 @@ def test_timestamp_clock_offset_and_zone() -> None:
     """A panel's known clock error and its local time zone are applied before the test."""
     raw = frame('"SIA-DCS"0001L0#1[#1|NBA1]_13:00:30,03-04-2026')
     policy = AccountPolicy(
-        panel_timezone="Europe/Amsterdam", clock_offset=timedelta(seconds=-30),
-        check_plain_timestamp=True, window=TimestampWindow(),
-    )  # fmt: skip
+        panel_timezone="Europe/Amsterdam",
+        clock_offset=timedelta(seconds=-30),
+        check_plain_timestamp=True,
+        window=TimestampWindow(),
+    )
     assert parse(raw, policy).timestamp == NOW
     exact = TimestampWindow(past=timedelta(0), future=timedelta(0))
     custom = AccountPolicy(

@@ -204,12 +204,14 @@ def test_sia_rejects_blocks_without_codes(data: str) -> None:
     ("data", "quirks"),
     [
         ("#1|ri1/BA004", {Quirk.SIA_NO_BLOCK_PREFIX}),
-        ("#2|ri1BA4|A front|12", {Quirk.SIA_NO_BLOCK_PREFIX, Quirk.SIA_MISSING_SLASH,
-                                  Quirk.SIA_SYSTEM_BLOCK}),
+        (
+            "#2|ri1BA4|A front|12",
+            {Quirk.SIA_NO_BLOCK_PREFIX, Quirk.SIA_MISSING_SLASH, Quirk.SIA_SYSTEM_BLOCK},
+        ),
         ("#3|Nri1/OP001NM", {Quirk.SIA_TRAILING_LETTERS}),
         ("#4|4130 01 003", {Quirk.CID_UNKNOWN_QUALIFIER}),
     ],
-)  # fmt: skip
+)
 def test_repeated_blocks_decode_alike(data: str, quirks: set[Quirk]) -> None:
     """A block decoded before (its events are kept) gives the same events and quirks again,
     under another account too."""

@@ -27,9 +27,13 @@ KEY = bytes(range(32))
 
 def _header(**fields: object) -> FrameHeader:
     base: dict[str, object] = {
-        "token": "SIA-DCS", "encrypted": False, "sequence": "0042",
-        "receiver": None, "line": None, "account": None,
-    }  # fmt: skip
+        "token": "SIA-DCS",
+        "encrypted": False,
+        "sequence": "0042",
+        "receiver": None,
+        "line": None,
+        "account": None,
+    }
     base.update(fields)
     return FrameHeader(**base)  # type: ignore[arg-type]
 
@@ -122,8 +126,9 @@ def test_nak_form() -> None:
 
 def test_duh_echoes_and_mirrors_binary_crc() -> None:
     """DUH echoes sequence and addressing; a binary-CRC panel gets a binary-CRC reply."""
-    header = _header(encrypted=True, receiver="1", line="1", account="9413",
-                     crc_style=CRCStyle.BINARY)  # fmt: skip
+    header = _header(
+        encrypted=True, receiver="1", line="1", account="9413", crc_style=CRCStyle.BINARY
+    )
     duh = encode_duh(header)
     body = b'"DUH"0042R1L1#9413[]'
     assert duh == b"\n" + crc16_arc(body).to_bytes(2) + b"0014" + body + b"\r"
@@ -136,9 +141,11 @@ def test_encode_message_round_trips_xdata() -> None:
     from alarmrx.protocols import XData
 
     raw = encode_message(
-        header=_header(line="0", account="1234"), data="#1234|NFA1",
-        xdata=[XData(letter="M", value="0026B9E4268B")], timestamp=NOW,
-    )  # fmt: skip
+        header=_header(line="0", account="1234"),
+        data="#1234|NFA1",
+        xdata=[XData(letter="M", value="0026B9E4268B")],
+        timestamp=NOW,
+    )
     message = parse(raw)
     assert message.xdata == (XData(letter="M", value="0026B9E4268B"),)
     assert message.timestamp == NOW

@@ -128,9 +128,13 @@ async def test_a_commit_past_the_deadline_is_answered_with_silence(
         handler = _handler(journal)
         answers: list[Outcome] = []
         for n in (1, 2):
-            handler.receive(frame("1234", f"#1234|NBA{n}", sequence=n), peer="p",
-                            transport="tcp", received_at=datetime.now(UTC),
-                            answer=answers.append)  # fmt: skip
+            handler.receive(
+                frame("1234", f"#1234|NBA{n}", sequence=n),
+                peer="p",
+                transport="tcp",
+                received_at=datetime.now(UTC),
+                answer=answers.append,
+            )
         assert handler.waiting == 2
         await asyncio.sleep(0.5)
         assert [a.kind for a in answers] == [Reply.NONE, Reply.NONE]

@@ -46,14 +46,29 @@ class Clock:
         return self.now
 
 
-def event(code: str, category: str, *, zone: int | str | None = None,
-          area: int | None = None, qualifier: int | None = None) -> dict[str, Any]:  # fmt: skip
+def event(
+    code: str,
+    category: str,
+    *,
+    zone: int | str | None = None,
+    area: int | None = None,
+    qualifier: int | None = None,
+) -> dict[str, Any]:
     """One stored panel event (``receiver/body.py``)."""
     return {
-        "code": code, "category": category, "description": code, "zone": zone, "area": area,
-        "user": None, "text": None, "qualifier": qualifier, "peripheral": None, "time": None,
-        "date": None, "old": False,
-    }  # fmt: skip
+        "code": code,
+        "category": category,
+        "description": code,
+        "zone": zone,
+        "area": area,
+        "user": None,
+        "text": None,
+        "qualifier": qualifier,
+        "peripheral": None,
+        "time": None,
+        "date": None,
+        "old": False,
+    }
 
 
 def burglary(zone: int | str | None) -> dict[str, Any]:
@@ -61,17 +76,40 @@ def burglary(zone: int | str | None) -> dict[str, Any]:
     return event("BA", "alarm", zone=zone)
 
 
-def message(account: str, *events: dict[str, Any], when: datetime = T0, line: str | None = None,
-            receiver: str | None = None, transport: str = "tcp") -> NewRecord:  # fmt: skip
+def message(
+    account: str,
+    *events: dict[str, Any],
+    when: datetime = T0,
+    line: str | None = None,
+    receiver: str | None = None,
+    transport: str = "tcp",
+) -> NewRecord:
     """A MESSAGE record as the receiver appends it."""
     body = {
-        "token": "SIA-DCS", "encrypted": False, "sequence": "0001", "receiver": receiver,
-        "line": line, "header_account": account, "data_account": account, "panel_time": None,
-        "xdata": [], "events": list(events), "quirks": [], "clock": {"synchronised": True},
-    }  # fmt: skip
-    return NewRecord(kind=RecordKind.MESSAGE, received_at=when, account=account, body=body,
-                     raw=b"\n0000" + account.encode() + b"\r", peer="127.0.0.1:40000",
-                     transport=transport, reply="ACK", priority=3)  # fmt: skip
+        "token": "SIA-DCS",
+        "encrypted": False,
+        "sequence": "0001",
+        "receiver": receiver,
+        "line": line,
+        "header_account": account,
+        "data_account": account,
+        "panel_time": None,
+        "xdata": [],
+        "events": list(events),
+        "quirks": [],
+        "clock": {"synchronised": True},
+    }
+    return NewRecord(
+        kind=RecordKind.MESSAGE,
+        received_at=when,
+        account=account,
+        body=body,
+        raw=b"\n0000" + account.encode() + b"\r",
+        peer="127.0.0.1:40000",
+        transport=transport,
+        reply="ACK",
+        priority=3,
+    )
 
 
 def command(account: str, when: datetime = T0, **fields: Any) -> NewRecord:
@@ -95,8 +133,16 @@ class Stream:
 def stored(new: NewRecord, journal_seq: int) -> Record:
     """``new`` as the journal stores it at ``journal_seq``."""
     return Record(
-        journal_seq=journal_seq, kind=new.kind, received_at=new.received_at,
-        account=new.account, body=new.body, raw=new.raw, peer=new.peer,
-        transport=new.transport, reply=new.reply, priority=new.priority,
-        hash="0" * 64, prev_hash="0" * 64,
-    )  # fmt: skip
+        journal_seq=journal_seq,
+        kind=new.kind,
+        received_at=new.received_at,
+        account=new.account,
+        body=new.body,
+        raw=new.raw,
+        peer=new.peer,
+        transport=new.transport,
+        reply=new.reply,
+        priority=new.priority,
+        hash="0" * 64,
+        prev_hash="0" * 64,
+    )

@@ -28,8 +28,9 @@ ACCOUNTS = (AccountSettings(account="1", supervision=SUPERVISED),)
 @asynccontextmanager
 async def running(path: Path, clock: Clock) -> AsyncIterator[tuple[Journal, RulesRunner]]:
     async with await Journal.open(path, fsync=False) as journal:
-        runner = RulesRunner.from_accounts(journal, ACCOUNTS, clock=clock,
-                                           monotonic=clock.monotonic)  # fmt: skip
+        runner = RulesRunner.from_accounts(
+            journal, ACCOUNTS, clock=clock, monotonic=clock.monotonic
+        )
         task = asyncio.create_task(runner.run())
         try:
             async with asyncio.timeout(5):
@@ -64,8 +65,11 @@ async def supervision(journal: Journal, count: int = 0) -> list[Record]:
     async with asyncio.timeout(5):
         while True:
             records = await journal.read_after(0, limit=10_000)
-            found = [r for r in records if r.kind is RecordKind.DERIVED
-                     and str(r.body["type"]).startswith("supervision.")]  # fmt: skip
+            found = [
+                r
+                for r in records
+                if r.kind is RecordKind.DERIVED and str(r.body["type"]).startswith("supervision.")
+            ]
             if len(found) >= count:
                 return found
             await asyncio.sleep(0.005)
@@ -141,8 +145,9 @@ async def test_restart_after_a_step_back_restores_at_the_next_frame(tmp_path: Pa
         clock.move(1)
         await frame(journal, runner, clock)
         assert [r.body["type"] for r in await supervision(journal, 2)] == [
-            "supervision.lost", "supervision.restored"
-        ]  # fmt: skip
+            "supervision.lost",
+            "supervision.restored",
+        ]
 
 
 def test_supervision_time_follows_the_monotonic_clock_and_never_goes_back() -> None:
@@ -160,9 +165,14 @@ def test_supervision_time_follows_the_monotonic_clock_and_never_goes_back() -> N
 
 def test_on_wall_moves_every_time_of_a_conclusion() -> None:
     at = datetime(2025, 3, 1, 12, tzinfo=UTC)
-    lost = Derived(type=DerivedType.SUPERVISION_LOST, account="1", at=at, description="x",
-                   key=f"supervision.lost|1||{at.isoformat(timespec='microseconds')}",
-                   fields={"path": None, "last_seen": (at - HOURS_2).isoformat()})  # fmt: skip
+    lost = Derived(
+        type=DerivedType.SUPERVISION_LOST,
+        account="1",
+        at=at,
+        description="x",
+        key=f"supervision.lost|1||{at.isoformat(timespec='microseconds')}",
+        fields={"path": None, "last_seen": (at - HOURS_2).isoformat()},
+    )
     moved = on_wall(lost, timedelta(hours=-1))
     assert moved.at == at - timedelta(hours=1)
     assert moved.fields["last_seen"] == (at - 3 * timedelta(hours=1)).isoformat(

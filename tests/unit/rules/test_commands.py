@@ -16,10 +16,9 @@ from alarmrx.pipeline.rules.commands import (
 
 
 def test_verify_and_test_mode_parse() -> None:
-    assert parse_command({"action": "verify", "account": "1", "journal_seq": 4,
-                          "by": "camera", "note": "n"}) == Verify(
-        account="1", journal_seq=4, by="camera", note="n"
-    )  # fmt: skip
+    assert parse_command(
+        {"action": "verify", "account": "1", "journal_seq": 4, "by": "camera", "note": "n"}
+    ) == Verify(account="1", journal_seq=4, by="camera", note="n")
     assert parse_command(
         {"action": "test_mode", "account": "1", "on": True, "duration_s": 60}
     ) == TestMode(account="1", on=True, duration_s=60.0)
@@ -55,8 +54,9 @@ def test_refusals_say_why(cmd: object, reason: str) -> None:
 
 
 def test_seven_days_exactly_is_allowed() -> None:
-    parsed = parse_command({"action": "test_mode", "account": "1", "on": True,
-                            "duration_s": 604800})  # fmt: skip
+    parsed = parse_command(
+        {"action": "test_mode", "account": "1", "on": True, "duration_s": 604800}
+    )
     assert isinstance(parsed, TestMode) and parsed.duration_s == 604800
 
 

@@ -25,10 +25,13 @@ from alarmrx.pipeline.rules.supervision import RECORD_WAIT
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
 ACCOUNTS = (
-    AccountSettings(account="1", supervision=SupervisionSettings(interval_s=60.0),
-                    verification=VerificationSettings(chains=((1, 2, 3),))),
+    AccountSettings(
+        account="1",
+        supervision=SupervisionSettings(interval_s=60.0),
+        verification=VerificationSettings(chains=((1, 2, 3),)),
+    ),
     AccountSettings(account="2"),
-)  # fmt: skip
+)
 
 
 class Metrics:
@@ -63,8 +66,9 @@ def path(tmp_path: Path) -> Path:
 async def running(
     journal: Journal, clock: Clock, metrics: Metrics | None = None
 ) -> AsyncIterator[RulesRunner]:
-    runner = RulesRunner.from_accounts(journal, ACCOUNTS, clock=clock, metrics=metrics,
-                                       monotonic=clock.monotonic)  # fmt: skip
+    runner = RulesRunner.from_accounts(
+        journal, ACCOUNTS, clock=clock, metrics=metrics, monotonic=clock.monotonic
+    )
     task = asyncio.create_task(runner.run())
     try:
         await eventually(lambda: runner.ready)
@@ -93,8 +97,11 @@ async def records(journal: Journal) -> list[Record]:
 
 
 async def derived(journal: Journal, kind: str | None = None) -> list[Record]:
-    return [r for r in await records(journal) if r.kind is RecordKind.DERIVED
-            and (kind is None or r.body["type"] == kind)]  # fmt: skip
+    return [
+        r
+        for r in await records(journal)
+        if r.kind is RecordKind.DERIVED and (kind is None or r.body["type"] == kind)
+    ]
 
 
 async def wait_derived(journal: Journal, kind: str, count: int = 1) -> list[Record]:
@@ -132,8 +139,10 @@ def schema_validator() -> jsonschema.Draft202012Validator:
 
 async def test_supervision_lost_then_restored(path: Path, clock: Clock) -> None:
     metrics = Metrics()
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock, metrics) as runner:  # fmt: skip
+    async with (
+        await Journal.open(path, fsync=False) as journal,
+        running(journal, clock, metrics) as runner,
+    ):
         clock.set(60.5)
         runner.wake()
         (lost,) = await wait_derived(journal, "supervision.lost")
@@ -160,8 +169,9 @@ async def test_restore_names_the_frame_that_restored_it(path: Path, clock: Clock
     supervised = SupervisionSettings(interval_s=3.0, grace_s=0.0)
     accounts = (AccountSettings(account="1", supervision=supervised),)
     async with await Journal.open(path, fsync=False) as journal:
-        runner = RulesRunner.from_accounts(journal, accounts, clock=clock,
-                                           monotonic=clock.monotonic)  # fmt: skip
+        runner = RulesRunner.from_accounts(
+            journal, accounts, clock=clock, monotonic=clock.monotonic
+        )
         task = asyncio.create_task(runner.run())
         try:
             await eventually(lambda: runner.ready)
@@ -187,8 +197,7 @@ async def test_restore_names_the_frame_that_restored_it(path: Path, clock: Clock
 
 
 async def test_messages_reset_supervision_and_verify(path: Path, clock: Clock) -> None:
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock) as runner:
         clock.set(50)
         first = await journal.append(message("1", burglary(1), when=at(50)))
         second = await journal.append(message("1", burglary(2), when=at(55)))
@@ -206,17 +215,23 @@ async def test_messages_reset_supervision_and_verify(path: Path, clock: Clock) -
                 schema.validate(message_.payload)
         payload = event_messages(verified, "rx1", {})[0].payload
         assert (payload["type"], payload["verified"], payload["priority"]) == (
-            "alarm.verified", True, "intrusion"
-        )  # fmt: skip
+            "alarm.verified",
+            True,
+            "intrusion",
+        )
         assert payload["refs"] == [first.journal_seq, second.journal_seq]
 
 
 async def test_commands_are_journaled_accepted_or_refused(path: Path, clock: Clock) -> None:
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock) as runner:
         alarm = await journal.append(message("2", burglary(4)))
-        cmd = {"action": "verify", "account": "2", "journal_seq": alarm.journal_seq,
-               "by": "operator", "note": "seen on site"}  # fmt: skip
+        cmd = {
+            "action": "verify",
+            "account": "2",
+            "journal_seq": alarm.journal_seq,
+            "by": "operator",
+            "note": "seen on site",
+        }
         reply = await runner.command(cmd)
         assert reply == {"ok": True, "journal_seq": alarm.journal_seq + 1}
         (verified,) = await wait_derived(journal, "alarm.verified")
@@ -237,12 +252,12 @@ async def test_commands_are_journaled_accepted_or_refused(path: Path, clock: Clo
 
 
 async def test_test_mode_flags_events_and_ends(path: Path, clock: Clock) -> None:
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock) as runner:
         off = await runner.command({"action": "test_mode", "account": "1", "on": False})
         assert "not in test mode" in off["error"]
-        reply = await runner.command({"action": "test_mode", "account": "1", "on": True,
-                                      "duration_s": 120})  # fmt: skip
+        reply = await runner.command(
+            {"action": "test_mode", "account": "1", "on": True, "duration_s": 120}
+        )
         assert reply["ok"] is True
         (started,) = await wait_derived(journal, "test.started")
         assert started.body["test"] is True and runner.in_test("1", at(60))
@@ -258,8 +273,7 @@ async def test_test_mode_flags_events_and_ends(path: Path, clock: Clock) -> None
 
 
 async def test_restart_in_the_middle_of_a_window(path: Path, clock: Clock) -> None:
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock) as runner:
         first = await journal.append(message("1", burglary(3), when=at(0)))
         await eventually(lambda: runner.position == first.journal_seq)
     async with await Journal.open(path, fsync=False) as journal, running(journal, clock):
@@ -269,15 +283,16 @@ async def test_restart_in_the_middle_of_a_window(path: Path, clock: Clock) -> No
 
 
 async def test_restart_keeps_loss_and_does_not_repeat_it(path: Path, clock: Clock) -> None:
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock) as runner:
         clock.set(61)
         runner.wake()
         await wait_derived(journal, "supervision.lost")
     clock.set(10_000)
     metrics = Metrics()
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock, metrics) as runner:  # fmt: skip
+    async with (
+        await Journal.open(path, fsync=False) as journal,
+        running(journal, clock, metrics) as runner,
+    ):
         assert metrics.offline[-1] == 1 and runner.engine.supervision.is_lost("1")
         await stepped(journal, runner, clock)
         assert len(await derived(journal, "supervision.lost")) == 1
@@ -292,18 +307,19 @@ async def test_crash_before_the_cursor_was_saved_repeats_nothing(path: Path, clo
         async with running(journal, clock) as runner:
             await journal.append(message("1", burglary(1)))
             await journal.append(message("1", burglary(2)))
-            await runner.command({"action": "test_mode", "account": "2", "on": True,
-                                  "duration_s": 60})  # fmt: skip
+            await runner.command(
+                {"action": "test_mode", "account": "2", "on": True, "duration_s": 60}
+            )
             await wait_derived(journal, "alarm.verified")
             await wait_derived(journal, "test.started")
             await eventually(lambda: runner.position == journal.last_seq)
         await journal.save_cursor(CURSOR, 0)  # as if the process died before saving it
-    async with await Journal.open(path, fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with await Journal.open(path, fsync=False) as journal, running(journal, clock) as runner:
         await stepped(journal, runner, clock)
         assert [r.body["type"] for r in await derived(journal)] == [
-            "alarm.verified", "test.started"
-        ]  # fmt: skip
+            "alarm.verified",
+            "test.started",
+        ]
         assert await saved_cursor(journal, journal.last_seq) == journal.last_seq
 
 

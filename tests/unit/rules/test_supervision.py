@@ -103,8 +103,9 @@ def test_dual_path_one_path_is_a_fault_both_a_loss() -> None:
     assert types(core.on_timer(at(91))) == [("supervision.path_fault", "ethernet")]
     assert core.offline == 0
     assert types(core.on_timer(at(241))) == [
-        ("supervision.path_fault", "lte"), ("supervision.lost", "lte")
-    ]  # fmt: skip
+        ("supervision.path_fault", "lte"),
+        ("supervision.lost", "lte"),
+    ]
     assert core.offline == 1
 
 
@@ -113,8 +114,9 @@ def test_dual_path_restores_path_by_path() -> None:
     core.on_timer(at(200))  # both silent
     core.observe("1", None, "2", "udp", at(210))
     assert types(core.on_timer(at(210))) == [
-        ("supervision.path_restored", "lte"), ("supervision.restored", "lte")
-    ]  # fmt: skip
+        ("supervision.path_restored", "lte"),
+        ("supervision.restored", "lte"),
+    ]
     core.observe("1", None, "1", "tcp", at(220))
     assert types(core.on_timer(at(220))) == [("supervision.path_restored", "ethernet")]
 
@@ -275,8 +277,9 @@ def test_reload_keeps_silent_paths_and_restarts_changed_accounts() -> None:
     core = dual("DP4")
     core.on_timer(at(100))  # ethernet silent
     plan = supervision_plan("1", SupervisionSettings(category="DP3"), DUAL_PATHS)
-    core.configure({"1": plan, "2": supervision_plan("2", SupervisionSettings(interval_s=5), ())},
-                   at(100))  # fmt: skip
+    core.configure(
+        {"1": plan, "2": supervision_plan("2", SupervisionSettings(interval_s=5), ())}, at(100)
+    )
     assert core.on_timer(at(105.1))[0].account == "2"
     assert core.on_timer(at(100 + 90000)) == []  # lte: 25 h from the reload
     core.configure({}, at(200))
@@ -294,8 +297,10 @@ def test_derived_body_carries_what_the_publisher_reads() -> None:
 
 
 def test_a_mass_outage_is_concluded_in_slices() -> None:
-    plans = {str(n): supervision_plan(str(n), SupervisionSettings(interval_s=60.0), ())
-             for n in range(2500)}  # fmt: skip
+    plans = {
+        str(n): supervision_plan(str(n), SupervisionSettings(interval_s=60.0), ())
+        for n in range(2500)
+    }
     core = SupervisionCore(plans)
     core.start(T0)
     sizes = []

@@ -29,7 +29,7 @@ def test_start_and_expiry_exactly_at_the_end() -> None:
     ended = core.on_timer(at(600))
     assert [(d.type, d.fields["reason"], d.test) for d in ended] == [
         (DerivedType.TEST_ENDED, "expired", False)
-    ]  # fmt: skip
+    ]
     assert core.session("1") is None and core.next_deadline() is None
     body = new_record(ended[0]).body
     assert (body["code"], body["category"], body["started"]) == ("TE", "test", started[0].key)

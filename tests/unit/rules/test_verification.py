@@ -12,8 +12,11 @@ from alarmrx.pipeline.rules.plans import VerificationPlan, verification_plan
 from alarmrx.pipeline.rules.verification import VerificationCore
 
 
-def plan(window_s: float = 300.0, chains: tuple[tuple[int, ...], ...] = ((1, 2, 3),),
-         zones: tuple[ZoneSettings, ...] = ()) -> VerificationPlan:  # fmt: skip
+def plan(
+    window_s: float = 300.0,
+    chains: tuple[tuple[int, ...], ...] = ((1, 2, 3),),
+    zones: tuple[ZoneSettings, ...] = (),
+) -> VerificationPlan:
     entry = AccountSettings(
         account="1",
         zones=zones,
@@ -44,14 +47,16 @@ def test_two_detectors_in_consecutive_zones_verify() -> None:
     assert derived.zone == 2
     body = new_record(derived).body
     assert (body["type"], body["code"], body["category"], body["verified"]) == (
-        "alarm.verified", "BV", "alarm", True
-    )  # fmt: skip
+        "alarm.verified",
+        "BV",
+        "alarm",
+        True,
+    )
     assert new_record(derived).priority == 3  # intrusion
 
 
 def test_window_edge_is_inclusive() -> None:
-    assert verified(message("1", burglary(1), when=at(0)),
-                    message("1", burglary(2), when=at(300)))  # fmt: skip
+    assert verified(message("1", burglary(1), when=at(0)), message("1", burglary(2), when=at(300)))
     assert not verified(
         message("1", burglary(1), when=at(0)),
         message("1", burglary(2), when=at(300) + timedelta(microseconds=1)),
@@ -65,8 +70,9 @@ def test_danish_window() -> None:
 
 
 def test_same_detector_twice_does_not_verify() -> None:
-    assert not verified(message("1", burglary(1), when=at(0)),
-                        message("1", burglary(1), when=at(5)))  # fmt: skip
+    assert not verified(
+        message("1", burglary(1), when=at(0)), message("1", burglary(1), when=at(5))
+    )
 
 
 def test_restores_and_other_events_do_not_verify() -> None:
@@ -81,17 +87,22 @@ def test_restores_and_other_events_do_not_verify() -> None:
 def test_zones_in_different_chains_or_not_adjacent_do_not_verify() -> None:
     core = VerificationCore({"1": plan(chains=((1, 2, 3), (10, 11)))})
     stream = Stream()
-    assert not run(core, stream, message("1", burglary(3), when=at(0)),
-                   message("1", burglary(10), when=at(1)),
-                   message("1", burglary(1), when=at(2)))  # fmt: skip
+    assert not run(
+        core,
+        stream,
+        message("1", burglary(3), when=at(0)),
+        message("1", burglary(10), when=at(1)),
+        message("1", burglary(1), when=at(2)),
+    )
     assert run(core, stream, message("1", burglary(11), when=at(3)))[0].fields["zones"] == [10, 11]
 
 
 def test_explicit_neighbours_work_both_ways() -> None:
     zones = (ZoneSettings(zone=5, neighbours=(9,)),)
     core = VerificationCore({"1": plan(chains=(), zones=zones)})
-    assert run(core, Stream(), message("1", burglary(9), when=at(0)),
-               message("1", burglary(5), when=at(1)))  # fmt: skip
+    assert run(
+        core, Stream(), message("1", burglary(9), when=at(0)), message("1", burglary(5), when=at(1))
+    )
 
 
 def test_contact_id_burglary_alarms_verify() -> None:
@@ -131,8 +142,11 @@ def test_alarms_of_unplanned_accounts_are_kept_for_commands() -> None:
 def test_command_verifies_and_names_the_command() -> None:
     core, stream = VerificationCore({"1": plan()}), Stream()
     run(core, stream, message("1", burglary(7), when=at(0)))
-    out = run(core, stream, command("1", at(30), action="verify", journal_seq=1, by="camera",
-                                    note="person on image"))  # fmt: skip
+    out = run(
+        core,
+        stream,
+        command("1", at(30), action="verify", journal_seq=1, by="camera", note="person on image"),
+    )
     assert len(out) == 1 and out[0].refs == (1, 2)
     assert out[0].fields["verified_by"] == "camera" and out[0].fields["note"] == "person on image"
     assert out[0].at == at(30)

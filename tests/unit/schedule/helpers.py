@@ -34,14 +34,19 @@ def period(weekday: int, text: str) -> OpenPeriod:
     return OpenPeriod(weekday, hhmm(start), hhmm(end))
 
 
-def plan(*periods: OpenPeriod, grace_s: float = 900.0, evening: str | None = None,
-         rearm_s: float | None = None) -> SchedulePlan:  # fmt: skip
+def plan(
+    *periods: OpenPeriod,
+    grace_s: float = 900.0,
+    evening: str | None = None,
+    rearm_s: float | None = None,
+) -> SchedulePlan:
     window = None
     if evening is not None:
         start, end = evening.split("-")
         window = (hhmm(start), hhmm(end))
-    settings = ScheduleSettings(open=periods, grace_s=grace_s, evening_check=window,
-                                rearm_after_alarm_s=rearm_s)  # fmt: skip
+    settings = ScheduleSettings(
+        open=periods, grace_s=grace_s, evening_check=window, rearm_after_alarm_s=rearm_s
+    )
     entry = AccountSettings(account=ACCOUNT, timezone="Europe/Copenhagen", schedule=settings)
     built = schedule_plan(entry)
     assert built is not None

@@ -55,7 +55,7 @@ def test_disarm_outside_the_periods_is_unexpected() -> None:
     out = site.send(local("2025-03-03 20:30"), opening(area=2, user=12))
     assert [(d.type, d.area, d.fields["user"], d.refs) for d in out] == [
         (DerivedType.UNEXPECTED_DISARM, 2, 12, (2,))
-    ]  # fmt: skip
+    ]
     assert "20:30+01:00" in out[0].description
     assert site.send(local("2025-03-03 06:59:59"), opening()) != []  # a second early: outside
     assert site.send(local("2025-03-03 07:00"), opening()) == []  # the start is inside
@@ -67,7 +67,7 @@ def test_evening_check_once_at_the_end_of_the_window() -> None:
     out = site.run_until(local("2025-03-05 12:00"))
     assert [(d.type, d.fields["evening"]) for d in out] == [
         (DerivedType.NOT_ARMED_EVENING, "2025-03-04")
-    ]  # fmt: skip
+    ]
     assert out[0].at == local("2025-03-05 00:00") and new_record(out[0]).body["code"] == "CI"
     site.send(local("2025-03-05 22:30"), closing())  # armed within the window next evening
     assert site.run_until(local("2025-03-06 12:00")) == []
@@ -84,7 +84,7 @@ def test_overtime_past_midnight_moves_the_late_check_and_covers_the_evening() ->
     late = site.run_until(local("2025-03-04 01:10"))
     assert [(d.type, d.fields["period_end"]) for d in late] == [
         (DerivedType.LATE_TO_ARM, "2025-03-04T00:00:00.000000+00:00")
-    ]  # fmt: skip
+    ]
 
 
 def test_overtime_asked_within_the_grace_extends_the_ended_period() -> None:
@@ -93,9 +93,7 @@ def test_overtime_asked_within_the_grace_extends_the_ended_period() -> None:
     granted = site.overtime(local("2025-03-03 18:10"), local("2025-03-03 20:00"))
     assert granted[0].fields["from"] == "2025-03-03T17:00:00.000000+00:00"  # from 18:00
     assert site.run_until(local("2025-03-03 20:14")) == []
-    assert [d.type for d in site.run_until(local("2025-03-03 20:15"))] == [
-        DerivedType.LATE_TO_ARM
-    ]  # fmt: skip
+    assert [d.type for d in site.run_until(local("2025-03-03 20:15"))] == [DerivedType.LATE_TO_ARM]
 
 
 def test_overtime_after_the_grace_is_a_new_open_interval() -> None:
@@ -125,7 +123,7 @@ def test_rearm_missing_after_a_disarm_that_followed_an_alarm() -> None:
     out = site.run_until(local("2025-03-04 03:00"))
     assert [(d.type, d.refs, d.fields["due"]) for d in out] == [
         (DerivedType.REARM_MISSING, (2, 3), "2025-03-04T02:00:00.000000+00:00")
-    ]  # fmt: skip
+    ]
     assert new_record(out[0]).body["code"] == "CD"
     assert site.run_until(local("2025-03-04 06:00")) == []
 
@@ -155,9 +153,7 @@ def test_every_area_must_be_armed() -> None:
     site = Site(plan(WORKDAY, grace_s=0))
     site.send(local("2025-03-03 08:00"), opening(area=1), opening(area=2))
     site.send(local("2025-03-03 17:55"), closing(area=1))
-    assert [d.type for d in site.run_until(local("2025-03-03 18:00"))] == [
-        DerivedType.LATE_TO_ARM
-    ]  # fmt: skip
+    assert [d.type for d in site.run_until(local("2025-03-03 18:00"))] == [DerivedType.LATE_TO_ARM]
 
 
 def test_nothing_is_judged_before_the_first_open_or_close() -> None:
@@ -227,10 +223,11 @@ def test_a_replay_concludes_the_same_keys() -> None:
 def test_reload_judges_a_changed_plan_from_the_reload_on() -> None:
     site = Site(plan(WORKDAY, grace_s=0))
     site.send(local("2025-03-03 08:00"), opening())
-    site.core.configure({ACCOUNT: plan(period(MON, "07:00-20:00"), grace_s=0)},
-                        local("2025-03-03 12:00"))  # fmt: skip
+    site.core.configure(
+        {ACCOUNT: plan(period(MON, "07:00-20:00"), grace_s=0)}, local("2025-03-03 12:00")
+    )
     assert [d.fields["period_end"] for d in site.run_until(local("2025-03-03 21:00"))] == [
         "2025-03-03T19:00:00.000000+00:00"
-    ]  # fmt: skip
+    ]
     site.core.configure({}, local("2025-03-03 21:00"))
     assert site.core.next_deadline() is None

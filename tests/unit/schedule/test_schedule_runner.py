@@ -23,8 +23,12 @@ from alarmrx.pipeline.payloads import event_messages
 from alarmrx.pipeline.rules import RulesRunner
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
-SCHEDULE = ScheduleSettings(timezone="Europe/Copenhagen", open=(OpenPeriod(0, 420, 1080),),
-                            grace_s=600.0, max_overtime_s=4 * 3600.0)  # fmt: skip
+SCHEDULE = ScheduleSettings(
+    timezone="Europe/Copenhagen",
+    open=(OpenPeriod(0, 420, 1080),),
+    grace_s=600.0,
+    max_overtime_s=4 * 3600.0,
+)
 ACCOUNTS = (AccountSettings(account=ACCOUNT, schedule=SCHEDULE), AccountSettings(account="2"))
 
 
@@ -55,16 +59,17 @@ async def derived(journal: Journal, kind: str, count: int = 1) -> list[Record]:
     async with asyncio.timeout(5):
         while len(found) < count:
             records = await journal.read_after(0, limit=10_000)
-            found = [r for r in records if r.kind is RecordKind.DERIVED
-                     and r.body["type"] == kind]  # fmt: skip
+            found = [r for r in records if r.kind is RecordKind.DERIVED and r.body["type"] == kind]
             await asyncio.sleep(0.005)
     return found
 
 
 async def test_overtime_and_response_commands(tmp_path: Path) -> None:
     clock = Clock(local("2025-03-03 17:30"))
-    async with await Journal.open(tmp_path / "j.db", fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with (
+        await Journal.open(tmp_path / "j.db", fsync=False) as journal,
+        running(journal, clock) as runner,
+    ):
         alarm = await journal.append(message(ACCOUNT, opening(), when=clock.now))
         until = (clock.now + timedelta(hours=3)).isoformat()
         granted = await runner.command({"action": "overtime", "account": ACCOUNT, "until": until})
@@ -72,30 +77,44 @@ async def test_overtime_and_response_commands(tmp_path: Path) -> None:
         (overtime,) = await derived(journal, "schedule.overtime")
         assert overtime.body["refs"] == [granted["journal_seq"]]
         too_long = (clock.now + timedelta(hours=5)).isoformat()
-        refused = await runner.command({"action": "overtime", "account": ACCOUNT,
-                                        "until": too_long})  # fmt: skip
+        refused = await runner.command(
+            {"action": "overtime", "account": ACCOUNT, "until": too_long}
+        )
         assert refused["ok"] is False and "14400" in refused["error"]
         other = await runner.command({"action": "overtime", "account": "2", "until": until})
         assert other["error"] == "account '2' has no schedule"
-        naive = await runner.command({"action": "overtime", "account": ACCOUNT,
-                                      "until": "2025-03-03T20:00"})  # fmt: skip
+        naive = await runner.command(
+            {"action": "overtime", "account": ACCOUNT, "until": "2025-03-03T20:00"}
+        )
         assert "zone" in naive["error"]
-        guard = await runner.command({"action": "guard_arrived", "account": ACCOUNT,
-                                      "journal_seq": alarm.journal_seq,
-                                      "note": "car 12"})  # fmt: skip
+        guard = await runner.command(
+            {
+                "action": "guard_arrived",
+                "account": ACCOUNT,
+                "journal_seq": alarm.journal_seq,
+                "note": "car 12",
+            }
+        )
         assert guard["ok"] is True
-        missing = await runner.command({"action": "alerted", "account": ACCOUNT,
-                                        "journal_seq": 999})  # fmt: skip
+        missing = await runner.command(
+            {"action": "alerted", "account": ACCOUNT, "journal_seq": 999}
+        )
         assert missing["error"] == "there is no record 999"
         future = (clock.now + timedelta(hours=1)).isoformat()
         early = await runner.command({"action": "alerted", "account": ACCOUNT, "at": future})
         assert "24 hours" in early["error"]
-        commands = [r.body for r in await journal.read_after(0, limit=100)
-                    if r.kind is RecordKind.COMMAND]  # fmt: skip
+        commands = [
+            r.body for r in await journal.read_after(0, limit=100) if r.kind is RecordKind.COMMAND
+        ]
         assert [(c["action"], c["accepted"]) for c in commands] == [
-            ("overtime", True), ("overtime", False), ("overtime", False), ("overtime", False),
-            ("guard_arrived", True), ("alerted", False), ("alerted", False),
-        ]  # fmt: skip
+            ("overtime", True),
+            ("overtime", False),
+            ("overtime", False),
+            ("overtime", False),
+            ("guard_arrived", True),
+            ("alerted", False),
+            ("alerted", False),
+        ]
         assert commands[4]["note"] == "car 12"
         assert commands[4]["journal_seq"] == alarm.journal_seq
 
@@ -103,8 +122,10 @@ async def test_overtime_and_response_commands(tmp_path: Path) -> None:
 async def test_late_to_arm_from_the_timer_is_a_valid_event(tmp_path: Path) -> None:
     clock = Clock(local("2025-03-03 08:00"))
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
-    async with await Journal.open(tmp_path / "j.db", fsync=False) as journal, \
-            running(journal, clock) as runner:  # fmt: skip
+    async with (
+        await Journal.open(tmp_path / "j.db", fsync=False) as journal,
+        running(journal, clock) as runner,
+    ):
         opened = await journal.append(message(ACCOUNT, opening(), when=clock.now))
         await reached(runner, opened.journal_seq)
         clock.now = local("2025-03-03 18:10")

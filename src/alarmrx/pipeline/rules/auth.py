@@ -97,8 +97,7 @@ class PinHash:
 
 
 def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:  # noqa: PLR0917 - scrypt's own parameters
-    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=_MAX_MEMORY,
-                          dklen=length)  # fmt: skip
+    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=_MAX_MEMORY, dklen=length)
 
 
 def hash_pin(pin: str, *, salt: bytes | None = None) -> str:
@@ -158,8 +157,9 @@ class Limiter:
     after a lockout and after a success.
     """
 
-    def __init__(self, limit: int, window: timedelta = FAILURE_WINDOW,
-                 lockout: timedelta = LOCKOUT) -> None:  # fmt: skip
+    def __init__(
+        self, limit: int, window: timedelta = FAILURE_WINDOW, lockout: timedelta = LOCKOUT
+    ) -> None:
         self._limit, self._window, self._lockout = limit, window, lockout
         self._keys: dict[str, _Attempts] = {}
 
@@ -242,8 +242,9 @@ class AuthCore:
             self.note(record.journal_seq, record.account, record.received_at, record.body)
         return []
 
-    def note(self, journal_seq: int, account: str | None, at: datetime,
-             body: Mapping[str, Any]) -> None:  # fmt: skip
+    def note(
+        self, journal_seq: int, account: str | None, at: datetime, body: Mapping[str, Any]
+    ) -> None:
         """Apply one COMMAND body once: the runner calls this right after appending it, and
         the fold meets the same record later (or, in a race, earlier); the second is a no-op."""
         if journal_seq in self._noted:
@@ -326,33 +327,37 @@ class Gate:
     def __init__(self, core: AuthCore) -> None:
         self.core = core
 
-    async def admit(self, cmd: Mapping[str, Any], card: CardSettings | None,
-                    now: datetime) -> Admission:  # fmt: skip
+    async def admit(
+        self, cmd: Mapping[str, Any], card: CardSettings | None, now: datetime
+    ) -> Admission:
         """Who sends ``cmd``; raises ``AuthRefused`` when it may not be carried out."""
         source = source_of(cmd)
         id_code = cmd.get("id_code") if isinstance(cmd.get("id_code"), str) else None
         if source == CLI:
             return Admission(source, id_code, "operator")
         if cmd.get("action") in OPERATOR_ONLY:
-            raise AuthRefused("this action is for operators (the control socket)",
-                              Admission(source, id_code))  # fmt: skip
+            raise AuthRefused(
+                "this action is for operators (the control socket)", Admission(source, id_code)
+            )
         pin = cmd.get("pin")
         if id_code is None or not ID_CODE.fullmatch(id_code) or not isinstance(pin, str):
             raise AuthRefused("id_code and pin are required", Admission(source, None, "missing"))
         self._not_locked(cmd, source, id_code, now)
         return await self._verify(cmd, card, source, id_code, pin)
 
-    def _not_locked(self, cmd: Mapping[str, Any], source: str, id_code: str,
-                    now: datetime) -> None:  # fmt: skip
+    def _not_locked(self, cmd: Mapping[str, Any], source: str, id_code: str, now: datetime) -> None:
         account = cmd.get("account") if isinstance(cmd.get("account"), str) else None
         until = self.core.per_source.locked_until(source_key(source), now)
         until = until or self.core.per_id.locked_until(id_key(account, id_code), now)
         if until is not None:
-            raise AuthRefused(f"too many failed attempts; try again after {until.isoformat()}",
-                              Admission(source, id_code, "locked"))  # fmt: skip
+            raise AuthRefused(
+                f"too many failed attempts; try again after {until.isoformat()}",
+                Admission(source, id_code, "locked"),
+            )
 
-    async def _verify(self, cmd: Mapping[str, Any], card: CardSettings | None, source: str,
-                      id_code: str, pin: str) -> Admission:  # fmt: skip
+    async def _verify(
+        self, cmd: Mapping[str, Any], card: CardSettings | None, source: str, id_code: str, pin: str
+    ) -> Admission:
         account = str(cmd.get("account"))
         contact = card.contact(id_code) if card is not None else None
         credential = self.core.effective(account, contact) if contact is not None else None
@@ -360,8 +365,10 @@ class Gate:
         if contact is None or not matched:
             raise AuthRefused("authentication failed", Admission(source, id_code, "failed"))
         if pin == FACTORY_PIN and cmd.get("action") != "change_pin":
-            raise AuthRefused("the factory PIN must be changed first (action change_pin)",
-                              Admission(source, id_code, "factory"))  # fmt: skip
+            raise AuthRefused(
+                "the factory PIN must be changed first (action change_pin)",
+                Admission(source, id_code, "factory"),
+            )
         admission = Admission(source, id_code, "factory" if pin == FACTORY_PIN else "ok")
         if contact.role == "warning" and cmd.get("action") not in WARNING_ACTIONS:
             raise AuthRefused("a warning person may only cancel and change their PIN", admission)

@@ -53,8 +53,9 @@ def add_months(moment: datetime, months: int) -> datetime:
     last (30 November + 3 months = 28 or 29 February)."""
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1
-    return moment.replace(year=year, month=month,
-                          day=min(moment.day, calendar.monthrange(year, month)[1]))  # fmt: skip
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1])
+    )
 
 
 class Level(StrEnum):
@@ -79,8 +80,12 @@ class Cancel:
 
     def journal_fields(self) -> dict[str, Any]:
         """The COMMAND record's typed fields."""
-        return {"action": "cancel", "journal_seq": self.journal_seq, "id_code": self.id_code,
-                "by": self.by}  # fmt: skip
+        return {
+            "action": "cancel",
+            "journal_seq": self.journal_seq,
+            "id_code": self.id_code,
+            "by": self.by,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,9 +100,13 @@ class MarkFalse:
 
     def journal_fields(self) -> dict[str, Any]:
         """The COMMAND record's typed fields."""
-        return {"action": "mark_false", "journal_seq": self.journal_seq,
-                "police_alerted": self.police_alerted, "by": self.by,
-                "note": self.note}  # fmt: skip
+        return {
+            "action": "mark_false",
+            "journal_seq": self.journal_seq,
+            "police_alerted": self.police_alerted,
+            "by": self.by,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,9 +170,12 @@ def _by(cmd: Mapping[str, Any]) -> str:
 
 def parse_cancel(cmd: Mapping[str, Any]) -> Cancel:
     """``{"action": "cancel", "account", "journal_seq", "id_code"}``."""
-    return Cancel(account=_account(cmd), journal_seq=_seq(cmd),
-                  id_code=str(_text(cmd, "id_code", required=True)),
-                  by=_text(cmd, "by"))  # fmt: skip
+    return Cancel(
+        account=_account(cmd),
+        journal_seq=_seq(cmd),
+        id_code=str(_text(cmd, "id_code", required=True)),
+        by=_text(cmd, "by"),
+    )
 
 
 def parse_mark_false(cmd: Mapping[str, Any]) -> MarkFalse:
@@ -171,8 +183,13 @@ def parse_mark_false(cmd: Mapping[str, Any]) -> MarkFalse:
     alerted = cmd.get("police_alerted")
     if not isinstance(alerted, bool):
         raise CommandRefused("police_alerted must be true or false")
-    return MarkFalse(account=_account(cmd), journal_seq=_seq(cmd), police_alerted=alerted,
-                     by=_by(cmd), note=_text(cmd, "note"))  # fmt: skip
+    return MarkFalse(
+        account=_account(cmd),
+        journal_seq=_seq(cmd),
+        police_alerted=alerted,
+        by=_by(cmd),
+        note=_text(cmd, "note"),
+    )
 
 
 def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
@@ -183,8 +200,11 @@ def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
         raise CommandRefused("duration_s must be a number of seconds")
     if not 0 < duration < limit:
         raise CommandRefused(f"duration_s must be above 0 and below {limit:.0f} (a week)")
-    return TemporaryChange(account=_account(cmd), note=str(_text(cmd, "note", required=True)),
-                           duration_s=float(duration))  # fmt: skip
+    return TemporaryChange(
+        account=_account(cmd),
+        note=str(_text(cmd, "note", required=True)),
+        duration_s=float(duration),
+    )
 
 
 def parse_close_alarm(cmd: Mapping[str, Any]) -> CloseAlarm:
@@ -321,8 +341,10 @@ class CardCore:
             return None
         alarm = self.alarm(command.account, command.journal_seq)
         if alarm is None:
-            return (f"record {command.journal_seq} holds no alarm of account "
-                    f"{command.account!r} from the last {HORIZON.days} days")  # fmt: skip
+            return (
+                f"record {command.journal_seq} holds no alarm of account "
+                f"{command.account!r} from the last {HORIZON.days} days"
+            )
         if isinstance(command, Cancel):
             return self._cancel_refusal(command.account, alarm, now)
         if isinstance(command, CloseAlarm):
@@ -359,14 +381,23 @@ class CardCore:
         if alarm is None:
             return []
         alarm.cancelled = True
-        fields = {"alarm_seq": alarm.journal_seq, "id_code": body.get("id_code"),
-                  "cancel_window_s": self.cancel_window(account).total_seconds(),
-                  "command_seq": record.journal_seq}  # fmt: skip
-        return [Derived(type=DerivedType.ALARM_CANCELLED, account=account, at=record.received_at,
-                        key=f"alarm.cancelled|{account}|{alarm.journal_seq}",
-                        description=f"Alarm cancelled by contact {body.get('id_code')}",
-                        refs=(alarm.journal_seq, record.journal_seq),
-                        fields=MappingProxyType(fields))]  # fmt: skip
+        fields = {
+            "alarm_seq": alarm.journal_seq,
+            "id_code": body.get("id_code"),
+            "cancel_window_s": self.cancel_window(account).total_seconds(),
+            "command_seq": record.journal_seq,
+        }
+        return [
+            Derived(
+                type=DerivedType.ALARM_CANCELLED,
+                account=account,
+                at=record.received_at,
+                key=f"alarm.cancelled|{account}|{alarm.journal_seq}",
+                description=f"Alarm cancelled by contact {body.get('id_code')}",
+                refs=(alarm.journal_seq, record.journal_seq),
+                fields=MappingProxyType(fields),
+            )
+        ]
 
     def _closed(self, record: Record) -> list[Derived]:
         account, body = str(record.account), record.body
@@ -422,40 +453,74 @@ class CardCore:
             return out
         return [*out, self._give(account, Level.YELLOW, now, by_seq, alarm, pair[-1])]
 
-    def _give(self, account: str, level: Level, now: datetime, by_seq: int,
-              *alarms: Alarm | int) -> Derived:  # fmt: skip
+    def _give(
+        self, account: str, level: Level, now: datetime, by_seq: int, *alarms: Alarm | int
+    ) -> Derived:
         seqs = sorted(a if isinstance(a, int) else a.journal_seq for a in alarms)
         previous = self.standing(account).level
         until = add_months(now, CARD_MONTHS)
         key = f"card.{level}|{account}|{by_seq}"
         self._standings[account] = Standing(level=level, since=now, until=until, key=key)
-        fields = {"card": level.value, "previous": previous.value, "since": iso(now),
-                  "until": iso(until), "false_alarms": seqs, "command_seq": by_seq}  # fmt: skip
+        fields = {
+            "card": level.value,
+            "previous": previous.value,
+            "since": iso(now),
+            "until": iso(until),
+            "false_alarms": seqs,
+            "command_seq": by_seq,
+        }
         kind = DerivedType.CARD_RED if level is Level.RED else DerivedType.CARD_YELLOW
-        return Derived(type=kind, account=account, at=now, key=key,
-                       description=_GIVEN[level].format(until=iso(until)),
-                       refs=(*seqs, by_seq), fields=MappingProxyType(fields))  # fmt: skip
+        return Derived(
+            type=kind,
+            account=account,
+            at=now,
+            key=key,
+            description=_GIVEN[level].format(until=iso(until)),
+            refs=(*seqs, by_seq),
+            fields=MappingProxyType(fields),
+        )
 
     def _clear(self, account: str, now: datetime) -> Derived:
         standing = self._standings.pop(account)
-        fields = {"card": Level.NONE.value, "previous": standing.level.value,
-                  "since": iso(standing.since or now), "until": iso(standing.until or now),
-                  "ends": standing.key, "reason": "expired"}  # fmt: skip
-        return Derived(type=DerivedType.CARD_CLEARED, account=account, at=now,
-                       key=f"card.cleared|{standing.key}",
-                       description=f"The {standing.level} card has expired",
-                       fields=MappingProxyType(fields))  # fmt: skip
+        fields = {
+            "card": Level.NONE.value,
+            "previous": standing.level.value,
+            "since": iso(standing.since or now),
+            "until": iso(standing.until or now),
+            "ends": standing.key,
+            "reason": "expired",
+        }
+        return Derived(
+            type=DerivedType.CARD_CLEARED,
+            account=account,
+            at=now,
+            key=f"card.cleared|{standing.key}",
+            description=f"The {standing.level} card has expired",
+            fields=MappingProxyType(fields),
+        )
 
     def _temporary(self, record: Record) -> list[Derived]:
         account, body = str(record.account), record.body
         until = record.received_at + timedelta(seconds=float(body.get("duration_s") or 0))
-        fields = {"note": body.get("note"), "since": iso(record.received_at),
-                  "until": iso(until), "duration_s": body.get("duration_s"),
-                  "id_code": body.get("id_code"), "command_seq": record.journal_seq}  # fmt: skip
-        return [Derived(type=DerivedType.CARD_TEMPORARY, account=account, at=record.received_at,
-                        key=f"card.temporary|{account}|{record.journal_seq}",
-                        description=f"Temporary change until {iso(until)}",
-                        refs=(record.journal_seq,), fields=MappingProxyType(fields))]  # fmt: skip
+        fields = {
+            "note": body.get("note"),
+            "since": iso(record.received_at),
+            "until": iso(until),
+            "duration_s": body.get("duration_s"),
+            "id_code": body.get("id_code"),
+            "command_seq": record.journal_seq,
+        }
+        return [
+            Derived(
+                type=DerivedType.CARD_TEMPORARY,
+                account=account,
+                at=record.received_at,
+                key=f"card.temporary|{account}|{record.journal_seq}",
+                description=f"Temporary change until {iso(until)}",
+                refs=(record.journal_seq,),
+                fields=MappingProxyType(fields),
+            )
+        ]
 
     def _apply(self, record: Record) -> None:
         """A card change written by an earlier run is the truth."""
@@ -466,9 +531,11 @@ class CardCore:
                 self._standings.pop(account, None)
         elif kind in {DerivedType.CARD_YELLOW, DerivedType.CARD_RED}:
             self._standings[account] = Standing(
-                level=Level(str(body.get("card"))), since=_time(body.get("since")),
-                until=_time(body.get("until")), key=str(body.get("key")),
-            )  # fmt: skip
+                level=Level(str(body.get("card"))),
+                since=_time(body.get("since")),
+                until=_time(body.get("until")),
+                key=str(body.get("key")),
+            )
 
 
 def _within_months(earlier: datetime, later: datetime) -> bool:
@@ -477,18 +544,29 @@ def _within_months(earlier: datetime, later: datetime) -> bool:
     return second <= add_months(first, CARD_MONTHS)
 
 
-def _false_alarm(account: str, alarm: Alarm, record: Record, *, police: bool,
-                 why: str | None) -> Derived:  # fmt: skip
+def _false_alarm(
+    account: str, alarm: Alarm, record: Record, *, police: bool, why: str | None
+) -> Derived:
     body = record.body
-    fields = {"alarm_seq": alarm.journal_seq, "counted": why is None, "not_counted": why,
-              "police_alerted": police, "by": body.get("by"), "note": body.get("note"),
-              "command_seq": record.journal_seq}  # fmt: skip
+    fields = {
+        "alarm_seq": alarm.journal_seq,
+        "counted": why is None,
+        "not_counted": why,
+        "police_alerted": police,
+        "by": body.get("by"),
+        "note": body.get("note"),
+        "command_seq": record.journal_seq,
+    }
     text = "counted" if why is None else f"not counted: {why}"
-    return Derived(type=DerivedType.ALARM_FALSE, account=account, at=record.received_at,
-                   key=f"alarm.false|{account}|{alarm.journal_seq}",
-                   description=f"False alarm ({text})",
-                   refs=(alarm.journal_seq, record.journal_seq),
-                   fields=MappingProxyType(fields))  # fmt: skip
+    return Derived(
+        type=DerivedType.ALARM_FALSE,
+        account=account,
+        at=record.received_at,
+        key=f"alarm.false|{account}|{alarm.journal_seq}",
+        description=f"False alarm ({text})",
+        refs=(alarm.journal_seq, record.journal_seq),
+        fields=MappingProxyType(fields),
+    )
 
 
 _GIVEN: Mapping[Level, str] = MappingProxyType(

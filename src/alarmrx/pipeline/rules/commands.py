@@ -151,9 +151,14 @@ def _response(cmd: Mapping[str, Any]) -> Response:
     seq = cmd.get("journal_seq")
     if seq is not None:
         seq = int(_field(cmd, "journal_seq", int, "the journal_seq of the alarm (an integer)"))
-    return Response(action=str(cmd["action"]), account=_account(cmd), journal_seq=seq,
-                    who=_text(cmd, "who"), note=_text(cmd, "note"),
-                    at=_moment(cmd, "at"))  # fmt: skip
+    return Response(
+        action=str(cmd["action"]),
+        account=_account(cmd),
+        journal_seq=seq,
+        who=_text(cmd, "who"),
+        note=_text(cmd, "note"),
+        at=_moment(cmd, "at"),
+    )
 
 
 _PARSERS: Mapping[str, Callable[[Mapping[str, Any]], Command]] = MappingProxyType(
@@ -181,15 +186,24 @@ def command_body(cmd: object, parsed: Command | None, error: str | None) -> dict
     """The COMMAND record's body: the typed fields, the outcome and the request as sent."""
     fields: dict[str, Any] = {}
     if isinstance(parsed, Verify):
-        fields = {"action": "verify", "journal_seq": parsed.journal_seq, "by": parsed.by,
-                  "note": parsed.note}  # fmt: skip
+        fields = {
+            "action": "verify",
+            "journal_seq": parsed.journal_seq,
+            "by": parsed.by,
+            "note": parsed.note,
+        }
     elif isinstance(parsed, TestMode):
         fields = {"action": "test_mode", "on": parsed.on, "duration_s": parsed.duration_s}
     elif isinstance(parsed, Overtime):
         fields = {"action": "overtime", "until": parsed.until.isoformat()}
     elif isinstance(parsed, Response):
-        fields = {"action": parsed.action, "journal_seq": parsed.journal_seq, "who": parsed.who,
-                  "note": parsed.note, "at": parsed.at and parsed.at.isoformat()}  # fmt: skip
+        fields = {
+            "action": parsed.action,
+            "journal_seq": parsed.journal_seq,
+            "who": parsed.who,
+            "note": parsed.note,
+            "at": parsed.at and parsed.at.isoformat(),
+        }
     else:
         action = cmd.get("action") if isinstance(cmd, Mapping) else None
         fields = {"action": action if isinstance(action, str) else None}

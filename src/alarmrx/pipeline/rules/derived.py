@@ -112,8 +112,9 @@ class Derived:
     def priority(self) -> Priority:
         """The priority class of its SIA DCS code."""
         meaning = MEANINGS[self.type]
-        return event_priority(Event(code=meaning.code, category=meaning.category,
-                                    description=self.description))  # fmt: skip
+        return event_priority(
+            Event(code=meaning.code, category=meaning.category, description=self.description)
+        )
 
 
 def body(derived: Derived) -> dict[str, Any]:

@@ -43,8 +43,12 @@ Advise = Callable[[Priority, datetime, bool], dict[str, Any]]
 
 
 def _callee(contact: ContactSettings) -> dict[str, Any]:
-    return {"id_code": contact.id_code, "name": contact.name, "phone": contact.phone,
-            "sequence": contact.sequence}  # fmt: skip
+    return {
+        "id_code": contact.id_code,
+        "name": contact.name,
+        "phone": contact.phone,
+        "sequence": contact.sequence,
+    }
 
 
 def _warning_persons(card: CardSettings) -> list[ContactSettings]:
@@ -73,8 +77,9 @@ def _procedure(card: CardSettings | None, priority: Priority) -> Procedure:
     services = DEFAULT_SERVICES[priority]
     if procedure is not None and procedure.services is not None:
         services = procedure.services
-    return Procedure(tuple(_callee(c) for c in people), services,
-                     procedure.note if procedure else None)  # fmt: skip
+    return Procedure(
+        tuple(_callee(c) for c in people), services, procedure.note if procedure else None
+    )
 
 
 def _blocked(card: CardSettings | None, level: str, priority: Priority) -> str | None:
@@ -86,8 +91,14 @@ def _blocked(card: CardSettings | None, level: str, priority: Priority) -> str |
     return None
 
 
-def advice(card: CardSettings | None, state: AccountState | None, priority: Priority,
-           at: datetime, *, test: bool) -> dict[str, Any]:  # fmt: skip
+def advice(
+    card: CardSettings | None,
+    state: AccountState | None,
+    priority: Priority,
+    at: datetime,
+    *,
+    test: bool,
+) -> dict[str, Any]:
     """The ``dispatch`` object of one alarm event."""
     level = card_at(state, at) if state is not None else "none"
     procedure = _procedure(card, priority)
@@ -101,8 +112,14 @@ def advice(card: CardSettings | None, state: AccountState | None, priority: Prio
         services = tuple(s for s in services if s != POLICE)
     notes = [text for text in (card.instructions if card else None, procedure.note) if text]
     notes += [t.note for t in (state.temporary if state else ()) if t.since <= at < t.until]
-    return {"call": call, "services": list(services), "police": POLICE in services,
-            "reason": reason or "procedure", "card": level, "notes": notes}  # fmt: skip
+    return {
+        "call": call,
+        "services": list(services),
+        "police": POLICE in services,
+        "reason": reason or "procedure",
+        "card": level,
+        "notes": notes,
+    }
 
 
 def advisor(card: CardSettings | None, state: AccountState | None) -> Advise:

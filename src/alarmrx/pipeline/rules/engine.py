@@ -41,8 +41,12 @@ class RuleEngine:
         self.verification = VerificationCore(plans.verification)
         self.test_mode = TestModeCore()
         self.schedule = ScheduleCore(plans.schedule)
-        self.rules: tuple[Rule, ...] = (self.supervision, self.verification, self.test_mode,
-                                        self.schedule)  # fmt: skip
+        self.rules: tuple[Rule, ...] = (
+            self.supervision,
+            self.verification,
+            self.test_mode,
+            self.schedule,
+        )
         self.cards = CardCore(plans.cards)
         self.auth = AuthCore()
         self.unrecognised = UnrecognisedCore()
@@ -52,13 +56,28 @@ class RuleEngine:
         # only to them (the others' ``handle`` returns at once for it). Supervision is fed
         # apart, on its own time base, and concludes nothing when folding.
         self._readers: dict[RecordKind, tuple[Rule, ...]] = {
-            RecordKind.MESSAGE: (self.verification, self.schedule, self.cards,
-                                 self.unrecognised, self.alarms),
-            RecordKind.COMMAND: (self.verification, self.test_mode, self.schedule, self.cards,
-                                 self.auth),
-            RecordKind.DERIVED: (self.verification, self.test_mode, self.schedule, self.cards,
-                                 self.alarms),
-        }  # fmt: skip
+            RecordKind.MESSAGE: (
+                self.verification,
+                self.schedule,
+                self.cards,
+                self.unrecognised,
+                self.alarms,
+            ),
+            RecordKind.COMMAND: (
+                self.verification,
+                self.test_mode,
+                self.schedule,
+                self.cards,
+                self.auth,
+            ),
+            RecordKind.DERIVED: (
+                self.verification,
+                self.test_mode,
+                self.schedule,
+                self.cards,
+                self.alarms,
+            ),
+        }
         self._any_kind: tuple[Rule, ...] = (self.schedule,)  # judges deadlines on any record
         self.position = 0  # the last journal_seq folded
         self._held: dict[str, Derived] = {}
@@ -93,8 +112,12 @@ class RuleEngine:
             return [derived for rule in self.rules for derived in rule.on_timer(now)]
         offset = now - supervision_now
         own = [on_wall(derived, offset) for derived in self.supervision.on_timer(supervision_now)]
-        return own + [derived for rule in self.rules if rule is not self.supervision
-                      for derived in rule.on_timer(now)]  # fmt: skip
+        return own + [
+            derived
+            for rule in self.rules
+            if rule is not self.supervision
+            for derived in rule.on_timer(now)
+        ]
 
     def next_deadline(self) -> datetime | None:
         """When ``on_timer`` next has work."""

@@ -26,8 +26,11 @@ def panel_events(record: Record) -> list[tuple[int, StoredEvent]]:
     events = record.body.get("events") or ()
     # A decoded body holds dicts: ``type(...) is dict`` spares the ABC check of
     # ``isinstance(..., Mapping)`` (about 0.3 µs an event, four readers a record).
-    return [(index, event) for index, event in enumerate(events)
-            if type(event) is dict or isinstance(event, Mapping)]  # fmt: skip
+    return [
+        (index, event)
+        for index, event in enumerate(events)
+        if type(event) is dict or isinstance(event, Mapping)
+    ]
 
 
 def is_burglary_alarm(event: StoredEvent) -> bool:

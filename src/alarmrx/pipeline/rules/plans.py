@@ -114,8 +114,9 @@ def plans_from(
     verification: dict[str, VerificationPlan] = {}
     for entry in entries:
         if entry.supervision is not None and entry.account not in supervision:
-            supervision[entry.account] = supervision_plan(entry.account, entry.supervision,
-                                                          entry.paths)  # fmt: skip
+            supervision[entry.account] = supervision_plan(
+                entry.account, entry.supervision, entry.paths
+            )
         plan = verification_plan(entry)
         if plan is not None and entry.account not in verification:
             verification[entry.account] = plan
@@ -146,8 +147,9 @@ def supervision_plan(
         )
         for index, path in enumerate(configured)
     )
-    return SupervisionPlan(account=account, paths=resolved, category=settings.category,
-                           reset_by=settings.reset_by)  # fmt: skip
+    return SupervisionPlan(
+        account=account, paths=resolved, category=settings.category, reset_by=settings.reset_by
+    )
 
 
 def _interval_s(settings: SupervisionSettings, path: PathSettings, index: int) -> float:
@@ -179,5 +181,8 @@ def verification_plan(entry: AccountSettings) -> VerificationPlan | None:
     if not graph:
         return None
     frozen = {zone: frozenset(others) for zone, others in graph.items()}
-    return VerificationPlan(account=entry.account, window=timedelta(seconds=settings.window_s),
-                            neighbours=MappingProxyType(frozen))  # fmt: skip
+    return VerificationPlan(
+        account=entry.account,
+        window=timedelta(seconds=settings.window_s),
+        neighbours=MappingProxyType(frozen),
+    )

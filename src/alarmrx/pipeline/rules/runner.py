@@ -90,10 +90,15 @@ class RulesRunner:
     """Supervision, verification and test mode over one journal; built by ``app.py``."""
 
     def __init__(
-        self, journal: RulesJournal, plans: RulePlans, *, clock: Clock,
-        metrics: RulesMetrics | None = None, page: int = PAGE,
+        self,
+        journal: RulesJournal,
+        plans: RulePlans,
+        *,
+        clock: Clock,
+        metrics: RulesMetrics | None = None,
+        page: int = PAGE,
         monotonic: Monotonic = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._journal = journal
         self._plans = plans
         self._clock = clock
@@ -111,12 +116,16 @@ class RulesRunner:
 
     @classmethod
     def from_accounts(
-        cls, journal: RulesJournal, accounts: Iterable[AccountSettings], *, clock: Clock,
-        metrics: RulesMetrics | None = None, monotonic: Monotonic = time.monotonic,
-    ) -> RulesRunner:  # fmt: skip
+        cls,
+        journal: RulesJournal,
+        accounts: Iterable[AccountSettings],
+        *,
+        clock: Clock,
+        metrics: RulesMetrics | None = None,
+        monotonic: Monotonic = time.monotonic,
+    ) -> RulesRunner:
         """A runner for the configured ``[[accounts]]``."""
-        return cls(journal, plans_from(accounts), clock=clock, metrics=metrics,
-                   monotonic=monotonic)  # fmt: skip
+        return cls(journal, plans_from(accounts), clock=clock, metrics=metrics, monotonic=monotonic)
 
     @property
     def position(self) -> int:
@@ -148,9 +157,14 @@ class RulesRunner:
             await self._idle()
 
     def observe_link(  # noqa: PLR0917 - receiver.handler.LinkObserver calls it positionally
-        self, account: str, receiver: str | None, line: str | None, transport: str,
-        peer: str, at: datetime,
-    ) -> None:  # fmt: skip
+        self,
+        account: str,
+        receiver: str | None,
+        line: str | None,
+        transport: str,
+        peer: str,
+        at: datetime,
+    ) -> None:
         """Every accepted frame, link tests included (synchronous, O(1)), before its record
         exists. It is live: heard now in supervision time, whatever the wall clock said at
         receipt (``at``). A restore it makes waits for the frame's record, folded by the tail,
@@ -183,10 +197,15 @@ class RulesRunner:
             error, admission = str(refused), refused.admission
         except CommandRefused as refused:
             error = str(refused)
-        body = {**command_body(redacted(cmd), _typed(parsed), error), **_fields(parsed),
-                **admission.fields(), **extra}  # fmt: skip
-        record = NewRecord(kind=RecordKind.COMMAND, received_at=now,
-                           account=_account_of(cmd, parsed), body=body)  # fmt: skip
+        body = {
+            **command_body(redacted(cmd), _typed(parsed), error),
+            **_fields(parsed),
+            **admission.fields(),
+            **extra,
+        }
+        record = NewRecord(
+            kind=RecordKind.COMMAND, received_at=now, account=_account_of(cmd, parsed), body=body
+        )
         try:
             result = await self._journal.append(record)
         except JournalError as err:
@@ -194,10 +213,17 @@ class RulesRunner:
             return {"ok": False, "error": f"the command could not be recorded: {err}"}
         self.engine.auth.note(result.journal_seq, record.account, now, body)
         self._wake.set()
-        log.info("command_recorded", action=body.get("action"), account=record.account,
-                 accepted=error is None, error=error, journal_seq=result.journal_seq,
-                 source=admission.source, id_code=admission.id_code,
-                 auth=admission.auth)  # fmt: skip
+        log.info(
+            "command_recorded",
+            action=body.get("action"),
+            account=record.account,
+            accepted=error is None,
+            error=error,
+            journal_seq=result.journal_seq,
+            source=admission.source,
+            id_code=admission.id_code,
+            auth=admission.auth,
+        )
         reply: dict[str, Any] = {"ok": error is None, "journal_seq": result.journal_seq}
         if error is not None:
             return {**reply, "error": error}
@@ -257,8 +283,13 @@ class RulesRunner:
         await self._save_cursor()
         self._report()
         self._ready.set()
-        log.info("rules_rebuilt", cursor=cursor, head=head, appended=appended,
-                 offline=self.engine.supervision.offline)  # fmt: skip
+        log.info(
+            "rules_rebuilt",
+            cursor=cursor,
+            head=head,
+            appended=appended,
+            offline=self.engine.supervision.offline,
+        )
 
     async def _fold_until(self, upto: int, *, keep: bool) -> datetime:
         """Fold the records after ``position`` up to ``upto``; hold back (``keep``) or drop
@@ -329,9 +360,14 @@ class RulesRunner:
         for derived, result in zip(batch, results, strict=True):
             self.engine.recorded(derived, result.journal_seq)
             self._metrics.derived_event(derived.type.value)
-            log.info("derived_recorded", type=derived.type.value, account=derived.account,
-                     journal_seq=result.journal_seq, refs=list(derived.refs),
-                     test=derived.test)  # fmt: skip
+            log.info(
+                "derived_recorded",
+                type=derived.type.value,
+                account=derived.account,
+                journal_seq=result.journal_seq,
+                refs=list(derived.refs),
+                test=derived.test,
+            )
 
     async def _idle(self) -> None:
         """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""
@@ -357,9 +393,11 @@ class RulesRunner:
         """Seconds to the earliest deadline, each on its core's clock, or to the cursor's
         save; at most MAX_SLEEP_S."""
         wall, supervised = self._clock(), self._supervision_time.now()
-        distances = [(deadline - (supervised if rule is self.engine.supervision else wall))
-                     for rule in self.engine.rules
-                     if (deadline := rule.next_deadline()) is not None]  # fmt: skip
+        distances = [
+            (deadline - (supervised if rule is self.engine.supervision else wall))
+            for rule in self.engine.rules
+            if (deadline := rule.next_deadline()) is not None
+        ]
         seconds = [MAX_SLEEP_S, *(d.total_seconds() for d in distances)]
         if self.position > self._saved:
             seconds.append(self._save_from - asyncio.get_running_loop().time())
@@ -390,14 +428,17 @@ class RulesRunner:
         await self._until(lambda: self.position >= seq, "the rules have not reached it yet")
         alarms = self.engine.verification.alarms_of(command.account, seq)
         if not alarms:
-            raise CommandRefused(f"record {seq} holds no burglary alarm of account "
-                                 f"{command.account!r} from the last 24 hours")  # fmt: skip
+            raise CommandRefused(
+                f"record {seq} holds no burglary alarm of account "
+                f"{command.account!r} from the last 24 hours"
+            )
         if all(alarm.verified for alarm in alarms):
             raise CommandRefused(f"the alarm of record {seq} is already verified")
 
     def _check_overtime(self, command: Overtime) -> None:
-        refusal = self.engine.schedule.overtime_refusal(command.account, command.until,
-                                                        self._clock())  # fmt: skip
+        refusal = self.engine.schedule.overtime_refusal(
+            command.account, command.until, self._clock()
+        )
         if refusal is not None:
             raise CommandRefused(refusal)
 
@@ -418,8 +459,11 @@ class RulesRunner:
             if not 0 < seq <= self._journal.last_seq:
                 raise CommandRefused(f"there is no record {seq}")
             await self._until(lambda: self.position >= seq, "the rules have not reached it yet")
-        refusal = None if isinstance(command, ChangePin) else self.engine.cards.refusal(
-            command, self._clock())  # fmt: skip
+        refusal = (
+            None
+            if isinstance(command, ChangePin)
+            else self.engine.cards.refusal(command, self._clock())
+        )
         if refusal is None and isinstance(command, CloseAlarm):
             refusal = self._close_refusal(command)
         if refusal is not None:

@@ -212,17 +212,27 @@ class ScheduleCore:
     def _overtime(self, premises: Premises, record: Record) -> list[Derived]:
         at, plan = record.received_at, premises.plan
         until = datetime.fromisoformat(str(record.body["until"]))
-        ended = [end for _, end in premises.intervals(at - plan.grace, at)
-                 if end <= at <= end + plan.grace]  # fmt: skip
+        ended = [
+            end
+            for _, end in premises.intervals(at - plan.grace, at)
+            if end <= at <= end + plan.grace
+        ]
         start = min([at, *ended])
         premises.overtime = [i for i in premises.overtime if i[1] > at - OVERTIME_KEPT]
         premises.overtime.append((start, until))
         premises.dirty = True
         fields = {"from": iso(start), "until": iso(until), "command_seq": record.journal_seq}
-        return [Derived(type=DerivedType.OVERTIME, account=plan.account, at=at,
-                        key=f"schedule.overtime|{plan.account}|{record.journal_seq}",
-                        description=f"Overtime until {_local(plan, until)}",
-                        refs=(record.journal_seq,), fields=MappingProxyType(fields))]  # fmt: skip
+        return [
+            Derived(
+                type=DerivedType.OVERTIME,
+                account=plan.account,
+                at=at,
+                key=f"schedule.overtime|{plan.account}|{record.journal_seq}",
+                description=f"Overtime until {_local(plan, until)}",
+                refs=(record.journal_seq,),
+                fields=MappingProxyType(fields),
+            )
+        ]
 
     # -- deadlines -----------------------------------------------------------------
 
@@ -288,8 +298,9 @@ def _deadlines(premises: Premises, after: datetime, upto: datetime) -> list[Dead
     if premises.armed is None and premises.rearm is None:
         return []
     plan = premises.plan
-    found = [Deadline(due, "evening", day.isoformat())
-             for due, day in evening_ends(plan, after, upto)]  # fmt: skip
+    found = [
+        Deadline(due, "evening", day.isoformat()) for due, day in evening_ends(plan, after, upto)
+    ]
     found += [Deadline(end + plan.grace, "late", iso(end)) for end in _ends(premises, after, upto)]
     if premises.rearm is not None and after < premises.rearm[0] <= upto:
         found.append(Deadline(premises.rearm[0], "rearm", str(premises.rearm[2])))
@@ -316,12 +327,21 @@ def _local(plan: SchedulePlan, moment: datetime) -> str:
 def _late_to_arm(premises: Premises, deadline: Deadline, at: datetime) -> Derived:
     plan = premises.plan
     end = datetime.fromisoformat(deadline.mark)
-    fields = {"period_end": deadline.mark, "due": iso(deadline.due),
-              "grace_s": plan.grace.total_seconds(), "timezone": plan.timezone}  # fmt: skip
-    return Derived(type=DerivedType.LATE_TO_ARM, account=plan.account, at=at,
-                   key=f"schedule.late_to_arm|{plan.account}|{deadline.mark}",
-                   description=f"Not armed after the open period ending {_local(plan, end)}",
-                   refs=_refs(premises.last_change), fields=MappingProxyType(fields))  # fmt: skip
+    fields = {
+        "period_end": deadline.mark,
+        "due": iso(deadline.due),
+        "grace_s": plan.grace.total_seconds(),
+        "timezone": plan.timezone,
+    }
+    return Derived(
+        type=DerivedType.LATE_TO_ARM,
+        account=plan.account,
+        at=at,
+        key=f"schedule.late_to_arm|{plan.account}|{deadline.mark}",
+        description=f"Not armed after the open period ending {_local(plan, end)}",
+        refs=_refs(premises.last_change),
+        fields=MappingProxyType(fields),
+    )
 
 
 def _not_armed_evening(premises: Premises, deadline: Deadline, at: datetime) -> list[Derived]:
@@ -330,11 +350,17 @@ def _not_armed_evening(premises: Premises, deadline: Deadline, at: datetime) -> 
     if any(start <= due <= end + grace for start, end in premises.intervals(due, due)):
         return []  # an open period or overtime covers it: late_to_arm judges that
     fields = {"evening": deadline.mark, "due": iso(deadline.due), "timezone": plan.timezone}
-    return [Derived(type=DerivedType.NOT_ARMED_EVENING, account=plan.account, at=at,
-                    key=f"schedule.not_armed_evening|{plan.account}|{deadline.mark}",
-                    description=f"Not armed at the end of the evening check of {deadline.mark}",
-                    refs=_refs(premises.last_change),
-                    fields=MappingProxyType(fields))]  # fmt: skip
+    return [
+        Derived(
+            type=DerivedType.NOT_ARMED_EVENING,
+            account=plan.account,
+            at=at,
+            key=f"schedule.not_armed_evening|{plan.account}|{deadline.mark}",
+            description=f"Not armed at the end of the evening check of {deadline.mark}",
+            refs=_refs(premises.last_change),
+            fields=MappingProxyType(fields),
+        )
+    ]
 
 
 def _rearm_missing(premises: Premises, deadline: Deadline, at: datetime) -> list[Derived]:
@@ -345,26 +371,44 @@ def _rearm_missing(premises: Premises, deadline: Deadline, at: datetime) -> list
         return []
     plan = premises.plan
     after = (plan.rearm_after or timedelta()).total_seconds()
-    fields = {"alarm_seq": alarm_seq, "disarm_seq": disarm_seq, "due": iso(deadline.due),
-              "rearm_after_s": after}  # fmt: skip
-    return [Derived(type=DerivedType.REARM_MISSING, account=plan.account, at=at,
-                    key=f"rearm.missing|{plan.account}|{disarm_seq}",
-                    description=f"Not armed again {after:.0f} s after the disarm that "
-                    "followed an alarm", refs=(alarm_seq, disarm_seq),
-                    fields=MappingProxyType(fields))]  # fmt: skip
+    fields = {
+        "alarm_seq": alarm_seq,
+        "disarm_seq": disarm_seq,
+        "due": iso(deadline.due),
+        "rearm_after_s": after,
+    }
+    return [
+        Derived(
+            type=DerivedType.REARM_MISSING,
+            account=plan.account,
+            at=at,
+            key=f"rearm.missing|{plan.account}|{disarm_seq}",
+            description=f"Not armed again {after:.0f} s after the disarm that followed an alarm",
+            refs=(alarm_seq, disarm_seq),
+            fields=MappingProxyType(fields),
+        )
+    ]
 
 
 def _unexpected_disarm(
     plan: SchedulePlan, record: Record, index: int, event: StoredEvent
 ) -> Derived:
-    fields = {"user": event.get("user"), "event_code": event.get("code"), "index": index,
-              "timezone": plan.timezone}  # fmt: skip
-    return Derived(type=DerivedType.UNEXPECTED_DISARM, account=plan.account,
-                   at=record.received_at,
-                   key=f"schedule.unexpected_disarm|{plan.account}|{record.journal_seq}:{index}",
-                   description=f"Disarmed outside the open periods at "
-                   f"{_local(plan, record.received_at)}", refs=(record.journal_seq,),
-                   area=event.get("area"), fields=MappingProxyType(fields))  # fmt: skip
+    fields = {
+        "user": event.get("user"),
+        "event_code": event.get("code"),
+        "index": index,
+        "timezone": plan.timezone,
+    }
+    return Derived(
+        type=DerivedType.UNEXPECTED_DISARM,
+        account=plan.account,
+        at=record.received_at,
+        key=f"schedule.unexpected_disarm|{plan.account}|{record.journal_seq}:{index}",
+        description=f"Disarmed outside the open periods at {_local(plan, record.received_at)}",
+        refs=(record.journal_seq,),
+        area=event.get("area"),
+        fields=MappingProxyType(fields),
+    )
 
 
 def _refs(seq: int | None) -> tuple[int, ...]:

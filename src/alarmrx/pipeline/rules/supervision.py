@@ -96,11 +96,16 @@ class _Watch:
 
 
 def _watch(plan: SupervisionPlan) -> _Watch:
-    paths = [_Path(name=p.name, timeout=p.timeout, interval_s=p.interval_s, grace_s=p.grace_s)
-             for p in plan.paths]  # fmt: skip
+    paths = [
+        _Path(name=p.name, timeout=p.timeout, interval_s=p.interval_s, grace_s=p.grace_s)
+        for p in plan.paths
+    ]
     first = plan.paths[0] if plan.paths else None
     catch_all = first is not None and (first.receiver, first.line, first.transport) == (
-        None, None, None)  # fmt: skip
+        None,
+        None,
+        None,
+    )
     return _Watch(plan=plan, paths=paths, catch_all=catch_all)
 
 
@@ -152,9 +157,16 @@ class SupervisionCore:
         self._started = True
 
     def observe(
-        self, account: str, receiver: str | None, line: str | None, transport: str | None,
-        at: datetime, *, journal_seq: int | None = None, test_report: bool = False,
-    ) -> bool:  # fmt: skip
+        self,
+        account: str,
+        receiver: str | None,
+        line: str | None,
+        transport: str | None,
+        at: datetime,
+        *,
+        journal_seq: int | None = None,
+        test_report: bool = False,
+    ) -> bool:
         """A frame from ``account`` at ``at`` (its record ``journal_seq``, when it has one);
         True when it made a restore due. O(paths)."""
         located = self._locate(account, receiver, line, transport, test_report=test_report)
@@ -281,11 +293,17 @@ class SupervisionCore:
             return  # not supervised: nothing to read from the body
         body = record.body
         test_report = watch.plan.reset_by == "test_reports" and any(
-            is_periodic_test(e) for _, e in panel_events(record))  # fmt: skip
+            is_periodic_test(e) for _, e in panel_events(record)
+        )
         self.observe(
-            str(record.account), body.get("receiver"), body.get("line"), record.transport,
-            heard, journal_seq=record.journal_seq, test_report=test_report,
-        )  # fmt: skip
+            str(record.account),
+            body.get("receiver"),
+            body.get("line"),
+            record.transport,
+            heard,
+            journal_seq=record.journal_seq,
+            test_report=test_report,
+        )
 
     def _apply_lost(self, account: str, record: Record) -> None:
         watch = self._watches[account]
@@ -360,12 +378,22 @@ class SupervisionCore:
         self._schedule(account, index, path)
         out = []
         if watch.plan.dual:
-            out.append(self._derived(DerivedType.PATH_RESTORED, account, now, path,
-                                     refs=(fault_seq, frame_seq)))  # fmt: skip
+            out.append(
+                self._derived(
+                    DerivedType.PATH_RESTORED, account, now, path, refs=(fault_seq, frame_seq)
+                )
+            )
         if account in self._lost:
             self._lost.discard(account)
-            out.append(self._derived(DerivedType.SUPERVISION_RESTORED, account, now, path,
-                                     refs=(watch.lost_seq, frame_seq)))  # fmt: skip
+            out.append(
+                self._derived(
+                    DerivedType.SUPERVISION_RESTORED,
+                    account,
+                    now,
+                    path,
+                    refs=(watch.lost_seq, frame_seq),
+                )
+            )
             watch.lost_seq = None
         return out
 
@@ -387,13 +415,21 @@ class SupervisionCore:
         path.down, path.restored_by = True, None
         out = []
         if watch.plan.dual:
-            out.append(self._derived(DerivedType.PATH_FAULT, account, now, path,
-                                     refs=(path.message_seq,)))  # fmt: skip
+            out.append(
+                self._derived(DerivedType.PATH_FAULT, account, now, path, refs=(path.message_seq,))
+            )
         if account not in self._lost and all(p.down for p in watch.paths):
             self._lost.add(account)
             latest = max(watch.paths, key=lambda p: p.last_seen)
-            out.append(self._derived(DerivedType.SUPERVISION_LOST, account, now, latest,
-                                     refs=tuple(p.message_seq for p in watch.paths)))  # fmt: skip
+            out.append(
+                self._derived(
+                    DerivedType.SUPERVISION_LOST,
+                    account,
+                    now,
+                    latest,
+                    refs=tuple(p.message_seq for p in watch.paths),
+                )
+            )
         return out
 
     def _make_due(self, slot: _Slot) -> None:
@@ -425,9 +461,13 @@ class SupervisionCore:
         return watch
 
     def _derived(
-        self, kind: DerivedType, account: str, now: datetime, path: _Path,
+        self,
+        kind: DerivedType,
+        account: str,
+        now: datetime,
+        path: _Path,
         refs: tuple[int | None, ...],
-    ) -> Derived:  # fmt: skip
+    ) -> Derived:
         watch = self._watches[account]
         return Derived(
             type=kind,

@@ -104,28 +104,51 @@ class TestModeCore:
 
     def _start(self, account: str, record: Record) -> Derived:
         duration = min(timedelta(seconds=float(record.body["duration_s"])), MAX_DURATION)
-        session = Session(account=account, started_at=record.received_at,
-                          until=record.received_at + duration,
-                          key=f"test.started|{account}|{record.journal_seq}",
-                          by_seq=record.journal_seq)  # fmt: skip
+        session = Session(
+            account=account,
+            started_at=record.received_at,
+            until=record.received_at + duration,
+            key=f"test.started|{account}|{record.journal_seq}",
+            by_seq=record.journal_seq,
+        )
         self._sessions[account] = session
-        fields = {"until": iso(session.until), "duration_s": duration.total_seconds(),
-                  "command_seq": record.journal_seq}  # fmt: skip
-        return Derived(type=DerivedType.TEST_STARTED, account=account, at=session.started_at,
-                       key=session.key, description=f"Test mode until {iso(session.until)}",
-                       refs=(record.journal_seq,), test=True,
-                       fields=MappingProxyType(fields))  # fmt: skip
+        fields = {
+            "until": iso(session.until),
+            "duration_s": duration.total_seconds(),
+            "command_seq": record.journal_seq,
+        }
+        return Derived(
+            type=DerivedType.TEST_STARTED,
+            account=account,
+            at=session.started_at,
+            key=session.key,
+            description=f"Test mode until {iso(session.until)}",
+            refs=(record.journal_seq,),
+            test=True,
+            fields=MappingProxyType(fields),
+        )
 
     def _end(
         self, session: Session, at: datetime, *, reason: str, by: int | None = None
     ) -> Derived:
         del self._sessions[session.account]
-        fields: dict[str, Any] = {"reason": reason, "started": session.key,
-                                  "until": iso(session.until), "command_seq": by}  # fmt: skip
+        fields: dict[str, Any] = {
+            "reason": reason,
+            "started": session.key,
+            "until": iso(session.until),
+            "command_seq": by,
+        }
         refs = (session.by_seq,) if by is None else (session.by_seq, by)
-        return Derived(type=DerivedType.TEST_ENDED, account=session.account, at=at,
-                       key=f"test.ended|{session.key}", description=_ENDED[reason],
-                       refs=refs, test=False, fields=MappingProxyType(fields))  # fmt: skip
+        return Derived(
+            type=DerivedType.TEST_ENDED,
+            account=session.account,
+            at=at,
+            key=f"test.ended|{session.key}",
+            description=_ENDED[reason],
+            refs=refs,
+            test=False,
+            fields=MappingProxyType(fields),
+        )
 
     def _apply(self, record: Record) -> None:
         """A start or an end written by an earlier run."""
@@ -139,9 +162,12 @@ class TestModeCore:
             until = _time(body.get("until"))
             if until is not None:
                 self._sessions[account] = Session(
-                    account=account, started_at=record.received_at, until=until,
-                    key=str(body.get("key")), by_seq=int(body.get("command_seq") or 0),
-                )  # fmt: skip
+                    account=account,
+                    started_at=record.received_at,
+                    until=until,
+                    key=str(body.get("key")),
+                    by_seq=int(body.get("command_seq") or 0),
+                )
 
 
 _ENDED: Mapping[str, str] = MappingProxyType(

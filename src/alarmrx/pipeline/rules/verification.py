@@ -56,14 +56,24 @@ class Alarm:
 
     def as_field(self) -> dict[str, Any]:
         """How it is named in an ``alarm.verified`` body."""
-        return {"journal_seq": self.journal_seq, "index": self.index, "zone": self.zone,
-                "code": self.code, "received_at": iso(self.at)}  # fmt: skip
+        return {
+            "journal_seq": self.journal_seq,
+            "index": self.index,
+            "zone": self.zone,
+            "code": self.code,
+            "received_at": iso(self.at),
+        }
 
 
 def _alarm(record: Record, index: int, event: StoredEvent) -> Alarm:
-    return Alarm(journal_seq=record.journal_seq, index=index, zone=event.get("zone"),
-                 area=event.get("area"), code=str(event.get("code") or ""),
-                 at=record.received_at)  # fmt: skip
+    return Alarm(
+        journal_seq=record.journal_seq,
+        index=index,
+        zone=event.get("zone"),
+        area=event.get("area"),
+        code=str(event.get("code") or ""),
+        at=record.received_at,
+    )
 
 
 class VerificationCore:
@@ -126,8 +136,13 @@ class VerificationCore:
         if plan is None or partner is None:
             return None
         alarm.verified = partner.verified = True
-        return _verified(account, (partner, alarm), alarm.at, by="rule",
-                         extra={"window_s": plan.window.total_seconds()})  # fmt: skip
+        return _verified(
+            account,
+            (partner, alarm),
+            alarm.at,
+            by="rule",
+            extra={"window_s": plan.window.total_seconds()},
+        )
 
     def _by_command(self, record: Record) -> list[Derived]:
         account, body = str(record.account), record.body

@@ -62,12 +62,14 @@ def schedule_plan(entry: AccountSettings) -> SchedulePlan | None:
         return None
     rearm = settings.rearm_after_alarm_s
     return SchedulePlan(
-        account=entry.account, timezone=settings.timezone or entry.timezone or "UTC",
-        periods=settings.open, grace=timedelta(seconds=settings.grace_s),
+        account=entry.account,
+        timezone=settings.timezone or entry.timezone or "UTC",
+        periods=settings.open,
+        grace=timedelta(seconds=settings.grace_s),
         evening=settings.evening_check,
         rearm_after=None if rearm is None else timedelta(seconds=rearm),
         max_overtime=timedelta(seconds=settings.max_overtime_s),
-    )  # fmt: skip
+    )
 
 
 def instant(day: date, minutes: int, timezone: str) -> datetime:

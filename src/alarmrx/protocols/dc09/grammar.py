@@ -29,9 +29,32 @@ HEX_TEXT_RE = re.compile(r"[0-9A-Fa-f]*")
 # Tokens of DC-09 §5.5 and Annex H (docs/protocol.md, "Tokens"). Only some carry payloads we decode;
 # the rest parse and get DUH.
 KNOWN_TOKENS = frozenset(
-    {"NULL", "XNM", "ACK", "NAK", "DUH", "RSP", "SIA-PUL", "ACR-SF", "ADM-CID", "ADM-41E",
-     "ADM-42E", "ADM-HS", "DSC-43", "FBI-SF", "ITI-I", "SCN-S8", "SCN-S16", "SCN-S24", "SCT",
-     "SES-SS", "SIA-DCS", "SIA-S2K", "SK-FSK1", "SK-FSK2"}
-)  # fmt: skip
+    {
+        "NULL",
+        "XNM",
+        "ACK",
+        "NAK",
+        "DUH",
+        "RSP",
+        "SIA-PUL",
+        "ACR-SF",
+        "ADM-CID",
+        "ADM-41E",
+        "ADM-42E",
+        "ADM-HS",
+        "DSC-43",
+        "FBI-SF",
+        "ITI-I",
+        "SCN-S8",
+        "SCN-S16",
+        "SCN-S24",
+        "SCT",
+        "SES-SS",
+        "SIA-DCS",
+        "SIA-S2K",
+        "SK-FSK1",
+        "SK-FSK2",
+    }
+)
 LINK_TEST_TOKENS = frozenset({"NULL", "XNM"})
 REPLY_TOKENS = frozenset({"ACK", "NAK", "DUH", "RSP"})

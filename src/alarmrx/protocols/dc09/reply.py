@@ -68,8 +68,9 @@ def encode_ack(
         if key is None or random_bytes is None:
             msg = "an encrypted ACK needs the account key and a random source"
             raise ValueError(msg)
-        block = crypto.encrypt_block(key, "]" + format_timestamp(now), random_bytes,
-                                     long_pad=long_pad)  # fmt: skip
+        block = crypto.encrypt_block(
+            key, "]" + format_timestamp(now), random_bytes, long_pad=long_pad
+        )
         body = f'"*{token}"{header.sequence}{address}[{block}'
     else:
         stamp = format_timestamp(now) if plain_timestamp else ""
