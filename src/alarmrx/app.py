@@ -236,13 +236,9 @@ class Daemon:
 
     def reload(self) -> None:
         """SIGHUP: new accounts and keys, or the old ones if the new config has problems."""
-        try:
-            settings = load_settings(self.settings.source)
-        except ConfigError as err:
-            log.error("reload_refused", problems=str(err).splitlines())
+        settings = reloaded(self.settings)
+        if settings is None:
             return
-        if settings.receiver.listen != self.settings.receiver.listen:
-            log.warning("reload_listen_unchanged", detail="listen addresses change on restart")
         self.settings = settings
         self._accounts_by_id = {a.account: a for a in settings.accounts}
         if self._receiver is not None:
@@ -293,6 +289,19 @@ class Daemon:
             log.warning(change, detail=detail)
         elif change is not None:
             log.info(change, estimated_error_s=status.estimated_error_s)
+
+
+def reloaded(current: Settings) -> Settings | None:
+    """The config file read again for SIGHUP, or None (logged) when it has problems; listen
+    addresses change only on restart."""
+    try:
+        settings = load_settings(current.source)
+    except ConfigError as err:
+        log.error("reload_refused", problems=str(err).splitlines())
+        return None
+    if settings.receiver.listen != current.receiver.listen:
+        log.warning("reload_listen_unchanged", detail="listen addresses change on restart")
+    return settings
 
 
 def run(config: Path) -> int:

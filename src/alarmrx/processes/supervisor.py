@@ -31,7 +31,8 @@ from prometheus_client import CollectorRegistry, Counter, Info
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from alarmrx import __version__
-from alarmrx.config import ConfigError, ListenAddress, Settings, load_settings
+from alarmrx.app import reloaded
+from alarmrx.config import ListenAddress, Settings
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability import sdnotify
@@ -329,13 +330,9 @@ class Supervisor:
 
     def reload(self) -> None:
         """SIGHUP: check the config here; if it has no problems, every child reloads it."""
-        try:
-            settings = load_settings(self.settings.source)
-        except ConfigError as err:
-            log.error("reload_refused", problems=str(err).splitlines())
+        settings = reloaded(self.settings)
+        if settings is None:
             return
-        if settings.receiver.listen != self.settings.receiver.listen:
-            log.warning("reload_listen_unchanged", detail="listen addresses change on restart")
         self.settings = settings
         for child in self.children:
             if child.process is not None and child.process.returncode is None:
