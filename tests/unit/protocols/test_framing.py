@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pytest
 
 from alarmrx.protocols import Framer
-from alarmrx.protocols.errors import FrameTooLongError
+from alarmrx.protocols.errors import ProtocolError, RejectReason
 from alarmrx.protocols.framing import is_binary_crc_head
 
 SPEC = b'\nCE110032"SIA-DCS"9876R579BDFL789ABC#12345A[#12345A|NFA129]\r'
@@ -28,7 +28,8 @@ def feed_all(framer: Framer, data: bytes, chunking: str) -> list[bytes | str]:
         while True:
             try:
                 got = framer.next_frame()
-            except FrameTooLongError:
+            except ProtocolError as err:
+                assert err.reason is RejectReason.FRAME_TOO_LONG
                 out.append("too_long")
                 continue
             if got is None:
