@@ -57,3 +57,18 @@ def test_a_half_closed_connection_still_gets_its_reply(daemon: Daemon) -> None:
         replies = _replies(sock, 1)
         assert sock.recv(100) == b""  # the receiver closed after answering
     assert len(replies) == 1 and b'"ACK"0007' in replies[0]
+
+
+def test_a_frame_too_long_is_naked_in_its_turn_with_nak_on_corrupt(tmp_path: Path) -> None:
+    """An oversized frame is a corrupt frame: with ``nak_on_corrupt`` it gets a NAK, between
+    the replies of the frames around it."""
+    config = write_config(tmp_path, accounts=['account = "1234"'], receiver="nak_on_corrupt = true")
+    oversized = b"\n" + b"x" * 5000 + b"\r"
+    batch = frame("1234", "#1234|NBA01", sequence=1) + oversized
+    batch += frame("1234", "#1234|NBA02", sequence=2)
+    with Daemon(config) as running:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
+            sock.sendall(batch)
+            replies = _replies(sock, 3)
+    kinds = [r[r.index(b'"') : r.index(b'"') + 5] for r in replies]
+    assert kinds == [b'"ACK"', b'"NAK"', b'"ACK"']
