@@ -66,9 +66,11 @@ def test_a_frame_too_long_is_naked_in_its_turn_with_nak_on_corrupt(tmp_path: Pat
     oversized = b"\n" + b"x" * 5000 + b"\r"
     batch = frame("1234", "#1234|NBA01", sequence=1) + oversized
     batch += frame("1234", "#1234|NBA02", sequence=2)
-    with Daemon(config) as running:
-        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
-            sock.sendall(batch)
-            replies = _replies(sock, 3)
+    with (
+        Daemon(config) as running,
+        socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock,
+    ):
+        sock.sendall(batch)
+        replies = _replies(sock, 3)
     kinds = [r[r.index(b'"') : r.index(b'"') + 5] for r in replies]
     assert kinds == [b'"ACK"', b'"NAK"', b'"ACK"']

@@ -16,12 +16,12 @@ def test_every_reason_has_a_reply() -> None:
 def test_corrupt_frames_get_no_reply() -> None:
     """DC-09-2007 C.2.3.5: framing, length and CRC errors (and a frame too long to be one)
     are answered with silence; they are the reasons ``nak_on_corrupt`` turns into a NAK."""
-    assert CORRUPT_REASONS == {
+    assert {
         RejectReason.FRAMING,
         RejectReason.FRAME_TOO_LONG,
         RejectReason.LENGTH,
         RejectReason.CRC,
-    }
+    } == CORRUPT_REASONS
     assert {REPLY_FOR[r] for r in CORRUPT_REASONS} == {Reply.NONE}
     assert REPLY_FOR[RejectReason.TIMESTAMP] is Reply.NAK
 
