@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from tests.daemon import Daemon, frame, read_replies, write_config
+from tests.daemon import Daemon, exchange_udp, frame, read_replies, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +60,8 @@ def test_a_half_closed_connection_still_gets_its_reply(daemon: Daemon) -> None:
 
 
 def test_a_frame_too_long_is_naked_in_its_turn_with_nak_on_corrupt(tmp_path: Path) -> None:
-    """An oversized frame is a corrupt frame: with ``nak_on_corrupt`` it gets a NAK, between
-    the replies of the frames around it."""
+    """An oversized frame is a corrupt frame: with ``nak_on_corrupt`` it gets a NAK, over TCP
+    between the replies of the frames around it, over UDP as the datagram's reply."""
     config = write_config(tmp_path, accounts=['account = "1234"'], receiver="nak_on_corrupt = true")
     oversized = b"\n" + b"x" * 5000 + b"\r"
     batch = frame("1234", "#1234|NBA01", sequence=1) + oversized
@@ -72,5 +72,7 @@ def test_a_frame_too_long_is_naked_in_its_turn_with_nak_on_corrupt(tmp_path: Pat
     ):
         sock.sendall(batch)
         replies = _replies(sock, 3)
+        datagram_reply = exchange_udp(running.port, oversized)
     kinds = [r[r.index(b'"') : r.index(b'"') + 5] for r in replies]
     assert kinds == [b'"ACK"', b'"NAK"', b'"ACK"']
+    assert b'"NAK"' in datagram_reply  # the same over UDP
