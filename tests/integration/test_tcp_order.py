@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from tests.daemon import Daemon, frame, read_replies, write_config
+from tests.daemon import Daemon, exchange_udp, frame, read_replies, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +57,22 @@ def test_a_half_closed_connection_still_gets_its_reply(daemon: Daemon) -> None:
         replies = _replies(sock, 1)
         assert sock.recv(100) == b""  # the receiver closed after answering
     assert len(replies) == 1 and b'"ACK"0007' in replies[0]
+
+
+def test_a_frame_too_long_is_naked_in_its_turn_with_nak_on_corrupt(tmp_path: Path) -> None:
+    """An oversized frame is a corrupt frame: with ``nak_on_corrupt`` it gets a NAK, over TCP
+    between the replies of the frames around it, over UDP as the datagram's reply."""
+    config = write_config(tmp_path, accounts=['account = "1234"'], receiver="nak_on_corrupt = true")
+    oversized = b"\n" + b"x" * 5000 + b"\r"
+    batch = frame("1234", "#1234|NBA01", sequence=1) + oversized
+    batch += frame("1234", "#1234|NBA02", sequence=2)
+    with (
+        Daemon(config) as running,
+        socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock,
+    ):
+        sock.sendall(batch)
+        replies = _replies(sock, 3)
+        datagram_reply = exchange_udp(running.port, oversized)
+    kinds = [r[r.index(b'"') : r.index(b'"') + 5] for r in replies]
+    assert kinds == [b'"ACK"', b'"NAK"', b'"ACK"']
+    assert b'"NAK"' in datagram_reply  # the same over UDP

@@ -109,7 +109,8 @@ RECEIVER = Table(
         Option(
             "nak_on_corrupt",
             c.boolean(),
-            "NAK frames with a CRC or framing error instead of staying silent.",
+            "NAK frames with a CRC, length or framing error, or longer than "
+            "`max_frame_bytes`, instead of staying silent.",
         ),
         Option(
             "check_plain_timestamp",

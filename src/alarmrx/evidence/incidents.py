@@ -30,6 +30,7 @@ from typing import Any
 
 from alarmrx.evidence.sealed import Entry
 from alarmrx.journal.canonical import format_received_at
+from alarmrx.journal.isotime import parse_iso_time
 
 RESPONSE_ACTIONS = ("alerted", "guard_arrived")
 # The rules' conclusions about an alarm, by derived type: the incident's field they fill.
@@ -278,13 +279,7 @@ def _command(index: _Index, entry: Entry) -> None:
 
 
 def _when(value: object, default: datetime) -> datetime:
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return default
-        return moment if moment.tzinfo is not None else default
-    return default
+    return parse_iso_time(value, zoned=True) or default
 
 
 _FOLDS: Mapping[str, Callable[[_Index, Entry], None]] = {

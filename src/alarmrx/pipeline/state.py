@@ -35,6 +35,7 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.dc09.message import Event as MessageEvent
@@ -300,16 +301,9 @@ PAST_CARDS = 4
 KEEP_NOTES = timedelta(days=1)
 
 
-def _moment(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
 def _card_given(state: AccountState, record: Record) -> AccountState:
     body = record.body
-    since, until = _moment(body.get("since")), _moment(body.get("until"))
+    since, until = parse_iso_time(body.get("since")), parse_iso_time(body.get("until"))
     if since is None or until is None:
         return state
     card = CardPeriod(level=str(body.get("card")), since=since, until=until)
@@ -326,7 +320,7 @@ def _card_cleared(state: AccountState, record: Record) -> AccountState:
 
 def _temporary(state: AccountState, record: Record) -> AccountState:
     body = record.body
-    until = _moment(body.get("until"))
+    until = parse_iso_time(body.get("until"))
     if until is None:
         return state
     note = TemporaryNote(

@@ -16,7 +16,7 @@ from functools import lru_cache
 from alarmrx.protocols.categories import contact_id_category
 from alarmrx.protocols.codes import CONTACT_ID_CODES
 from alarmrx.protocols.dc09.message import Event, Quirk
-from alarmrx.protocols.errors import PayloadError
+from alarmrx.protocols.errors import ProtocolError, RejectReason
 from alarmrx.protocols.fastinit import fast_init
 
 _CID_RE = re.compile(
@@ -58,11 +58,11 @@ def number(text: str) -> int | str | None:
 
 
 def decode(data: str) -> Payload:
-    """Decode a Contact ID data block. Raises ``PayloadError``."""
+    """Decode a Contact ID data block. Raises ``ProtocolError`` (payload)."""
     match = _CID_RE.fullmatch(data)
     if match is None:
         msg = f"Contact ID data block {data[:40]!r} is not '#acct|QXYZ GG CCC'"
-        raise PayloadError(msg)
+        raise ProtocolError(RejectReason.PAYLOAD, msg)
     account, bare, qualifier, code, group, address = match.groups()
     events, quirks = _event(qualifier, code, group, address)
     if bare is not None:

@@ -1,8 +1,8 @@
 """Every way ``protocols/`` reports bad input, and the one table that maps it to a reply.
 
 ``RejectReason`` is closed: its value is the log field, the metric label and (through
-``REPLY_FOR``) the wire reply. Anything other than a ``ProtocolError`` escaping the parser
-is a bug.
+``REPLY_FOR``) the wire reply. The parser and the framer raise one ``ProtocolError``
+carrying its reason; anything else escaping them is a bug.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from alarmrx.protocols.dc09.message import FrameHeader
@@ -41,6 +41,11 @@ class RejectReason(StrEnum):
     UNSUPPORTED_TOKEN = "unsupported_token"
     PAYLOAD = "payload"
 
+    @property
+    def reply(self) -> Reply:
+        """The reply this reason calls for."""
+        return REPLY_FOR[self]
+
 
 REPLY_FOR: Mapping[RejectReason, Reply] = MappingProxyType(
     {
@@ -61,68 +66,24 @@ REPLY_FOR: Mapping[RejectReason, Reply] = MappingProxyType(
     }
 )
 
-# Reasons that, with the `nak_on_corrupt` option, get a NAK instead of silence, for panels
-# that loop on a missing reply.
-CORRUPT_REASONS = frozenset(
-    {RejectReason.FRAMING, RejectReason.LENGTH, RejectReason.CRC, RejectReason.FRAME_TOO_LONG}
-)
+# The reasons answered with silence: a corrupt frame. With the `nak_on_corrupt` option they
+# get a NAK instead, for panels that loop on a missing reply.
+CORRUPT_REASONS = frozenset(reason for reason, reply in REPLY_FOR.items() if reply is Reply.NONE)
 
 
 class ProtocolError(Exception):
-    """Base of every rejection. ``header`` is set once the header parsed, for echoing."""
+    """Every rejection: its ``reason`` (which decides the reply) and a ``detail`` for the log.
+    ``header`` is set once the header parsed, for echoing."""
 
-    reason: ClassVar[RejectReason]
-
-    def __init__(self, detail: str, *, header: FrameHeader | None = None) -> None:
+    def __init__(
+        self, reason: RejectReason, detail: str, *, header: FrameHeader | None = None
+    ) -> None:
         super().__init__(detail)
+        self.reason = reason
         self.detail = detail
         self.header = header
 
     @property
     def reply(self) -> Reply:
         """The reply this rejection calls for."""
-        return REPLY_FOR[self.reason]
-
-
-class FramingError(ProtocolError):
-    reason = RejectReason.FRAMING
-
-
-class FrameTooLongError(ProtocolError):
-    reason = RejectReason.FRAME_TOO_LONG
-
-
-class LengthMismatchError(ProtocolError):
-    reason = RejectReason.LENGTH
-
-
-class CRCMismatchError(ProtocolError):
-    reason = RejectReason.CRC
-
-
-class UnknownAccountError(ProtocolError):
-    reason = RejectReason.UNKNOWN_ACCOUNT
-
-
-class NoKeyError(ProtocolError):
-    reason = RejectReason.NO_KEY
-
-
-class EncryptionRequiredError(ProtocolError):
-    reason = RejectReason.ENCRYPTION_REQUIRED
-
-
-class DecryptError(ProtocolError):
-    reason = RejectReason.DECRYPT
-
-
-class TimestampError(ProtocolError):
-    reason = RejectReason.TIMESTAMP
-
-
-class UnsupportedTokenError(ProtocolError):
-    reason = RejectReason.UNSUPPORTED_TOKEN
-
-
-class PayloadError(ProtocolError):
-    reason = RejectReason.PAYLOAD
+        return self.reason.reply

@@ -2,8 +2,8 @@
 
 ``Framer.feed`` takes bytes in any chunking; ``next_frame`` returns complete frames one at a
 time. Bytes outside a frame are skipped and counted; a frame that grows past
-``max_frame_bytes`` raises ``FrameTooLongError`` once and the framer resynchronises on the
-next LF.
+``max_frame_bytes`` raises ``ProtocolError`` (``frame_too_long``) once and the framer
+resynchronises on the next LF.
 
 A frame whose CRC is two raw bytes (Lupusec) may carry LF or CR inside those two bytes; it is
 recognised by its shape (``LF c c 0 L L L "``) and its CRC bytes are not taken as delimiters.
@@ -18,7 +18,7 @@ like a new frame's head (then it resynchronises there, as before).
 from __future__ import annotations
 
 from alarmrx.protocols.dc09.crc import crc16_arc
-from alarmrx.protocols.errors import FrameTooLongError
+from alarmrx.protocols.errors import ProtocolError, RejectReason
 
 LF = 0x0A
 CR = 0x0D
@@ -93,9 +93,9 @@ class Framer:
 
         ``final``: no more bytes will come (a UDP datagram), so a length field pointing past
         what is there is not waited for, and a frame sent without its LF … CR envelope is
-        recognised by its head, length and CRC. Raises ``FrameTooLongError`` when a frame exceeds
-        the bound; the oversized bytes are dropped and the next call continues with what
-        follows.
+        recognised by its head, length and CRC. Raises ``ProtocolError`` (``frame_too_long``)
+        when a frame exceeds the bound; the oversized bytes are dropped and the next call
+        continues with what follows.
         """
         buf = self._buf
         while True:
@@ -125,7 +125,10 @@ class Framer:
                 return None
             if cr + 1 > self.max_frame_bytes:
                 self._discard(cr + 1)
-                raise FrameTooLongError(f"frame of {cr + 1} bytes exceeds {self.max_frame_bytes}")
+                raise ProtocolError(
+                    RejectReason.FRAME_TOO_LONG,
+                    f"frame of {cr + 1} bytes exceeds {self.max_frame_bytes}",
+                )
             frame = bytes(buf[: cr + 1])
             del buf[: cr + 1]
             return frame
@@ -186,7 +189,10 @@ class Framer:
         if len(self._buf) > self.max_frame_bytes:
             size = len(self._buf)
             self._discard(size)
-            raise FrameTooLongError(f"over {self.max_frame_bytes} bytes without a closing CR")
+            raise ProtocolError(
+                RejectReason.FRAME_TOO_LONG,
+                f"over {self.max_frame_bytes} bytes without a closing CR",
+            )
 
     def _discard(self, count: int) -> None:
         if count:

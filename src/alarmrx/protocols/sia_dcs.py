@@ -23,7 +23,7 @@ from alarmrx.protocols.categories import sia_category
 from alarmrx.protocols.codes import SIA_CODES, AddressKind
 from alarmrx.protocols.contact_id import Payload, number
 from alarmrx.protocols.dc09.message import Category, Event, Quirk
-from alarmrx.protocols.errors import PayloadError
+from alarmrx.protocols.errors import ProtocolError, RejectReason
 
 # One packet, tried in this order:
 # - a modifier: a lower-case pair (DC-03 §5 names ri id pi ai ti da ph lv va pt rg ss; others
@@ -80,7 +80,7 @@ def split_blocks(data: str) -> list[str]:
 
 
 def decode(data: str) -> Payload:
-    """Decode a SIA DCS data block. Raises ``PayloadError``."""
+    """Decode a SIA DCS data block. Raises ``ProtocolError`` (payload)."""
     if not data:
         # `[]`: an event report with nothing in it, taken as a heartbeat (docs/protocol.md).
         return Payload(account=None, events=(), quirks=frozenset({Quirk.SIA_EMPTY_BLOCK}))
@@ -104,7 +104,7 @@ def decode(data: str) -> Payload:
             quirks |= block_quirks
     if not events:
         msg = f"SIA DCS data block {data[:40]!r} holds no event code"
-        raise PayloadError(msg)
+        raise ProtocolError(RejectReason.PAYLOAD, msg)
     return Payload(account=account, events=tuple(events), quirks=frozenset(quirks))
 
 
@@ -117,7 +117,7 @@ def _is_bare_account(block: str) -> bool:
         return True
     try:
         _decode_event_block(block)
-    except PayloadError:
+    except ProtocolError:
         return True
     return False
 
@@ -164,7 +164,7 @@ def _read_packet(body: str, pos: int, state: _Block, events: list[Event]) -> int
     packet = _PACKET_RE.match(body, pos)
     if packet is None:
         msg = f"SIA DCS packet {body[pos : pos + 20]!r} is neither a modifier nor an event code"
-        raise PayloadError(msg)
+        raise ProtocolError(RejectReason.PAYLOAD, msg)
     name, value, modifier_slash, code, address, quoted, starred, text, slash, block = (
         packet.groups()
     )

@@ -149,9 +149,26 @@ class FrameHandler:
         self.settings = settings
         self.accounts = accounts
 
-    def rate_limited(self, peer: str, peer_ip: str) -> str | None:
-        """The frame-rate limit that refuses a frame from ``peer`` (host:port) now, or None."""
-        return self._rate.refused(peer, peer_ip, time.monotonic())
+    def admitted(self, peer: str, peer_ip: str, transport: str) -> bool:
+        """Whether the frame rates let a frame from ``peer`` (host:port) in now; a refusal is
+        counted and logged under the limit that refused it."""
+        refused = self._rate.refused(peer, peer_ip, time.monotonic())
+        if refused is None:
+            return True
+        self._metrics.limit_hit(refused)
+        limited.warning(
+            (refused, peer_ip), "limit_hit", limit=refused, peer=peer, transport=transport
+        )
+        return False
+
+    def oversized(
+        self, err: ProtocolError, *, peer: str, transport: str, received_at: datetime
+    ) -> Outcome:
+        """The answer to a frame the framer refused as longer than ``max_frame_bytes``: the
+        ``frame_bytes`` limit counted, then rejected like any corrupt frame (silence, or a
+        NAK with ``nak_on_corrupt``)."""
+        self._metrics.limit_hit("frame_bytes")
+        return self._rejected(err, b"", peer, transport, received_at)
 
     def lookup(self, header: FrameHeader, account: str | None) -> AccountPolicy | None:
         """The parser's account lookup: configured accounts, then the unknown policy."""

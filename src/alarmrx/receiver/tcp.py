@@ -26,8 +26,7 @@ from typing import cast
 
 import structlog
 
-from alarmrx.protocols import Framer
-from alarmrx.protocols.errors import FrameTooLongError
+from alarmrx.protocols import Framer, ProtocolError
 from alarmrx.receiver.handler import Clock, FrameHandler, Outcome, limited
 from alarmrx.receiver.limits import ConnectionLimiter
 from alarmrx.receiver.metrics import ReceiverMetrics
@@ -284,35 +283,20 @@ class TCPConnection(asyncio.Protocol):
         while True:
             try:
                 return self._framer.next_frame()
-            except FrameTooLongError as err:
-                self._m.limit_hit("frame_bytes")
-                limited.warning(
-                    "frame_bytes",
-                    "limit_hit",
-                    limit="frame_bytes",
-                    peer=self.peer,
-                    detail=err.detail,
-                    transport="tcp",
+            except ProtocolError as err:  # too long: answered in its turn, like any frame
+                place = self._place()
+                self._answered(
+                    place,
+                    self._handler.oversized(
+                        err, peer=self.peer, transport="tcp", received_at=place.received_at
+                    ),
                 )
-                self._m.rejected("tcp", "frame_too_long")
 
     def _frame(self, frame: bytes) -> None:
         self._m.frame_received("tcp")
-        refused = self._handler.rate_limited(self.peer, self._peer_ip)
-        if refused is not None:
-            self._m.limit_hit(refused)
-            limited.warning(
-                (refused, self._peer_ip),
-                "limit_hit",
-                limit=refused,
-                peer=self.peer,
-                transport="tcp",
-            )
+        if not self._handler.admitted(self.peer, self._peer_ip, "tcp"):
             return
-        place = _Place(self._received_at)
-        if not self._places:
-            self._owner.busy(True)
-        self._places.append(place)
+        place = self._place()
         self._handler.receive(
             frame,
             peer=self.peer,
@@ -320,6 +304,14 @@ class TCPConnection(asyncio.Protocol):
             received_at=place.received_at,
             answer=functools.partial(self._answered, place),
         )
+
+    def _place(self) -> _Place:
+        """A place in the queue of replies for the frame just read."""
+        place = _Place(self._received_at)
+        if not self._places:
+            self._owner.busy(True)
+        self._places.append(place)
+        return place
 
     def _answered(self, place: _Place, outcome: Outcome) -> None:
         """A frame has its answer: write every reply that is now next in line."""

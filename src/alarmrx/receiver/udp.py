@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 import structlog
 
-from alarmrx.protocols import Framer, Quirk
-from alarmrx.protocols.errors import FrameTooLongError
+from alarmrx.protocols import Framer, ProtocolError, Quirk
 from alarmrx.receiver.handler import Clock, FrameHandler, Outcome, limited
 from alarmrx.receiver.metrics import ReceiverMetrics
 
@@ -57,8 +56,18 @@ class UDPEndpoint(asyncio.DatagramProtocol):
             self._answer(addr, received_at, outcome)
 
         try:
-            frame = self._frame(data)
-            if frame is None or not self._allowed(peer, peer_ip):
+            self._m.frame_received("udp")
+            framer = Framer(max_frame_bytes=self._handler.settings.max_frame_bytes)
+            framer.feed(data)
+            try:
+                frame = framer.next_frame(final=True)  # the datagram is all there is
+            except ProtocolError as err:  # too long: answered like any corrupt frame
+                oversized = self._handler.oversized(
+                    err, peer=peer, transport="udp", received_at=received_at
+                )
+                self._send(addr, received_at, oversized)
+                return
+            if not self._framed(frame, framer) or not self._handler.admitted(peer, peer_ip, "udp"):
                 return
             self._in_flight += 1
             counted = True
@@ -79,34 +88,21 @@ class UDPEndpoint(asyncio.DatagramProtocol):
         self._in_flight -= 1
         if self._in_flight == 0 and self._drained is not None:
             self._drained.set()
+        self._send(addr, received_at, outcome)
+
+    def _send(self, addr: tuple[str | Any, int], received_at: datetime, outcome: Outcome) -> None:
         if outcome.reply is not None and self._transport is not None:
             self._transport.sendto(outcome.reply, addr)
             self._m.replied("udp", outcome.kind.value, received_at, self._clock())
 
-    def _frame(self, data: bytes) -> bytes | None:
-        self._m.frame_received("udp")
-        framer = Framer(max_frame_bytes=self._handler.settings.max_frame_bytes)
-        framer.feed(data)
-        try:
-            frame = framer.next_frame(final=True)  # the datagram is all there is
-        except FrameTooLongError:
-            self._m.limit_hit("frame_bytes")
-            self._m.rejected("udp", "frame_too_long")
-            return None
+    def _framed(self, frame: bytes | None, framer: Framer) -> TypeGuard[bytes]:
+        """Whether the datagram held a frame; one without is counted as a framing reject."""
         if frame is None:
             self._m.rejected("udp", "framing")
-            return None
+            return False
         if framer.buffered or framer.discarded_bytes:
             self._m.quirk_seen(Quirk.TRAILING_BYTES.value)
-        return frame
-
-    def _allowed(self, peer: str, peer_ip: str) -> bool:
-        refused = self._handler.rate_limited(peer, peer_ip)
-        if refused is None:
-            return True
-        self._m.limit_hit(refused)
-        limited.warning((refused, peer_ip), "limit_hit", limit=refused, peer=peer, transport="udp")
-        return False
+        return True
 
     async def drain(self, grace_s: float) -> None:
         """Stop taking datagrams; let in-flight ones commit and get their replies."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pytest
 
 from alarmrx.protocols import Framer
-from alarmrx.protocols.errors import FrameTooLongError
+from alarmrx.protocols.errors import ProtocolError
 from alarmrx.protocols.framing import is_binary_crc_head
 
 SPEC = b'\nCE110032"SIA-DCS"9876R579BDFL789ABC#12345A[#12345A|NFA129]\r'
@@ -18,7 +18,7 @@ BINARY_CR_LF = b'\n\r\n0015"NULL"0000L0#008312[]\r'
 
 
 def feed_all(framer: Framer, data: bytes, chunking: str) -> list[bytes | str]:
-    """Feed ``data`` whole or one byte at a time; collect frames and 'too_long' markers."""
+    """Feed ``data`` whole or one byte at a time; collect frames and reject reasons."""
     pieces: Iterable[bytes] = (
         [data] if chunking == "whole" else (data[i : i + 1] for i in range(len(data)))
     )
@@ -28,8 +28,8 @@ def feed_all(framer: Framer, data: bytes, chunking: str) -> list[bytes | str]:
         while True:
             try:
                 got = framer.next_frame()
-            except FrameTooLongError:
-                out.append("too_long")
+            except ProtocolError as err:
+                out.append(err.reason.value)
                 continue
             if got is None:
                 break
@@ -79,14 +79,14 @@ def test_framer_counts_discarded_bytes() -> None:
 def test_framer_oversized_frame_raises_once_then_resyncs(chunking: str) -> None:
     """A frame longer than the bound is dropped with one error; the next frame comes out."""
     big = b'\n00000100"' + b"x" * 100 + b"\r"
-    assert feed_all(Framer(max_frame_bytes=64), big + NULL, chunking) == ["too_long", NULL]
+    assert feed_all(Framer(max_frame_bytes=64), big + NULL, chunking) == ["frame_too_long", NULL]
 
 
 @pytest.mark.parametrize("chunking", ["whole", "bytewise"])
 def test_framer_oversized_partial_frame_is_dropped(chunking: str) -> None:
     """A partial frame past the bound without a CR is dropped too."""
     framer = Framer(max_frame_bytes=64)
-    assert feed_all(framer, b'\n00000100"' + b"x" * 100, chunking) == ["too_long"]
+    assert feed_all(framer, b'\n00000100"' + b"x" * 100, chunking) == ["frame_too_long"]
     assert framer.buffered <= 64
 
 

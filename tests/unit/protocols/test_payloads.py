@@ -7,7 +7,7 @@ import pytest
 from alarmrx.protocols import Category, KeyFormatError, Quirk, contact_id, parse_key, sia_dcs
 from alarmrx.protocols.categories import contact_id_category, sia_category
 from alarmrx.protocols.dc09 import crypto
-from alarmrx.protocols.errors import PayloadError
+from alarmrx.protocols.errors import ProtocolError, RejectReason
 from alarmrx.protocols.priority import Priority, event_priority, message_priority
 
 # ---- Contact ID --------------------------------------------------------------------------
@@ -59,8 +59,9 @@ def test_contact_id_unknown_code_and_qualifier() -> None:
 @pytest.mark.parametrize("data", ["", "#1234|113 01 015", "#1234|1130 01 015 x"])
 def test_contact_id_rejects_malformed(data: str) -> None:
     """Anything but '#acct|QXYZ GG CCC' is a payload error."""
-    with pytest.raises(PayloadError):
+    with pytest.raises(ProtocolError) as caught:
         contact_id.decode(data)
+    assert caught.value.reason is RejectReason.PAYLOAD
 
 
 # ---- SIA DCS -----------------------------------------------------------------------------
@@ -193,8 +194,9 @@ def test_sia_unknown_code() -> None:
 @pytest.mark.parametrize("data", ["#1234", "#1|N", "#1|Nri1/", "#1|N?1", "#1|Atext only"])
 def test_sia_rejects_blocks_without_codes(data: str) -> None:
     """A data block with no event code is a payload error (DUH)."""
-    with pytest.raises(PayloadError):
+    with pytest.raises(ProtocolError) as caught:
         sia_dcs.decode(data)
+    assert caught.value.reason is RejectReason.PAYLOAD
 
 
 # ---- categories and priority -------------------------------------------------------------

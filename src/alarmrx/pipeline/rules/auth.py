@@ -31,6 +31,7 @@ from typing import Any
 
 from alarmrx.config.card_model import FACTORY_PIN, CardSettings, ContactSettings
 from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.command_records import accepted_action
 from alarmrx.pipeline.rules.commands import CommandRefused
 from alarmrx.pipeline.rules.derived import Derived
 
@@ -282,7 +283,7 @@ class AuthCore:
                 self.per_id.failed(id_key(account, id_code), at)
         elif outcome in {"ok", "factory"} and isinstance(id_code, str):
             self.per_id.succeeded(id_key(account, id_code))
-        if body.get("action") == "change_pin" and body.get("accepted") is True:
+        if accepted_action(body) == "change_pin":
             self._changed(account, id_code, body)
 
     def _changed(self, account: str | None, id_code: object, body: Mapping[str, Any]) -> None:

@@ -33,8 +33,10 @@ from types import MappingProxyType
 from typing import Any
 
 from alarmrx.config.card_model import DEFAULT_CANCEL_WINDOW_S, CardSettings
+from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.pipeline.rules.auth import ChangePin, parse_change_pin
+from alarmrx.pipeline.rules.command_records import accepted_action
 from alarmrx.pipeline.rules.commands import Command, CommandRefused, parse_command
 from alarmrx.pipeline.rules.derived import Derived, DerivedType, derived_type, iso
 from alarmrx.pipeline.rules.events import panel_events
@@ -269,13 +271,6 @@ class Standing:
     counted: list[tuple[int, datetime]] = field(default_factory=list)  # (alarm seq, receipt)
 
 
-def _time(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
 class CardCore:
     """Recent alarms and the card of every account."""
 
@@ -316,8 +311,8 @@ class CardCore:
         self._last_seq = record.journal_seq
         if record.kind is RecordKind.MESSAGE:
             self._keep(record)
-        elif record.kind is RecordKind.COMMAND and record.body.get("accepted") is True:
-            handler = _COMMANDS.get(str(record.body.get("action")))
+        elif record.kind is RecordKind.COMMAND:
+            handler = _COMMANDS.get(accepted_action(record.body) or "")
             return handler(self, record) if handler else []
         elif record.kind is RecordKind.DERIVED:
             self._apply(record)
@@ -532,8 +527,8 @@ class CardCore:
         elif kind in {DerivedType.CARD_YELLOW, DerivedType.CARD_RED}:
             self._standings[account] = Standing(
                 level=Level(str(body.get("card"))),
-                since=_time(body.get("since")),
-                until=_time(body.get("until")),
+                since=parse_iso_time(body.get("since")),
+                until=parse_iso_time(body.get("until")),
                 key=str(body.get("key")),
             )
 

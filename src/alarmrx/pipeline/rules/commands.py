@@ -25,6 +25,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.pipeline.rules.testmode import MAX_DURATION
 
 MAX_NOTE = 500
@@ -124,11 +125,8 @@ def _moment(cmd: Mapping[str, Any], name: str) -> datetime | None:
     value = cmd.get(name)
     if value is None:
         return None
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+    moment = parse_iso_time(value, zoned=True)
+    if moment is None:
         raise CommandRefused(f"{name} must be an ISO 8601 time with a zone (Z or +01:00)")
     return moment
 

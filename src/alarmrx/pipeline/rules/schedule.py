@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.command_records import accepted_action
 from alarmrx.pipeline.rules.derived import Derived, DerivedType
 from alarmrx.pipeline.rules.derived import iso as _iso
 from alarmrx.pipeline.rules.events import StoredEvent, panel_events
@@ -117,7 +118,7 @@ class ScheduleCore:
         out = self._judge(premises, record.received_at - TICK, record.received_at)
         if record.kind is RecordKind.MESSAGE:
             out += self._message(premises, record)
-        elif record.kind is RecordKind.COMMAND and _accepted_overtime(record.body):
+        elif record.kind is RecordKind.COMMAND and accepted_action(record.body) == "overtime":
             out += self._overtime(premises, record)
         self._schedule(record.account, premises)
         return out
@@ -287,10 +288,6 @@ Action = Any  # (core, premises, record, index, event) -> list[Derived]
 _ACTIONS: Mapping[str, Action] = MappingProxyType(
     {"close": ScheduleCore._closed, "open": ScheduleCore._opened, "alarm": ScheduleCore._alarm}
 )
-
-
-def _accepted_overtime(body: Mapping[str, Any]) -> bool:
-    return body.get("action") == "overtime" and body.get("accepted") is True
 
 
 def _deadlines(premises: Premises, after: datetime, upto: datetime) -> list[Deadline]:

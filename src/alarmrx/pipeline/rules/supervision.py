@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.pipeline.rules.derived import Derived, DerivedType, derived_type, iso
 from alarmrx.pipeline.rules.events import is_periodic_test, panel_events
@@ -112,16 +113,6 @@ def _watch(plan: SupervisionPlan) -> _Watch:
 def _same_path(watch: _Watch | None, name: str | None) -> _Path | None:
     index = watch.index_of(name) if watch is not None else None
     return watch.paths[index] if watch is not None and index is not None else None
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 class SupervisionCore:
@@ -322,7 +313,7 @@ class SupervisionCore:
     def _take_down(self, account: str, index: int, path: _Path, record: Record) -> None:
         path.down, path.scheduled, path.fault_seq = True, None, record.journal_seq
         path.restored_by = None
-        seen = _parse_time(record.body.get("last_seen"))
+        seen = parse_iso_time(record.body.get("last_seen"), zoned=True)
         if seen is not None and seen > path.last_seen:
             path.last_seen = seen
         if path.last_seen > record.received_at:  # heard again after the loss was concluded
@@ -485,7 +476,7 @@ def on_wall(derived: Derived, offset: timedelta) -> Derived:
     ``offset``: from the time base it was concluded on to the wall clock's."""
     at = derived.at + offset
     fields = dict(derived.fields)
-    seen = _parse_time(fields.get("last_seen"))
+    seen = parse_iso_time(fields.get("last_seen"), zoned=True)
     if seen is not None:
         fields["last_seen"] = iso(seen + offset)
     key = _key(derived.type, derived.account, fields.get("path"), at)

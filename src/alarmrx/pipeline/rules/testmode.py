@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.command_records import accepted_action
 from alarmrx.pipeline.rules.derived import Derived, DerivedType, derived_type, iso
 
 MAX_DURATION = timedelta(days=7)
@@ -34,15 +36,6 @@ class Session:
     def covers(self, at: datetime) -> bool:
         """True for a moment inside the session."""
         return self.started_at <= at < self.until
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 class TestModeCore:
@@ -92,7 +85,7 @@ class TestModeCore:
 
     def _command(self, record: Record) -> list[Derived]:
         body = record.body
-        if body.get("action") != "test_mode" or body.get("accepted") is not True:
+        if accepted_action(body) != "test_mode":
             return []
         account = str(record.account)
         if body.get("on") is True:
@@ -159,7 +152,7 @@ class TestModeCore:
             if current is not None and current.key == body.get("started"):
                 del self._sessions[account]
         elif kind is DerivedType.TEST_STARTED:
-            until = _time(body.get("until"))
+            until = parse_iso_time(body.get("until"))
             if until is not None:
                 self._sessions[account] = Session(
                     account=account,

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from alarmrx.journal.records import Record, RecordKind
+from alarmrx.pipeline.rules.command_records import accepted_action
 from alarmrx.pipeline.rules.derived import Derived, DerivedType, derived_type, iso
 from alarmrx.pipeline.rules.events import StoredEvent, is_burglary_alarm, panel_events
 from alarmrx.pipeline.rules.plans import VerificationPlan
@@ -98,7 +99,7 @@ class VerificationCore:
             return self._arrived(record)
         if record.kind is RecordKind.DERIVED:
             self._apply_verified(record)
-        elif record.kind is RecordKind.COMMAND and _accepted(record.body, "verify"):
+        elif record.kind is RecordKind.COMMAND and accepted_action(record.body) == "verify":
             return self._by_command(record)
         return []
 
@@ -177,10 +178,6 @@ def _partner(plan: VerificationPlan, kept: Iterable[Alarm], alarm: Alarm) -> Ala
 def _prune(kept: deque[Alarm], newest: datetime) -> None:
     while kept and (len(kept) > CAP or kept[0].at < newest - HORIZON):
         kept.popleft()
-
-
-def _accepted(body: Mapping[str, Any], action: str) -> bool:
-    return body.get("action") == action and body.get("accepted") is True
 
 
 def _named_alarms(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -2,7 +2,7 @@
 
 Order of checks: shape, length, CRC (over the exact bytes, before any decoding), header,
 account, decryption, content grammar, timestamp test, payload. Every failure raises a
-``ProtocolError`` subclass whose reason decides the reply; once the header has parsed the
+``ProtocolError`` whose reason decides the reply; once the header has parsed the
 error carries it, so the reply can echo the addressing. An account whose policy accepts
 unrecognised payloads gets an intact frame whose token, content grammar or payload is not
 understood back as a message marked ``unrecognised`` instead (docs/protocol.md).
@@ -42,19 +42,7 @@ from alarmrx.protocols.dc09.message import (
     Unrecognised,
     XData,
 )
-from alarmrx.protocols.errors import (
-    CRCMismatchError,
-    DecryptError,
-    EncryptionRequiredError,
-    FramingError,
-    LengthMismatchError,
-    NoKeyError,
-    PayloadError,
-    ProtocolError,
-    TimestampError,
-    UnknownAccountError,
-    UnsupportedTokenError,
-)
+from alarmrx.protocols.errors import ProtocolError, RejectReason
 from alarmrx.protocols.fastinit import fast_init
 from alarmrx.protocols.framing import CR, LF, is_binary_crc_head
 
@@ -96,7 +84,7 @@ def parse_frame(
     ``accounts`` maps the frame's header and account (None when it has none) to the
     account's policy, or to None when the account is not served. ``now`` is the receiver's
     time (aware, UTC).
-    Returns the message or raises a ``ProtocolError`` subclass, and nothing else.
+    Returns the message or raises a ``ProtocolError``, and nothing else.
     """
     quirks: set[Quirk] = set()
     crc_style, declared_crc, length_text, body = _split(frame, quirks)
@@ -126,14 +114,14 @@ def _split(frame: bytes, quirks: set[Quirk]) -> tuple[CRCStyle, int, bytes, byte
     end = _frame_end(frame, quirks)
     if end < 10 or frame[0] != LF:
         msg = "a frame is LF, CRC, length, body, CR"
-        raise FramingError(msg)
+        raise ProtocolError(RejectReason.FRAMING, msg)
     if frame[9] != _QUOTE and is_binary_crc_head(frame):
         quirks.add(Quirk.BINARY_CRC)
         return CRCStyle.BINARY, int.from_bytes(frame[1:3], "big"), frame[3:7], frame[7 : end - 1]
     crc_text = frame[1:5]
     if frame[9] != _QUOTE or not HEX_BYTES_RE.fullmatch(crc_text):
         msg = "no 4-hex-digit CRC and 4-digit length before the opening quote"
-        raise FramingError(msg)
+        raise ProtocolError(RejectReason.FRAMING, msg)
     if not crc_text.isupper() and not crc_text.isdigit():
         quirks.add(Quirk.LOWERCASE_HEX)
     return CRCStyle.HEX, int(crc_text, 16), frame[5:9], frame[9 : end - 1]
@@ -152,7 +140,7 @@ def _frame_end(frame: bytes, quirks: set[Quirk]) -> int:
 def _check_length(text: bytes, actual: int, quirks: set[Quirk]) -> None:
     if not HEX_BYTES_RE.fullmatch(text):
         msg = f"length field {text.decode('latin-1')!r} is not 0LLL hex"
-        raise LengthMismatchError(msg)
+        raise ProtocolError(RejectReason.LENGTH, msg)
     if not text.isdigit() and not text.isupper():
         quirks.add(Quirk.LOWERCASE_HEX)  # Visonic PowerLink 3.1 (`001d`)
     declared = int(text, 16)
@@ -165,7 +153,7 @@ def _check_length(text: bytes, actual: int, quirks: set[Quirk]) -> None:
         quirks.add(Quirk.DECIMAL_LENGTH)
         return
     msg = f"length field says {declared} bytes, the body has {actual}"
-    raise LengthMismatchError(msg)
+    raise ProtocolError(RejectReason.LENGTH, msg)
 
 
 def _check_crc(declared: int, body: bytes, quirks: set[Quirk]) -> None:
@@ -178,7 +166,7 @@ def _check_crc(declared: int, body: bytes, quirks: set[Quirk]) -> None:
         quirks.add(Quirk.CRC_INCLUDES_CR)
         return
     msg = f"CRC declared {declared:04X}, computed {computed:04X}"
-    raise CRCMismatchError(msg)
+    raise ProtocolError(RejectReason.CRC, msg)
 
 
 def _parse_header(body: bytes, crc_style: CRCStyle, quirks: set[Quirk]) -> tuple[FrameHeader, int]:
@@ -189,7 +177,7 @@ def _parse_header(body: bytes, crc_style: CRCStyle, quirks: set[Quirk]) -> tuple
     match = HEADER_RE.match(text)
     if match is None:
         msg = f"header {text[:40]!r} does not match '\"token\"seq[R…][L…][#acct]['"
-        raise FramingError(msg)
+        raise ProtocolError(RejectReason.FRAMING, msg)
     star, token, sequence, receiver, line, account = match.groups()
     if line is None:
         quirks.add(Quirk.MISSING_LINE)
@@ -241,7 +229,7 @@ def _parse_after_header(
         policy = _policy(accounts, header, header.account or payload.account)
     if not header.encrypted and policy.require_encryption:
         msg = "plaintext frame for an account that requires encryption"
-        raise EncryptionRequiredError(msg)
+        raise ProtocolError(RejectReason.ENCRYPTION_REQUIRED, msg)
     timestamp = _timestamp(decoded.timestamp, policy, now, encrypted=header.encrypted)
     quirks |= payload.quirks
     _account_quirks(header.account, payload.account, quirks)
@@ -281,15 +269,19 @@ def _decode_content(
     accepts unrecognised payloads (then the frame is kept with what could be decoded)."""
     try:
         data, xdata, timestamp = _split_content(content, encrypted=header.encrypted)
-    except FramingError as err:  # plaintext only: encrypted layouts raise DecryptError
+    except ProtocolError as err:
+        if header.encrypted:  # a plaintext layout only; an encrypted one failed to decrypt
+            raise
         policy = _accepting(err, accounts, header, content, policy)
         return _Content(_nothing(content), (), None, policy, _unrecognised(err))
     if decoder is None:  # a token no decoder serves, from an account that accepts it
-        unserved = UnsupportedTokenError(f"token {header.token!r} is not decoded")
+        unserved = ProtocolError(
+            RejectReason.UNSUPPORTED_TOKEN, f"token {header.token!r} is not decoded"
+        )
         return _Content(_nothing(data), xdata, timestamp, policy, _unrecognised(unserved))
     try:
         return _Content(decoder(data), xdata, timestamp, policy)
-    except PayloadError as err:
+    except ProtocolError as err:
         policy = _accepting(err, accounts, header, data, policy)
         payload = _partial(decoder, data)
         return _Content(payload, xdata, timestamp, policy, _unrecognised(err))
@@ -298,7 +290,7 @@ def _decode_content(
 def _unserved_token(accounts: AccountLookup, header: FrameHeader, rest: bytes) -> AccountPolicy:
     """The policy for a token without a decoder, if its account accepts unrecognised
     payloads; replies (ACK, NAK, DUH, RSP) are never accepted as messages."""
-    err = UnsupportedTokenError(f"token {header.token!r} is not served")
+    err = ProtocolError(RejectReason.UNSUPPORTED_TOKEN, f"token {header.token!r} is not served")
     if header.token in REPLY_TOKENS:
         raise err
     text = "" if header.encrypted else rest.decode("latin-1")
@@ -337,7 +329,7 @@ def _partial(decoder: Decoder, data: str) -> Payload:
     for block in blocks:
         try:
             events += decoder(block).events
-        except PayloadError:
+        except ProtocolError:
             continue  # this block is what was not understood
     return Payload(account=account, events=tuple(events), quirks=frozenset())
 
@@ -354,21 +346,21 @@ def _policy(accounts: AccountLookup, header: FrameHeader, account: str | None) -
     policy = accounts(header, account)
     if policy is None:
         msg = f"account {account!r} is not served" if account else "frame names no account"
-        raise UnknownAccountError(msg)
+        raise ProtocolError(RejectReason.UNKNOWN_ACCOUNT, msg)
     return policy
 
 
 def _decrypt(policy: AccountPolicy, hex_text: bytes, quirks: set[Quirk]) -> str:
     if policy.key is None:
         msg = "encrypted frame for an account without a key"
-        raise NoKeyError(msg)
+        raise ProtocolError(RejectReason.NO_KEY, msg)
     msg = f"ciphertext of {len(hex_text)} characters is not whole AES blocks in hex"
     if not hex_text or len(hex_text) % 32:
-        raise DecryptError(msg)
+        raise ProtocolError(RejectReason.DECRYPT, msg)
     try:
         ciphertext = binascii.unhexlify(hex_text)  # strict: hex digits only
     except binascii.Error as err:
-        raise DecryptError(msg) from err
+        raise ProtocolError(RejectReason.DECRYPT, msg) from err
     if not hex_text.isupper() and not hex_text.isdigit():
         quirks.add(Quirk.LOWERCASE_HEX)
     return _strip_pad(crypto.decrypt(policy.key, ciphertext), quirks)
@@ -391,39 +383,39 @@ def _strip_pad(clear: bytes, quirks: set[Quirk]) -> str:
         pad, content = clear[:close], clear[close:]
     else:
         msg = f"no pad separator after decryption: {_WRONG_KEY}"
-        raise DecryptError(msg)
+        raise ProtocolError(RejectReason.DECRYPT, msg)
     if b"[" in pad:
         msg = f"'[' in the pad: {_WRONG_KEY}"
-        raise DecryptError(msg)
+        raise ProtocolError(RejectReason.DECRYPT, msg)
     if len(pad) >= crypto.BLOCK:
         quirks.add(Quirk.LONG_PAD)
     text = content.decode("latin-1")  # every byte kept; x-data text is decoded per letter
     end = text.find("]")
     if _CONTROL.search(text, 0, end if end >= 0 else len(text)):
         msg = f"control characters in the decrypted data block: {_WRONG_KEY}"
-        raise DecryptError(msg)
+        raise ProtocolError(RejectReason.DECRYPT, msg)
     return text
 
 
 def _split_content(content: str, *, encrypted: bool) -> tuple[str, tuple[XData, ...], str | None]:
     """``data]`` then ``[x…]`` blocks then ``_timestamp``; nothing may follow."""
-    error = DecryptError if encrypted else FramingError
+    reason = RejectReason.DECRYPT if encrypted else RejectReason.FRAMING
     close = _data_end(content)
     if close < 0:
-        raise error("data block has no closing ']'")
+        raise ProtocolError(reason, "data block has no closing ']'")
     data, tail = content[:close], content[close + 1 :]
     xdata: list[XData] = []
     while tail.startswith("["):
         end = tail.find("]")
         if end < 0:
-            raise error("extended data block has no closing ']'")
+            raise ProtocolError(reason, "extended data block has no closing ']'")
         xdata.append(_xdata(tail[1:end]))
         tail = tail[end + 1 :]
     timestamp = None
     if tail.startswith("_"):
         timestamp, tail = tail[1:20], tail[20:]
     if tail:
-        raise error(f"unexpected {tail[:20]!r} after the data")
+        raise ProtocolError(reason, f"unexpected {tail[:20]!r} after the data")
     return data, tuple(xdata), timestamp
 
 
@@ -473,7 +465,7 @@ def _timestamp(
     if text is None:
         if encrypted:
             msg = "encrypted frame without a timestamp"
-            raise TimestampError(msg)
+            raise ProtocolError(RejectReason.TIMESTAMP, msg)
         return None
     stamp = _panel_time(text, policy.panel_timezone) + policy.clock_offset
     if policy.window is not None and (encrypted or policy.check_plain_timestamp):
@@ -495,7 +487,7 @@ def _panel_time(text: str, zone_name: str | None) -> datetime:
         local = datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError as err:
         msg = f"timestamp {text!r} is not HH:MM:SS,MM-DD-YYYY"
-        raise TimestampError(msg) from err
+        raise ProtocolError(RejectReason.TIMESTAMP, msg) from err
     return local.astimezone(UTC)  # itself when in UTC
 
 
@@ -508,7 +500,7 @@ def _check_window(stamp: datetime, now: datetime, window: TimestampWindow) -> No
         f"panel time is {skew / second:+.0f} s from the receiver's "
         f"(window -{window.past / second:.0f}/+{window.future / second:.0f} s)"
     )
-    raise TimestampError(msg)
+    raise ProtocolError(RejectReason.TIMESTAMP, msg)
 
 
 def _account_quirks(header: str | None, data: str | None, quirks: set[Quirk]) -> None:
