@@ -73,7 +73,9 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        # One write per line (PrintLogger writes the line and its newline apart): the daemon's
+        # processes share one stderr, and a line written whole is never split by another's.
+        logger_factory=structlog.WriteLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
 
