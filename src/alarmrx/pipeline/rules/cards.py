@@ -382,17 +382,8 @@ class CardCore:
             "cancel_window_s": self.cancel_window(account).total_seconds(),
             "command_seq": record.journal_seq,
         }
-        return [
-            Derived(
-                type=DerivedType.ALARM_CANCELLED,
-                account=account,
-                at=record.received_at,
-                key=f"alarm.cancelled|{account}|{alarm.journal_seq}",
-                description=f"Alarm cancelled by contact {body.get('id_code')}",
-                refs=(alarm.journal_seq, record.journal_seq),
-                fields=MappingProxyType(fields),
-            )
-        ]
+        text = f"Alarm cancelled by contact {body.get('id_code')}"
+        return [_on_alarm(DerivedType.ALARM_CANCELLED, alarm, record, text, fields)]
 
     def _closed(self, record: Record) -> list[Derived]:
         account, body = str(record.account), record.body
@@ -406,17 +397,8 @@ class CardCore:
             "note": body.get("note"),
             "command_seq": record.journal_seq,
         }
-        return [
-            Derived(
-                type=DerivedType.ALARM_CLOSED,
-                account=account,
-                at=record.received_at,
-                key=f"alarm.closed|{account}|{alarm.journal_seq}",
-                description=f"Alarm closed by {body.get('by')}",
-                refs=(alarm.journal_seq, record.journal_seq),
-                fields=MappingProxyType(fields),
-            )
-        ]
+        text = f"Alarm closed by {body.get('by')}"
+        return [_on_alarm(DerivedType.ALARM_CLOSED, alarm, record, text, fields)]
 
     def _marked_false(self, record: Record) -> list[Derived]:
         account, body = str(record.account), record.body
@@ -553,12 +535,21 @@ def _false_alarm(
         "command_seq": record.journal_seq,
     }
     text = "counted" if why is None else f"not counted: {why}"
+    return _on_alarm(DerivedType.ALARM_FALSE, alarm, record, f"False alarm ({text})", fields)
+
+
+def _on_alarm(
+    kind: DerivedType, alarm: Alarm, record: Record, text: str, fields: dict[str, Any]
+) -> Derived:
+    """A command's conclusion about one alarm: keyed by the alarm (one per alarm and kind,
+    however often the command is replayed), referring to the alarm and the command."""
+    account = str(record.account)
     return Derived(
-        type=DerivedType.ALARM_FALSE,
+        type=kind,
         account=account,
         at=record.received_at,
-        key=f"alarm.false|{account}|{alarm.journal_seq}",
-        description=f"False alarm ({text})",
+        key=f"{kind.value}|{account}|{alarm.journal_seq}",
+        description=text,
         refs=(alarm.journal_seq, record.journal_seq),
         fields=MappingProxyType(fields),
     )
