@@ -29,19 +29,19 @@ from alarmrx.journal.dedupe import MAX_ENTRIES, DedupeIndex
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import NewRecord, Record, RecordKind
 from alarmrx.journal.tail import CAPACITY
-from alarmrx.pipeline.payloads import state_payload
-from alarmrx.pipeline.rules.alarms import OpenAlarmCore
-from alarmrx.pipeline.rules.auth import MAX_KEYS, Limiter
-from alarmrx.pipeline.rules.cards import CAP as CARD_CAP
-from alarmrx.pipeline.rules.cards import CardCore
-from alarmrx.pipeline.rules.derived import Derived, DerivedType, new_record
-from alarmrx.pipeline.rules.plans import supervision_plan
-from alarmrx.pipeline.rules.supervision import SupervisionCore
-from alarmrx.pipeline.rules.verification import CAP as VERIFICATION_CAP
-from alarmrx.pipeline.rules.verification import VerificationCore
-from alarmrx.pipeline.state import MAX_AREAS, MAX_NOTES, MAX_OPEN_ALARMS, MAX_TEXT, StateBook
+from alarmrx.mqtt.payloads import state_payload
 from alarmrx.protocols import AccountPolicy, contact_id, parse_frame, sia_dcs
 from alarmrx.receiver.body import dedupe_key, message_body
+from alarmrx.rules.alarms import OpenAlarmCore
+from alarmrx.rules.auth import MAX_KEYS, Limiter
+from alarmrx.rules.cards import CAP as CARD_CAP
+from alarmrx.rules.cards import CardCore
+from alarmrx.rules.derived import Derived, DerivedType, new_record
+from alarmrx.rules.plans import supervision_plan
+from alarmrx.rules.state import MAX_AREAS, MAX_NOTES, MAX_OPEN_ALARMS, MAX_TEXT, StateBook
+from alarmrx.rules.supervision import SupervisionCore
+from alarmrx.rules.verification import CAP as VERIFICATION_CAP
+from alarmrx.rules.verification import VerificationCore
 from benchmarks.accounts import make_accounts
 from benchmarks.frames import FrameSource
 from benchmarks.soak import soak_mix

@@ -44,7 +44,7 @@ from typing import Any, Literal
 from alarmrx.config import MQTTSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import NewRecord, RecordKind
-from alarmrx.pipeline.publish import MQTTPublisher
+from alarmrx.mqtt.publish import MQTTPublisher
 from benchmarks.broker import Broker
 
 Protocol = Literal["3.1.1", "5"]

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import structlog
 
-import alarmrx.pipeline.rules
+import alarmrx.rules
 from alarmrx.config.model import (
     AccountSettings,
     OpenPeriod,
@@ -49,10 +49,10 @@ from alarmrx.config.model import (
     VerificationSettings,
 )
 from alarmrx.journal import Journal, NewRecord, Record, RecordKind
-from alarmrx.pipeline.rules import RulesRunner, plans_from
-from alarmrx.pipeline.rules.engine import RuleEngine
 from alarmrx.protocols import AccountPolicy, FrameHeader, parse_frame
 from alarmrx.receiver.body import dedupe_key, message_body
+from alarmrx.rules import RulesRunner, plans_from
+from alarmrx.rules.engine import RuleEngine
 from benchmarks.accounts import make_accounts
 from benchmarks.frames import MIX, FrameSource
 
@@ -132,7 +132,7 @@ class Clock:
         return 1000.0
 
 
-def fold_cost(plans: alarmrx.pipeline.rules.RulePlans, records: list[Record]) -> float:
+def fold_cost(plans: alarmrx.rules.RulePlans, records: list[Record]) -> float:
     """µs per record of ``RuleEngine.fold``, live, with ``on_timer`` every 100 records."""
     engine = RuleEngine(plans)
     engine.supervision.start(records[0].received_at)
@@ -272,7 +272,7 @@ async def measure(args: argparse.Namespace) -> None:
     n = len(stored)
     replay_cpu = statistics.median(cpu for cpu, _ in replays)
     replay_wall = statistics.median(wall for _, wall in replays)
-    print(f"alarmrx from {Path(alarmrx.pipeline.rules.__file__).parent}")
+    print(f"alarmrx from {Path(alarmrx.rules.__file__).parent}")
     print(f"{n} records, {args.accounts} accounts, median of {args.runs} runs")
     print(f"fold     {statistics.median(folds):8.2f} µs per record (engine alone)")
     print(

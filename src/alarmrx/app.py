@@ -33,8 +33,8 @@ from alarmrx.observability.clock import ClockStatus, clock_status, sync_change
 from alarmrx.observability.http import MetricsServer
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
-from alarmrx.pipeline.rules import RulePlans, RulesRunner, plans_from
 from alarmrx.receiver import FrameHandler, Receiver
+from alarmrx.rules import RulePlans, RulesRunner, plans_from
 
 log = structlog.get_logger("alarmrx.app")
 
@@ -215,7 +215,7 @@ class Daemon:
         if mqtt is None:
             log.warning("mqtt_not_configured", detail="events stay in the journal")
             return None
-        from alarmrx.pipeline.publish import MQTTPublisher  # noqa: PLC0415 - optional part
+        from alarmrx.mqtt.publish import MQTTPublisher  # noqa: PLC0415 - optional part
 
         return MQTTPublisher(
             mqtt,

@@ -7,7 +7,7 @@ steps (the receiver, the rules and the ACK timestamps all read that one clock).
   than the journal's latest receipt time is stamped with that latest time instead, and keeps
   what the clock said in ``received_at_raised`` (receiver/receipts.py).
 - Supervision does not fire because the clock jumped: silence is measured on a monotonic
-  time base (pipeline/rules/timebase.py); tests/unit/rules/test_clock_steps.py covers the
+  time base (rules/timebase.py); tests/unit/rules/test_clock_steps.py covers the
   loss that is real.
 """
 

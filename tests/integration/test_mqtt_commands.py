@@ -22,15 +22,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from tests.daemon import Daemon, exchange_tcp, frame, write_config
 from tests.mosquitto import Mosquitto, Subscriber
-from tests.unit.pipeline.builders import RECEIVER_ID, message, sia, validator
+from tests.unit.builders import RECEIVER_ID, message, sia, validator
 
 from alarmrx.config import AccountSettings, MQTTSettings
 from alarmrx.config.card_model import CardSettings, ContactSettings
 from alarmrx.journal.journal import Journal
-from alarmrx.pipeline.broker import Backoff
-from alarmrx.pipeline.command_topic import MAX_REQUEST_BYTES
-from alarmrx.pipeline.publish import MQTTPublisher
-from alarmrx.pipeline.rules import RulesRunner
+from alarmrx.mqtt.broker import Backoff
+from alarmrx.mqtt.command_topic import MAX_REQUEST_BYTES
+from alarmrx.mqtt.publish import MQTTPublisher
+from alarmrx.rules import RulesRunner
 
 pytestmark = pytest.mark.integration
 

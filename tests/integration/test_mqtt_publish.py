@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.mosquitto import Mosquitto, Subscriber
-from tests.unit.pipeline.builders import (
+from tests.unit.builders import (
     RECEIVER_ID,
     RecordingMetrics,
     cid,
@@ -24,10 +24,10 @@ from tests.unit.pipeline.builders import (
 
 from alarmrx.config import AccountSettings, MQTTSettings, ZoneSettings
 from alarmrx.journal.journal import Journal
-from alarmrx.pipeline.broker import Backoff
-from alarmrx.pipeline.order import effective_priorities
-from alarmrx.pipeline.outbox import CURSOR
-from alarmrx.pipeline.publish import MQTTPublisher
+from alarmrx.mqtt.broker import Backoff
+from alarmrx.mqtt.order import effective_priorities
+from alarmrx.mqtt.outbox import CURSOR
+from alarmrx.mqtt.publish import MQTTPublisher
 
 pytestmark = pytest.mark.integration
 

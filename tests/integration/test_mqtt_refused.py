@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from tests.integration.test_mqtt_publish import has_events, publisher, running
 from tests.mosquitto import Mosquitto, Subscriber
-from tests.unit.pipeline.builders import RecordingMetrics, message, sia
+from tests.unit.builders import RecordingMetrics, message, sia
 
 from alarmrx.journal.journal import Journal
-from alarmrx.pipeline.outbox import CURSOR
+from alarmrx.mqtt.outbox import CURSOR
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from tests.mosquitto import Mosquitto, Subscriber, TLSFiles
-from tests.unit.pipeline.builders import RecordingMetrics, message, sia
+from tests.unit.builders import RecordingMetrics, message, sia
 
 from alarmrx.config import MQTTSettings
 from alarmrx.journal.journal import Journal
-from alarmrx.pipeline.broker import Backoff
-from alarmrx.pipeline.outbox import CURSOR
-from alarmrx.pipeline.publish import MQTTPublisher
+from alarmrx.mqtt.broker import Backoff
+from alarmrx.mqtt.outbox import CURSOR
+from alarmrx.mqtt.publish import MQTTPublisher
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.mosquitto import Mosquitto, Subscriber
-from tests.unit.pipeline.builders import message, sia, validator
+from tests.unit.builders import message, sia, validator
 
 from alarmrx.journal.journal import Journal
 
@@ -25,7 +25,7 @@ import asyncio, sys
 from pathlib import Path
 from alarmrx.config import MQTTSettings
 from alarmrx.journal.journal import Journal
-from alarmrx.pipeline.publish import MQTTPublisher
+from alarmrx.mqtt.publish import MQTTPublisher
 
 async def main() -> None:
     async with await Journal.open(Path(sys.argv[1]), fsync=False) as journal:

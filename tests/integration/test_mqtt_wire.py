@@ -9,9 +9,9 @@ import aiomqtt
 import pytest
 from tests.mosquitto import Mosquitto, Subscriber
 
-from alarmrx.pipeline.outbox import Outgoing
-from alarmrx.pipeline.publish import _JSONProperties
-from alarmrx.pipeline.wire import Wire, _ReadAhead
+from alarmrx.mqtt.outbox import Outgoing
+from alarmrx.mqtt.publish import _JSONProperties
+from alarmrx.mqtt.wire import Wire, _ReadAhead
 
 pytestmark = pytest.mark.integration
 

@@ -31,9 +31,9 @@ from alarmrx.config.model import (
     VerificationSettings,
 )
 from alarmrx.journal.records import NewRecord, Record, RecordKind
-from alarmrx.pipeline.rules.derived import Derived, new_record
-from alarmrx.pipeline.rules.engine import RuleEngine
-from alarmrx.pipeline.rules.plans import RulePlans, plans_from
+from alarmrx.rules.derived import Derived, new_record
+from alarmrx.rules.engine import RuleEngine
+from alarmrx.rules.plans import RulePlans, plans_from
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 CHAIN = VerificationSettings(window_s=120.0, chains=((1, 2, 3, 4),))

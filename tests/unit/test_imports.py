@@ -18,10 +18,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "journal": frozenset(),
     "evidence": frozenset({"journal"}),
     "reports": frozenset({"journal"}),
-    "config": frozenset({"protocols", "pipeline"}),  # rule settings are parsed by the rules
-    "observability": frozenset({"alarmrx", "protocols", "journal", "pipeline"}),
+    "config": frozenset({"protocols", "rules"}),  # rule settings are parsed by the rules
+    "observability": frozenset({"alarmrx", "protocols", "journal", "mqtt"}),
     "receiver": frozenset({"protocols", "journal", "config", "observability"}),
-    "pipeline": frozenset({"protocols", "journal", "config", "evidence"}),
+    "rules": frozenset({"protocols", "journal", "config", "evidence"}),
+    "mqtt": frozenset({"protocols", "journal", "config", "evidence", "rules"}),
     "control": frozenset(),
     "processes": frozenset({"alarmrx", "app", "config", "journal", "observability", "receiver"}),
 }
@@ -69,9 +70,13 @@ def test_the_protocol_core_does_no_io(path: Path) -> None:
     assert top & PROTOCOL_CORE_MAY_NOT == set()
 
 
-def test_the_receiver_and_the_rules_do_not_import_each_other() -> None:
-    assert "pipeline" not in MAY_IMPORT["receiver"]
-    assert "receiver" not in MAY_IMPORT["pipeline"]
+def test_the_receiver_and_the_consumers_do_not_import_each_other() -> None:
+    assert {"rules", "mqtt"} & MAY_IMPORT["receiver"] == set()
+    assert "receiver" not in MAY_IMPORT["rules"] | MAY_IMPORT["mqtt"]
+
+
+def test_the_rules_do_not_import_the_publisher() -> None:
+    assert "mqtt" not in MAY_IMPORT["rules"]
 
 
 def test_every_package_has_a_rule() -> None:

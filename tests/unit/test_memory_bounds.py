@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alarmrx.journal.dedupe import DedupeIndex
-from alarmrx.pipeline.rules.auth import MAX_FAILURES_PER_ID, MAX_KEYS, Limiter
 from alarmrx.protocols import sia_dcs
+from alarmrx.rules.auth import MAX_FAILURES_PER_ID, MAX_KEYS, Limiter
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

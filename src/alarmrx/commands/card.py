@@ -152,8 +152,8 @@ def handle_change_pin(args: argparse.Namespace) -> int:
 def handle_pin_hash(args: argparse.Namespace) -> int:
     """Print ``scrypt$…`` for a PIN."""
     del args
-    from alarmrx.pipeline.rules.auth import check_new_pin, hash_pin  # noqa: PLC0415 - keeps --help light
-    from alarmrx.pipeline.rules.commands import CommandRefused  # noqa: PLC0415
+    from alarmrx.rules.auth import check_new_pin, hash_pin  # noqa: PLC0415 - keeps --help light
+    from alarmrx.rules.commands import CommandRefused  # noqa: PLC0415
 
     pin = read_pin()
     try:

@@ -29,7 +29,7 @@ _ID_CODE = (r"[A-Za-z0-9_.-]{1,32}", "1 to 32 letters, digits, '_', '.', '-'")
 def _pin_hash() -> Check:
     def convert(value: Any, _ctx: Context, _path: KeyPath) -> str:
         c.expect(value, str, 'a string "scrypt$…" (run: alarmrx pin-hash)')
-        from alarmrx.pipeline.rules.auth import PinHash  # noqa: PLC0415 - config loads first
+        from alarmrx.rules.auth import PinHash  # noqa: PLC0415 - config loads first
 
         try:
             return PinHash.parse(value).encode()

@@ -20,7 +20,7 @@ from alarmrx.config.problems import Invalid, Reported
 from alarmrx.config.schema import Context, Option, Table
 
 # EN 50136-1 ATS categories (docs/protocol.md, "EN 50136 reporting times"); the times are in
-# ``alarmrx.pipeline.rules.categories``. The DP ones need two paths.
+# ``alarmrx.rules.categories``. The DP ones need two paths.
 CATEGORIES = ("SP1", "SP2", "SP3", "SP4", "SP5", "SP6", "DP1", "DP2", "DP3", "DP4")
 MAX_WINDOW_S = 3600.0
 

@@ -1,4 +1,4 @@
-"""What the journal stores: the shapes shared by the receiver, the pipeline and the CLI."""
+"""What the journal stores: the shapes the receiver, the rules, the publisher and the CLI share."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class RecordKind(StrEnum):
 
     MESSAGE = "message"  # an accepted panel frame (never a NULL link test)
     REJECTED = "rejected"  # a sampled rejected frame, for diagnosis
-    DERIVED = "derived"  # an event concluded by a pipeline rule (supervision.lost, …)
+    DERIVED = "derived"  # an event concluded by a rule (supervision.lost, …)
     COMMAND = "command"  # an operator or user command, accepted or refused
     ANCHOR = "anchor"  # the chain head as published off the machine
     CHECKPOINT = "checkpoint"  # written by pruning: the chain continues from here

@@ -12,6 +12,7 @@ read-only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from alarmrx.journal.records import Record
 
@@ -53,3 +54,18 @@ class Tail:
     def forget(self, journal_seq: int) -> None:
         """The stored record changed (its ``repeats``): read it from SQLite next time."""
         self._records.pop(journal_seq, None)
+
+
+class JournalTail(Protocol):
+    """The part of the journal a downstream consumer reads: records after a cursor."""
+
+    @property
+    def last_seq(self) -> int: ...
+
+    async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]: ...
+
+    async def wait_for(self, journal_seq: int) -> None: ...
+
+    async def load_cursor(self, name: str) -> int: ...
+
+    async def save_cursor(self, name: str, journal_seq: int) -> None: ...

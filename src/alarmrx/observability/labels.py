@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from alarmrx.journal.records import RecordKind
-from alarmrx.pipeline.interfaces import FailureReason
+from alarmrx.mqtt.interfaces import FailureReason
 from alarmrx.protocols import Quirk, RejectReason, Reply
 
 OTHER = "other"

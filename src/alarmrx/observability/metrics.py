@@ -302,7 +302,7 @@ class Metrics:
         self.journal_size.set_function(lambda: journal_bytes(path))
         self.journal_disk_free.set_function(lambda: free_bytes(path.parent))
 
-    # The publisher's hooks (pipeline.interfaces.PublisherMetrics).
+    # The publisher's hooks (mqtt.interfaces.PublisherMetrics).
     def mqtt_connected(self, connected: bool) -> None:
         """Connected to the broker, or not."""
         self.mqtt_connected_gauge.set(1 if connected else 0)

@@ -18,8 +18,8 @@ from alarmrx.cli import main
 from alarmrx.config import load_settings
 from alarmrx.control import ControlServer, socket_path
 from alarmrx.journal.journal import Journal
-from alarmrx.pipeline.rules import RulesRunner
-from alarmrx.pipeline.rules.auth import verify_pin
+from alarmrx.rules import RulesRunner
+from alarmrx.rules.auth import verify_pin
 
 
 def test_pin_hash_reads_stdin_and_refuses_the_factory_pin(

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from alarmrx.pipeline.command_topic import (
+from alarmrx.mqtt.command_topic import (
     MAX_REQUEST_BYTES,
     CommandRequest,
     account_of,
@@ -18,7 +18,7 @@ from alarmrx.pipeline.command_topic import (
     reply_topic,
     subscription,
 )
-from alarmrx.pipeline.topics import Topics
+from alarmrx.mqtt.topics import Topics
 
 TOPICS = Topics("alarmrx", "rx1")
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schema"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alarmrx.config import ConfigError, load_settings
-from alarmrx.pipeline.rules.auth import (
+from alarmrx.rules.auth import (
     LOCKOUT,
     MAX_FAILURES_PER_ID,
     Limiter,

@@ -22,8 +22,8 @@ from alarmrx.config.card_model import CardSettings, ContactSettings
 from alarmrx.config.model import AccountSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.pipeline.rules import RulesRunner
-from alarmrx.pipeline.rules.auth import MAX_FAILURES_PER_SOURCE, PinHash
+from alarmrx.rules import RulesRunner
+from alarmrx.rules.auth import MAX_FAILURES_PER_SOURCE, PinHash
 
 SALT = b"0123456789abcdef"
 

@@ -10,7 +10,7 @@ from tests.unit.rules.records import Stream, burglary, command, message
 
 from alarmrx.config.card_model import CardSettings
 from alarmrx.journal.records import Record
-from alarmrx.pipeline.rules.cards import (
+from alarmrx.rules.cards import (
     Cancel,
     CardCore,
     Level,
@@ -18,8 +18,8 @@ from alarmrx.pipeline.rules.cards import (
     add_months,
     parse_request,
 )
-from alarmrx.pipeline.rules.commands import CommandRefused
-from alarmrx.pipeline.rules.derived import DerivedType, new_record
+from alarmrx.rules.commands import CommandRefused
+from alarmrx.rules.derived import DerivedType, new_record
 
 JAN = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.unit.pipeline.builders import validator
+from tests.unit.builders import validator
 from tests.unit.rules.records import message, stored
 
 from alarmrx.config.card_model import CardSettings, ContactSettings, ProcedureSettings
 from alarmrx.journal.records import NewRecord, RecordKind
-from alarmrx.pipeline.payloads import event_messages, state_payload
-from alarmrx.pipeline.rules.dispatch import advice, advisor
-from alarmrx.pipeline.state import StateBook
+from alarmrx.mqtt.payloads import event_messages, state_payload
 from alarmrx.protocols.priority import Priority
+from alarmrx.rules.dispatch import advice, advisor
+from alarmrx.rules.state import StateBook
 
 T = datetime(2025, 3, 1, 12, tzinfo=UTC)
 HASH = "scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAA=="

@@ -17,8 +17,8 @@ from alarmrx.evidence import export, verify_bundle
 from alarmrx.evidence.bundle import HTML_NAME, JSON_NAME
 from alarmrx.evidence.incidents import INVALID_ARRIVAL
 from alarmrx.journal import Journal, NewRecord
-from alarmrx.pipeline.rules.cards import CardCore
-from alarmrx.pipeline.rules.derived import new_record
+from alarmrx.rules.cards import CardCore
+from alarmrx.rules.derived import new_record
 
 NOW = T.replace(day=4)
 PERIOD = replace(REQUEST, since=T, until=T.replace(hour=23))

@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alarmrx.journal.records import RecordKind
+from alarmrx.mqtt.interfaces import FailureReason
 from alarmrx.observability import labels as lb
 from alarmrx.observability.clock import ClockStatus
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
-from alarmrx.pipeline.interfaces import FailureReason
 from alarmrx.protocols import Quirk, RejectReason, Reply
 
 REQUIRED = {

@@ -15,10 +15,10 @@ from tests.unit.rules.records import Clock, message
 from alarmrx.config.model import AccountSettings, SupervisionSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.pipeline.rules import RulesRunner
-from alarmrx.pipeline.rules.derived import Derived, DerivedType
-from alarmrx.pipeline.rules.supervision import on_wall
-from alarmrx.pipeline.rules.timebase import SupervisionTime
+from alarmrx.rules import RulesRunner
+from alarmrx.rules.derived import Derived, DerivedType
+from alarmrx.rules.supervision import on_wall
+from alarmrx.rules.timebase import SupervisionTime
 
 HOURS_2 = timedelta(hours=2)
 SUPERVISED = SupervisionSettings(interval_s=60.0, grace_s=10.0)

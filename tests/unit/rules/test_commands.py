@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alarmrx.pipeline.rules.commands import (
+from alarmrx.rules.commands import (
     CommandRefused,
     TestMode,
     Verify,

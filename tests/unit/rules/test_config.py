@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alarmrx.config import ConfigError, load_settings
-from alarmrx.pipeline.rules.plans import plans_from
+from alarmrx.rules.plans import plans_from
 
 REPO = Path(__file__).resolve().parents[3]
 ACCOUNT = '[[accounts]]\naccount = "1"\n'

@@ -18,8 +18,8 @@ from alarmrx.config.card_model import CardSettings, ContactSettings
 from alarmrx.config.model import AccountSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.pipeline.rules import RulesRunner, plans_from
-from alarmrx.pipeline.state import MAX_OPEN_ALARMS, StateBook
+from alarmrx.rules import RulesRunner, plans_from
+from alarmrx.rules.state import MAX_OPEN_ALARMS, StateBook
 
 MAX_AGE = timedelta(hours=1)
 CARD = CardSettings(

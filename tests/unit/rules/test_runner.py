@@ -16,12 +16,12 @@ from tests.unit.rules.records import Clock, at, burglary, message
 from alarmrx.config.model import AccountSettings, SupervisionSettings, VerificationSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import Record, RecordKind
+from alarmrx.mqtt.payloads import event_messages
 from alarmrx.observability.labels import DERIVED_TYPES
-from alarmrx.pipeline.payloads import event_messages
-from alarmrx.pipeline.rules import CURSOR, RulesRunner
-from alarmrx.pipeline.rules.derived import MEANINGS, DerivedType
-from alarmrx.pipeline.rules.runner import CURSOR_EVERY_S
-from alarmrx.pipeline.rules.supervision import RECORD_WAIT
+from alarmrx.rules import CURSOR, RulesRunner
+from alarmrx.rules.derived import MEANINGS, DerivedType
+from alarmrx.rules.runner import CURSOR_EVERY_S
+from alarmrx.rules.supervision import RECORD_WAIT
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
 ACCOUNTS = (

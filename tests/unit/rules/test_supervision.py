@@ -8,9 +8,9 @@ from tests.unit.rules.records import T0, Stream, at, event, message
 
 from alarmrx.config.model import PathSettings, SupervisionSettings
 from alarmrx.journal.records import NewRecord, RecordKind
-from alarmrx.pipeline.rules.derived import Derived, DerivedType, new_record
-from alarmrx.pipeline.rules.plans import supervision_plan
-from alarmrx.pipeline.rules.supervision import RECORD_WAIT, SupervisionCore
+from alarmrx.rules.derived import Derived, DerivedType, new_record
+from alarmrx.rules.plans import supervision_plan
+from alarmrx.rules.supervision import RECORD_WAIT, SupervisionCore
 
 LOST, RESTORED = DerivedType.SUPERVISION_LOST, DerivedType.SUPERVISION_RESTORED
 FAULT, BACK = DerivedType.PATH_FAULT, DerivedType.PATH_RESTORED

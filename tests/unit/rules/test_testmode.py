@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.unit.rules.records import Stream, at, command
 
-from alarmrx.pipeline.rules.derived import DerivedType, new_record
-from alarmrx.pipeline.rules.testmode import TestModeCore
+from alarmrx.rules.derived import DerivedType, new_record
+from alarmrx.rules.testmode import TestModeCore
 
 
 def on(seconds: float, duration_s: float, account: str = "1") -> object:

@@ -7,9 +7,9 @@ from datetime import timedelta
 from tests.unit.rules.records import Stream, at, burglary, command, event, message
 
 from alarmrx.config.model import AccountSettings, VerificationSettings, ZoneSettings
-from alarmrx.pipeline.rules.derived import Derived, new_record
-from alarmrx.pipeline.rules.plans import VerificationPlan, verification_plan
-from alarmrx.pipeline.rules.verification import VerificationCore
+from alarmrx.rules.derived import Derived, new_record
+from alarmrx.rules.plans import VerificationPlan, verification_plan
+from alarmrx.rules.verification import VerificationCore
 
 
 def plan(

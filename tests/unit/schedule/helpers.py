@@ -10,9 +10,9 @@ from tests.unit.rules.records import Stream, command, event, message
 
 from alarmrx.config.model import AccountSettings, OpenPeriod, ScheduleSettings
 from alarmrx.journal.records import Record
-from alarmrx.pipeline.rules.derived import Derived, new_record
-from alarmrx.pipeline.rules.schedule import ScheduleCore
-from alarmrx.pipeline.rules.weekly import SchedulePlan, schedule_plan
+from alarmrx.rules.derived import Derived, new_record
+from alarmrx.rules.schedule import ScheduleCore
+from alarmrx.rules.weekly import SchedulePlan, schedule_plan
 
 CPH = ZoneInfo("Europe/Copenhagen")
 MON, TUE, SAT, SUN = 0, 1, 5, 6

@@ -21,8 +21,8 @@ from tests.unit.schedule.helpers import (
     plan,
 )
 
-from alarmrx.pipeline.rules.derived import DerivedType, new_record
-from alarmrx.pipeline.rules.schedule import ScheduleCore
+from alarmrx.rules.derived import DerivedType, new_record
+from alarmrx.rules.schedule import ScheduleCore
 
 WORKDAY = period(MON, "07:00-18:00")
 US = timedelta(microseconds=1)

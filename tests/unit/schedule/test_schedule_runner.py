@@ -19,8 +19,8 @@ from tests.unit.schedule.helpers import ACCOUNT, closing, local, opening
 from alarmrx.config.model import AccountSettings, OpenPeriod, ScheduleSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.pipeline.payloads import event_messages
-from alarmrx.pipeline.rules import RulesRunner
+from alarmrx.mqtt.payloads import event_messages
+from alarmrx.rules import RulesRunner
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schema" / "event.v1.json"
 SCHEDULE = ScheduleSettings(

@@ -1,0 +1,294 @@
+"""The JSON payloads of the MQTT contract (docs/mqtt.md, docs/schema/*.json), built from
+journal records. Pure: records and settings in, dicts out.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.protocols.dc09.message import Category, Event
+from alarmrx.protocols.priority import Priority, event_priority
+from alarmrx.rules.dispatch import Advise
+from alarmrx.rules.state import (
+    AccountState,
+    Area,
+    AreaState,
+    CardPeriod,
+    OpenAlarm,
+    TemporaryNote,
+)
+
+EVENT_SCHEMA = "alarmrx.event.v1"
+PUBLISHED_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})
+
+
+@dataclass(frozen=True, slots=True)
+class EventMessage:
+    """One message for ``events/{account}``: the record's account and the payload."""
+
+    account: str | None
+    payload: dict[str, Any]
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``."""
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.isoformat()[:-6] + "Z"  # a UTC isoformat() ends in "+00:00"
+
+
+def event_id(receiver_id: str, journal_seq: int, index: int) -> str:
+    """The de-duplication id: the same for every redelivery of the same event."""
+    return f"{receiver_id}:{journal_seq}:{index}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _priority(code: str, category: str, contact_id: bool) -> Priority:
+    shape = Event(
+        code=code, category=Category(category), description="", qualifier=1 if contact_id else None
+    )
+    return event_priority(shape)
+
+
+def priority_of_event(event: Mapping[str, Any]) -> Priority:
+    """The priority class of one stored event (a dict of the journal body)."""
+    contact_id = event.get("qualifier") is not None
+    # event_priority reads only the category, the code's family and whether it is Contact
+    # ID: the family keeps the cache small whatever codes a panel sends
+    code = str(event.get("code") or "")[: 2 if contact_id else 1]
+    return _priority(code, event.get("category") or Category.UNKNOWN, contact_id)
+
+
+def _verified(event: Mapping[str, Any], priority: Priority, body: Mapping[str, Any]) -> bool | None:
+    """None unless a burglary alarm; then False until a rule or command verified it."""
+    if priority is not Priority.INTRUSION or event.get("category") != Category.ALARM:
+        return None
+    return bool(event.get("verified", body.get("verified", False)))
+
+
+def _zone_name(zone: object, zone_names: Mapping[str, str]) -> str | None:
+    return None if zone is None or not zone_names else zone_names.get(str(zone))
+
+
+def _common(record: Record, receiver_id: str) -> dict[str, Any]:
+    body = record.body
+    return {
+        "schema": EVENT_SCHEMA,
+        "journal_seq": record.journal_seq,
+        "received_at": iso(record.received_at),
+        "panel_time": body.get("panel_time"),
+        "account": record.account,
+        "receiver": body.get("receiver"),
+        "line": body.get("line"),
+        "transport": record.transport,
+        "peer": record.peer,
+        "token": body.get("token"),
+        "sequence": body.get("sequence"),
+        "encrypted": bool(body.get("encrypted", False)),
+        "test": bool(body.get("test", False)),
+        "xdata": list(body.get("xdata") or []),
+        # Every byte as the code point of the same value (ISO 8859-1): lossless, JSON-able.
+        "raw": record.raw.decode("latin-1") if record.raw else None,
+        "receiver_id": receiver_id,
+    }
+
+
+def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> dict[str, Any]:
+    contact_id = event.get("qualifier") is not None
+    code = event.get("code")
+    return {
+        "category": event.get("category"),
+        "code": None if contact_id else code,
+        "cid": code if contact_id else None,
+        "qualifier": event.get("qualifier"),
+        "description": event.get("description"),
+        "address": event.get("address"),
+        "zone": event.get("zone"),
+        "zone_name": _zone_name(event.get("zone"), zone_names),
+        "area": event.get("area"),
+        "user": event.get("user"),
+        "text": event.get("text"),
+    }
+
+
+def _dispatch(
+    event: Mapping[str, Any], priority: Priority, record: Record, advise: Advise | None
+) -> dict[str, Any] | None:
+    """The dispatch advice of an alarm event (``rules/dispatch.py``); None for the others."""
+    if advise is None or event.get("category") != Category.ALARM:
+        return None
+    return advise(priority, record.received_at, bool(record.body.get("test", False)))
+
+
+_PRIORITY_NAMES = {p: p.name.lower() for p in Priority}
+
+
+def panel_events(
+    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+) -> list[EventMessage]:
+    """One message per event of a MESSAGE record, ``index`` = position in the frame."""
+    common = _common(record, receiver_id)
+    messages = []
+    for index, event in enumerate(record.body.get("events") or []):
+        priority = priority_of_event(event)
+        payload = {
+            "id": event_id(receiver_id, record.journal_seq, index),
+            **common,
+            "type": "panel",
+            **_event_fields(event, zone_names),
+            "priority": _PRIORITY_NAMES[priority],
+            "verified": _verified(event, priority, record.body),
+            "refs": [],
+            "dispatch": _dispatch(event, priority, record, advise),
+        }
+        messages.append(EventMessage(record.account, payload))
+    return messages
+
+
+def derived_event(
+    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+) -> list[EventMessage]:
+    """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost)."""
+    body = record.body
+    priority = Priority(record.priority)
+    payload = {
+        "id": event_id(receiver_id, record.journal_seq, 0),
+        **_common(record, receiver_id),
+        "type": body.get("type"),
+        **_event_fields(body, zone_names),
+        "priority": _PRIORITY_NAMES[priority],
+        "verified": _verified(body, priority, body),
+        "refs": [int(seq) for seq in body.get("refs") or []],
+        "dispatch": _dispatch(body, priority, record, advise),
+    }
+    return [EventMessage(record.account, payload)]
+
+
+_BUILDERS = {RecordKind.MESSAGE: panel_events, RecordKind.DERIVED: derived_event}
+
+
+def event_messages(
+    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+) -> list[EventMessage]:
+    """What ``record`` publishes on ``events/{account}``; nothing for other record kinds.
+    ``advise`` gives the dispatch advice of its alarm events."""
+    build = _BUILDERS.get(record.kind)
+    return build(record, receiver_id, zone_names, advise) if build else []
+
+
+STATE_SCHEMA = "alarmrx.state.v1"
+SHOWN_OPEN_ALARMS = 8  # the newest open alarms listed in the retained state
+STATUS_SCHEMA = "alarmrx.receiver-status.v1"
+
+
+def _area_payload(area: Area, state: AreaState) -> dict[str, Any]:
+    return {
+        "area": area,
+        "armed": "armed" if state.armed else "disarmed",
+        "changed_at": iso(state.changed_at),
+        "user": state.user,
+        "journal_seq": state.journal_seq,
+    }
+
+
+def _alarm_payload(
+    alarm: OpenAlarm, receiver_id: str, zone_names: Mapping[str, str]
+) -> dict[str, Any]:
+    return {
+        "id": event_id(receiver_id, alarm.journal_seq, alarm.index),
+        "code": None if alarm.contact_id else alarm.code,
+        "cid": alarm.code if alarm.contact_id else None,
+        "zone": alarm.zone,
+        "zone_name": _zone_name(alarm.zone, zone_names),
+        "area": alarm.area,
+        "since": iso(alarm.since),
+        "journal_seq": alarm.journal_seq,
+        "kind": alarm.kind,
+    }
+
+
+def _area_order(item: tuple[Area, AreaState]) -> tuple[bool, str]:
+    return (item[0] is not None, str(item[0]))
+
+
+def state_payload(
+    state: AccountState, receiver_id: str, name: str | None, zone_names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The retained ``state/{account}`` payload."""
+    return {
+        "schema": STATE_SCHEMA,
+        "account": state.account,
+        "name": name,
+        "receiver_id": receiver_id,
+        "journal_seq": state.journal_seq,
+        "last_event_at": iso(state.last_event_at) if state.last_event_at else None,
+        "link": state.link,
+        "test": state.test,
+        "areas": [_area_payload(a, s) for a, s in sorted(state.areas.items(), key=_area_order)],
+        "open_alarms": [
+            _alarm_payload(a, receiver_id, zone_names)
+            for a in state.open_alarms[-SHOWN_OPEN_ALARMS:]
+        ],
+        "open_alarms_total": len(state.open_alarms),
+        "open_alarm_counts": _alarm_counts(state.open_alarms),
+        "card": _card_payload(state.card),
+        "temporary_changes": [_temporary_payload(t) for t in state.temporary],
+    }
+
+
+_KINDS = tuple(p.name.lower() for p in Priority)
+
+
+def _alarm_counts(alarms: tuple[OpenAlarm, ...]) -> dict[str, int]:
+    counts = dict.fromkeys(_KINDS, 0)
+    for alarm in alarms:
+        counts[alarm.kind] += 1
+    return counts
+
+
+def _temporary_payload(note: TemporaryNote) -> dict[str, Any]:
+    return {
+        "note": note.note,
+        "since": iso(note.since),
+        "until": iso(note.until),
+        "journal_seq": note.journal_seq,
+    }
+
+
+def _card_payload(card: CardPeriod | None) -> dict[str, Any]:
+    if card is None:
+        return {"level": "none", "since": None, "until": None}
+    return {"level": card.level, "since": iso(card.since), "until": iso(card.until)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiverInfo:
+    """What ``receivers/{id}/status`` tells about this receiver."""
+
+    receiver_id: str
+    version: str
+    listeners: tuple[str, ...]
+    started_at: datetime
+
+
+def status_payload(info: ReceiverInfo, now: datetime) -> dict[str, Any]:
+    """The retained ``receivers/{id}/status`` payload while the receiver runs."""
+    return {
+        "schema": STATUS_SCHEMA,
+        "receiver_id": info.receiver_id,
+        "status": "online",
+        "version": info.version,
+        "started_at": iso(info.started_at),
+        "uptime_s": round((now - info.started_at).total_seconds(), 3),
+        "listeners": list(info.listeners),
+        "updated_at": iso(now),
+    }
+
+
+def offline_payload(receiver_id: str) -> dict[str, Any]:
+    """The last will, and what a clean shutdown publishes: the same retained topic."""
+    return {"schema": STATUS_SCHEMA, "receiver_id": receiver_id, "status": "offline"}

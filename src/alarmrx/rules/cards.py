@@ -1,0 +1,572 @@
+"""False-alarm cards (docs/commands.md): cancellations, false-alarm marking, yellow and red
+cards, and temporary changes to the account card.
+
+A pure core: journal records in, derived events out; ``on_timer(now)`` ends the cards whose
+three months are up. It never reads a clock.
+
+- Every panel alarm (an event of category ``alarm``) is kept for ``HORIZON`` (at most
+  ``CAP`` per account), so it can be cancelled or marked false.
+- ``cancel`` (by a contact on the account's card, within ``cancel_window_s`` of the alarm's
+  receipt): ``alarm.cancelled``; the alarm then never counts as a false alarm.
+- ``mark_false`` (an operator): ``alarm.false`` with ``counted``: it counts when the police
+  were alerted (``police_alerted``) and it was not cancelled in time.
+- Counted false alarms, by the alarms' receipt times: two within three months (the later at
+  most three calendar months after the earlier) give ``card.yellow``; one received while the
+  yellow card holds gives ``card.red``. A card holds for three calendar months from when it
+  was given, ``since`` inclusive, ``until`` exclusive; then ``card.cleared``. The count
+  starts afresh at every card change. While the red card holds, the dispatch advice says
+  *no police* (``dispatch.py``).
+- ``temporary_change``: a note on the card for at most 7 days (``card.temporary``).
+- ``close_alarm`` (an operator): ``alarm.closed``; the alarm leaves the account's open
+  alarms (docs/mqtt.md, "Open alarms").
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from alarmrx.config.card_model import DEFAULT_CANCEL_WINDOW_S, CardSettings
+from alarmrx.journal.isotime import parse_iso_time
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.rules.auth import ChangePin, parse_change_pin
+from alarmrx.rules.command_records import accepted_action
+from alarmrx.rules.commands import Command, CommandRefused, parse_command
+from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.rules.events import panel_events
+
+HORIZON = timedelta(days=31)
+CAP = 64  # alarm records kept per account (docs/performance.md, "Memory")
+CARD_MONTHS = 3
+COUNT_KEPT = 16  # counted false alarms remembered while no card holds
+MAX_NOTE = 500
+MAX_TEMPORARY = timedelta(days=7)
+DEFAULT_CANCEL_WINDOW = timedelta(seconds=DEFAULT_CANCEL_WINDOW_S)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same time ``months`` calendar months later; the day is clamped to the month's
+    last (30 November + 3 months = 28 or 29 February)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1])
+    )
+
+
+class Level(StrEnum):
+    """The account's false-alarm card."""
+
+    NONE = "none"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cancel:
+    """A contact cancels the alarm(s) of record ``journal_seq``."""
+
+    account: str
+    journal_seq: int
+    id_code: str
+    by: str | None = None
+
+    def journal_fields(self) -> dict[str, Any]:
+        """The COMMAND record's typed fields."""
+        return {
+            "action": "cancel",
+            "journal_seq": self.journal_seq,
+            "id_code": self.id_code,
+            "by": self.by,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkFalse:
+    """An operator marks the alarm of record ``journal_seq`` false."""
+
+    account: str
+    journal_seq: int
+    police_alerted: bool
+    by: str
+    note: str | None = None
+
+    def journal_fields(self) -> dict[str, Any]:
+        """The COMMAND record's typed fields."""
+        return {
+            "action": "mark_false",
+            "journal_seq": self.journal_seq,
+            "police_alerted": self.police_alerted,
+            "by": self.by,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemporaryChange:
+    """A note on the account card for ``duration_s`` (at most 7 days)."""
+
+    account: str
+    note: str
+    duration_s: float
+
+    def journal_fields(self) -> dict[str, Any]:
+        """The COMMAND record's typed fields."""
+        return {"action": "temporary_change", "note": self.note, "duration_s": self.duration_s}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseAlarm:
+    """An operator closes the open alarm(s) of record ``journal_seq``."""
+
+    account: str
+    journal_seq: int
+    by: str
+    note: str | None = None
+
+    def journal_fields(self) -> dict[str, Any]:
+        """The COMMAND record's typed fields."""
+        return {
+            "action": "close_alarm",
+            "journal_seq": self.journal_seq,
+            "by": self.by,
+            "note": self.note,
+        }
+
+
+CardCommand = Cancel | MarkFalse | TemporaryChange | CloseAlarm
+
+
+def _text(cmd: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = cmd.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_NOTE:
+        raise CommandRefused(f"{name} must be text of 1 to {MAX_NOTE} characters")
+    return value
+
+
+def _account(cmd: Mapping[str, Any]) -> str:
+    return str(_text(cmd, "account", required=True))
+
+
+def _seq(cmd: Mapping[str, Any]) -> int:
+    value = cmd.get("journal_seq")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CommandRefused("journal_seq must be the journal_seq of the alarm (an integer)")
+    return value
+
+
+def _by(cmd: Mapping[str, Any]) -> str:
+    return _text(cmd, "by") or "operator"
+
+
+def parse_cancel(cmd: Mapping[str, Any]) -> Cancel:
+    """``{"action": "cancel", "account", "journal_seq", "id_code"}``."""
+    return Cancel(
+        account=_account(cmd),
+        journal_seq=_seq(cmd),
+        id_code=str(_text(cmd, "id_code", required=True)),
+        by=_text(cmd, "by"),
+    )
+
+
+def parse_mark_false(cmd: Mapping[str, Any]) -> MarkFalse:
+    """``{"action": "mark_false", "account", "journal_seq", "police_alerted", "by", "note"}``."""
+    alerted = cmd.get("police_alerted")
+    if not isinstance(alerted, bool):
+        raise CommandRefused("police_alerted must be true or false")
+    return MarkFalse(
+        account=_account(cmd),
+        journal_seq=_seq(cmd),
+        police_alerted=alerted,
+        by=_by(cmd),
+        note=_text(cmd, "note"),
+    )
+
+
+def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
+    """``{"action": "temporary_change", "account", "note", "duration_s"}``."""
+    duration = cmd.get("duration_s")
+    limit = MAX_TEMPORARY.total_seconds()
+    if not isinstance(duration, int | float) or isinstance(duration, bool):
+        raise CommandRefused("duration_s must be a number of seconds")
+    if not 0 < duration < limit:
+        raise CommandRefused(f"duration_s must be above 0 and below {limit:.0f} (a week)")
+    return TemporaryChange(
+        account=_account(cmd),
+        note=str(_text(cmd, "note", required=True)),
+        duration_s=float(duration),
+    )
+
+
+def parse_close_alarm(cmd: Mapping[str, Any]) -> CloseAlarm:
+    """``{"action": "close_alarm", "account", "journal_seq", "by", "note"}``."""
+    return CloseAlarm(
+        account=_account(cmd), journal_seq=_seq(cmd), by=_by(cmd), note=_text(cmd, "note")
+    )
+
+
+CARD_PARSERS: Mapping[str, Callable[[Mapping[str, Any]], CardCommand]] = MappingProxyType(
+    {
+        "cancel": parse_cancel,
+        "mark_false": parse_mark_false,
+        "temporary_change": parse_temporary_change,
+        "close_alarm": parse_close_alarm,
+    }
+)
+
+
+Request = Command | CardCommand | ChangePin
+_OWN: Mapping[str, Callable[[Mapping[str, Any]], CardCommand | ChangePin]] = MappingProxyType(
+    {**CARD_PARSERS, "change_pin": parse_change_pin}
+)
+
+
+def parse_request(cmd: object) -> Request:
+    """Any command: the card's and ``change_pin`` here, the others by ``parse_command``."""
+    action = cmd.get("action") if isinstance(cmd, Mapping) else None
+    parse = _OWN.get(action) if isinstance(action, str) else None
+    if parse is not None:
+        return parse(cmd)  # type: ignore[arg-type]  # a Mapping: it has an action
+    try:
+        return parse_command(cmd)
+    except CommandRefused as refused:
+        if str(refused).startswith("action must be one of"):
+            raise CommandRefused(f"{refused}, {', '.join(_OWN)}") from None
+        raise
+
+
+# -- the core ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Alarm:
+    """One panel alarm record kept for cancelling and marking."""
+
+    journal_seq: int
+    at: datetime
+    cancelled: bool = False
+    marked_false: bool = False
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class Standing:
+    """An account's card, and the counted false alarms since it last changed."""
+
+    level: Level = Level.NONE
+    since: datetime | None = None
+    until: datetime | None = None
+    key: str | None = None
+    counted: list[tuple[int, datetime]] = field(default_factory=list)  # (alarm seq, receipt)
+
+
+class CardCore:
+    """Recent alarms and the card of every account."""
+
+    def __init__(self, cards: Mapping[str, CardSettings]) -> None:
+        self._cards = cards
+        self._alarms: dict[str, OrderedDict[int, Alarm]] = {}
+        self._standings: dict[str, Standing] = {}
+        self._last_seq = 0
+
+    def configure(self, cards: Mapping[str, CardSettings], now: datetime) -> None:
+        """New account cards (a reload); alarms and false-alarm cards are kept."""
+        del now
+        self._cards = cards
+
+    def standing(self, account: str) -> Standing:
+        """The account's card."""
+        return self._standings.get(account) or Standing()
+
+    def alarm(self, account: str, journal_seq: int) -> Alarm | None:
+        """The kept alarm of record ``journal_seq``, if any."""
+        kept = self._alarms.get(account)
+        return kept.get(journal_seq) if kept is not None else None
+
+    def latest_alarm(self, account: str) -> Alarm | None:
+        """The account's latest kept alarm, if any."""
+        kept = self._alarms.get(account)
+        return next(reversed(kept.values()), None) if kept else None
+
+    def cancel_window(self, account: str) -> timedelta:
+        """How long after an alarm's receipt it may be cancelled."""
+        card = self._cards.get(account)
+        return timedelta(seconds=card.cancel_window_s) if card else DEFAULT_CANCEL_WINDOW
+
+    def handle(self, record: Record) -> list[Derived]:
+        """Fold one journal record; what it concludes."""
+        if record.journal_seq <= self._last_seq or record.account is None:
+            return []
+        self._last_seq = record.journal_seq
+        if record.kind is RecordKind.MESSAGE:
+            self._keep(record)
+        elif record.kind is RecordKind.COMMAND:
+            handler = _COMMANDS.get(accepted_action(record.body) or "")
+            return handler(self, record) if handler else []
+        elif record.kind is RecordKind.DERIVED:
+            self._apply(record)
+        return []
+
+    def on_timer(self, now: datetime) -> list[Derived]:
+        """The cards whose three months are up end now."""
+        due = [a for a, s in self._standings.items() if s.until is not None and s.until <= now]
+        return [self._clear(account, now) for account in due]
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest end of a card."""
+        return min((s.until for s in self._standings.values() if s.until), default=None)
+
+    def recorded(self, derived: Derived, journal_seq: int) -> None:
+        """Nothing to remember."""
+
+    def refusal(self, command: CardCommand, now: datetime) -> str | None:
+        """Why the current state does not allow ``command`` (None: it does)."""
+        if isinstance(command, TemporaryChange):
+            return None
+        alarm = self.alarm(command.account, command.journal_seq)
+        if alarm is None:
+            return (
+                f"record {command.journal_seq} holds no alarm of account "
+                f"{command.account!r} from the last {HORIZON.days} days"
+            )
+        if isinstance(command, Cancel):
+            return self._cancel_refusal(command.account, alarm, now)
+        if isinstance(command, CloseAlarm):
+            closed = alarm.closed or alarm.cancelled
+            return f"the alarm of record {alarm.journal_seq} is already closed" if closed else None
+        if alarm.marked_false:
+            return f"the alarm of record {alarm.journal_seq} is already marked false"
+        return None
+
+    def _cancel_refusal(self, account: str, alarm: Alarm, now: datetime) -> str | None:
+        window = self.cancel_window(account)
+        if alarm.cancelled:
+            return f"the alarm of record {alarm.journal_seq} is already cancelled"
+        if alarm.marked_false:
+            return f"the alarm of record {alarm.journal_seq} is already marked false"
+        if now - alarm.at > window:
+            return f"too late: an alarm may be cancelled within {window.total_seconds():.0f} s"
+        return None
+
+    # -- folding --------------------------------------------------------------------------
+
+    def _keep(self, record: Record) -> None:
+        if not any(e.get("category") == "alarm" for _, e in panel_events(record)):
+            return
+        kept = self._alarms.setdefault(str(record.account), OrderedDict())
+        kept[record.journal_seq] = Alarm(record.journal_seq, record.received_at)
+        oldest = record.received_at - HORIZON
+        while len(kept) > CAP or next(iter(kept.values())).at < oldest:
+            kept.popitem(last=False)
+
+    def _cancelled(self, record: Record) -> list[Derived]:
+        account, body = str(record.account), record.body
+        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        if alarm is None:
+            return []
+        alarm.cancelled = True
+        fields = {
+            "alarm_seq": alarm.journal_seq,
+            "id_code": body.get("id_code"),
+            "cancel_window_s": self.cancel_window(account).total_seconds(),
+            "command_seq": record.journal_seq,
+        }
+        text = f"Alarm cancelled by contact {body.get('id_code')}"
+        return [_on_alarm(DerivedType.ALARM_CANCELLED, alarm, record, text, fields)]
+
+    def _closed(self, record: Record) -> list[Derived]:
+        account, body = str(record.account), record.body
+        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        if alarm is None:
+            return []
+        alarm.closed = True
+        fields = {
+            "alarm_seq": alarm.journal_seq,
+            "by": body.get("by"),
+            "note": body.get("note"),
+            "command_seq": record.journal_seq,
+        }
+        text = f"Alarm closed by {body.get('by')}"
+        return [_on_alarm(DerivedType.ALARM_CLOSED, alarm, record, text, fields)]
+
+    def _marked_false(self, record: Record) -> list[Derived]:
+        account, body = str(record.account), record.body
+        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        if alarm is None:
+            return []
+        alarm.marked_false = True
+        police = bool(body.get("police_alerted"))
+        why = "cancelled in time" if alarm.cancelled else None
+        why = why or (None if police else "police not alerted")
+        out = [_false_alarm(account, alarm, record, police=police, why=why)]
+        if why is None:
+            out += self._count(account, alarm, record.received_at, record.journal_seq)
+        return out
+
+    def _count(self, account: str, alarm: Alarm, now: datetime, by_seq: int) -> list[Derived]:
+        until = self.standing(account).until
+        out = [self._clear(account, now)] if until is not None and until <= now else []
+        standing = self._standings.setdefault(account, Standing())
+        if standing.level is Level.RED:
+            return out
+        if standing.level is Level.YELLOW:
+            held = standing.since is not None and standing.since <= alarm.at
+            return out + ([self._give(account, Level.RED, now, by_seq, alarm)] if held else [])
+        pair = [seq for seq, at in standing.counted if _within_months(at, alarm.at)]
+        if not pair:
+            kept = standing.counted[-(COUNT_KEPT - 1) :]
+            standing.counted = [*kept, (alarm.journal_seq, alarm.at)]
+            return out
+        return [*out, self._give(account, Level.YELLOW, now, by_seq, alarm, pair[-1])]
+
+    def _give(
+        self, account: str, level: Level, now: datetime, by_seq: int, *alarms: Alarm | int
+    ) -> Derived:
+        seqs = sorted(a if isinstance(a, int) else a.journal_seq for a in alarms)
+        previous = self.standing(account).level
+        until = add_months(now, CARD_MONTHS)
+        key = f"card.{level}|{account}|{by_seq}"
+        self._standings[account] = Standing(level=level, since=now, until=until, key=key)
+        fields = {
+            "card": level.value,
+            "previous": previous.value,
+            "since": iso(now),
+            "until": iso(until),
+            "false_alarms": seqs,
+            "command_seq": by_seq,
+        }
+        kind = DerivedType.CARD_RED if level is Level.RED else DerivedType.CARD_YELLOW
+        return Derived(
+            type=kind,
+            account=account,
+            at=now,
+            key=key,
+            description=_GIVEN[level].format(until=iso(until)),
+            refs=(*seqs, by_seq),
+            fields=MappingProxyType(fields),
+        )
+
+    def _clear(self, account: str, now: datetime) -> Derived:
+        standing = self._standings.pop(account)
+        fields = {
+            "card": Level.NONE.value,
+            "previous": standing.level.value,
+            "since": iso(standing.since or now),
+            "until": iso(standing.until or now),
+            "ends": standing.key,
+            "reason": "expired",
+        }
+        return Derived(
+            type=DerivedType.CARD_CLEARED,
+            account=account,
+            at=now,
+            key=f"card.cleared|{standing.key}",
+            description=f"The {standing.level} card has expired",
+            fields=MappingProxyType(fields),
+        )
+
+    def _temporary(self, record: Record) -> list[Derived]:
+        account, body = str(record.account), record.body
+        until = record.received_at + timedelta(seconds=float(body.get("duration_s") or 0))
+        fields = {
+            "note": body.get("note"),
+            "since": iso(record.received_at),
+            "until": iso(until),
+            "duration_s": body.get("duration_s"),
+            "id_code": body.get("id_code"),
+            "command_seq": record.journal_seq,
+        }
+        return [
+            Derived(
+                type=DerivedType.CARD_TEMPORARY,
+                account=account,
+                at=record.received_at,
+                key=f"card.temporary|{account}|{record.journal_seq}",
+                description=f"Temporary change until {iso(until)}",
+                refs=(record.journal_seq,),
+                fields=MappingProxyType(fields),
+            )
+        ]
+
+    def _apply(self, record: Record) -> None:
+        """A card change written by an earlier run is the truth."""
+        account, body = str(record.account), record.body
+        kind = derived_type(body)
+        if kind is DerivedType.CARD_CLEARED:
+            if self.standing(account).key == body.get("ends"):
+                self._standings.pop(account, None)
+        elif kind in {DerivedType.CARD_YELLOW, DerivedType.CARD_RED}:
+            self._standings[account] = Standing(
+                level=Level(str(body.get("card"))),
+                since=parse_iso_time(body.get("since")),
+                until=parse_iso_time(body.get("until")),
+                key=str(body.get("key")),
+            )
+
+
+def _within_months(earlier: datetime, later: datetime) -> bool:
+    """Two false alarms at most ``CARD_MONTHS`` calendar months apart, in either order."""
+    first, second = sorted((earlier, later))
+    return second <= add_months(first, CARD_MONTHS)
+
+
+def _false_alarm(
+    account: str, alarm: Alarm, record: Record, *, police: bool, why: str | None
+) -> Derived:
+    body = record.body
+    fields = {
+        "alarm_seq": alarm.journal_seq,
+        "counted": why is None,
+        "not_counted": why,
+        "police_alerted": police,
+        "by": body.get("by"),
+        "note": body.get("note"),
+        "command_seq": record.journal_seq,
+    }
+    text = "counted" if why is None else f"not counted: {why}"
+    return _on_alarm(DerivedType.ALARM_FALSE, alarm, record, f"False alarm ({text})", fields)
+
+
+def _on_alarm(
+    kind: DerivedType, alarm: Alarm, record: Record, text: str, fields: dict[str, Any]
+) -> Derived:
+    """A command's conclusion about one alarm: keyed by the alarm (one per alarm and kind,
+    however often the command is replayed), referring to the alarm and the command."""
+    account = str(record.account)
+    return Derived(
+        type=kind,
+        account=account,
+        at=record.received_at,
+        key=f"{kind.value}|{account}|{alarm.journal_seq}",
+        description=text,
+        refs=(alarm.journal_seq, record.journal_seq),
+        fields=MappingProxyType(fields),
+    )
+
+
+_GIVEN: Mapping[Level, str] = MappingProxyType(
+    {
+        Level.YELLOW: "Yellow card: two false alarms within three months (until {until})",
+        Level.RED: "Red card: no police dispatch until {until}",
+    }
+)
+
+_COMMANDS: Mapping[str, Callable[[CardCore, Record], list[Derived]]] = MappingProxyType(
+    {
+        "cancel": CardCore._cancelled,
+        "mark_false": CardCore._marked_false,
+        "temporary_change": CardCore._temporary,
+        "close_alarm": CardCore._closed,
+    }
+)

@@ -1,0 +1,158 @@
+"""What a rule concludes (``Derived``), and how it is written to the journal.
+
+Every derived type is given the SIA DCS code of the same meaning (YC communications fail,
+YK communications restoral, YS communications trouble, BV burglary verified, TS/TE test
+start/end, YN invalid report), so its category and priority come from the same tables as a
+panel's events.
+``key`` identifies the conclusion: the same inputs always give the same key, which is how a
+replay recognises a conclusion the journal already holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.protocols.dc09.message import Category, Event
+from alarmrx.protocols.priority import Priority, event_priority
+
+
+class DerivedType(StrEnum):
+    """The ``type`` of a derived record (and of its MQTT event)."""
+
+    SUPERVISION_LOST = "supervision.lost"
+    SUPERVISION_RESTORED = "supervision.restored"
+    PATH_FAULT = "supervision.path_fault"
+    PATH_RESTORED = "supervision.path_restored"
+    ALARM_VERIFIED = "alarm.verified"
+    TEST_STARTED = "test.started"
+    TEST_ENDED = "test.ended"
+    ALARM_CANCELLED = "alarm.cancelled"
+    ALARM_FALSE = "alarm.false"
+    ALARM_CLOSED = "alarm.closed"
+    ALARM_EXPIRED = "alarm.expired"
+    CARD_YELLOW = "card.yellow"
+    CARD_RED = "card.red"
+    CARD_CLEARED = "card.cleared"
+    CARD_TEMPORARY = "card.temporary"
+    LATE_TO_ARM = "schedule.late_to_arm"
+    UNEXPECTED_DISARM = "schedule.unexpected_disarm"
+    NOT_ARMED_EVENING = "schedule.not_armed_evening"
+    OVERTIME = "schedule.overtime"
+    REARM_MISSING = "rearm.missing"
+    PAYLOAD_UNRECOGNISED = "payload.unrecognised"
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """The SIA DCS code standing for a derived type, and its category."""
+
+    code: str
+    category: Category
+
+
+MEANINGS: Mapping[DerivedType, Meaning] = MappingProxyType(
+    {
+        DerivedType.SUPERVISION_LOST: Meaning("YC", Category.TROUBLE),
+        DerivedType.SUPERVISION_RESTORED: Meaning("YK", Category.RESTORE),
+        DerivedType.PATH_FAULT: Meaning("YS", Category.TROUBLE),
+        DerivedType.PATH_RESTORED: Meaning("YK", Category.RESTORE),
+        DerivedType.ALARM_VERIFIED: Meaning("BV", Category.ALARM),
+        DerivedType.TEST_STARTED: Meaning("TS", Category.TEST),
+        DerivedType.TEST_ENDED: Meaning("TE", Category.TEST),
+        # OC "cancel report"; no SIA DCS code means a false alarm or a card: YY "status report"
+        DerivedType.ALARM_CANCELLED: Meaning("OC", Category.CANCEL),
+        DerivedType.ALARM_FALSE: Meaning("YY", Category.STATUS),
+        DerivedType.ALARM_CLOSED: Meaning("YY", Category.STATUS),
+        DerivedType.ALARM_EXPIRED: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_YELLOW: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_RED: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_CLEARED: Meaning("YY", Category.STATUS),
+        DerivedType.CARD_TEMPORARY: Meaning("YY", Category.STATUS),
+        # Schedules (docs/schedules.md): OT late to close, OK early open (the nearest SIA
+        # code for a disarm outside the open periods), CI fail to close (the evening
+        # window), CD closing delinquent, CE closing extend.
+        DerivedType.LATE_TO_ARM: Meaning("OT", Category.SUPERVISORY),
+        DerivedType.UNEXPECTED_DISARM: Meaning("OK", Category.SUPERVISORY),
+        DerivedType.NOT_ARMED_EVENING: Meaning("CI", Category.SUPERVISORY),
+        DerivedType.REARM_MISSING: Meaning("CD", Category.SUPERVISORY),
+        DerivedType.OVERTIME: Meaning("CE", Category.STATUS),
+        # YN "invalid report": the transmitter sent a packet with data we could not read.
+        DerivedType.PAYLOAD_UNRECOGNISED: Meaning("YN", Category.TROUBLE),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Derived:
+    """One conclusion of a rule, not yet journaled.
+
+    ``at`` is when it was concluded (the journal's ``received_at``); ``refs`` are the
+    ``journal_seq`` of the records it concludes from; ``fields`` are the rule's own body
+    fields (JSON-able); ``test`` is set by the runner from the account's test mode.
+    """
+
+    type: DerivedType
+    account: str
+    at: datetime
+    key: str
+    description: str
+    refs: tuple[int, ...] = ()
+    zone: int | str | None = None
+    area: int | str | None = None
+    test: bool = False
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def priority(self) -> Priority:
+        """The priority class of its SIA DCS code."""
+        meaning = MEANINGS[self.type]
+        return event_priority(
+            Event(code=meaning.code, category=meaning.category, description=self.description)
+        )
+
+
+def body(derived: Derived) -> dict[str, Any]:
+    """The journal body: what ``mqtt/payloads.py`` publishes, plus the rule's fields."""
+    meaning = MEANINGS[derived.type]
+    return {
+        **derived.fields,
+        "type": derived.type.value,
+        "key": derived.key,
+        "code": meaning.code,
+        "category": meaning.category.value,
+        "description": derived.description,
+        "zone": derived.zone,
+        "area": derived.area,
+        "refs": sorted(set(derived.refs)),
+        "test": derived.test,
+    }
+
+
+def new_record(derived: Derived) -> NewRecord:
+    """The DERIVED record to append for ``derived``."""
+    return NewRecord(
+        kind=RecordKind.DERIVED,
+        received_at=derived.at,
+        account=derived.account,
+        body=body(derived),
+        priority=int(derived.priority),
+    )
+
+
+def derived_type(body: Mapping[str, Any]) -> DerivedType | None:
+    """The type of a stored derived body; None for one this package does not write."""
+    try:
+        return DerivedType(str(body.get("type")))
+    except ValueError:
+        return None
+
+
+def iso(moment: datetime) -> str:
+    """A moment as stored in bodies and keys: ISO 8601 with microseconds."""
+    return moment.isoformat(timespec="microseconds")

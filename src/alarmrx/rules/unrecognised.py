@@ -1,0 +1,69 @@
+"""Frames nobody understood: each one raised to an operator as ``payload.unrecognised``.
+
+A pure core. The receiver accepts an intact frame from a configured account even when its
+token or data block is not understood (``[receiver] unrecognised_payload = "ack"``,
+docs/protocol.md "Unrecognised payloads"): the panel must not be refused, since it never
+retries a DUH'd alarm. The MESSAGE record then carries ``unrecognised`` (reason, detail) and
+the raw bytes; this core turns every such record into one derived event, at trouble
+priority, whose ``text`` is the frame as received, so an operator reads it and acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.rules.derived import Derived, DerivedType
+
+
+class UnrecognisedCore:
+    """One ``payload.unrecognised`` per MESSAGE record marked ``unrecognised``."""
+
+    def __init__(self) -> None:
+        self._last_seq = 0
+
+    def handle(self, record: Record) -> list[Derived]:
+        """Fold one journal record; a conclusion for a frame that was not understood."""
+        if record.journal_seq <= self._last_seq or record.kind is not RecordKind.MESSAGE:
+            return []
+        self._last_seq = record.journal_seq
+        found = record.body.get("unrecognised")
+        if not isinstance(found, Mapping) or record.account is None:
+            return []
+        return [_raised(record, str(found.get("reason")), str(found.get("detail")))]
+
+    def on_timer(self, now: datetime) -> list[Derived]:
+        """Nothing is due by time."""
+        del now
+        return []
+
+    def next_deadline(self) -> datetime | None:
+        """Never."""
+        return None
+
+    def recorded(self, derived: Derived, journal_seq: int) -> None:
+        """Nothing to remember."""
+
+
+def _raised(record: Record, reason: str, detail: str) -> Derived:
+    body = record.body
+    fields = {
+        "reason": reason,
+        "detail": detail,
+        "token": body.get("token"),
+        "sequence": body.get("sequence"),
+        "message_seq": record.journal_seq,
+        # The frame as received, one character per byte (ISO 8859-1): what the operator reads.
+        "text": record.raw.decode("latin-1"),
+    }
+    return Derived(
+        type=DerivedType.PAYLOAD_UNRECOGNISED,
+        account=str(record.account),
+        at=record.received_at,
+        key=f"payload.unrecognised|{record.journal_seq}",
+        description=f"Frame received and acknowledged but not understood ({reason}): {detail}",
+        refs=(record.journal_seq,),
+        fields=MappingProxyType(fields),
+    )
