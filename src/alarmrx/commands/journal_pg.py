@@ -34,7 +34,7 @@ def connection_string(settings: Settings) -> str:
 
 def verify(settings: Settings) -> int:
     """``journal ok: …`` and one line per chain, or the first bad record of each bad chain."""
-    report = _guarded(settings, verify_chains, connection_string(settings))
+    report = guarded(settings, verify_chains, connection_string(settings))
     state = "ok" if report.ok else "BAD"
     chains = len(report.chains)
     print(f"journal {state}: {report.records} records, {chains} chain{'s' * (chains != 1)}")
@@ -53,7 +53,7 @@ def _chain_line(report: VerifyReport) -> str:
 def query_records(
     settings: Settings, account: str | None, since: datetime | None, until: datetime | None
 ) -> Iterator[Record]:
-    records = _guarded(
+    records = guarded(
         settings, query, connection_string(settings), account=account, since=since, until=until
     )
     try:
@@ -65,12 +65,12 @@ def query_records(
 def migrate(settings: Settings, *, source: Path | None, chain: str | None) -> int:
     """The schema; then, with ``source``, the copy of that SQLite journal."""
     dsn = connection_string(settings)
-    before, after = _guarded(settings, migrate_schema, dsn)
+    before, after = guarded(settings, migrate_schema, dsn)
     where = describe(settings.journal.dsn or "")
     print(f"{where}: schema version {after}" + ("" if before == after else f" (was {before})"))
     if source is None:
         return 0
-    report = _guarded(
+    report = guarded(
         settings,
         copy_sqlite,
         dsn,
@@ -91,7 +91,7 @@ def migrate(settings: Settings, *, source: Path | None, chain: str | None) -> in
     return 0
 
 
-def _guarded(settings: Settings, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+def guarded(settings: Settings, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Driver and journal failures as one line, without a traceback or the password."""
     try:
         return function(*args, **kwargs)

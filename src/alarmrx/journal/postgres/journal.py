@@ -19,8 +19,10 @@ import psycopg
 import structlog
 
 from alarmrx.journal.errors import InvalidRecordError, JournalClosedError, JournalError
+from alarmrx.journal.heads import ChainHead
 from alarmrx.journal.journal import Done
 from alarmrx.journal.metrics import JournalMetrics
+from alarmrx.journal.postgres.heads import HEADS, proven_heads
 from alarmrx.journal.postgres.horizon import Horizon
 from alarmrx.journal.postgres.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.postgres.schema import SCHEMA, SEQUENCE, check_version
@@ -190,6 +192,10 @@ class PostgresJournal:
         future: asyncio.Future[None] = self._loop.create_future()
         self._writer.submit(CursorRequest(name, journal_seq, future))
         await future
+
+    async def chain_heads(self) -> list[ChainHead]:
+        """Every chain's head, proven against its last record, for anchors (``heads.py``)."""
+        return proven_heads(await self._read(HEADS, ()))
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections. Idempotent."""
