@@ -6,6 +6,7 @@ named by ``journal verify`` and by the bundle's verification."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -35,10 +36,13 @@ from alarmrx.evidence.anchorer import Anchorer
 from alarmrx.evidence.bundle import CHAINS_FORMAT, JSON_NAME
 from alarmrx.evidence.source_pg import snapshot
 from alarmrx.journal import NewRecord
+from alarmrx.journal.canonical import chain_hash
 from alarmrx.journal.postgres import PostgresJournal
 from alarmrx.journal.postgres.connect import conninfo
 from alarmrx.journal.postgres.migrate import migrate_schema
+from alarmrx.journal.postgres.rows import SELECT_CONTENT
 from alarmrx.journal.postgres.verify import verify_chains
+from alarmrx.journal.rows import content_from_row
 
 pytestmark = pytest.mark.integration
 
@@ -186,6 +190,43 @@ async def test_a_record_changed_in_the_database_is_named(built: Built, tmp_path:
     name = f"record {built.seqs['guard']} (chain rx2 seq {seq})"
     with pytest.raises(BundleError, match="^" + re.escape(f"{name}: does not match its hash")):
         verify_bundle(tmp_path / "bundle")
+
+
+def rewrite(dsn: str, chain: str, first: int, old: str, new: str) -> None:
+    """Change record ``first`` of ``chain`` and rehash the chain from there, head included:
+    the chain is consistent again on its own."""
+    with psycopg.connect(dsn) as conn:
+        stored = conn.execute(
+            f"{SELECT_CONTENT} WHERE chain = %s AND chain_seq >= %s ORDER BY chain_seq",
+            (chain, first),
+        ).fetchall()
+        prev = stored[0][10]
+        for row in stored:
+            content = content_from_row(row)
+            if row[0] == first:
+                content = dataclasses.replace(content, body=content.body.replace(old, new))
+            digest = chain_hash(prev, content)
+            conn.execute(
+                "UPDATE alarmrx.records SET body = %s, prev_hash = %s, hash = %s "
+                "WHERE chain = %s AND chain_seq = %s",
+                (content.body, prev, digest, chain, row[0]),
+            )
+            prev = digest
+        conn.execute("UPDATE alarmrx.chain_heads SET hash = %s WHERE chain = %s", (prev, chain))
+
+
+async def test_a_rewritten_chain_fails_against_the_other_nodes_anchor(built: Built) -> None:
+    chain, seq = built.places["guard"]
+    rewrite(built.dsn, chain, seq, "car 12", "car 13")
+    report = dict(verify_chains(built.dsn).chains)
+    assert report["rx1"].ok and not report["rx2"].ok
+    named = built.places["disarmed"][1]  # rx2's head, as rx1's anchor named it
+    anchor_chain, anchor_seq = built.places["anchor2"]
+    assert (report["rx2"].first_bad_seq, str(report["rx2"].problem)) == (named, "edited")
+    assert report["rx2"].detail == (
+        f"record {named} has another hash than anchor record {built.seqs['anchor2']} "
+        f"(chain {anchor_chain} seq {anchor_seq}) names for it: the chain was rewritten"
+    )
 
 
 def config_for(tmp_path: Path, db: Database) -> Path:

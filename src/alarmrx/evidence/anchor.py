@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.heads import ChainHead
+from alarmrx.journal.heads import ChainHead, body_heads
 from alarmrx.journal.records import NewRecord, RecordKind
 
 ANCHOR_INTERVAL = timedelta(minutes=5)
@@ -125,28 +125,3 @@ def parse_anchor(
     except ValueError:
         return None
     return Anchor(heads, moment, journal_seq)
-
-
-def body_heads(body: Mapping[str, Any], chain: str | None = None) -> tuple[ChainHead, ...] | None:
-    """The heads an ANCHOR body names (a single-chain body: one head, of ``chain``); None
-    when it names none."""
-    listed = body.get("heads")
-    if listed is None:
-        single = _head(chain, body.get("head_seq"), body.get("head_hash"))
-        return None if single is None else (single,)
-    if not isinstance(listed, list) or not listed:
-        return None
-    heads = []
-    for item in listed:
-        named = item.get("chain") if isinstance(item, Mapping) else None
-        head = _head(named, item.get("head_seq"), item.get("head_hash")) if named else None
-        if head is None or not isinstance(named, str):
-            return None
-        heads.append(head)
-    return tuple(heads)
-
-
-def _head(chain: Any, seq: object, digest: object) -> ChainHead | None:
-    if isinstance(seq, int) and not isinstance(seq, bool) and isinstance(digest, str):
-        return ChainHead(chain, seq, digest)
-    return None
