@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from alarmrx.evidence.anchor import body_heads, heads_json
+from alarmrx.evidence.anchor import heads_json
 from alarmrx.evidence.html import render
 from alarmrx.evidence.incidents import Incident, Parameters, incidents
 from alarmrx.evidence.sealed import Sealed, entry, to_json
 from alarmrx.evidence.source import AnchorAt, Snapshot, snapshot
 from alarmrx.journal.canonical import format_received_at
+from alarmrx.journal.heads import body_heads
 
 FORMAT = "alarmrx.evidence.v1"  # the SQLite journal: one chain
 CHAINS_FORMAT = "alarmrx.evidence.v2"  # PostgreSQL: records of several chains

@@ -25,7 +25,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from alarmrx.evidence.anchor import body_heads
 from alarmrx.evidence.bundle import (
     CHAINS_FORMAT,
     FORMAT,
@@ -39,6 +38,7 @@ from alarmrx.evidence.bundle import (
 from alarmrx.evidence.html import render
 from alarmrx.evidence.incidents import Parameters, incidents
 from alarmrx.evidence.sealed import BundleError, Sealed, entry, from_json
+from alarmrx.journal.heads import body_heads
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from alarmrx.evidence.anchor import body_heads
 from alarmrx.evidence.sealed import Sealed
 from alarmrx.journal.canonical import format_received_at
+from alarmrx.journal.heads import body_heads
 from alarmrx.journal.records import RecordKind
 from alarmrx.journal.rows import SELECT_CONTENT, content_from_row, iterate
 from alarmrx.journal.schema import connect_reader
