@@ -16,8 +16,10 @@ from alarmrx.config import Settings
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.postgres.connect import conninfo, describe
 from alarmrx.journal.postgres.migrate import copy_sqlite, migrate_schema
+from alarmrx.journal.postgres.prune import prune_chains
 from alarmrx.journal.postgres.query import query
 from alarmrx.journal.postgres.verify import verify_chains
+from alarmrx.journal.prune import DEFAULT_MIN_AGE
 from alarmrx.journal.records import Record
 from alarmrx.journal.verify import VerifyReport
 
@@ -88,6 +90,32 @@ def migrate(settings: Settings, *, source: Path | None, chain: str | None) -> in
         f"{report.checkpoint_seq}"
         f"; {report.cursors} consumer cursors moved"
     )
+    return 0
+
+
+def prune(settings: Settings, *, before: datetime, now: datetime) -> int:
+    """Every chain pruned before ``before``: a summary line and one line per chain."""
+    report = guarded(
+        settings,
+        prune_chains,
+        connection_string(settings),
+        before=before,
+        now=now,
+        min_age=DEFAULT_MIN_AGE,
+    )
+    if report.pruned == 0:
+        print(f"nothing to prune before {before.isoformat()}")
+        return 0
+    chains = len(report.chains)
+    print(f"pruned {report.pruned} records, {chains} chain{'s' * (chains != 1)}")
+    for chain, chain_report in report.chains:
+        if chain_report.pruned == 0:
+            print(f"  chain {chain}: nothing to prune")
+        else:
+            print(
+                f"  chain {chain}: pruned {chain_report.pruned} records through seq "
+                f"{chain_report.through_seq}; checkpoint is record {chain_report.checkpoint_seq}"
+            )
     return 0
 
 
