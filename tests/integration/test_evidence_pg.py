@@ -174,6 +174,38 @@ async def test_a_changed_head_fails_the_anchor(built: Built, tmp_path: Path) -> 
         verify_bundle(directory)
 
 
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("chain_seq", lambda v: v + 1),
+        ("body", lambda v: v.replace("car 12", "car 13")),
+        ("prev_hash", lambda v: "0" * 64),
+    ],
+)
+async def test_a_changed_field_of_a_bundle_is_named(
+    built: Built, tmp_path: Path, field: str, change: Callable[[Any], Any]
+) -> None:
+    directory = tmp_path / "bundle"
+    data = bundle_of(built, directory)
+    record = next(r for r in data["records"] if r["journal_seq"] == built.seqs["guard"])
+    record[field] = change(record[field])
+    (directory / JSON_NAME).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"^record \d+ \(chain rx2 seq \d+\): "):
+        verify_bundle(directory)
+
+
+async def test_a_record_moved_to_another_chain_is_no_longer_anchored(
+    built: Built, tmp_path: Path
+) -> None:
+    directory = tmp_path / "bundle"
+    data = bundle_of(built, directory)
+    record = next(r for r in data["records"] if r["journal_seq"] == built.seqs["guard"])
+    record["chain"] = "rx9"
+    (directory / JSON_NAME).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    proven = verify_bundle(directory)  # its hash holds, but no chain reaches an anchor now
+    assert proven.unanchored == (built.seqs["guard"],)
+
+
 async def test_a_record_changed_in_the_database_is_named(built: Built, tmp_path: Path) -> None:
     chain, seq = built.places["guard"]
     execute(
