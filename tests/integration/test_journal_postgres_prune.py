@@ -92,9 +92,10 @@ async def test_refused_for_a_young_cutoff_or_a_chain_that_does_not_verify(dsn: s
     assert len(list(query(dsn))) == 8 + 6  # nothing deleted
 
 
-async def test_a_node_writing_a_pruned_chain_goes_on_after_its_checkpoint(dsn: str) -> None:
+async def test_a_node_pruning_while_it_writes_goes_on_after_its_checkpoint(dsn: str) -> None:
     async with await PostgresJournal.open(dsn, chain="rx1") as rx1:
-        prune_chains(dsn, before=CUTOFF, now=NOW)
+        done = await rx1.prune(before=CUTOFF, now=NOW)  # the daemon's retention: every chain
+        assert (done.pruned, done.through_seq, done.checkpoint_seq) == (5 + 4, 5, 9)
         # Its head moved under it: the next batch fails (no ACK) and the writer re-reads it.
         with pytest.raises(JournalWriteError, match="records_chain_chain_seq_key"):
             await rx1.append(message(20, at=NOW))

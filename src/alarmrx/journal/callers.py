@@ -62,7 +62,7 @@ class AppendingJournal:
         return await future
 
 
-def report(metrics: JournalMetrics | None, outcome: Outcome) -> None:
+def report_outcome(metrics: JournalMetrics | None, outcome: Outcome) -> None:
     """A committed or failed batch, told to the metrics."""
     if metrics is None or not (outcome.committed or outcome.error):
         return

@@ -20,7 +20,7 @@ from typing import Any, Self
 
 import structlog
 
-from alarmrx.journal.callers import AppendingJournal, release, report
+from alarmrx.journal.callers import AppendingJournal, release, report_outcome
 from alarmrx.journal.errors import (
     InvalidRecordError,
     JournalClosedError,
@@ -243,5 +243,5 @@ class Journal(AppendingJournal):
             self._last_seq = outcome.head_seq
             self._advanced.set()
             self._advanced = asyncio.Event()
-        report(self._metrics, outcome)
+        report_outcome(self._metrics, outcome)
         release(outcome)

@@ -12,21 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Self
 
 import psycopg
 import structlog
 
-from alarmrx.journal.callers import AppendingJournal, release, report
+from alarmrx.journal.callers import AppendingJournal, release, report_outcome
 from alarmrx.journal.errors import InvalidRecordError, JournalClosedError, JournalError
 from alarmrx.journal.heads import ChainHead
 from alarmrx.journal.metrics import JournalMetrics
 from alarmrx.journal.postgres.heads import HEADS, proven_heads
 from alarmrx.journal.postgres.horizon import Horizon
+from alarmrx.journal.postgres.prune import prune_chains
 from alarmrx.journal.postgres.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.postgres.schema import SCHEMA, SEQUENCE, check_version
 from alarmrx.journal.postgres.writer import Conn, PgWriter, connect
+from alarmrx.journal.prune import DEFAULT_MIN_AGE, PruneReport
 from alarmrx.journal.records import NewRecord, Record
 from alarmrx.journal.writer import AppendRequest, CursorRequest, Outcome, Waiter
 
@@ -174,6 +176,20 @@ class PostgresJournal(AppendingJournal):
         """Every chain's head, proven against its last record, for anchors (``heads.py``)."""
         return proven_heads(await self._read(HEADS, ()))
 
+    async def prune(
+        self, *, before: datetime, now: datetime, min_age: timedelta = DEFAULT_MIN_AGE
+    ) -> PruneReport:
+        """Retention of every chain on a helper thread (``prune.py``): the records pruned
+        in all chains, through and checkpoint of this node's. Raises ``JournalError``."""
+        self._ensure_open()
+        try:
+            pruned = await asyncio.to_thread(
+                prune_chains, self._conninfo, before=before, now=now, min_age=min_age
+            )
+        except psycopg.Error as err:
+            raise JournalError(f"pruning the PostgreSQL journal: {err}") from err
+        return pruned.summary(self._chain)
+
     async def close(self) -> None:
         """Commit what is queued, then close both connections. Idempotent."""
         if self._closed:
@@ -234,5 +250,5 @@ class PostgresJournal(AppendingJournal):
             log.warning("journal_commit_failed", error=outcome.error, chain=self._chain)
         if outcome.committed:
             self._wake()
-        report(self._metrics, outcome)
+        report_outcome(self._metrics, outcome)
         release(outcome)

@@ -13,6 +13,7 @@ retransmit) and its writer re-reads the head (docs/journal.md, "PostgreSQL").
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +54,11 @@ class ChainsPruneReport:
     @property
     def pruned(self) -> int:
         return sum(report.pruned for _, report in self.chains)
+
+    def summary(self, chain: str) -> PruneReport:
+        """The records pruned in every chain, with ``chain``'s through and checkpoint."""
+        own = dict(self.chains).get(chain, PruneReport(pruned=0))
+        return dataclasses.replace(own, pruned=self.pruned)
 
 
 def prune_chains(
