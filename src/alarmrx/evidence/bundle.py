@@ -244,16 +244,27 @@ def _chains_anchor_line(a: dict[str, Any]) -> str:
     return f"  {place}, at {a['at']}:{heads}"
 
 
-README = """Alarm evidence for account {account}, {since} to {until}
+_TITLE = """Alarm evidence for account {account}, {since} to {until}
 {alarms} alarm(s); {records} journal records with their hash-chain proof.
 
-Files
+"""
+_FILES = """Files
   evidence.json  the alarms table, the anchors and every record it draws on, each record
                  with every stored field (raw as base64) and its prev_hash and hash
   evidence.html  the same for people: a table of the alarms and a timeline of each
   README.txt     this file
 
-Check it with alarmrx (needs neither the journal nor the configuration):
+"""
+_NOT_PROVEN = """Anchors in this bundle:
+{anchors}
+
+What this does not prove: that no other alarm happened (only what is included is
+proven), and the required reaction time, which comes from the exporter's configuration.
+"""
+README = (
+    _TITLE
+    + _FILES
+    + """Check it with alarmrx (needs neither the journal nor the configuration):
   alarmrx evidence verify DIR
 It recomputes every record's hash, follows the chain from each record to its anchor,
 recomputes the alarms table from the records, and renders evidence.html and this file again;
@@ -275,28 +286,18 @@ Check it by hand:
    keeps those messages). A head that left the machine before the dispute fixes every
    record before it.
 
-Anchors in this bundle:
-{anchors}
-
-What this does not prove: that no other alarm happened (only what is included is
-proven), and the required reaction time, which comes from the exporter's configuration.
 """
-
-
-README_CHAINS = """Alarm evidence for account {account}, {since} to {until}
-{alarms} alarm(s); {records} journal records with their hash-chain proof.
-
-The journal keeps one hash chain per receiver node: each record names its chain and its
+    + _NOT_PROVEN
+)
+README_CHAINS = (
+    _TITLE
+    + """The journal keeps one hash chain per receiver node: each record names its chain and its
 place in it (chain_seq); journal_seq orders the records of all chains and is what the
 alarms table and the records' bodies refer to.
 
-Files
-  evidence.json  the alarms table, the anchors and every record it draws on, each record
-                 with every stored field (raw as base64) and its prev_hash and hash
-  evidence.html  the same for people: a table of the alarms and a timeline of each
-  README.txt     this file
-
-Check it with alarmrx (needs neither the journal nor the configuration):
+"""
+    + _FILES
+    + """Check it with alarmrx (needs neither the journal nor the configuration):
   alarmrx evidence verify DIR
 It recomputes every record's hash, follows each record's chain to the head an anchor names,
 recomputes the alarms table from the records, and renders evidence.html and this file again;
@@ -319,9 +320,6 @@ Check it by hand:
    keeps those messages). A head that left the machine before the dispute fixes every
    record of its chain before it.
 
-Anchors in this bundle:
-{anchors}
-
-What this does not prove: that no other alarm happened (only what is included is
-proven), and the required reaction time, which comes from the exporter's configuration.
 """
+    + _NOT_PROVEN
+)
