@@ -24,10 +24,12 @@ from tests.unit.evidence.journal_builder import (
     T,
     alarm,
     at,
+    build,
     response,
     user_event,
     verified,
 )
+from tests.unit.evidence.test_bundle_v1 import STORED
 from tests.unit.rules.records import event, message
 
 from alarmrx.cli import main
@@ -39,7 +41,7 @@ from alarmrx.journal import NewRecord
 from alarmrx.journal.canonical import chain_hash
 from alarmrx.journal.postgres import PostgresJournal
 from alarmrx.journal.postgres.connect import conninfo
-from alarmrx.journal.postgres.migrate import migrate_schema
+from alarmrx.journal.postgres.migrate import copy_sqlite, migrate_schema
 from alarmrx.journal.postgres.rows import SELECT_CONTENT
 from alarmrx.journal.postgres.verify import verify_chains
 from alarmrx.journal.rows import content_from_row
@@ -259,6 +261,24 @@ async def test_a_rewritten_chain_fails_against_the_other_nodes_anchor(built: Bui
         f"record {named} has another hash than anchor record {built.seqs['anchor2']} "
         f"(chain {anchor_chain} seq {anchor_seq}) names for it: the chain was rewritten"
     )
+
+
+async def test_a_migrated_sqlite_journal_exports_with_its_old_anchors(
+    postgres: Database, tmp_path: Path
+) -> None:
+    seqs = await build(tmp_path / "journal.db")
+    dsn = dsn_of(postgres)
+    migrate_schema(dsn)
+    copy_sqlite(dsn, tmp_path / "journal.db", chain="rx1", dedupe_window=timedelta(0), now=NOW)
+    data = bundle_of(Built(dsn, {}, {}), tmp_path / "bundle")
+    stored = json.loads((STORED / JSON_NAME).read_text(encoding="utf-8"))
+    assert data["alarms"] == stored["alarms"]  # an empty database: the same journal_seq
+    assert [a["heads"] for a in data["anchors"]] == [
+        [{"chain": "rx1", "head_seq": a["head_seq"], "head_hash": a["head_hash"]}]
+        for a in stored["anchors"]
+    ]
+    proven = verify_bundle(tmp_path / "bundle")
+    assert proven.unanchored == () and proven.anchored[seqs["alarm"]] == seqs["anchor1"]
 
 
 def config_for(tmp_path: Path, db: Database) -> Path:
