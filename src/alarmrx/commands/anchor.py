@@ -1,7 +1,8 @@
 """``alarmrx anchor --config FILE``: the running daemon anchors its chain head now.
 
 The daemon records an ANCHOR every five minutes while the journal moves
-(docs/evidence.md); an evidence bundle exported before the next one cannot prove its latest
+(docs/evidence.md), naming the head of every chain when the journal keeps several
+(PostgreSQL); an evidence bundle exported before the next one cannot prove its latest
 records against a published head (``evidence verify`` exits 3). This asks for one at once,
 over the control socket, and prints it: exit 0, or 1 when the daemon refused or is not
 running.
@@ -29,8 +30,12 @@ def run(args: argparse.Namespace) -> int:
     reply = daemon_request(args.config, {"action": "anchor"})
     if not reply.get("ok"):
         raise CommandError(str(reply.get("error", "refused")), status=1)
-    print(
-        f"anchor record {reply['journal_seq']}: head_seq {reply['head_seq']} "
-        f"head_hash {reply['head_hash']} at {reply['at']}"
-    )
+    from alarmrx.commands.evidence import anchor_line, heads_text  # noqa: PLC0415 - light --help
+
+    if "heads" in reply:  # several chains: the anchor record's own place is not in the reply
+        print(
+            f"anchor record {reply['journal_seq']}: {heads_text(reply['heads'])} at {reply['at']}"
+        )
+    else:
+        print(anchor_line(reply))
     return 0

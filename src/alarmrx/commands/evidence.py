@@ -1,8 +1,10 @@
 """``alarmrx evidence export|verify`` (docs/evidence.md):
 
 - ``export --config FILE --account A --since T --until T --out DIR`` writes the bundle
-  (``evidence.json``, ``evidence.html``, ``README.txt``); exit 0, and a warning naming the
-  records no anchor follows yet and how to anchor them (``alarmrx anchor``);
+  (``evidence.json``, ``evidence.html``, ``README.txt``) from the SQLite journal or, with
+  ``[journal] backend = "postgresql"``, from every chain of the PostgreSQL one; exit 0, and
+  a warning naming the records no anchor follows yet and how to anchor them
+  (``alarmrx anchor``);
 - ``verify DIR`` checks a bundle without the journal or the configuration: exit 0 when it is
   intact and every record is anchored, 3 when intact but some are not anchored, 1 when it
   was altered (the message names the record or file).
@@ -13,13 +15,13 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alarmrx.commands import CommandError
-from alarmrx.commands.report import account_timezone, load, period_arguments
+from alarmrx.commands.report import EX_CONFIG, account_timezone, load, period_arguments
 
 EX_UNANCHORED = 3
 
@@ -42,7 +44,7 @@ def run_export(args: argparse.Namespace) -> int:
     from alarmrx.evidence import Request, export  # noqa: PLC0415 - keeps --help light
     from alarmrx.journal import JournalError  # noqa: PLC0415
 
-    settings = load(args.config)
+    settings = _settings(args.config)
     request = Request(
         account=args.account,
         since=args.since,
@@ -51,14 +53,33 @@ def run_export(args: argparse.Namespace) -> int:
         receiver_id=settings.receiver.id,
         account_name=_name(settings, args.account),
     )
-    try:
-        done = export(settings.journal.path, request, args.out, now=datetime.now(UTC))
-    except (JournalError, sqlite3.Error, OSError) as err:
-        raise CommandError(str(err)) from None
+    if settings.journal.backend == "postgresql":
+        from alarmrx.commands.evidence_pg import export_pg  # noqa: PLC0415 - optional extra
+
+        done = export_pg(settings, request, args.out, now=datetime.now(UTC))
+    else:
+        try:
+            done = export(settings.journal.path, request, args.out, now=datetime.now(UTC))
+        except (JournalError, sqlite3.Error, OSError) as err:
+            raise CommandError(str(err)) from None
     print(f"evidence written to {args.out}: {done.alarms} alarm(s), {done.records} records")
     if done.unanchored:
         print(unanchored_warning(done.unanchored, args.config), file=sys.stderr)
     return 0
+
+
+def _settings(config: Path) -> Any:
+    """The settings without keys; with PostgreSQL, with the database password (this
+    command's own secret, from its file or systemd credential)."""
+    settings = load(config)
+    if settings.journal.backend != "postgresql":
+        return settings
+    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415
+
+    try:
+        return load_settings(config, secrets=Secrets.AVAILABLE)
+    except ConfigError as err:
+        raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
 
 
 def unanchored_warning(seqs: Sequence[int], config: Path) -> str:
@@ -90,6 +111,26 @@ def _name(settings: Any, account: str) -> str | None:
     return next((e.name for e in settings.accounts if e.account == account and e.name), None)
 
 
+def anchor_line(anchor: Mapping[str, Any]) -> str:
+    """``anchor record N: head_seq S head_hash H at T``; with several chains, the record's
+    chain and place and each chain's head."""
+    if "heads" not in anchor:
+        return (
+            f"anchor record {anchor['journal_seq']}: head_seq {anchor['head_seq']} "
+            f"head_hash {anchor['head_hash']} at {anchor['at']}"
+        )
+    place = f"(chain {anchor['chain']} seq {anchor['chain_seq']})"
+    heads = heads_text(anchor["heads"] or ())
+    return f"anchor record {anchor['journal_seq']} {place}: {heads} at {anchor['at']}"
+
+
+def heads_text(heads: Sequence[Mapping[str, Any]]) -> str:
+    """``chain rx1 head_seq S head_hash H, chain rx2 …``."""
+    return ", ".join(
+        f"chain {h['chain']} head_seq {h['head_seq']} head_hash {h['head_hash']}" for h in heads
+    )
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """Check the bundle; a summary, one line per anchor to compare."""
     from alarmrx.evidence import BundleError, verify_bundle  # noqa: PLC0415
@@ -100,11 +141,7 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"evidence BAD: {err}")
         return 1
     for anchor in proven.anchors:
-        print(
-            f"anchor record {anchor['journal_seq']}: head_seq {anchor['head_seq']} "
-            f"head_hash {anchor['head_hash']} at {anchor['at']}: compare with the "
-            "published copy"
-        )
+        print(f"{anchor_line(anchor)}: compare with the published copy")
     summary = (
         f"account {proven.account}, {proven.alarms} alarm(s), {proven.records} "
         "records, every hash and link checked"

@@ -154,14 +154,16 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 def run_prune(args: argparse.Namespace) -> int:
     """Prune before ``--before`` or the configured retention; one summary line."""
-    settings = _settings(args)
-    if settings is not None and settings.journal.backend == "postgresql":
-        raise CommandError('journal prune is not yet available with backend = "postgresql"')
     path, retention_days = _source(args)
     now = datetime.now(UTC)
     if args.before is None and retention_days is None:
         raise CommandError("--before is needed with --journal (no config names a retention)")
     before = args.before or now - timedelta(days=retention_days or 0)
+    settings = _settings(args)
+    if settings is not None and settings.journal.backend == "postgresql":
+        from alarmrx.commands.journal_pg import prune as prune_pg  # noqa: PLC0415
+
+        return prune_pg(settings, before=before, now=now)
     report = _guarded(prune, path, before=before, now=now, min_age=DEFAULT_MIN_AGE)
     if report.pruned == 0:
         print(f"nothing to prune before {before.isoformat()}")

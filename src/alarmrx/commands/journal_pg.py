@@ -16,8 +16,10 @@ from alarmrx.config import Settings
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.postgres.connect import conninfo, describe
 from alarmrx.journal.postgres.migrate import copy_sqlite, migrate_schema
+from alarmrx.journal.postgres.prune import prune_chains
 from alarmrx.journal.postgres.query import query
 from alarmrx.journal.postgres.verify import verify_chains
+from alarmrx.journal.prune import DEFAULT_MIN_AGE
 from alarmrx.journal.records import Record
 from alarmrx.journal.verify import VerifyReport
 
@@ -34,7 +36,7 @@ def connection_string(settings: Settings) -> str:
 
 def verify(settings: Settings) -> int:
     """``journal ok: …`` and one line per chain, or the first bad record of each bad chain."""
-    report = _guarded(settings, verify_chains, connection_string(settings))
+    report = guarded(settings, verify_chains, connection_string(settings))
     state = "ok" if report.ok else "BAD"
     chains = len(report.chains)
     print(f"journal {state}: {report.records} records, {chains} chain{'s' * (chains != 1)}")
@@ -53,7 +55,7 @@ def _chain_line(report: VerifyReport) -> str:
 def query_records(
     settings: Settings, account: str | None, since: datetime | None, until: datetime | None
 ) -> Iterator[Record]:
-    records = _guarded(
+    records = guarded(
         settings, query, connection_string(settings), account=account, since=since, until=until
     )
     try:
@@ -65,12 +67,12 @@ def query_records(
 def migrate(settings: Settings, *, source: Path | None, chain: str | None) -> int:
     """The schema; then, with ``source``, the copy of that SQLite journal."""
     dsn = connection_string(settings)
-    before, after = _guarded(settings, migrate_schema, dsn)
+    before, after = guarded(settings, migrate_schema, dsn)
     where = describe(settings.journal.dsn or "")
     print(f"{where}: schema version {after}" + ("" if before == after else f" (was {before})"))
     if source is None:
         return 0
-    report = _guarded(
+    report = guarded(
         settings,
         copy_sqlite,
         dsn,
@@ -91,7 +93,33 @@ def migrate(settings: Settings, *, source: Path | None, chain: str | None) -> in
     return 0
 
 
-def _guarded(settings: Settings, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+def prune(settings: Settings, *, before: datetime, now: datetime) -> int:
+    """Every chain pruned before ``before``: a summary line and one line per chain."""
+    report = guarded(
+        settings,
+        prune_chains,
+        connection_string(settings),
+        before=before,
+        now=now,
+        min_age=DEFAULT_MIN_AGE,
+    )
+    if report.pruned == 0:
+        print(f"nothing to prune before {before.isoformat()}")
+        return 0
+    chains = len(report.chains)
+    print(f"pruned {report.pruned} records, {chains} chain{'s' * (chains != 1)}")
+    for chain, chain_report in report.chains:
+        if chain_report.pruned == 0:
+            print(f"  chain {chain}: nothing to prune")
+        else:
+            print(
+                f"  chain {chain}: pruned {chain_report.pruned} records through seq "
+                f"{chain_report.through_seq}; checkpoint is record {chain_report.checkpoint_seq}"
+            )
+    return 0
+
+
+def guarded(settings: Settings, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Driver and journal failures as one line, without a traceback or the password."""
     try:
         return function(*args, **kwargs)

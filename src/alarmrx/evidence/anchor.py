@@ -1,56 +1,83 @@
-"""Anchors: the journal's chain head, recorded and published off the machine.
+"""Anchors: the journal's chain heads, recorded and published off the machine.
 
-Every few minutes the daemon takes the chain head (``head_seq``, ``head_hash``), appends an
-ANCHOR record whose body is ``{"head_seq", "head_hash", "at"}`` and publishes the same body
-retained on ``{topic_root}/v1/receivers/{id}/anchor``. A copy that left the machine before a
-dispute began fixes every record up to ``head_seq``: an evidence bundle carries the chain
-from each of its records up to the first anchor after it (``bundle.py``).
+Every few minutes the daemon takes the chain head, appends an ANCHOR record naming it and
+publishes the same body retained on ``{topic_root}/v1/receivers/{id}/anchor``. A copy that
+left the machine before a dispute began fixes every record up to the head it names: an
+evidence bundle carries the chain from each of its records up to the head of the first
+anchor after it (``bundle.py``).
 
-This module is the pure part; the daemon's timer and MQTT publication use it::
-
-    if anchor_due(last, head_seq=journal.last_seq, now=now):
-        head = (await journal.read_after(journal.last_seq - 1, limit=1))[0]
-        result = await journal.append(anchor_record(head.journal_seq, head.hash, now))
-        last = Anchor(head.journal_seq, head.hash, now, result.journal_seq)
-        payload = anchor_payload(last, receiver_id)      # retained, QoS 1
+The SQLite journal keeps one chain; its ANCHOR body is ``{"head_seq", "head_hash", "at"}``.
+The PostgreSQL journal keeps one chain per node; one ANCHOR record names the heads of all
+of them, ``{"heads": [{"chain", "head_seq", "head_hash"}, …], "at"}``, ``head_seq`` being a
+``chain_seq``. This module is the pure part; the daemon's timer (``anchorer.py``) and the
+MQTT publication use it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from alarmrx.journal.canonical import format_received_at
+from alarmrx.journal.heads import ChainHead, body_heads
 from alarmrx.journal.records import NewRecord, RecordKind
 
 ANCHOR_INTERVAL = timedelta(minutes=5)
-PAYLOAD_SCHEMA = "alarmrx.anchor.v1"
+PAYLOAD_SCHEMA = "alarmrx.anchor.v1"  # one chain: head_seq, head_hash
+CHAINS_PAYLOAD_SCHEMA = "alarmrx.anchor.v2"  # several chains: heads
 
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
-    """A published head; ``journal_seq`` is the ANCHOR record's own place (None before it
-    is appended)."""
+    """The published heads; ``journal_seq`` is the ANCHOR record's own place (None before
+    it is appended). A SQLite journal's anchor has one head, of chain None."""
 
-    head_seq: int
-    head_hash: str
+    heads: tuple[ChainHead, ...]
     at: datetime
     journal_seq: int | None = None
 
+    @property
+    def single(self) -> ChainHead | None:
+        """The one head of a single-chain (SQLite) anchor; None for several chains."""
+        return self.heads[0] if len(self.heads) == 1 and self.heads[0].chain is None else None
+
+
+def single_anchor(
+    head_seq: int, head_hash: str, at: datetime, journal_seq: int | None = None
+) -> Anchor:
+    """The anchor of the SQLite journal's one chain."""
+    return Anchor((ChainHead(None, head_seq, head_hash),), at, journal_seq)
+
 
 def anchor_body(head_seq: int, head_hash: str, at: datetime) -> dict[str, Any]:
-    """The ANCHOR record's body: ``{"head_seq", "head_hash", "at"}`` (``at`` in UTC)."""
+    """The single-chain ANCHOR body: ``{"head_seq", "head_hash", "at"}`` (``at`` in UTC)."""
     return {"head_seq": head_seq, "head_hash": head_hash, "at": format_received_at(at)}
 
 
+def heads_json(heads: Sequence[ChainHead]) -> list[dict[str, Any]]:
+    """Several chains' heads as an ANCHOR body, a payload and a bundle list them."""
+    return [{"chain": h.chain, "head_seq": h.head_seq, "head_hash": h.head_hash} for h in heads]
+
+
+def body_of(anchor: Anchor) -> dict[str, Any]:
+    """The ANCHOR record's body: the single-chain form, or ``{"heads", "at"}``."""
+    single = anchor.single
+    if single is not None:
+        return anchor_body(single.head_seq, single.head_hash, anchor.at)
+    return {"heads": heads_json(anchor.heads), "at": format_received_at(anchor.at)}
+
+
 def anchor_record(head_seq: int, head_hash: str, at: datetime) -> NewRecord:
-    """The ANCHOR record to append for the head (``head_seq``, ``head_hash``) at ``at``."""
-    return NewRecord(
-        kind=RecordKind.ANCHOR, received_at=at, body=anchor_body(head_seq, head_hash, at)
-    )
+    """The ANCHOR record to append for the single-chain head (``head_seq``, ``head_hash``)."""
+    return record_of(single_anchor(head_seq, head_hash, at))
+
+
+def record_of(anchor: Anchor) -> NewRecord:
+    """The ANCHOR record to append for ``anchor``."""
+    return NewRecord(kind=RecordKind.ANCHOR, received_at=anchor.at, body=body_of(anchor))
 
 
 def anchor_due(
@@ -60,12 +87,12 @@ def anchor_due(
     now: datetime,
     interval: timedelta = ANCHOR_INTERVAL,
 ) -> bool:
-    """True when the head moved past the last anchor (its own record aside) and the
-    interval has passed since it."""
+    """True when the journal (``head_seq``, its ``last_seq``) moved past the last anchor
+    record and the interval has passed since it."""
     if last is None:
         return head_seq > 0
-    moved = head_seq > (last.journal_seq or last.head_seq)
-    return moved and now - last.at >= interval
+    seen = last.journal_seq if last.journal_seq is not None else max(h.head_seq for h in last.heads)
+    return head_seq > seen and now - last.at >= interval
 
 
 def anchor_topic(topic_root: str, receiver_id: str) -> str:
@@ -75,22 +102,26 @@ def anchor_topic(topic_root: str, receiver_id: str) -> str:
 
 def anchor_payload(anchor: Anchor, receiver_id: str) -> bytes:
     """The retained MQTT payload: the record's body plus where it is in the journal."""
+    schema = PAYLOAD_SCHEMA if anchor.single is not None else CHAINS_PAYLOAD_SCHEMA
     body = {
-        "schema": PAYLOAD_SCHEMA,
+        "schema": schema,
         "receiver_id": receiver_id,
         "journal_seq": anchor.journal_seq,
-        **anchor_body(anchor.head_seq, anchor.head_hash, anchor.at),
+        **body_of(anchor),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def parse_anchor(body: Mapping[str, Any], journal_seq: int | None = None) -> Anchor | None:
-    """The anchor an ANCHOR body states; None when it is not one."""
-    head_seq, head_hash, at = body.get("head_seq"), body.get("head_hash"), body.get("at")
-    if not isinstance(head_seq, int) or not isinstance(head_hash, str):
+def parse_anchor(
+    body: Mapping[str, Any], journal_seq: int | None = None, chain: str | None = None
+) -> Anchor | None:
+    """The anchor an ANCHOR body states; None when it is not one. A single-chain body read
+    from a PostgreSQL chain (a migrated SQLite journal's) names that ``chain``."""
+    heads = body_heads(body, chain)
+    if heads is None:
         return None
     try:
-        moment = datetime.fromisoformat(str(at))
+        moment = datetime.fromisoformat(str(body.get("at")))
     except ValueError:
         return None
-    return Anchor(head_seq, head_hash, moment, journal_seq)
+    return Anchor(heads, moment, journal_seq)

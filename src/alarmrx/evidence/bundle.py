@@ -18,19 +18,27 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alarmrx.evidence.anchor import heads_json
 from alarmrx.evidence.html import render
 from alarmrx.evidence.incidents import Incident, Parameters, incidents
 from alarmrx.evidence.sealed import Sealed, entry, to_json
-from alarmrx.evidence.source import Snapshot, snapshot
+from alarmrx.evidence.source import AnchorAt, Snapshot, snapshot
 from alarmrx.journal.canonical import format_received_at
+from alarmrx.journal.heads import body_heads
 
-FORMAT = "alarmrx.evidence.v1"
+FORMAT = "alarmrx.evidence.v1"  # the SQLite journal: one chain
+CHAINS_FORMAT = "alarmrx.evidence.v2"  # PostgreSQL: records of several chains
+FORMATS = (FORMAT, CHAINS_FORMAT)
 JSON_NAME, HTML_NAME, README_NAME = "evidence.json", "evidence.html", "README.txt"
+# Opens a read-only snapshot of a journal (``source.snapshot``, ``source_pg.snapshot``).
+Opener = Callable[[], AbstractContextManager[Snapshot]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,19 +62,21 @@ class Exported:
     unanchored: tuple[int, ...]
 
 
-def export(journal: Path, request: Request, out: Path, *, now: datetime) -> Exported:
-    """Write the bundle of ``request`` into directory ``out`` (created if missing)."""
+def export(journal: Path | Opener, request: Request, out: Path, *, now: datetime) -> Exported:
+    """Write the bundle of ``request`` into directory ``out`` (created if missing); the
+    journal is a SQLite file or an ``Opener`` (PostgreSQL)."""
     bundle, unanchored = build(journal, request, now=now)
     write(bundle, out)
     return Exported(len(bundle["alarms"]), len(bundle["records"]), unanchored)
 
 
 def build(
-    journal: Path, request: Request, *, now: datetime
+    journal: Path | Opener, request: Request, *, now: datetime
 ) -> tuple[dict[str, Any], tuple[int, ...]]:
     """The ``evidence.json`` content, and the evidence records no anchor follows."""
     follow_up = timedelta(seconds=request.params.follow_up_s)
-    with snapshot(journal) as snap:
+    opened = snapshot(journal) if isinstance(journal, Path) else journal()
+    with opened as snap:
         own = snap.account_records(
             request.account, request.since - follow_up, request.until + follow_up
         )
@@ -77,9 +87,11 @@ def build(
             until=request.until,
             params=request.params,
         )
-        records, unanchored = _with_chains(snap, _seqs(found))
+        used = _seqs(found)
+        records, unanchored = _with_chains(snap, [s for s in own if s.journal_seq in used])
+        chains = snap.chains
     bundle = {
-        "format": FORMAT,
+        "format": CHAINS_FORMAT if chains else FORMAT,
         "account": request.account,
         "account_name": request.account_name,
         "receiver_id": request.receiver_id,
@@ -94,28 +106,52 @@ def build(
     return bundle, unanchored
 
 
-def _seqs(found: list[Incident]) -> list[int]:
-    return sorted({seq for incident in found for seq in incident.seqs()})
+def _seqs(found: list[Incident]) -> set[int]:
+    return {seq for incident in found for seq in incident.seqs()}
 
 
-def _with_chains(snap: Snapshot, seqs: list[int]) -> tuple[list[Sealed], tuple[int, ...]]:
-    """The records from each of ``seqs`` up to the first anchor naming a head at or after
-    it (that anchor's record included), ranges merged; and the seqs without an anchor."""
-    if not seqs:
+def _with_chains(snap: Snapshot, evidence: list[Sealed]) -> tuple[list[Sealed], tuple[int, ...]]:
+    """Each evidence record with its chain up to the head named by the first anchor naming
+    a head at or after it in its chain, and that anchor's record (in one chain with it, the
+    records up to the anchor record); ranges merged; and the records without an anchor."""
+    if not evidence:
         return [], ()
-    anchors = snap.anchors_from(seqs[0])
-    heads = [head for _, head in anchors]
-    ranges, unanchored = [], []
-    for seq in seqs:
-        position = bisect.bisect_left(heads, seq)
-        if position < len(anchors):
-            ranges.append((seq, anchors[position][0]))
-        else:
-            ranges.append((seq, seq))
-            unanchored.append(seq)
-    return [r for first, last in merge_ranges(ranges) for r in snap.between(first, last)], tuple(
-        unanchored
-    )
+    anchors = _by_chain(snap.anchors_from(evidence[0].journal_seq))
+    ranges: dict[str | None, list[tuple[int, int]]] = {}
+    unanchored = []
+    for record in evidence:
+        chain, seq = record.place
+        found = _first_anchor(anchors.get(chain, []), seq)
+        if found is None:
+            ranges.setdefault(chain, []).append((seq, seq))
+            unanchored.append(record.journal_seq)
+            continue
+        anchor, head = found
+        last = max(head, anchor.seq) if anchor.chain == chain else head
+        ranges.setdefault(chain, []).append((seq, last))
+        ranges.setdefault(anchor.chain, []).append((anchor.seq, anchor.seq))
+    records = [
+        r
+        for chain, spans in ranges.items()
+        for first, last in merge_ranges(spans)
+        for r in snap.between(chain, first, last)
+    ]
+    return sorted(records, key=lambda r: r.journal_seq), tuple(unanchored)
+
+
+def _by_chain(anchors: list[AnchorAt]) -> dict[str | None, list[tuple[AnchorAt, int]]]:
+    """For each chain, the anchors naming its head and that head, in ``journal_seq`` order."""
+    found: dict[str | None, list[tuple[AnchorAt, int]]] = {}
+    for anchor in anchors:
+        for chain, head in anchor.heads.items():
+            found.setdefault(chain, []).append((anchor, head))
+    return found
+
+
+def _first_anchor(anchors: list[tuple[AnchorAt, int]], seq: int) -> tuple[AnchorAt, int] | None:
+    """The first anchor naming a head at or after ``seq`` (heads only grow)."""
+    position = bisect.bisect_left([head for _, head in anchors], seq)
+    return anchors[position] if position < len(anchors) else None
 
 
 def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -129,21 +165,36 @@ def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def anchors_of(records: list[Sealed]) -> list[dict[str, Any]]:
-    """The anchors among ``records``, as ``evidence.json`` lists them."""
+def anchors_of(records: Sequence[Sealed]) -> list[dict[str, Any]]:
+    """The anchors among ``records``, as ``evidence.json`` lists them: ``head_seq`` and
+    ``head_hash`` from one chain, ``heads`` (each with its ``chain``) from several."""
     out = []
     for record in records:
         if record.content.kind == "anchor":
             body = json.loads(record.content.body)
-            out.append(
-                {
-                    "journal_seq": record.journal_seq,
-                    "head_seq": body.get("head_seq"),
-                    "head_hash": body.get("head_hash"),
-                    "at": body.get("at"),
-                }
-            )
+            out.append(_single(record, body) if record.chain is None else _chains(record, body))
     return out
+
+
+def _single(record: Sealed, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "journal_seq": record.journal_seq,
+        "head_seq": body.get("head_seq"),
+        "head_hash": body.get("head_hash"),
+        "at": body.get("at"),
+    }
+
+
+def _chains(record: Sealed, body: dict[str, Any]) -> dict[str, Any]:
+    chain, seq = record.place
+    heads = body_heads(body, chain)
+    return {
+        "journal_seq": record.journal_seq,
+        "chain": chain,
+        "chain_seq": seq,
+        "heads": None if heads is None else heads_json(heads),
+        "at": body.get("at"),
+    }
 
 
 def dumps(bundle: dict[str, Any]) -> str:
@@ -161,15 +212,13 @@ def write(bundle: dict[str, Any], out: Path) -> None:
 
 def readme(bundle: dict[str, Any]) -> str:
     """``README.txt``: how to check the bundle, with its anchors."""
+    chains = bundle.get("format") == CHAINS_FORMAT
+    line = _chains_anchor_line if chains else _anchor_line
     anchors = (
-        "\n".join(
-            f"  record {a['journal_seq']}: head_seq {a['head_seq']}, head_hash {a['head_hash']}, "
-            f"at {a['at']}"
-            for a in bundle["anchors"]
-        )
+        "\n".join(line(a) for a in bundle["anchors"])
         or "  (none: no record of this bundle is anchored yet)"
     )
-    return README.format(
+    return (README_CHAINS if chains else README).format(
         account=bundle["account"],
         since=bundle["since"],
         until=bundle["until"],
@@ -179,16 +228,43 @@ def readme(bundle: dict[str, Any]) -> str:
     )
 
 
-README = """Alarm evidence for account {account}, {since} to {until}
+def _anchor_line(a: dict[str, Any]) -> str:
+    return (
+        f"  record {a['journal_seq']}: head_seq {a['head_seq']}, head_hash {a['head_hash']}, "
+        f"at {a['at']}"
+    )
+
+
+def _chains_anchor_line(a: dict[str, Any]) -> str:
+    heads = "".join(
+        f"\n    chain {h['chain']}: head_seq {h['head_seq']}, head_hash {h['head_hash']}"
+        for h in a["heads"] or ()
+    )
+    place = f"record {a['journal_seq']} (chain {a['chain']} seq {a['chain_seq']})"
+    return f"  {place}, at {a['at']}:{heads}"
+
+
+_TITLE = """Alarm evidence for account {account}, {since} to {until}
 {alarms} alarm(s); {records} journal records with their hash-chain proof.
 
-Files
+"""
+_FILES = """Files
   evidence.json  the alarms table, the anchors and every record it draws on, each record
                  with every stored field (raw as base64) and its prev_hash and hash
   evidence.html  the same for people: a table of the alarms and a timeline of each
   README.txt     this file
 
-Check it with alarmrx (needs neither the journal nor the configuration):
+"""
+_NOT_PROVEN = """Anchors in this bundle:
+{anchors}
+
+What this does not prove: that no other alarm happened (only what is included is
+proven), and the required reaction time, which comes from the exporter's configuration.
+"""
+README = (
+    _TITLE
+    + _FILES
+    + """Check it with alarmrx (needs neither the journal nor the configuration):
   alarmrx evidence verify DIR
 It recomputes every record's hash, follows the chain from each record to its anchor,
 recomputes the alarms table from the records, and renders evidence.html and this file again;
@@ -210,9 +286,40 @@ Check it by hand:
    keeps those messages). A head that left the machine before the dispute fixes every
    record before it.
 
-Anchors in this bundle:
-{anchors}
-
-What this does not prove: that no other alarm happened (only what is included is
-proven), and the required reaction time, which comes from the exporter's configuration.
 """
+    + _NOT_PROVEN
+)
+README_CHAINS = (
+    _TITLE
+    + """The journal keeps one hash chain per receiver node: each record names its chain and its
+place in it (chain_seq); journal_seq orders the records of all chains and is what the
+alarms table and the records' bodies refer to.
+
+"""
+    + _FILES
+    + """Check it with alarmrx (needs neither the journal nor the configuration):
+  alarmrx evidence verify DIR
+It recomputes every record's hash, follows each record's chain to the head an anchor names,
+recomputes the alarms table from the records, and renders evidence.html and this file again;
+any changed byte fails and the message names the record or file.
+
+Check it by hand:
+1. For each record compute
+     hash = SHA-256( bytes.fromhex(prev_hash) || canonical bytes )
+   where the canonical bytes are these eleven fields, each written as 0x00 when null, or as
+   0x01, its length (4 bytes, big-endian) and its bytes: the text "alarmrx.journal.v1",
+   chain_seq (ASCII decimal), received_at, kind, account, peer, transport, reply,
+   priority (ASCII decimal), body (the text as given, UTF-8) and raw (base64-decoded).
+   The result, in lowercase hex, must equal the record's "hash", and the record of the same
+   chain with the next chain_seq must name it as its "prev_hash" (docs/journal.md in alarmrx
+   has a worked example).
+2. Each record's chain runs to the head an anchor record (kind "anchor") names for that
+   chain: the record of that chain with chain_seq head_seq must have the hash head_hash.
+3. Compare each anchor with the copy published off the machine when it was made (MQTT
+   topic <topic_root>/v1/receivers/<receiver id>/anchor, retained, and whatever archive
+   keeps those messages). A head that left the machine before the dispute fixes every
+   record of its chain before it.
+
+"""
+    + _NOT_PROVEN
+)

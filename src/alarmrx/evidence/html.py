@@ -252,20 +252,31 @@ def _incident(alarm: Json, zone: str) -> str:
     )
 
 
+def _anchor(anchor: Json, zone: str) -> str:
+    """One anchor: its head (one chain), or the head of each chain it names."""
+    if "heads" not in anchor:
+        return (
+            f"<li>record {anchor['journal_seq']}: head {anchor['head_seq']} "
+            f"<code>{escape(anchor['head_hash'])}</code> at {local(anchor['at'], zone)}</li>"
+        )
+    heads = ", ".join(
+        f"chain {escape(str(h['chain']))} head {h['head_seq']} "
+        f"<code>{escape(h['head_hash'])}</code>"
+        for h in anchor["heads"] or ()
+    )
+    return (
+        f"<li>record {anchor['journal_seq']} (chain {escape(str(anchor['chain']))} seq "
+        f"{anchor['chain_seq']}): {heads} at {local(anchor['at'], zone)}</li>"
+    )
+
+
 def _offset(seconds: float) -> str:
     """``+12 min 05 s`` from the alarm's receipt; ``-0 min 25 s`` before it."""
     return duration(seconds) if seconds < 0 else f"+{duration(seconds)}"
 
 
 def _proof(bundle: Json, zone: str) -> str:
-    anchors = (
-        "\n".join(
-            f"<li>record {a['journal_seq']}: head {a['head_seq']} "
-            f"<code>{escape(a['head_hash'])}</code> at {local(a['at'], zone)}</li>"
-            for a in bundle["anchors"]
-        )
-        or "<li>none</li>"
-    )
+    anchors = "\n".join(_anchor(a, zone) for a in bundle["anchors"]) or "<li>none</li>"
     return (
         f"<h2>Proof</h2>\n<p>{len(bundle['records'])} journal records, with the hash "
         "chain from each record used above up to the first anchor after it.</p>\n"

@@ -1,15 +1,18 @@
 """``alarmrx evidence verify DIR``: check a bundle without the journal or the configuration.
 
 1. every record hashes to its ``hash`` (the journal's canonical encoding) and, within a run
-   of consecutive records, names its predecessor's hash as ``prev_hash``;
-2. every anchor record's ``head_hash`` is the hash of its ``head_seq`` record, when that
-   record is in the bundle, and the ``anchors`` list states exactly the anchor records;
+   of consecutive records of one chain, names its predecessor's hash as ``prev_hash``;
+2. every head an anchor record names has that hash, when its record is in the bundle, and
+   the ``anchors`` list states exactly the anchor records;
 3. the ``alarms`` table is what the records give (``incidents.py``, with the bundle's
    parameters), and every record it draws on is in the bundle;
 4. ``evidence.html`` and ``README.txt`` are what ``evidence.json`` renders to.
 
-Each record the table draws on is *anchored* when its run reaches an anchor naming a head at
-or after it. The first failure raises ``BundleError`` naming the record or file.
+Each record the table draws on is *anchored* when its run reaches the head an anchor record
+names for its chain. A bundle of the SQLite journal (``alarmrx.evidence.v1``) has one chain
+and places records by ``journal_seq``; one of PostgreSQL (``alarmrx.evidence.v2``) places
+each record by its ``chain`` and ``chain_seq``. The first failure raises ``BundleError``
+naming the record or file.
 """
 
 from __future__ import annotations
@@ -22,10 +25,20 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from alarmrx.evidence.bundle import FORMAT, HTML_NAME, JSON_NAME, README_NAME, anchors_of, readme
+from alarmrx.evidence.bundle import (
+    CHAINS_FORMAT,
+    FORMAT,
+    FORMATS,
+    HTML_NAME,
+    JSON_NAME,
+    README_NAME,
+    anchors_of,
+    readme,
+)
 from alarmrx.evidence.html import render
 from alarmrx.evidence.incidents import Parameters, incidents
 from alarmrx.evidence.sealed import BundleError, Sealed, entry, from_json
+from alarmrx.journal.heads import body_heads
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +84,7 @@ def _load(path: Path) -> dict[str, Any]:
         raise BundleError(f"{path.name}: cannot be read: {err.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BundleError(f"{path.name}: not valid JSON: {err}") from None
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+    if not isinstance(bundle, dict) or bundle.get("format") not in FORMATS:
         raise BundleError(f"{path.name}: not an alarmrx evidence bundle ({FORMAT})")
     for key in (
         "account",
@@ -88,43 +101,63 @@ def _load(path: Path) -> dict[str, Any]:
     return bundle
 
 
+Place = tuple[str | None, int]
+
+
 def _records(bundle: Mapping[str, Any]) -> list[Sealed]:
     items = bundle["records"]
     if not isinstance(items, list):
         raise BundleError("records: not a list")
-    records = [from_json(item, f"records[{i}]") for i, item in enumerate(items)]
+    chains = bundle["format"] == CHAINS_FORMAT
+    records = [from_json(item, f"records[{i}]", chains=chains) for i, item in enumerate(items)]
     for previous, record in pairwise(records):
         if record.journal_seq <= previous.journal_seq:
             raise BundleError(
                 f"record {record.journal_seq}: out of journal_seq order, or listed twice"
             )
+    places: dict[Place, Sealed] = {}
+    for record in records:
+        if places.setdefault(record.place, record) is not record:
+            raise BundleError(f"{record.name}: its chain place is listed twice")
     return records
 
 
 def _check_chain(records: Sequence[Sealed]) -> None:
     previous: Sealed | None = None
-    for record in records:
-        seq = record.journal_seq
+    for record in sorted(records, key=lambda r: (r.chain or "", r.place[1])):
         if record.recomputed() != record.hash:
-            raise BundleError(f"record {seq}: does not match its hash (a field was changed)")
-        linked = previous is not None and previous.journal_seq == seq - 1
-        if linked and previous is not None and record.prev_hash != previous.hash:
+            raise BundleError(f"{record.name}: does not match its hash (a field was changed)")
+        if (
+            previous is not None
+            and _follows(previous, record)
+            and record.prev_hash != previous.hash
+        ):
             raise BundleError(
-                f"record {seq}: its prev_hash is not record {seq - 1}'s hash "
+                f"{record.name}: its prev_hash is not {previous.name}'s hash "
                 "(one of them was rewritten)"
             )
         previous = record
 
 
+def _follows(previous: Sealed, record: Sealed) -> bool:
+    """``record`` is the next of ``previous``'s chain."""
+    return previous.chain == record.chain and previous.place[1] == record.place[1] - 1
+
+
+def _heads(record: Sealed) -> dict[str | None, int]:
+    """The heads an anchor record names, by chain (none when its body names none)."""
+    heads = body_heads(json.loads(record.content.body), record.chain)
+    return {} if heads is None else {h.chain: h.head_seq for h in heads}
+
+
 def _check_anchors(bundle: Mapping[str, Any], records: Sequence[Sealed]) -> None:
-    by_seq = {r.journal_seq: r for r in records}
-    for anchor in anchors_of(list(records)):
-        head = by_seq.get(anchor["head_seq"])
-        if head is not None and head.hash != anchor["head_hash"]:
-            raise BundleError(
-                f"record {head.journal_seq}: anchor record "
-                f"{anchor['journal_seq']} names another hash for it"
-            )
+    by_place = {r.place: r for r in records}
+    for anchor in (r for r in records if r.content.kind == "anchor"):
+        stated = body_heads(json.loads(anchor.content.body), anchor.chain) or ()
+        for head in stated:
+            found = by_place.get((head.chain, head.head_seq))
+            if found is not None and found.hash != head.head_hash:
+                raise BundleError(f"{found.name}: anchor {anchor.name} names another hash for it")
     if bundle["anchors"] != anchors_of(list(records)):
         raise BundleError("anchors: the list differs from the anchor records")
 
@@ -169,24 +202,27 @@ def _check_rendered(directory: Path, bundle: Mapping[str, Any]) -> None:
 
 
 def _anchoring(records: Sequence[Sealed], seqs: Sequence[int]) -> dict[int, int]:
-    """Evidence record -> the first anchor record its run reaches naming a head at or after
-    it."""
-    run_of: dict[int, int] = {}
-    run = 0
-    for previous, record in zip([None, *records], records, strict=False):
-        if previous is None or record.journal_seq != previous.journal_seq + 1:
+    """Evidence record -> the first anchor record naming, for the record's chain, a head at
+    or after it that the record's run reaches."""
+    run_of: dict[Place, int] = {}
+    run, previous = 0, None
+    for record in sorted(records, key=lambda r: (r.chain or "", r.place[1])):
+        if previous is None or not _follows(previous, record):
             run += 1
-        run_of[record.journal_seq] = run
-    anchors = [
-        (r.journal_seq, json.loads(r.content.body).get("head_seq"))
-        for r in records
-        if r.content.kind == "anchor"
-    ]
+        run_of[record.place] = run
+        previous = record
+    anchors = [(r.journal_seq, _heads(r)) for r in records if r.content.kind == "anchor"]
+    by_seq = {r.journal_seq: r for r in records}
     found: dict[int, int] = {}
     for seq in seqs:
-        for anchor_seq, head in anchors:
-            same_run = run_of.get(anchor_seq) == run_of.get(seq)
-            if anchor_seq > seq and same_run and isinstance(head, int) and head >= seq:
+        chain, place = by_seq[seq].place
+        for anchor_seq, heads in anchors:
+            head = heads.get(chain)
+            if (
+                head is not None
+                and head >= place
+                and run_of.get((chain, head)) == run_of[(chain, place)]
+            ):
                 found[seq] = anchor_seq
                 break
     return found

@@ -1,38 +1,83 @@
 """Reading the journal for an export: records exactly as stored, in one read-only snapshot.
 
-Uses the journal's own row shape (``journal.rows.SELECT_CONTENT``) and reader connection.
+``Snapshot`` is what an export asks of a journal; ``snapshot(path)`` answers it from the
+SQLite file (its one chain is chain None), ``source_pg.snapshot(conninfo)`` from PostgreSQL
+(one chain per node). Uses the journal's own row shape (``journal.rows.SELECT_CONTENT``) and
+reader connection.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alarmrx.evidence.sealed import Sealed
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.chain import read_head
+from alarmrx.journal.heads import body_heads
 from alarmrx.journal.records import RecordKind
 from alarmrx.journal.rows import SELECT_CONTENT, content_from_row, iterate
 from alarmrx.journal.schema import connect_reader
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorAt:
+    """An ANCHOR record: its ``journal_seq``, its own chain and place, and the head it names
+    for each chain (``chain -> head_seq``)."""
+
+    journal_seq: int
+    chain: str | None
+    seq: int
+    heads: Mapping[str | None, int]
+
+
+def anchor_at(journal_seq: int, chain: str | None, seq: int, body: str) -> AnchorAt | None:
+    """The ANCHOR record's heads; None when its body names none."""
+    heads = body_heads(json.loads(body), chain)
+    if heads is None:
+        return None
+    return AnchorAt(journal_seq, chain, seq, {h.chain: h.head_seq for h in heads})
+
+
+class Snapshot(Protocol):
+    """One read transaction over a journal."""
+
+    @property
+    def chains(self) -> bool:
+        """True when records live in several chains (PostgreSQL)."""
+        ...
+
+    def account_records(self, account: str, since: datetime, until: datetime) -> list[Sealed]:
+        """The account's records received in ``[since, until)``, in ``journal_seq`` order."""
+        ...
+
+    def between(self, chain: str | None, first: int, last: int) -> list[Sealed]:
+        """The records of ``chain`` from place ``first`` to ``last``, both included."""
+        ...
+
+    def anchors_from(self, journal_seq: int) -> list[AnchorAt]:
+        """Every anchor record after ``journal_seq``, in ``journal_seq`` order."""
+        ...
 
 
 def _sealed(row: tuple[Any, ...]) -> Sealed:
     return Sealed(content_from_row(row), row[10], row[11])
 
 
-class Snapshot:
-    """One read transaction over the journal at ``path``."""
+class SqliteSnapshot:
+    """One read transaction over the SQLite journal: one chain, chain None."""
+
+    chains = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     def account_records(self, account: str, since: datetime, until: datetime) -> list[Sealed]:
-        """The account's records received in ``[since, until)``, in ``journal_seq`` order."""
         rows = self._conn.execute(
             f"{SELECT_CONTENT} WHERE account = ? AND received_at >= ? AND received_at < ? "
             "ORDER BY journal_seq",
@@ -40,29 +85,22 @@ class Snapshot:
         )
         return [_sealed(row) for row in iterate(rows)]
 
-    def between(self, first: int, last: int) -> list[Sealed]:
-        """Every record from ``first`` to ``last``, both included."""
+    def between(self, chain: str | None, first: int, last: int) -> list[Sealed]:
+        del chain  # the one chain
         rows = self._conn.execute(
             f"{SELECT_CONTENT} WHERE journal_seq BETWEEN ? AND ? ORDER BY journal_seq",
             (first, last),
         )
         return [_sealed(row) for row in iterate(rows)]
 
-    def anchors_from(self, journal_seq: int) -> list[tuple[int, int]]:
-        """(anchor's journal_seq, the head_seq it names) of every anchor after
-        ``journal_seq``, in order."""
+    def anchors_from(self, journal_seq: int) -> list[AnchorAt]:
         rows = self._conn.execute(
             "SELECT journal_seq, body FROM records WHERE kind = ? AND journal_seq > ? "
             "ORDER BY journal_seq",
             (RecordKind.ANCHOR.value, journal_seq),
         )
-        found = [(seq, json.loads(body).get("head_seq")) for seq, body in iterate(rows)]
-        return [(seq, head) for seq, head in found if isinstance(head, int)]
-
-    def head(self) -> tuple[int, str]:
-        """The chain head: (journal_seq, hash)."""
-        head = read_head(self._conn)
-        return head.journal_seq, head.hash
+        found = (anchor_at(seq, None, seq, body) for seq, body in iterate(rows))
+        return [anchor for anchor in found if anchor is not None]
 
 
 @contextmanager
@@ -71,6 +109,6 @@ def snapshot(path: Path) -> Iterator[Snapshot]:
     conn = connect_reader(path)
     try:
         conn.execute("BEGIN")
-        yield Snapshot(conn)
+        yield SqliteSnapshot(conn)
     finally:
         conn.close()

@@ -20,6 +20,7 @@ from typing import Any, Self
 
 import structlog
 
+from alarmrx.journal.callers import AppendingJournal, release, report_outcome
 from alarmrx.journal.errors import (
     InvalidRecordError,
     JournalClosedError,
@@ -50,7 +51,7 @@ _READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq 
 _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
 
 
-class Journal:
+class Journal(AppendingJournal):
     """Append-only, hash-chained, durable before ``append`` returns. Build with ``open``."""
 
     def __init__(
@@ -118,33 +119,7 @@ class Journal:
         """The highest ``journal_seq`` this process has seen committed."""
         return self._last_seq
 
-    @property
-    def healthy(self) -> bool:
-        """False after a failed commit, until a commit succeeds."""
-        return self._healthy
-
-    @property
-    def last_error(self) -> str | None:
-        """Why the last commit failed, while unhealthy."""
-        return self._last_error
-
-    async def append(self, record: NewRecord) -> AppendResult:
-        """Chain ``record`` (or count it as a retransmission); return once durable.
-
-        Raises ``JournalWriteError`` when the commit failed: the record is not acknowledged.
-        """
-        return (await self.append_many((record,)))[0]
-
-    async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
-        """Append several records in one transaction, in order."""
-        if not records:
-            self._ensure_open()
-            return []
-        future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        self._queue(records, future)
-        return await future
-
-    def submit(self, records: Sequence[NewRecord], done: Done) -> None:
+    def submit(self, records: Sequence[NewRecord], done: Waiter) -> None:
         """``append_many`` with a callback: ``done`` runs on the event loop with the results
         once the records are durable, or with the ``JournalError`` when the commit failed.
         The receiver's hot path: no task or future per frame. Raises like ``append_many``
@@ -259,8 +234,7 @@ class Journal:
 
     def _settle(self, outcome: Outcome) -> None:
         """Loop thread: health, head, metrics, then release the callers."""
-        if outcome.error is not None or outcome.committed:
-            self._healthy, self._last_error = outcome.error is None, outcome.error
+        self._note_health(outcome)
         if outcome.committed:
             self._tail.keep(outcome.records)
         for journal_seq in outcome.repeated:  # its ``repeats`` grew: read it anew
@@ -269,31 +243,5 @@ class Journal:
             self._last_seq = outcome.head_seq
             self._advanced.set()
             self._advanced = asyncio.Event()
-        self._report(outcome)
-        for waiter, result in outcome.settled:
-            _resolve(waiter, result, failed=False)
-        for waiter, error in outcome.failed:
-            _resolve(waiter, error, failed=True)
-
-    def _report(self, outcome: Outcome) -> None:
-        metrics = self._metrics
-        if metrics is None or not (outcome.committed or outcome.error):
-            return
-        metrics.set_healthy(outcome.committed)
-        if outcome.committed:
-            metrics.observe_commit(outcome.seconds, outcome.served)
-        for kind in outcome.kinds:
-            metrics.record_appended(kind)
-
-
-def _resolve(waiter: Waiter, result: Any, *, failed: bool) -> None:
-    """Hand one request's result to its future or callback; a callback's bug is logged and
-    never keeps the rest of the batch from being released."""
-    if isinstance(waiter, asyncio.Future):
-        if not waiter.done():
-            waiter.set_exception(result) if failed else waiter.set_result(result)
-        return
-    try:
-        waiter(result)
-    except Exception:
-        log.exception("append_callback_failed")
+        report_outcome(self._metrics, outcome)
+        release(outcome)

@@ -47,6 +47,17 @@ def prune(
 
 def check_prune(path: Path, *, before: datetime, now: datetime, min_age: timedelta) -> None:
     """Refuse a cut-off younger than ``min_age``, and a chain that does not verify."""
+    check_cutoff(before=before, now=now, min_age=min_age)
+    report = verify_chain(path)
+    if not report.ok:
+        raise PruneRefusedError(
+            f"the chain does not verify ({report.problem} at record {report.first_bad_seq}); "
+            "pruning now would destroy the evidence"
+        )
+
+
+def check_cutoff(*, before: datetime, now: datetime, min_age: timedelta) -> None:
+    """Refuse a cut-off younger than ``min_age`` (every backend)."""
     if before.tzinfo is None or now.tzinfo is None:
         raise InvalidRecordError("before and now must carry a time zone")
     if before > now - min_age:
@@ -54,12 +65,22 @@ def check_prune(path: Path, *, before: datetime, now: datetime, min_age: timedel
             f"refusing to prune records younger than {min_age.days} days: "
             f"the cut-off must be on or before {format_received_at(now - min_age)}"
         )
-    report = verify_chain(path)
-    if not report.ok:
-        raise PruneRefusedError(
-            f"the chain does not verify ({report.problem} at record {report.first_bad_seq}); "
-            "pruning now would destroy the evidence"
-        )
+
+
+def checkpoint_record(
+    *, through: int, through_hash: str, pruned: int, before: str, now: datetime
+) -> NewRecord:
+    """The CHECKPOINT that ends a pruned chain: the rest of it starts from ``through``."""
+    return NewRecord(
+        kind=RecordKind.CHECKPOINT,
+        received_at=now,
+        body={
+            "pruned_through_seq": through,
+            "pruned_through_hash": through_hash,
+            "pruned_records": pruned,
+            "before": before,
+        },
+    )
 
 
 def prune_on(conn: sqlite3.Connection, *, before: datetime, now: datetime) -> PruneReport:
@@ -104,15 +125,8 @@ def _delete_through(
     ).fetchone()
     pruned = conn.execute("DELETE FROM records WHERE journal_seq <= ?", (through,)).rowcount
     conn.execute("DELETE FROM repeats WHERE journal_seq <= ?", (through,))
-    checkpoint = NewRecord(
-        kind=RecordKind.CHECKPOINT,
-        received_at=now,
-        body={
-            "pruned_through_seq": through,
-            "pruned_through_hash": through_hash,
-            "pruned_records": pruned,
-            "before": before,
-        },
+    checkpoint = checkpoint_record(
+        through=through, through_hash=through_hash, pruned=pruned, before=before, now=now
     )
     row, head = link(read_head(conn), prepare(checkpoint))
     conn.execute(INSERT_RECORD, row)

@@ -24,6 +24,7 @@ from typing import Any, Self
 import msgspec
 import structlog
 
+from alarmrx.journal.callers import AppendingJournal, resolve
 from alarmrx.journal.errors import (
     InvalidRecordError,
     JournalClosedError,
@@ -61,7 +62,7 @@ _READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq 
 _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
 
 
-class RemoteJournal:
+class RemoteJournal(AppendingJournal):
     """A client of the journal writer process. Build with ``connect``."""
 
     def __init__(self, path: Path, socket: Path, *, subscribe: bool) -> None:
@@ -120,23 +121,7 @@ class RemoteJournal:
         """False while the writer is unreachable or its last commit failed."""
         return self._healthy and self._stream is not None
 
-    @property
-    def last_error(self) -> str | None:
-        return self._last_error
-
     # -- appends ---------------------------------------------------------------------
-
-    async def append(self, record: NewRecord) -> AppendResult:
-        """Chain ``record``; return once durable. Raises ``JournalError`` if it is not."""
-        return (await self.append_many((record,)))[0]
-
-    async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
-        if not records:
-            self._ensure_open()
-            return []
-        future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        self.submit(records, future)
-        return await future
 
     def submit(self, records: Sequence[NewRecord], done: _Waiter) -> None:
         """``done`` (a callback or a future) gets one result per record once durable, or the
@@ -352,12 +337,4 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 def _resolve(waiter: _Waiter, result: Any) -> None:
     """Hand a result (or a ``JournalError``) to a future or a callback."""
-    failed = isinstance(result, JournalError)
-    if isinstance(waiter, asyncio.Future):
-        if not waiter.done():
-            waiter.set_exception(result) if failed else waiter.set_result(result)
-        return
-    try:
-        waiter(result)
-    except Exception:
-        log.exception("append_callback_failed")
+    resolve(waiter, result, failed=isinstance(result, JournalError), logger=log)

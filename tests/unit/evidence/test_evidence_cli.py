@@ -12,13 +12,13 @@ from tests.unit.evidence.journal_builder import ACCOUNT, build
 
 from alarmrx.cli import main
 from alarmrx.evidence.anchor import (
-    Anchor,
     anchor_body,
     anchor_due,
     anchor_payload,
     anchor_record,
     anchor_topic,
     parse_anchor,
+    single_anchor,
 )
 from alarmrx.journal import RecordKind
 
@@ -150,7 +150,7 @@ def test_anchor_record_and_payload() -> None:
         == {"head_seq": 41, "head_hash": "ab" * 32, "at": "2025-03-03T21:05:00.000000+00:00"}
     )
     anchor = parse_anchor(record.body, 42)
-    assert anchor == Anchor(41, "ab" * 32, at, 42)
+    assert anchor == single_anchor(41, "ab" * 32, at, 42)
     payload = json.loads(anchor_payload(anchor, "rx1"))
     assert payload["journal_seq"] == 42 and payload["schema"] == "alarmrx.anchor.v1"
     assert anchor_topic("alarmrx", "rx1") == "alarmrx/v1/receivers/rx1/anchor"
@@ -161,7 +161,7 @@ def test_anchor_due_only_when_the_head_moved_and_the_interval_passed() -> None:
     at = datetime(2025, 3, 3, 21, 5, tzinfo=UTC)
     assert anchor_due(None, head_seq=0, now=at) is False
     assert anchor_due(None, head_seq=1, now=at) is True
-    last = Anchor(41, "ab" * 32, at, 42)
+    last = single_anchor(41, "ab" * 32, at, 42)
     later = at + timedelta(minutes=5)
     assert anchor_due(last, head_seq=42, now=later) is False  # only the anchor itself
     assert anchor_due(last, head_seq=43, now=later - timedelta(seconds=1)) is False

@@ -12,20 +12,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Self
 
 import psycopg
 import structlog
 
+from alarmrx.journal.callers import AppendingJournal, release, report_outcome
 from alarmrx.journal.errors import InvalidRecordError, JournalClosedError, JournalError
-from alarmrx.journal.journal import Done
+from alarmrx.journal.heads import ChainHead
 from alarmrx.journal.metrics import JournalMetrics
+from alarmrx.journal.postgres.heads import HEADS, proven_heads
 from alarmrx.journal.postgres.horizon import Horizon
+from alarmrx.journal.postgres.prune import prune_chains
 from alarmrx.journal.postgres.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.postgres.schema import SCHEMA, SEQUENCE, check_version
 from alarmrx.journal.postgres.writer import Conn, PgWriter, connect
-from alarmrx.journal.records import AppendResult, NewRecord, Record
+from alarmrx.journal.prune import DEFAULT_MIN_AGE, PruneReport
+from alarmrx.journal.records import NewRecord, Record
 from alarmrx.journal.writer import AppendRequest, CursorRequest, Outcome, Waiter
 
 log = structlog.get_logger("alarmrx.journal")
@@ -49,7 +53,7 @@ _SNAPSHOT = (
 )
 
 
-class PostgresJournal:
+class PostgresJournal(AppendingJournal):
     """One node's view of the shared journal. Build with ``open``."""
 
     def __init__(
@@ -122,30 +126,7 @@ class PostgresJournal:
         """The last ``chain_seq`` this node committed in its own chain."""
         return self._writer.head.journal_seq
 
-    @property
-    def healthy(self) -> bool:
-        """False after a failed commit, until a commit succeeds."""
-        return self._healthy
-
-    @property
-    def last_error(self) -> str | None:
-        return self._last_error
-
-    async def append(self, record: NewRecord) -> AppendResult:
-        """Chain ``record`` (or count it as a retransmission, on any node); return once
-        committed. Raises ``JournalWriteError`` when the commit failed."""
-        return (await self.append_many((record,)))[0]
-
-    async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
-        """Append several records in one transaction, in order."""
-        if not records:
-            self._ensure_open()
-            return []
-        future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
-        self._queue(records, future)
-        return await future
-
-    def submit(self, records: Sequence[NewRecord], done: Done) -> None:
+    def submit(self, records: Sequence[NewRecord], done: Waiter) -> None:
         """``append_many`` with a callback, run with the results once committed or with the
         ``JournalError`` the commit failed with."""
         self._queue(records, done)
@@ -190,6 +171,24 @@ class PostgresJournal:
         future: asyncio.Future[None] = self._loop.create_future()
         self._writer.submit(CursorRequest(name, journal_seq, future))
         await future
+
+    async def chain_heads(self) -> list[ChainHead]:
+        """Every chain's head, proven against its last record, for anchors (``heads.py``)."""
+        return proven_heads(await self._read(HEADS, ()))
+
+    async def prune(
+        self, *, before: datetime, now: datetime, min_age: timedelta = DEFAULT_MIN_AGE
+    ) -> PruneReport:
+        """Retention of every chain on a helper thread (``prune.py``): the records pruned
+        in all chains, through and checkpoint of this node's. Raises ``JournalError``."""
+        self._ensure_open()
+        try:
+            pruned = await asyncio.to_thread(
+                prune_chains, self._conninfo, before=before, now=now, min_age=min_age
+            )
+        except psycopg.Error as err:
+            raise JournalError(f"pruning the PostgreSQL journal: {err}") from err
+        return pruned.summary(self._chain)
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections. Idempotent."""
@@ -246,37 +245,10 @@ class PostgresJournal:
 
     def _settle(self, outcome: Outcome) -> None:
         """Health, metrics, then release the callers (on the loop, after COMMIT)."""
-        if outcome.error is not None or outcome.committed:
-            self._healthy, self._last_error = outcome.error is None, outcome.error
+        self._note_health(outcome)
         if outcome.error is not None:
             log.warning("journal_commit_failed", error=outcome.error, chain=self._chain)
         if outcome.committed:
             self._wake()
-        self._report(outcome)
-        for waiter, result in outcome.settled:
-            _resolve(waiter, result, failed=False)
-        for waiter, error in outcome.failed:
-            _resolve(waiter, error, failed=True)
-
-    def _report(self, outcome: Outcome) -> None:
-        metrics = self._metrics
-        if metrics is None or not (outcome.committed or outcome.error):
-            return
-        metrics.set_healthy(outcome.committed)
-        if outcome.committed:
-            metrics.observe_commit(outcome.seconds, outcome.served)
-        for kind in outcome.kinds:
-            metrics.record_appended(kind)
-
-
-def _resolve(waiter: Waiter, result: Any, *, failed: bool) -> None:
-    """Hand one request's result to its future or callback; a callback's bug is logged and
-    never keeps the rest of the batch from being released."""
-    if isinstance(waiter, asyncio.Future):
-        if not waiter.done():
-            waiter.set_exception(result) if failed else waiter.set_result(result)
-        return
-    try:
-        waiter(result)
-    except Exception:
-        log.exception("append_callback_failed")
+        report_outcome(self._metrics, outcome)
+        release(outcome)

@@ -4,6 +4,8 @@ Each chain is checked as ``alarmrx.journal.verify`` checks the SQLite chain, wit
 ``chain_seq`` in the place of ``journal_seq``: it starts at genesis (or at the CHECKPOINT
 naming the record before its first one), each record follows its predecessor, names its
 hash as ``prev_hash`` and hashes to its own ``hash``, and ``chain_heads`` names the last.
+Then every head an anchor record names must be stored with the hash it names
+(``anchors.py``): the chains vouch for each other.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import psycopg
 
 from alarmrx.journal.canonical import GENESIS_HASH, chain_hash
 from alarmrx.journal.chain import EMPTY, Head
+from alarmrx.journal.postgres.anchors import anchor_mismatches
 from alarmrx.journal.postgres.schema import SCHEMA, check_version_sync
 from alarmrx.journal.records import RecordKind
 from alarmrx.journal.rows import content_from_row
@@ -73,8 +76,19 @@ def verify_chains(conninfo: str) -> ChainsReport:
         for chain, head in heads.items():
             if chain not in reports:
                 reports[chain] = _empty(head)
+        _against_anchors(conn, reports)
         conn.rollback()
     return ChainsReport(tuple(sorted(reports.items())))
+
+
+def _against_anchors(conn: Conn, reports: dict[str, VerifyReport]) -> None:
+    """A chain that verifies on its own fails when a record differs from what an anchor
+    (of any chain) named for it (``anchors.py``)."""
+    for chain, mismatch in anchor_mismatches(conn).items():
+        report = reports.get(chain)
+        if report is not None and report.ok:
+            fault = _Fault(VerifyProblem.EDITED, mismatch.chain_seq, mismatch.detail)
+            reports[chain] = _bad(report.records, report.first_seq, fault)
 
 
 def _verify(
