@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from tests.postgres import Database, free_port
+from tests.unit.evidence.journal_builder import ACCOUNT, build
 from tests.unit.journal.builders import T0, message
 
 from alarmrx.cli import main
@@ -163,3 +164,23 @@ def test_migrate_needs_the_postgresql_backend(
     config.write_text('[receiver]\nid = "rx1"\n')
     status, _, err = run(capsys, "migrate", "--config", str(config))
     assert status == 78 and 'needs [journal] backend = "postgresql"' in err
+
+
+async def test_report_openclose_reads_postgresql_as_it_read_sqlite(
+    tmp_path: Path, postgres: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "journal.db"
+    await build(source, late_alarm=True)
+    account = f'\n[[accounts]]\naccount = "{ACCOUNT}"\ntimezone = "Europe/Copenhagen"\n'
+    on_pg = config_for(tmp_path, postgres.dsn, postgres.password_file)
+    on_pg.write_text(on_pg.read_text() + account)
+    on_sqlite = tmp_path / "sqlite.toml"
+    on_sqlite.write_text(f'[journal]\npath = "{source}"\nfsync = false\n{account}')
+    assert run(capsys, "migrate", "--config", str(on_pg), "--from", f"sqlite:{source}")[0] == 0
+    reports = []
+    for config in (on_sqlite, on_pg):
+        argv = ["report", "openclose", "--config", str(config), "--account", ACCOUNT]
+        assert main([*argv, "--since", "2025-03-03", "--until", "2025-03-04"]) == 0
+        reports.append(capsys.readouterr().out)
+    assert reports[0] == reports[1]
+    assert [line.split(",")[3] for line in reports[1].splitlines()[1:]] == ["armed", "disarmed"]

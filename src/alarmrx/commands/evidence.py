@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from alarmrx.commands import CommandError
-from alarmrx.commands.report import EX_CONFIG, account_timezone, load, period_arguments
+from alarmrx.commands.report import account_timezone, load, period_arguments
 
 EX_UNANCHORED = 3
 
@@ -44,7 +44,7 @@ def run_export(args: argparse.Namespace) -> int:
     from alarmrx.evidence import Request, export  # noqa: PLC0415 - keeps --help light
     from alarmrx.journal import JournalError  # noqa: PLC0415
 
-    settings = _settings(args.config)
+    settings = load(args.config)
     request = Request(
         account=args.account,
         since=args.since,
@@ -66,20 +66,6 @@ def run_export(args: argparse.Namespace) -> int:
     if done.unanchored:
         print(unanchored_warning(done.unanchored, args.config), file=sys.stderr)
     return 0
-
-
-def _settings(config: Path) -> Any:
-    """The settings without keys; with PostgreSQL, with the database password (this
-    command's own secret, from its file or systemd credential)."""
-    settings = load(config)
-    if settings.journal.backend != "postgresql":
-        return settings
-    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415
-
-    try:
-        return load_settings(config, secrets=Secrets.AVAILABLE)
-    except ConfigError as err:
-        raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
 
 
 def unanchored_warning(seqs: Sequence[int], config: Path) -> str:

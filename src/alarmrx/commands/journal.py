@@ -215,15 +215,8 @@ def _settings(args: argparse.Namespace) -> Settings | None:
     loaded: Settings | None = getattr(args, "loaded_settings", None)
     if loaded is not None:
         return loaded
-    from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415 - --help light
+    from alarmrx.commands.report import load  # noqa: PLC0415 - --help light
 
-    try:
-        loaded = load_settings(Path(args.config), secrets=Secrets.NONE)
-        if loaded.journal.backend == "postgresql":
-            # The database password is this command's own secret (the keys are still not
-            # needed): read it from its file, or from the credentials systemd handed over.
-            loaded = load_settings(Path(args.config), secrets=Secrets.AVAILABLE)
-    except ConfigError as err:
-        raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
+    loaded = load(Path(args.config))
     args.loaded_settings = loaded
     return loaded

@@ -47,14 +47,18 @@ def moment(text: str) -> datetime:
 
 
 def load(config: Path) -> Any:
-    """The settings without their keys (a report needs none), or a one-line ``CommandError``
-    (exit 78)."""
+    """The settings without their keys (a reader needs none), or a one-line ``CommandError``
+    (exit 78). With PostgreSQL they carry the database password, the reading command's own
+    secret, from its file or from the credentials systemd handed over."""
     from alarmrx.config import ConfigError, Secrets, load_settings  # noqa: PLC0415 - --help light
 
     try:
-        return load_settings(config, secrets=Secrets.NONE)
+        settings = load_settings(config, secrets=Secrets.NONE)
+        if settings.journal.backend == "postgresql":
+            settings = load_settings(config, secrets=Secrets.AVAILABLE)
     except ConfigError as err:
         raise CommandError("; ".join(str(err).splitlines()), status=EX_CONFIG) from None
+    return settings
 
 
 def account_timezone(settings: Any, account: str) -> str:
@@ -74,9 +78,14 @@ def run_openclose(args: argparse.Namespace) -> int:
     settings = load(args.config)
     zone = account_timezone(settings, args.account)
     try:
-        records = query(
-            settings.journal.path, account=args.account, since=args.since, until=args.until
-        )
+        if settings.journal.backend == "postgresql":
+            from alarmrx.commands.journal_pg import query_records  # noqa: PLC0415 - the extra
+
+            records = query_records(settings, args.account, args.since, args.until)
+        else:
+            records = query(
+                settings.journal.path, account=args.account, since=args.since, until=args.until
+            )
         rows = armings(records, zone)
     except (JournalError, sqlite3.Error) as err:
         raise CommandError(str(err)) from None
