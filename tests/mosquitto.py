@@ -64,6 +64,7 @@ class Mosquitto:
         tls: TLSFiles | None = None,
         persistent: bool = False,
         acl: str | None = None,
+        anonymous: bool = True,
     ) -> None:
         self.binary = require_binary()
         self.directory = directory
@@ -71,6 +72,7 @@ class Mosquitto:
         self.tls = tls
         self.persistent = persistent
         self.acl = acl  # an acl_file's text: what anonymous clients may publish
+        self.anonymous = anonymous  # False: every client is refused (none has a password)
         self.config = directory / "mosquitto.conf"
         self.log = directory / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -84,7 +86,7 @@ class Mosquitto:
     def _config_text(self) -> str:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if self.anonymous else 'false'}",
             # when started as root, mosquitto switches to this user: stay the test's own,
             # which can read the temporary directory
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
