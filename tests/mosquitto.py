@@ -112,6 +112,11 @@ class Mosquitto:
             ]
         return "\n".join(lines) + "\n"
 
+    def reconfigure(self, *, acl: str | None) -> None:
+        """A new ACL, taken at the next ``start``."""
+        self.acl = acl
+        self.config.write_text(self._config_text())
+
     def start(self) -> None:
         """Start and return once the port accepts connections."""
         assert self.process is None, "already running"

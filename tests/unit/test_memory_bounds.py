@@ -34,7 +34,7 @@ def test_the_limiter_forgets_idle_keys_first_and_keeps_a_running_lockout() -> No
 
 
 def test_long_sia_blocks_are_decoded_but_not_cached() -> None:
-    before = sia_dcs._decode_cached.cache_info().currsize
+    before = sia_dcs.cached_blocks()
     long_zone = "Nri1/BA" + "7" * 200
     assert sia_dcs.decode(long_zone).events[0].code == "BA"
-    assert sia_dcs._decode_cached.cache_info().currsize == before
+    assert sia_dcs.cached_blocks() == before
