@@ -395,10 +395,10 @@ class MQTTPublisher:
 
     def _publish_properties(self) -> Properties | None:
         """MQTT 5: say the payload is UTF-8 JSON (content type, payload format indicator)."""
-        return _JSONProperties() if self._settings.protocol == "5" else None
+        return JSONProperties() if self._settings.protocol == "5" else None
 
 
-class _JSONProperties(Properties):
+class JSONProperties(Properties):
     """MQTT 5 PUBLISH properties for UTF-8 JSON, packed once: paho packs the properties of
     every message it sends, which costs more than building the message itself."""
 
