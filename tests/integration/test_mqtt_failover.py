@@ -73,3 +73,21 @@ async def test_the_second_broker_takes_over_and_nothing_is_lost(
     assert statuses and statuses[0]["status"] == "online"
     assert metrics.brokers[:2] == [first.url, second.url]
     assert "disconnected" in metrics.failures
+
+
+async def test_a_broker_down_at_start_is_passed_over(tmp_path: Path, journal: Journal) -> None:
+    down, up = Mosquitto(tmp_path / "down"), Mosquitto(tmp_path / "up")  # down never starts
+    up.start()
+    metrics = RecordingMetrics()
+    await journal.append(message("1234", sia("BA", "alarm", zone=1)))
+    options = {"metrics": metrics, "mqtt": {"url": (down.url, up.url)}}
+    try:
+        async with (
+            Subscriber(up.port, f"{ROOT}/events/#") as sub,
+            running(publisher(up, journal, **options)),
+        ):
+            await sub.wait_until(lambda s: len(s.ids) == 1)
+    finally:
+        up.kill()
+    assert metrics.failures[0] == "connect"
+    assert metrics.brokers[0] == up.url
