@@ -237,7 +237,10 @@ class MQTTPublisher:
         desk = self._desk
         if desk is not None:
             connection.on_message = lambda message: self._take(desk, connection, message)
-            await connection.subscribe(subscription(self._topics), 1)
+            topic = subscription(self._topics)
+            for reason in await connection.subscribe(topic, 1):
+                if reason.is_failure:  # its ACL: commands go unanswered, events still go out
+                    log.warning("mqtt_subscription_refused", topic=topic, reason=str(reason))
         try:
             await _first_failure(self._watch(connection), self._serve(connection))
         except asyncio.CancelledError:
