@@ -372,7 +372,7 @@ def sia_cache() -> float:
     blocks = [f"Nri{n % 8 + 1}/BA{n:0{sia_dcs.CACHED_BLOCK - 9}d}" for n in range(4096)]
 
     def build() -> None:
-        sia_dcs._decode_cached.cache_clear()
+        sia_dcs.clear_cache()
         for block in blocks:
             sia_dcs.decode(block)
 
@@ -384,7 +384,7 @@ def cid_cache() -> float:
     blocks = [f"#1234|1{n % 1000:03d} {n // 1000:02d} {n % 997:03d}" for n in range(4096)]
 
     def build() -> None:
-        contact_id._event.cache_clear()
+        contact_id.clear_cache()
         for block in blocks:
             contact_id.decode(block)
 

@@ -64,6 +64,7 @@ class Mosquitto:
         tls: TLSFiles | None = None,
         persistent: bool = False,
         acl: str | None = None,
+        anonymous: bool = True,
     ) -> None:
         self.binary = require_binary()
         self.directory = directory
@@ -71,6 +72,7 @@ class Mosquitto:
         self.tls = tls
         self.persistent = persistent
         self.acl = acl  # an acl_file's text: what anonymous clients may publish
+        self.anonymous = anonymous  # False: every client is refused (none has a password)
         self.config = directory / "mosquitto.conf"
         self.log = directory / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -84,7 +86,7 @@ class Mosquitto:
     def _config_text(self) -> str:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if self.anonymous else 'false'}",
             # when started as root, mosquitto switches to this user: stay the test's own,
             # which can read the temporary directory
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
@@ -109,6 +111,11 @@ class Mosquitto:
                 "require_certificate true",
             ]
         return "\n".join(lines) + "\n"
+
+    def reconfigure(self, *, acl: str | None) -> None:
+        """A new ACL, taken at the next ``start``."""
+        self.acl = acl
+        self.config.write_text(self._config_text())
 
     def start(self) -> None:
         """Start and return once the port accepts connections."""

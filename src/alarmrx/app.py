@@ -228,10 +228,19 @@ class Daemon:
             commands=self.command,  # the command topic (docs/mqtt.md, docs/commands.md)
         )
 
+    def stop(self) -> None:
+        """End ``run()`` in order, as SIGTERM does."""
+        self._stop.set()
+
+    @property
+    def rules(self) -> RulesRunner:
+        """The rules' runner (once ``run()`` started serving)."""
+        return self._rules
+
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
 
     def reload(self) -> None:

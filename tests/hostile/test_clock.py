@@ -81,7 +81,7 @@ async def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     try:
         yield Running(daemon, clock, port, tmp_path / "journal.db")
     finally:
-        daemon._stop.set()  # what SIGTERM does
+        daemon.stop()  # what SIGTERM does
         await asyncio.wait_for(task, 20)
 
 
@@ -114,17 +114,17 @@ async def test_supervision_does_not_fire_when_the_clock_jumps(running: Running) 
     assert b'"ACK"' in await running.send(frame("1234", "", token="NULL", sequence=0))
     for n, offset in enumerate((HOUR, -HOUR), start=1):  # forward, then back past the start
         running.clock.offset = offset
-        running.daemon._rules.wake()  # it wakes at least every 30 s anyway
+        running.daemon.rules.wake()  # it wakes at least every 30 s anyway
         assert b'"ACK"' in await running.send(frame("5678", f"#5678|Nri1/BA{n:02d}"))
         assert b'"ACK"' in await running.send(frame("1234", "", token="NULL", sequence=n))
         seq = running.records(RecordKind.MESSAGE)[-1].journal_seq  # ACKed: in the file
         async with asyncio.timeout(10):  # the rules read the message: they ran after the step
-            while running.daemon._rules.position < seq:  # noqa: ASYNC110 - polls state
+            while running.daemon.rules.position < seq:  # noqa: ASYNC110 - polls state
                 await asyncio.sleep(0.01)
     derived = [r.body.get("type") for r in running.records(RecordKind.DERIVED)]
     assert "supervision.lost" not in derived
     assert len(running.records(RecordKind.MESSAGE)) == 2  # the rules ran over both
-    assert running.daemon._rules.position >= 2
+    assert running.daemon.rules.position >= 2
 
 
 def test_receipt_clock_raises_only_readings_behind_the_latest() -> None:

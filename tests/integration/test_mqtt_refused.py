@@ -34,8 +34,7 @@ async def test_a_refused_event_is_not_passed_and_goes_out_once_allowed(tmp_path:
             assert metrics.latencies == []
 
             broker.stop()
-            broker.acl = None
-            broker.config.write_text(broker._config_text())
+            broker.reconfigure(acl=None)
             broker.start()
             async with (
                 Subscriber(broker.port, "alarmrx/v1/events/#") as sub,

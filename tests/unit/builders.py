@@ -167,6 +167,7 @@ class RecordingMetrics:
         self.backlog: list[int] = []
         self.latencies: list[float] = []
         self.failures: list[str] = []
+        self.brokers: list[str] = []  # the broker of each connection, in turn
         self._changed = asyncio.Event()
 
     def mqtt_connected(self, connected: bool) -> None:
@@ -183,6 +184,10 @@ class RecordingMetrics:
 
     def mqtt_publish_failed(self, reason: str) -> None:
         self.failures.append(reason)
+        self._changed.set()
+
+    def mqtt_broker(self, url: str) -> None:
+        self.brokers.append(url)
         self._changed.set()
 
     async def wait_until(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alarmrx.journal.dedupe import DedupeIndex
-from alarmrx.protocols import sia_dcs
+from alarmrx.protocols import contact_id, sia_dcs
 from alarmrx.rules.auth import MAX_FAILURES_PER_ID, MAX_KEYS, Limiter
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -34,7 +34,17 @@ def test_the_limiter_forgets_idle_keys_first_and_keeps_a_running_lockout() -> No
 
 
 def test_long_sia_blocks_are_decoded_but_not_cached() -> None:
-    before = sia_dcs._decode_cached.cache_info().currsize
+    before = sia_dcs.cached_blocks()
     long_zone = "Nri1/BA" + "7" * 200
     assert sia_dcs.decode(long_zone).events[0].code == "BA"
-    assert sia_dcs._decode_cached.cache_info().currsize == before
+    assert sia_dcs.cached_blocks() == before
+
+
+def test_the_event_caches_can_be_emptied() -> None:
+    sia_dcs.decode("Nri1/BA01")
+    assert sia_dcs.cached_blocks() >= 1
+    sia_dcs.clear_cache()
+    assert sia_dcs.cached_blocks() == 0
+    contact_id.decode("#1234|1130 01 003")
+    contact_id.clear_cache()  # the next decode builds its event again, the same
+    assert contact_id.decode("#1234|1130 01 003").events[0].code == "130"

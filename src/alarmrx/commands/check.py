@@ -72,7 +72,7 @@ def summary(settings: Settings) -> Iterator[str]:
     metrics = settings.metrics.listen
     yield f"metrics: {metrics if metrics else 'off'}"
     mqtt = settings.mqtt
-    yield f"mqtt: {mqtt.url} (topic root {mqtt.topic_root})" if mqtt else "mqtt: off"
+    yield f"mqtt: {', '.join(mqtt.urls)} (topic root {mqtt.topic_root})" if mqtt else "mqtt: off"
     unread = unread_accounts(settings)
     keyed = sum(1 for a in settings.accounts if a.key is not None)
     unchecked = f", {len(unread)} not checked" if unread else ""

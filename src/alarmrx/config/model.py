@@ -118,9 +118,10 @@ class MetricsSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MQTTSettings:
-    """``[mqtt]``: the broker events are published to."""
+    """``[mqtt]``: the broker events are published to (one URL, or several: the nodes of a
+    clustered broker, tried in turn, sharing every other setting)."""
 
-    url: str
+    url: str | tuple[str, ...]
     topic_root: str = "alarmrx"
     client_id: str | None = None
     username: str | None = None
@@ -137,19 +138,24 @@ class MQTTSettings:
     publish_timeout_s: float = 10.0
 
     @property
+    def urls(self) -> tuple[str, ...]:
+        """Every broker URL, in the order given."""
+        return (self.url,) if isinstance(self.url, str) else self.url
+
+    @property
     def tls(self) -> bool:
-        """True for an ``mqtts://`` url."""
-        return urlsplit(self.url).scheme == "mqtts"
+        """True when a url is ``mqtts://``."""
+        return any(urlsplit(url).scheme == "mqtts" for url in self.urls)
 
     @property
     def host(self) -> str:
-        """The broker's host name or address."""
-        return urlsplit(self.url).hostname or ""
+        """The (first) broker's host name or address."""
+        return urlsplit(self.urls[0]).hostname or ""
 
     @property
     def port(self) -> int:
-        """The broker's port; 1883 or 8883 when the url names none."""
-        parts = urlsplit(self.url)
+        """The (first) broker's port; 1883 or 8883 when the url names none."""
+        parts = urlsplit(self.urls[0])
         return parts.port or MQTT_DEFAULT_PORTS[parts.scheme]
 
 

@@ -256,21 +256,32 @@ METRICS = Table(
 )
 
 
-def _mqtt_url() -> Check:
-    def convert(value: Any, _ctx: Context, _path: KeyPath) -> str:
-        c.expect(value, str, 'a string like "mqtt://127.0.0.1:1883"')
-        parts = urlsplit(value)
-        if parts.scheme not in MQTT_DEFAULT_PORTS or not parts.hostname:
-            raise Invalid(f"{value!r} is not mqtt://host:port or mqtts://host:port")
-        if parts.username is not None or parts.path not in ("", "/"):
-            raise Invalid("give only scheme, host and port; credentials have their own keys")
-        try:
-            parts.port  # noqa: B018 - urlsplit checks the port when it is read
-        except ValueError:
-            raise Invalid(f"{value!r} has a bad port") from None
-        return str(value)
+def _one_mqtt_url(value: Any) -> str:
+    c.expect(value, str, 'a string like "mqtt://127.0.0.1:1883"')
+    parts = urlsplit(value)
+    if parts.scheme not in MQTT_DEFAULT_PORTS or not parts.hostname:
+        raise Invalid(f"{value!r} is not mqtt://host:port or mqtts://host:port")
+    if parts.username is not None or parts.path not in ("", "/"):
+        raise Invalid("give only scheme, host and port; credentials have their own keys")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port when it is read
+    except ValueError:
+        raise Invalid(f"{value!r} has a bad port") from None
+    return str(value)
 
-    return Check('"mqtt://host:port" | "mqtts://host:port"', convert)
+
+def _mqtt_url() -> Check:
+    """One broker URL, or an array of them (the nodes of a clustered broker, in turn)."""
+
+    def convert(value: Any, ctx: Context, path: KeyPath) -> str | tuple[str, ...]:
+        if isinstance(value, str):
+            return _one_mqtt_url(value)
+        c.expect(value, list, 'a string like "mqtt://127.0.0.1:1883" or an array of them')
+        if not value:
+            raise Invalid("needs at least one broker URL")
+        return tuple(c.each(value, ctx, path, _one_mqtt_url))
+
+    return Check('"mqtt[s]://host:port" | ["mqtt[s]://host:port", …]', convert)
 
 
 def _build_mqtt(values: dict[str, Any], _ctx: Context) -> MQTTSettings:
@@ -296,7 +307,12 @@ MQTT = Table(
     "mqtt",
     MQTTSettings,
     (
-        Option("url", _mqtt_url(), "The broker; `mqtts://` for TLS. Required in `[mqtt]`."),
+        Option(
+            "url",
+            _mqtt_url(),
+            "The broker, or a list of brokers tried in turn (the nodes of a clustered broker);"
+            " `mqtts://` for TLS. Required in `[mqtt]`.",
+        ),
         Option(
             "topic_root",
             c.string(_TOPIC, _TOPIC_HINT),

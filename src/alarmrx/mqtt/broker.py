@@ -1,11 +1,13 @@
-"""Where and how to reach the broker, from the ``[mqtt]`` settings; and the reconnect delay.
+"""Where and how to reach the brokers, from the ``[mqtt]`` settings; and the reconnect delay.
 
-Pure: no sockets, no aiomqtt. ``publish.py`` turns a ``BrokerAddress`` into a client.
+Pure: no sockets, no MQTT client. ``[mqtt] url`` is one URL or a list of them (the nodes of
+a clustered broker, tried in turn); ``publish.py`` connects to one ``BrokerAddress`` at a
+time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -25,6 +27,12 @@ class BrokerAddress:
     port: int
     tls: bool
 
+    @property
+    def url(self) -> str:
+        """``mqtt://host:port`` (the port always given): how logs and metrics name it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
 
 def parse_url(url: str) -> BrokerAddress:
     """``mqtt://host:1883`` / ``mqtts://host:8883`` (IPv6 as ``[::1]``); port optional."""
@@ -38,6 +46,14 @@ def parse_url(url: str) -> BrokerAddress:
     except ValueError as exc:
         raise BrokerURLError(f"{url!r}: {exc}") from None
     return BrokerAddress(host=parts.hostname, port=port, tls=scheme == "mqtts")
+
+
+def parse_urls(url: str | Sequence[str]) -> tuple[BrokerAddress, ...]:
+    """One URL or several, in the order given (at least one)."""
+    urls = (url,) if isinstance(url, str) else tuple(url)
+    if not urls:
+        raise BrokerURLError("no broker URL given")
+    return tuple(parse_url(one) for one in urls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ class MQTTOptions(Protocol):
     """The ``[mqtt]`` settings (``config.MQTTSettings``)."""
 
     @property
-    def url(self) -> str: ...
+    def url(self) -> str | Sequence[str]: ...
     @property
     def topic_root(self) -> str: ...
     @property
@@ -90,6 +90,10 @@ class PublisherMetrics(Protocol):
     def mqtt_publish_failed(self, reason: str) -> None:
         """``alarmrx_mqtt_publish_failures_total{reason}``; reason from ``FailureReason``."""
 
+    def mqtt_broker(self, url: str) -> None:
+        """``alarmrx_mqtt_broker{url}`` = 1 for the broker connected to (last), 0 for the
+        others it was connected to before."""
+
 
 class NoMetrics:
     """A ``PublisherMetrics`` that records nothing (tools, tests without metrics)."""
@@ -104,6 +108,9 @@ class NoMetrics:
         """Ignore."""
 
     def mqtt_publish_failed(self, reason: str) -> None:
+        """Ignore."""
+
+    def mqtt_broker(self, url: str) -> None:
         """Ignore."""
 
 

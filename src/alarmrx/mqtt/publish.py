@@ -1,16 +1,17 @@
 """The MQTT publisher: tails the journal and publishes the contract (docs/mqtt.md) at QoS 1.
 
-The only module that imports aiomqtt. One connection at a time; every failure ends the
-connection, waits a capped, jittered backoff and reconnects; the cursor advances only after
-the broker acknowledged every message of a window and of the windows before it
-(``outbox.py``, ``flight.py``), so an outage or a crash delays publication and never drops an
-event. Windows overlap: the next one is read and sent while the acknowledgements of the
-previous are still coming in, as long as no more than ``_LOOKAHEAD`` messages are
-outstanding (so a backlog is still published by priority, window by window). Events go
-straight to paho's ``publish`` and each PUBACK is taken in paho's callback: no task, timer
-or future per message (``wire.py``), and paho's socket is read and written in bulk.
-``run()`` returns only by cancellation, after publishing the retained
-``offline`` status, disconnecting and saving the cursor.
+One connection at a time, to one of the configured brokers (``[mqtt] url``, one or several:
+the nodes of a clustered broker). Every failure ends the connection, waits a capped, jittered
+backoff and connects to the next broker in turn; the cursor advances only after the broker
+acknowledged every message of a window and of the windows before it (``outbox.py``,
+``flight.py``), so an outage, a failover or a crash delays publication and never drops an
+event, and what is sent again carries the same event ids. Windows overlap: the next one is
+read and sent while the acknowledgements of the previous are still coming in, as long as no
+more than ``_LOOKAHEAD`` messages are outstanding (so a backlog is still published by
+priority, window by window). The connection is paho-mqtt's, through its public API
+(``wire.py``): each event is one ``publish`` and each PUBACK one ``on_publish`` callback, no
+task, timer or future per message. ``run()`` returns only by cancellation, after publishing
+the retained ``offline`` status, disconnecting and saving the cursor.
 
 With a command handler (``RulesRunner.command``) it also serves the command topic
 (``command_topic.py``): each request is handled in its own task (at most
@@ -22,21 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiomqtt
 import structlog
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alarmrx.journal.tail import JournalTail
-from alarmrx.mqtt.broker import Backoff, parse_url
+from alarmrx.mqtt.broker import Backoff, BrokerAddress, parse_urls
 from alarmrx.mqtt.command_topic import (
     CommandRequest,
     decode_request,
@@ -53,25 +53,38 @@ from alarmrx.mqtt.interfaces import (
     MQTTOptions,
     NoMetrics,
     PublisherMetrics,
-    StrPath,
 )
 from alarmrx.mqtt.outbox import CursorSaver, Outbox, Outgoing, Plan, encode
 from alarmrx.mqtt.payloads import ReceiverInfo, offline_payload, status_payload
 from alarmrx.mqtt.topics import Topics
-from alarmrx.mqtt.wire import PublishError, Wire
+from alarmrx.mqtt.wire import (
+    Connection,
+    ConnectRefusedError,
+    DisconnectedError,
+    Greeting,
+    PublishError,
+    paho_client,
+)
 
 log = structlog.get_logger("alarmrx.mqtt.publish")
 
-_PROTOCOLS = {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}
 _INFLIGHT = 500  # QoS 1 messages on the wire before the first PUBACK must come back
 _LOOKAHEAD = _INFLIGHT  # the next window is read once no more messages than this are pending
-_RECEIVE_MAXIMUM = 65535  # MQTT 5: what a broker allows when its CONNACK does not say
-_GOODBYE_S = 2.0  # how long a shutdown waits to publish "offline"
+_GOODBYE_S = 2.0  # how long a shutdown waits to publish "offline" and to disconnect
 MAX_PENDING_COMMANDS = 32  # requests in progress at once; more are answered "busy"
 COMMAND_TIMEOUT_S = 30.0  # a request not answered by then is answered "timed out"
 _DRAIN_S = 2.0  # how long a dropped connection waits for requests in progress
 
 CommandHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+_FAILURES: tuple[tuple[type[BaseException], FailureReason, FailureReason], ...] = (
+    # (exception, reason before the CONNACK, reason once connected)
+    (TimeoutError, FailureReason.TIMEOUT, FailureReason.TIMEOUT),
+    (ConnectRefusedError, FailureReason.REFUSED, FailureReason.REFUSED),
+    (OSError, FailureReason.CONNECT, FailureReason.DISCONNECTED),
+    (DisconnectedError, FailureReason.CONNECT, FailureReason.DISCONNECTED),
+    (PublishError, FailureReason.CONNECT, FailureReason.DISCONNECTED),
+)
 
 
 class BrokerRefusedError(Exception):
@@ -79,48 +92,32 @@ class BrokerRefusedError(Exception):
     message, so the cursor stays before it and the connection starts over."""
 
 
-class _DisconnectedError(Exception):
-    """The connection dropped (the messages iterator ended)."""
+def _failure_reason(exc: BaseException, connected: bool) -> FailureReason:
+    if isinstance(exc, BrokerRefusedError):
+        return FailureReason.REFUSED
+    for kind, before, after in _FAILURES:
+        if isinstance(exc, kind):
+            return after if connected else before
+    return FailureReason.ERROR
 
 
-async def _in_group(start: Callable[[asyncio.TaskGroup], Awaitable[None]]) -> None:
-    """Run ``start(group)`` and the tasks it creates; the first failure cancels the others
-    and is raised as itself (not as an ExceptionGroup)."""
+async def _first_failure(*jobs: Awaitable[None]) -> None:
+    """Run ``jobs`` together until the first one fails; raise its exception (not as an
+    ExceptionGroup)."""
     try:
         async with asyncio.TaskGroup() as group:
-            await start(group)
+            for job in jobs:
+                group.create_task(_awaited(job))
     except BaseExceptionGroup as failures:
         raise failures.exceptions[0] from None
 
 
-async def _first_failure(*jobs: Coroutine[Any, Any, None]) -> None:
-    """Run ``jobs`` together until the first one fails; raise its exception."""
-
-    async def start(group: asyncio.TaskGroup) -> None:
-        for job in jobs:
-            group.create_task(job)
-
-    await _in_group(start)
-
-
-def _path(path: StrPath | None) -> str | None:
-    return None if path is None else os.fspath(path)
-
-
-def _failure_reason(exc: BaseException, connected: bool) -> FailureReason:
-    if isinstance(exc, TimeoutError):
-        return FailureReason.TIMEOUT
-    if isinstance(exc, BrokerRefusedError):
-        return FailureReason.REFUSED
-    if isinstance(exc, aiomqtt.MqttCodeError) and not connected:
-        return FailureReason.REFUSED
-    if isinstance(exc, aiomqtt.MqttError | OSError | _DisconnectedError | PublishError):
-        return FailureReason.DISCONNECTED if connected else FailureReason.CONNECT
-    return FailureReason.ERROR
+async def _awaited(job: Awaitable[None]) -> None:
+    await job
 
 
 class MQTTPublisher:
-    """Publishes the journal to one broker; built by ``app.py``, run in its TaskGroup."""
+    """Publishes the journal to a broker; built by ``app.py``, run in its TaskGroup."""
 
     def __init__(
         self,
@@ -139,7 +136,8 @@ class MQTTPublisher:
         commands: CommandHandler | None = None,
     ) -> None:
         self._settings = settings
-        self._address = parse_url(settings.url)
+        self._brokers = parse_urls(settings.url)
+        self._turn = 0  # the broker of the next connection
         self._topics = Topics(settings.topic_root, receiver_id)
         discovery = Discovery(settings.ha_prefix, self._topics) if settings.ha_discovery else None
         self.outbox = Outbox(
@@ -161,7 +159,11 @@ class MQTTPublisher:
         self._saver = CursorSaver(journal, 0)
         self._acked = asyncio.Event()  # set by every PUBACK of a window's message
         self._refusal: ReasonCode | None = None  # a PUBACK's failure reason, until handled
-        self._receive_maximum = _RECEIVE_MAXIMUM
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The broker of the current connection (or of the next attempt)."""
+        return self._brokers[self._turn]
 
     async def run(self) -> None:
         """Publish until cancelled; broker trouble is logged, counted and retried."""
@@ -183,75 +185,99 @@ class MQTTPublisher:
         while True:
             connected = await self._connect_once()
             attempt = 0 if connected else attempt + 1
+            self._turn = (self._turn + 1) % len(self._brokers)
             delay = self._backoff.delay(attempt, random.random)
-            log.info("mqtt_reconnect_scheduled", retry_in_s=round(delay, 3), attempt=attempt)
+            log.info(
+                "mqtt_reconnect_scheduled",
+                retry_in_s=round(delay, 3),
+                attempt=attempt,
+                broker=self.broker.url,
+            )
             await asyncio.sleep(delay)
 
     async def _connect_once(self) -> bool:
         """One connection, until it fails; True if it got connected at all."""
         connected = False
+        broker = self.broker
         try:
-            async with self._client() as client:
+            connection = await self._connect(broker)
+            async with connection:
                 connected = True
                 self.outbox.rewind()
                 self.outbox.reconnected()
                 self._metrics.mqtt_connected(True)
-                log.info("mqtt_connected", host=self._address.host, port=self._address.port)
-                await self._serve_until_cancelled(client)
+                self._metrics.mqtt_broker(broker.url)
+                log.info("mqtt_connected", broker=broker.url)
+                await self._serve_until_cancelled(connection)
         except Exception as exc:  # noqa: BLE001 - task root: every failure means reconnect
-            self._failed(exc, connected)
+            self._failed(exc, connected, broker)
         finally:
             self._metrics.mqtt_connected(False)
         return connected
 
-    def _failed(self, exc: Exception, connected: bool) -> None:
+    async def _connect(self, broker: BrokerAddress) -> Connection:
+        settings = self._settings
+        client_id = settings.client_id or f"alarmrx-{self._info.receiver_id}"
+        paho = paho_client(broker, settings, Greeting(client_id, self._offline()))
+        connection = Connection(paho)
+        keepalive = max(1, round(settings.keepalive_s))
+        await connection.open(broker, keepalive, settings.publish_timeout_s)
+        return connection
+
+    def _failed(self, exc: Exception, connected: bool, broker: BrokerAddress) -> None:
         reason = _failure_reason(exc, connected)
         self._metrics.mqtt_publish_failed(reason.value)
         if reason is FailureReason.ERROR:
-            log.exception("mqtt_failed", reason=reason.value)
+            log.exception("mqtt_failed", reason=reason.value, broker=broker.url)
         else:
-            log.warning("mqtt_failed", reason=reason.value, error=str(exc) or type(exc).__name__)
+            error = str(exc) or type(exc).__name__
+            log.warning("mqtt_failed", reason=reason.value, broker=broker.url, error=error)
 
-    async def _serve_until_cancelled(self, client: aiomqtt.Client) -> None:
-        if self._desk is not None:
-            await client.subscribe(subscription(self._topics), qos=1)
+    async def _serve_until_cancelled(self, connection: Connection) -> None:
+        desk = self._desk
+        if desk is not None:
+            connection.on_message = lambda message: self._take(desk, connection, message)
+            topic = subscription(self._topics)
+            for reason in await connection.subscribe(topic, 1):
+                if reason.is_failure:  # its ACL: commands go unanswered, events still go out
+                    log.warning("mqtt_subscription_refused", topic=topic, reason=str(reason))
         try:
-            await _first_failure(self._watch(client), self._serve(client))
+            await _first_failure(self._watch(connection), self._serve(connection))
         except asyncio.CancelledError:
-            await self._goodbye(client)
+            await self._goodbye(connection)
             raise
 
-    async def _goodbye(self, client: aiomqtt.Client) -> None:
+    def _take(self, desk: CommandDesk, connection: Connection, message: MQTTMessage) -> None:
+        if is_command(message.topic, self._topics):
+            desk.take(connection, message)
+
+    async def _goodbye(self, connection: Connection) -> None:
         """On shutdown: the retained status says offline (a clean DISCONNECT sends no will)."""
         try:
             async with asyncio.timeout(_GOODBYE_S):
-                await self._send(client, self._offline())
+                await connection.publish_acked(self._offline(), self._qos, self._properties)
             log.info("mqtt_offline_published")
-        except (aiomqtt.MqttError, TimeoutError) as exc:
+        except (DisconnectedError, PublishError, TimeoutError) as exc:
             log.warning("mqtt_offline_not_published", error=str(exc))
 
-    async def _watch(self, client: aiomqtt.Client) -> None:
-        """Returns only by raising, when the connection drops; hands requests on the command
-        topic to the desk."""
-        desk = self._desk
+    async def _watch(self, connection: Connection) -> None:
+        """Returns only by raising, when the connection drops; then lets the requests in
+        progress finish briefly."""
         try:
-            async for message in client.messages:
-                if desk is not None and is_command(str(message.topic), self._topics):
-                    desk.take(client, message)
+            await connection.wait_closed()
         finally:
-            if desk is not None:
-                await desk.drain()
-        raise _DisconnectedError
+            if self._desk is not None:
+                await self._desk.drain()
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
+    async def _serve(self, connection: Connection) -> None:
         """Status first, then window after window, overlapping; waits for the journal when
         caught up."""
-        flight = self._flight(client)
+        flight = self._flight(connection)
         status_due = 0.0
         while True:
             self._check_acks(flight)
             if time.monotonic() >= status_due:
-                await self._send(client, self._status())
+                await self._send(connection, self._status())
                 status_due = time.monotonic() + self._status_interval_s
             await self._room(flight)
             records = await self.outbox.window()
@@ -264,13 +290,15 @@ class MQTTPublisher:
                 wait = min(status_due - time.monotonic(), self.outbox.refresh_in())
                 await self._idle(min(wait, self._ack_due_in(flight)))
 
-    def _flight(self, client: aiomqtt.Client) -> Flight:
-        wire = self._wire(client)
-        wire.bulk()
-        limit = min(_INFLIGHT, self._receive_maximum)
+    def _flight(self, connection: Connection) -> Flight:
+        qos, properties = self._qos, self._properties
+
+        def publish(message: Outgoing) -> int:
+            return connection.publish(message, qos, properties)
+
         flight = Flight(
-            wire.publish,
-            limit=limit,
+            publish,
+            limit=min(_INFLIGHT, connection.receive_maximum),
             settled=self._settled,
             monotonic=time.monotonic,
             clock=self._clock,
@@ -288,8 +316,7 @@ class MQTTPublisher:
             self._acked.set()
 
         self._refusal = None
-
-        wire.on_ack(acked)
+        connection.on_ack = acked
         return flight
 
     def _settled(self, plan: Plan, latencies: list[float]) -> None:
@@ -336,30 +363,18 @@ class MQTTPublisher:
         except TimeoutError:
             return
 
-    async def _send(self, client: aiomqtt.Client, message: Outgoing) -> None:
+    async def _send(self, connection: Connection, message: Outgoing) -> None:
         """One publication, acknowledged (QoS 1 PUBACK) within ``publish_timeout_s``."""
         async with asyncio.timeout(self._settings.publish_timeout_s):
-            await client.publish(
-                message.topic,
-                message.payload,
-                qos=self._qos,
-                retain=message.retain,
-                properties=self._properties,
-                timeout=float("inf"),
-            )
+            await connection.publish_acked(message, self._qos, self._properties)
 
     async def _reply(
-        self, client: aiomqtt.Client, topic: str, payload: bytes, correlation: bytes | None
+        self, connection: Connection, topic: str, payload: bytes, correlation: bytes | None
     ) -> None:
         """One reply on the command topic, acknowledged within ``publish_timeout_s``."""
         async with asyncio.timeout(self._settings.publish_timeout_s):
-            await client.publish(
-                topic,
-                payload,
-                qos=1,
-                retain=False,
-                timeout=float("inf"),
-                properties=self._reply_properties(correlation),
+            await connection.publish_acked(
+                Outgoing(topic, payload), 1, self._reply_properties(correlation)
             )
 
     def _reply_properties(self, correlation: bytes | None) -> Properties | None:
@@ -383,51 +398,10 @@ class MQTTPublisher:
 
     def _publish_properties(self) -> Properties | None:
         """MQTT 5: say the payload is UTF-8 JSON (content type, payload format indicator)."""
-        return _JSONProperties() if self._settings.protocol == "5" else None
-
-    def _client(self) -> aiomqtt.Client:
-        settings = self._settings
-        self._receive_maximum = _RECEIVE_MAXIMUM
-        offline = self._offline()
-        client = aiomqtt.Client(
-            self._address.host,
-            self._address.port,
-            username=settings.username,
-            password=settings.password,
-            identifier=settings.client_id or f"alarmrx-{self._info.receiver_id}",
-            protocol=_PROTOCOLS[settings.protocol],
-            will=aiomqtt.Will(offline.topic, offline.payload, qos=1, retain=True),
-            timeout=settings.publish_timeout_s,
-            keepalive=max(1, round(settings.keepalive_s)),
-            max_inflight_messages=0,  # no limit in paho: the flight keeps it, without a scan
-            tls_params=self._tls(),
-            tls_insecure=settings.tls_insecure if self._address.tls else None,
-        )
-        self._wire(client).on_connack(self._connack)
-        return client
-
-    def _wire(self, client: aiomqtt.Client) -> Wire:
-        # aiomqtt has no public hook for acknowledgements: its paho client is the way in
-        return Wire(client._client, self._qos, self._properties)
-
-    def _connack(self, properties: Properties | None) -> None:
-        """MQTT 5: the broker's Receive Maximum bounds the QoS 1 messages on the wire."""
-        maximum = getattr(properties, "ReceiveMaximum", None)
-        self._receive_maximum = maximum if isinstance(maximum, int) else _RECEIVE_MAXIMUM
-
-    def _tls(self) -> aiomqtt.TLSParameters | None:
-        """TLS for ``mqtts://``: the CA (else the system's), the client certificate and key."""
-        if not self._address.tls:
-            return None
-        settings = self._settings
-        return aiomqtt.TLSParameters(
-            ca_certs=_path(settings.tls_ca),
-            certfile=_path(settings.tls_cert),
-            keyfile=_path(settings.tls_key),
-        )
+        return JSONProperties() if self._settings.protocol == "5" else None
 
 
-class _JSONProperties(Properties):
+class JSONProperties(Properties):
     """MQTT 5 PUBLISH properties for UTF-8 JSON, packed once: paho packs the properties of
     every message it sends, which costs more than building the message itself."""
 
@@ -444,10 +418,10 @@ class _JSONProperties(Properties):
         return self._packed
 
 
-Reply = Callable[[aiomqtt.Client, str, bytes, bytes | None], Awaitable[None]]
+Reply = Callable[[Connection, str, bytes, bytes | None], Awaitable[None]]
 
 
-def _response_properties(message: aiomqtt.Message) -> tuple[str | None, bytes | None]:
+def _response_properties(message: MQTTMessage) -> tuple[str | None, bytes | None]:
     """MQTT 5 response topic and correlation data of a request (None under 3.1.1)."""
     properties = message.properties
     topic = getattr(properties, "ResponseTopic", None)
@@ -467,14 +441,14 @@ class CommandDesk:
         self._reply = reply
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def take(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    def take(self, connection: Connection, message: MQTTMessage) -> None:
         """Start serving one request (answered "busy" when too many are in progress)."""
-        request = decode_request(str(message.topic), bytes(message.payload), self._topics)
+        request = decode_request(message.topic, bytes(message.payload), self._topics)
         if request.error is None and len(self._tasks) >= MAX_PENDING_COMMANDS:
             request = CommandRequest(
                 request.account, request.request_id, error="busy: too many requests in progress"
             )
-        task = asyncio.create_task(self._serve(client, request, *_response_properties(message)))
+        task = asyncio.create_task(self._serve(connection, request, *_response_properties(message)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -488,7 +462,7 @@ class CommandDesk:
 
     async def _serve(
         self,
-        client: aiomqtt.Client,
+        connection: Connection,
         request: CommandRequest,
         response_topic: str | None,
         correlation: bytes | None,
@@ -499,8 +473,8 @@ class CommandDesk:
             if topic is None:
                 log.warning("command_unanswerable", account=request.account, error=request.error)
                 return
-            await self._reply(client, topic, encode(reply_payload(request, reply)), correlation)
-        except (aiomqtt.MqttError, TimeoutError) as exc:
+            await self._reply(connection, topic, encode(reply_payload(request, reply)), correlation)
+        except (DisconnectedError, PublishError, TimeoutError) as exc:
             log.warning("command_reply_failed", account=request.account, error=str(exc))
         except Exception:  # task root: a request must never end the connection
             log.exception("command_failed", account=request.account)

@@ -1,53 +1,52 @@
-"""The publisher's own way onto paho's connection (aiomqtt's client wraps a paho client).
+"""One MQTT connection through paho-mqtt's public API, driven by the running asyncio loop.
 
-aiomqtt's ``publish`` awaits each PUBACK in a coroutine of its own, with a timer and an event
-each, and scans every pending call on every publication; a window of thousands of messages
-needs none of that, only one callback per acknowledgement. So events go straight to paho's
-``publish`` and each PUBACK comes from paho's ``on_publish``; aiomqtt keeps its own callbacks
-and ours are chained behind them.
+This is paho's documented way to run under an event loop of one's own (its
+``examples/loop_asyncio.py``): the socket callbacks (``on_socket_open``, ``on_socket_close``,
+``on_socket_register_write``, ``on_socket_unregister_write``) hand the socket to the loop,
+whose readiness calls ``loop_read`` / ``loop_write``, and a task calls ``loop_misc`` every
+second for the keep-alive. Publications are pipelined: ``publish`` queues a PUBLISH and
+returns its packet id at once (``MQTTMessageInfo.mid``), and every PUBACK (PUBCOMP at QoS 2)
+comes back through ``on_publish`` with that id and its reason code: no task, timer or future
+per message. paho keeps no in-flight limit of its own (``max_inflight_messages_set(0)``); the
+publisher's flight (``flight.py``) does.
 
-paho also reads and writes its socket one packet at a time: three ``recv`` calls for every
-PUBACK (type byte, length byte, the rest) and one ``send`` for every PUBLISH (on loopback
-the broker's side of the transfer runs inside that ``send``), each of which lets go of the
-GIL and may wait to get it back; and it decodes every PUBACK into a reason code and a
-properties object of its own. Once connected, ``bulk()`` takes short cuts through paho's
-internals (it has no hooks for them):
-
-- the socket is read ahead in one ``recv`` of up to ``READ_AHEAD`` bytes that paho's small
-  reads are then served from (``_ReadAhead``), and TCP acknowledges at once what was read;
-- the packets queued by the time paho writes are joined and sent at once (``_coalesce``);
-- a plain successful PUBACK is settled here as paho would (``_PubAcks``); any other goes
-  paho's own way.
-
-Measured with ``benchmarks/mqtt_latency.py`` at 1 000 events/s (docs/mqtt.md, "Cost"),
-the three together took the publisher's loop CPU from about 240 to about 170 us per event
-(the rest of the fall to about 130 us is the outbox's). ``supports_bulk`` checks that paho
-has the attributes used here (2.1 and 2.2 do); without them the publisher runs plain.
+``connect`` blocks (name lookup, TCP, the TLS handshake), so it runs in a worker thread; the
+socket is handed to the loop only once it returned, so every later paho call runs on the
+loop's thread. One ``Connection`` per connection: a new one is built for every attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import socket
-from collections import deque
+import threading
 from collections.abc import Callable
-from types import MappingProxyType
-from typing import Any, Literal, Protocol, cast
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Any, Protocol, Self
 
-from paho.mqtt.client import MQTT_ERR_SUCCESS, CallbackOnPublish_v2
+from paho.mqtt.client import MQTT_ERR_SUCCESS, MQTTMessage
 from paho.mqtt.client import Client as PahoClient
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-READ_AHEAD = 65536
+from alarmrx.mqtt.broker import BrokerAddress
+from alarmrx.mqtt.interfaces import MQTTOptions, StrPath
+
+RECEIVE_MAXIMUM = 65535  # MQTT 5: what a broker allows when its CONNACK does not say
+_PROTOCOLS = MappingProxyType(
+    {"3.1.1": MQTTProtocolVersion.MQTTv311, "5": MQTTProtocolVersion.MQTTv5}
+)
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
-_PUBLISH, _DISCONNECT = 0x30, 0xE0
+
+Acked = Callable[[int, ReasonCode | None], None]
 
 
 class Message(Protocol):
-    """What ``Wire.publish`` sends (``outbox.Outgoing``)."""
+    """What ``Connection.publish`` sends (``outbox.Outgoing``)."""
 
     @property
     def topic(self) -> str: ...
@@ -58,212 +57,355 @@ class Message(Protocol):
 
 
 class PublishError(Exception):
-    """paho refused a publication (``rc``: its error code); the connection is gone."""
+    """paho refused a publication or subscription (``rc``: its error code); the connection
+    is gone."""
 
     def __init__(self, rc: int) -> None:
-        super().__init__(f"could not publish: paho error {rc}")
+        super().__init__(f"could not send: paho error {rc}")
         self.rc = rc
 
 
-class Wire:
-    """Events onto one paho client, PUBACKs back from it."""
+class ConnectRefusedError(Exception):
+    """The broker's CONNACK refused the connection (credentials, client id, …)."""
 
-    def __init__(self, paho: PahoClient, qos: int, properties: Properties | None) -> None:
-        self._paho = paho
-        self._qos = qos
-        self._properties = properties
 
-    def publish(self, message: Message) -> int:
-        """Queue ``message`` on the connection; its packet id."""
-        info = self._paho.publish(
-            message.topic, message.payload, self._qos, message.retain, self._properties
+class DisconnectedError(Exception):
+    """The connection dropped (or was closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Greeting:
+    """What the client says when it connects: its id and its last will."""
+
+    client_id: str
+    will: Message
+
+
+def _path(path: StrPath | None) -> str | None:
+    return None if path is None else os.fspath(path)
+
+
+def paho_client(address: BrokerAddress, settings: MQTTOptions, greeting: Greeting) -> PahoClient:
+    """A paho client set up from the ``[mqtt]`` settings, not connected yet."""
+    client = PahoClient(
+        CallbackAPIVersion.VERSION2,
+        client_id=greeting.client_id,
+        protocol=_PROTOCOLS[settings.protocol],
+    )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    will = greeting.will
+    client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
+    if address.tls:
+        client.tls_set(
+            ca_certs=_path(settings.tls_ca),
+            certfile=_path(settings.tls_cert),
+            keyfile=_path(settings.tls_key),
         )
+        client.tls_insecure_set(settings.tls_insecure)
+    client.max_inflight_messages_set(0)  # no limit in paho: the flight keeps it
+    client.connect_timeout = settings.publish_timeout_s
+    return client
+
+
+class Connection:
+    """One connection of a paho client, its socket served by the running event loop.
+
+    ``on_ack(mid, refusal)`` is called for every PUBACK (``refusal``: the MQTT 5 reason code
+    when the broker did not take the message, 0x80 and above, else None); ``on_message`` for
+    every message of a subscription.
+    """
+
+    def __init__(self, paho: PahoClient) -> None:
+        self._paho = paho
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()  # the loop's
+        self._fd = -1
+        self._misc: asyncio.Task[None] | None = None
+        self._connack: asyncio.Future[Properties | None] = self._loop.create_future()
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._closed.add_done_callback(_retrieve)
+        self._connack.add_done_callback(_retrieve)
+        self._waiting: dict[int, asyncio.Future[ReasonCode | None]] = {}
+        self._subacks: dict[int, asyncio.Future[list[ReasonCode]]] = {}
+        self._lock = threading.Lock()  # the connecting thread against an abandoning loop
+        self._abandoned = False
+        self.on_ack: Acked = _ignore_ack
+        self.on_message: Callable[[MQTTMessage], None] = _ignore_message
+        self.receive_maximum = RECEIVE_MAXIMUM
+        paho.on_socket_open = self._socket_open
+        paho.on_socket_close = self._socket_close
+        paho.on_socket_register_write = self._register_write
+        paho.on_socket_unregister_write = self._unregister_write
+        paho.on_connect = self._connected
+        paho.on_disconnect = self._disconnected
+        paho.on_publish = self._published
+        paho.on_subscribe = self._subscribed
+        paho.on_message = self._message
+
+    async def open(self, address: BrokerAddress, keepalive_s: int, timeout_s: float) -> None:
+        """Connect and wait for the broker's CONNACK (at most ``timeout_s``)."""
+        connecting = self._loop.run_in_executor(None, self._connect, address, keepalive_s)
+        try:
+            await connecting
+        except asyncio.CancelledError:
+            self._abandon()
+            raise
+        self._attach()
+        try:
+            async with asyncio.timeout(timeout_s):
+                done: set[asyncio.Future[Any]] = {self._connack, self._closed}
+                await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
+            if not self._connack.done():
+                self._closed.result()  # raises why it closed before the CONNACK
+            self._connack.result()
+        except BaseException:
+            self.abort()
+            raise
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close(2.0)
+
+    def publish(self, message: Message, qos: int, properties: Properties | None = None) -> int:
+        """Queue ``message``; its packet id. Its PUBACK comes to ``on_ack``."""
+        if self._closed.done():
+            raise DisconnectedError("the connection is closed")
+        info = self._paho.publish(message.topic, message.payload, qos, message.retain, properties)
         if info.rc != MQTT_ERR_SUCCESS:
             raise PublishError(info.rc)
         return info.mid
 
-    def on_ack(self, acked: Callable[[int, ReasonCode | None], None]) -> None:
-        """Call ``acked(mid, refusal)`` for every PUBACK (PUBCOMP at QoS 2), after aiomqtt's
-        callback; ``refusal`` is the MQTT 5 reason code when the broker refused the message
-        (0x80 and above, e.g. 0x87 not authorized), else None."""
-        previous = self._paho.on_publish
+    async def publish_acked(
+        self, message: Message, qos: int, properties: Properties | None = None
+    ) -> ReasonCode | None:
+        """Publish ``message`` and wait for its PUBACK; the broker's refusal, if any."""
+        mid = self.publish(message, qos, properties)
+        waiter: asyncio.Future[ReasonCode | None] = self._loop.create_future()
+        self._waiting[mid] = waiter
+        try:
+            return await waiter
+        finally:
+            self._waiting.pop(mid, None)
 
-        def on_publish(client: PahoClient, userdata: Any, mid: int, *rest: Any) -> None:
-            if previous is not None:
-                previous(client, userdata, mid, *rest)
-            reason = rest[0] if rest else None
-            acked(mid, reason if isinstance(reason, ReasonCode) and reason.is_failure else None)
+    async def subscribe(self, topic: str, qos: int) -> list[ReasonCode]:
+        """Subscribe and wait for the SUBACK; its reason codes."""
+        rc, mid = self._paho.subscribe(topic, qos)
+        if rc != MQTT_ERR_SUCCESS or mid is None:
+            raise PublishError(rc)
+        suback: asyncio.Future[list[ReasonCode]] = self._loop.create_future()
+        self._subacks[mid] = suback
+        try:
+            return await suback
+        finally:
+            self._subacks.pop(mid, None)
 
-        self._paho.on_publish = on_publish
+    async def wait_closed(self) -> None:
+        """Until the connection drops; raises ``DisconnectedError`` (or what broke it)."""
+        await asyncio.shield(self._closed)
 
-    def on_connack(self, connack: Callable[[Properties | None], None]) -> None:
-        """Call ``connack(properties)`` for the CONNACK, before aiomqtt's callback."""
-        previous = self._paho.on_connect
+    async def close(self, timeout_s: float) -> None:
+        """A clean DISCONNECT (so the broker sends no will), then the socket closed."""
+        if not self._closed.done():
+            self._paho.disconnect()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(timeout_s):
+                    await asyncio.shield(self._closed)
+        self.abort()
 
-        def on_connect(client: PahoClient, userdata: Any, *rest: Any) -> None:
-            connack(rest[2] if len(rest) > 2 else None)  # (flags, reason code, properties)
-            if previous is not None:
-                previous(client, userdata, *rest)
+    def abort(self) -> None:
+        """Close the socket at once; everything waiting learns the connection is gone."""
+        self._lost(DisconnectedError("connection closed"))
+        self._detach()
+        sock = self._paho.socket()
+        if sock is not None:
+            sock.close()
 
-        self._paho.on_connect = on_connect
+    # the connecting thread
 
-    def bulk(self) -> bool:
-        """Connected: the short cuts of the module doc, for this connection's socket (a new
-        connection starts plain again). False when this paho lacks what they need."""
-        paho = self._paho
-        sock = paho._sock
-        if sock is None or isinstance(sock, _ReadAhead) or not supports_bulk(paho):
-            return False
-        paho._sock = _ReadAhead(sock)
-        write = paho.loop_write
+    def _connect(self, address: BrokerAddress, keepalive_s: int) -> None:
+        self._paho.connect(address.host, address.port, keepalive_s)
+        with self._lock:
+            if self._abandoned:  # the loop stopped waiting: nobody will serve this socket
+                self._close_socket()
 
-        def loop_write() -> MQTTErrorCode:
-            _coalesce(paho._out_packet)
-            return write()
+    def _abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            self._close_socket()
 
-        # aiomqtt's writer callback calls ``loop_write`` on this instance, and paho its own
-        # PUBACK handler
-        paho.loop_write = loop_write  # type: ignore[method-assign]
-        paho._handle_pubackcomp = _PubAcks(paho)  # type: ignore[method-assign]
-        return True
+    def _close_socket(self) -> None:
+        sock = self._paho.socket()
+        if sock is not None:
+            sock.close()
+
+    # the loop's side
+
+    def _attach(self) -> None:
+        sock = self._paho.socket()
+        if sock is None:
+            raise DisconnectedError("paho has no socket after connect")
+        self._fd = sock.fileno()
+        self._loop.add_reader(self._fd, self._readable, sock)
+        if self._paho.want_write():  # the CONNECT, queued while connecting
+            self._loop.add_writer(self._fd, self._writable)
+        self._misc = self._loop.create_task(self._keepalive())
+
+    def _detach(self) -> None:
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = -1
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+
+    def _readable(self, sock: Any) -> None:
+        try:
+            rc = self._paho.loop_read()
+            # an SSL socket may hold decrypted bytes the file descriptor no longer signals
+            while rc == MQTT_ERR_SUCCESS and self._fd >= 0 and _pending(sock):
+                rc = self._paho.loop_read()
+            _quick_ack(sock)
+        except Exception as exc:  # noqa: BLE001 - paho raises what the socket raised
+            self._lost(exc)
+            self._detach()
+            return
+        if rc != MQTT_ERR_SUCCESS:
+            self._lost(DisconnectedError(f"connection lost (paho error {rc})"))
+            self._detach()
+
+    def _writable(self) -> None:
+        try:
+            rc = self._paho.loop_write()
+        except Exception as exc:  # noqa: BLE001 - paho raises what the socket raised
+            self._lost(exc)
+            self._detach()
+            return
+        if rc != MQTT_ERR_SUCCESS:
+            self._lost(DisconnectedError(f"connection lost (paho error {rc})"))
+            self._detach()
+
+    async def _keepalive(self) -> None:
+        """paho's keep-alive: a PINGREQ when due, the connection closed when unanswered."""
+        while self._paho.loop_misc() == MQTT_ERR_SUCCESS:  # noqa: ASYNC110 - a clock, no event
+            await asyncio.sleep(1.0)
+        self._lost(DisconnectedError("no answer to the keep-alive ping"))
+
+    def _lost(self, exc: BaseException) -> None:
+        """The connection is gone: fail whatever waits on it (first reason wins)."""
+        futures: tuple[asyncio.Future[Any], ...] = (self._connack, self._closed)
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
+        waiters: list[asyncio.Future[Any]] = [*self._waiting.values(), *self._subacks.values()]
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(DisconnectedError(str(exc)))
+
+    # paho's callbacks (VERSION2 signatures)
+
+    def _socket_open(self, _client: PahoClient, _userdata: Any, _sock: Any) -> None:
+        """Called in the connecting thread: the socket is attached once ``connect`` returned."""
+
+    def _socket_close(self, _client: PahoClient, _userdata: Any, _sock: Any) -> None:
+        if threading.get_ident() == self._thread:  # not while connecting
+            self._detach()
+
+    def _register_write(self, _client: PahoClient, _userdata: Any, _sock: Any) -> None:
+        if self._fd >= 0:
+            self._loop.add_writer(self._fd, self._writable)
+
+    def _unregister_write(self, _client: PahoClient, _userdata: Any, _sock: Any) -> None:
+        if self._fd >= 0:
+            self._loop.remove_writer(self._fd)
+
+    def _connected(
+        self,
+        _client: PahoClient,
+        _userdata: Any,
+        _flags: Any,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if self._connack.done():
+            return
+        if reason.is_failure:
+            self._connack.set_exception(
+                ConnectRefusedError(f"the broker refused the connection: {reason}")
+            )
+            return
+        maximum = getattr(properties, "ReceiveMaximum", None)
+        self.receive_maximum = maximum if isinstance(maximum, int) else RECEIVE_MAXIMUM
+        self._connack.set_result(properties)
+
+    def _disconnected(
+        self,
+        _client: PahoClient,
+        _userdata: Any,
+        _flags: Any,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        self._lost(DisconnectedError(f"disconnected: {reason}"))
+
+    def _published(
+        self,
+        _client: PahoClient,
+        _userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        refusal = reason if reason.is_failure else None
+        self.on_ack(mid, refusal)
+        waiter = self._waiting.get(mid)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(refusal)
+
+    def _subscribed(
+        self,
+        _client: PahoClient,
+        _userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        suback = self._subacks.get(mid)
+        if suback is not None and not suback.done():
+            suback.set_result(list(reasons))
+
+    def _message(self, _client: PahoClient, _userdata: Any, message: MQTTMessage) -> None:
+        self.on_message(message)
 
 
-_NEEDED = (
-    "_sock",
-    "_in_packet",
-    "_out_packet",
-    "_out_messages",
-    "_out_message_mutex",
-    "_inflight_messages",
-    "_max_inflight_messages",
-    "_handle_pubackcomp",
-    "_userdata",
-    "_callback_api_version",
-    "loop_write",
-)
+def _pending(sock: Any) -> int:
+    pending = getattr(sock, "pending", None)
+    return int(pending()) if pending is not None else 0
 
 
-def supports_bulk(paho: PahoClient) -> bool:
-    """Whether this paho has the internals ``Wire.bulk`` relies on."""
-    return all(hasattr(paho, name) for name in _NEEDED)
+def _quick_ack(sock: Any) -> None:
+    """Acknowledge (TCP) what was read at once rather than after the delayed-ACK timer: a
+    broker that leaves Nagle's algorithm on (mosquitto does by default) holds back the next
+    PUBACKs of a burst until that ACK comes. Linux only; elsewhere a no-op."""
+    if _QUICKACK is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
-class _ReadAhead:
-    """A socket whose reads are served from one large ``recv``; the rest is the socket's.
-
-    ``pending()`` is what aiomqtt's reader asks of an SSL socket to read again before it
-    waits for the next readiness: bytes already read ahead are pending just the same."""
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._ahead = b""
-        self._at = 0
-
-    def recv(self, size: int) -> bytes:
-        if self._at >= len(self._ahead):
-            # errors (would block, SSL wants, reset) and b"" (closed) reach paho as they are
-            self._ahead, self._at = self._sock.recv(max(size, READ_AHEAD)), 0
-            self._ack_now()
-        start = self._at
-        self._at += size
-        return self._ahead[start : start + size]
-
-    def _ack_now(self) -> None:
-        """Acknowledge (TCP) what was read at once rather than after the delayed-ACK timer.
-        A broker that leaves Nagle's algorithm on (mosquitto does by default) holds back
-        every PUBACK after the first of a burst until that ACK comes: with the writes joined
-        there is no outgoing data for it to ride on, and the median receipt-to-PUBACK went
-        from 4 to 12 ms without this (3 ms with it). Linux only; elsewhere a no-op."""
-        if _QUICKACK is not None:
-            with contextlib.suppress(OSError):
-                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-
-    def pending(self) -> int:
-        inner = getattr(self._sock, "pending", None)
-        return len(self._ahead) - self._at + (inner() if inner is not None else 0)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as seen (nobody may be waiting on it any more)."""
+    if not future.cancelled():
+        future.exception()
 
 
-class _PubAcks:
-    """paho's ``_handle_pubackcomp`` with a short way for a plain successful PUBACK (reason
-    Success or "no matching subscribers", no properties): what paho's own does then (forget
-    the message, count it out of flight, tell ``on_publish``), without decoding a fresh
-    reason code and properties object for every acknowledgement."""
-
-    # what paho hands on_publish for those, made once
-    _REASONS = MappingProxyType(
-        {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
-    )
-    _NO_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
-
-    def __init__(self, paho: PahoClient) -> None:
-        self._paho = paho
-        self._paho_way = paho._handle_pubackcomp
-        self._v2 = paho._callback_api_version is CallbackAPIVersion.VERSION2  # aiomqtt's
-
-    def __call__(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
-        paho = self._paho
-        packet = paho._in_packet["packet"]
-        reason = self._REASONS.get(_plain_reason(packet), None)
-        if cmd != "PUBACK" or reason is None or paho._max_inflight_messages or not self._v2:
-            return self._paho_way(cmd)
-        mid = (packet[0] << 8) | packet[1]
-        with paho._out_message_mutex:
-            message = paho._out_messages.pop(mid, None)
-            if message is None:
-                return MQTT_ERR_SUCCESS
-            paho._inflight_messages -= 1
-        message.info._set_as_published()
-        on_publish = cast("CallbackOnPublish_v2 | None", paho.on_publish)
-        if on_publish is not None:
-            on_publish(paho, paho._userdata, mid, reason, self._NO_PROPERTIES)
-        return MQTT_ERR_SUCCESS
+def _ignore_ack(_mid: int, _refusal: ReasonCode | None) -> None:
+    """No one listens to acknowledgements."""
 
 
-def _plain_reason(packet: bytes | bytearray) -> int:
-    """The reason code of a PUBACK's body without properties (-1 with properties)."""
-    if len(packet) == 2:
-        return 0
-    if len(packet) == 3 or (len(packet) == 4 and packet[3] == 0):
-        return packet[2]
-    return -1
-
-
-def _quiet(packet: Any) -> bool:
-    """A packet whose complete write paho does nothing about (all but QoS 0 PUBLISH and
-    DISCONNECT), so it can go out joined with its neighbours."""
-    command = packet["command"] & 0xF0
-    return command != _DISCONNECT and not (command == _PUBLISH and packet["qos"] == 0)
-
-
-def _coalesce(queue: deque[Any]) -> None:
-    """Join each run of quiet packets in paho's write queue into one packet."""
-    if len(queue) < 2:
-        return
-    packets, run = list(queue), bytearray()
-    queue.clear()
-    for packet in packets:
-        if _quiet(packet):
-            run += memoryview(packet["packet"])[packet["pos"] :]
-            continue
-        _flush(queue, run)
-        queue.append(packet)
-        run = bytearray()
-    _flush(queue, run)
-
-
-def _flush(queue: deque[Any], run: bytearray) -> None:
-    if run:
-        queue.append(
-            {
-                "command": 0,
-                "mid": 0,
-                "qos": 1,
-                "pos": 0,
-                "to_process": len(run),
-                "packet": run,
-                "info": None,
-            }
-        )
+def _ignore_message(_message: MQTTMessage) -> None:
+    """No one listens to messages."""

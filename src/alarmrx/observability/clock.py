@@ -22,7 +22,7 @@ class _Timeval(ctypes.Structure):
     _fields_ = (("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long))
 
 
-class _Timex(ctypes.Structure):
+class Timex(ctypes.Structure):
     """``struct timex`` of <sys/timex.h> (glibc, Linux)."""
 
     _fields_ = (
@@ -68,7 +68,7 @@ def _adjtimex() -> ctypes._NamedFuncPointer | None:
     libc = ctypes.CDLL(name, use_errno=True)
     function = getattr(libc, "adjtimex", None) or getattr(libc, "ntp_adjtime", None)
     if function is not None:
-        function.argtypes = (ctypes.POINTER(_Timex),)
+        function.argtypes = (ctypes.POINTER(Timex),)
         function.restype = ctypes.c_int
     return function
 
@@ -78,7 +78,7 @@ def clock_status() -> ClockStatus:
     function = _adjtimex()
     if function is None:
         return ClockStatus(None, None, None, "unavailable")
-    timex = _Timex(modes=0)
+    timex = Timex(modes=0)
     state = function(ctypes.byref(timex))
     if state < 0:
         return ClockStatus(None, None, None, f"adjtimex: {os.strerror(ctypes.get_errno())}")

@@ -264,6 +264,15 @@ class Metrics:
             "Connection or publication failures",
             reason=lb.MQTT_FAILURES,
         )
+        # one series per configured broker URL ([mqtt] url): a bounded set
+        self.mqtt_broker_gauge = Gauge(
+            "alarmrx_mqtt_broker",
+            "1 for the broker (of [mqtt] url) connected to last, 0 for the others",
+            ["url"],
+            registry=r,
+            multiprocess_mode=LATEST,
+        )
+        self._mqtt_brokers: set[str] = set()
 
     def _rules(self, r: CollectorRegistry) -> None:
         self.accounts_offline_gauge = Gauge(
@@ -320,6 +329,13 @@ class Metrics:
     def mqtt_publish_failed(self, reason: str) -> None:
         """A failure; ``reason`` a ``FailureReason`` value."""
         self.mqtt_failures.labels(lb.label(reason, lb.MQTT_FAILURES)).inc()
+
+    def mqtt_broker(self, url: str) -> None:
+        """Connected to the broker at ``url`` (one of ``[mqtt] url``)."""
+        for other in self._mqtt_brokers - {url}:
+            self.mqtt_broker_gauge.labels(other).set(0)
+        self._mqtt_brokers.add(url)
+        self.mqtt_broker_gauge.labels(url).set(1)
 
     # The rules and the clock.
     def accounts_offline(self, count: int) -> None:

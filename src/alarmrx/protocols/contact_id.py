@@ -93,3 +93,8 @@ def _event(
         user=zone_or_user if is_user else None,
     )
     return (event,), _NO_QUIRKS if qualifier in _KNOWN_QUALIFIERS else _UNKNOWN_QUALIFIER
+
+
+def clear_cache() -> None:
+    """Forget every cached event (docs/performance.md, "Memory")."""
+    _event.cache_clear()

@@ -145,6 +145,16 @@ def _decode_cached(block: str) -> tuple[tuple[Event, ...], frozenset[Quirk]]:
     return _decode_block(block)
 
 
+def cached_blocks() -> int:
+    """How many event blocks the cache holds (docs/performance.md, "Memory")."""
+    return _decode_cached.cache_info().currsize
+
+
+def clear_cache() -> None:
+    """Forget every cached event block."""
+    _decode_cached.cache_clear()
+
+
 def _decode_block(block: str) -> tuple[tuple[Event, ...], frozenset[Quirk]]:
     quirks: set[Quirk] = set()
     state = _Block(old=block[0] == "O", quirks=quirks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alarmrx.mqtt.broker import Backoff, BrokerAddress, BrokerURLError, parse_url
+from alarmrx.mqtt.broker import Backoff, BrokerAddress, BrokerURLError, parse_url, parse_urls
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,13 @@ def test_backoff_grows_to_the_cap_with_jitter() -> None:
     ]
     assert backoff.delay(3, lambda: 0.0) == 2.0  # half the ceiling at least
     assert backoff.delay(10_000, lambda: 0.5) == 22.5
+
+
+def test_several_urls_keep_their_order_and_name_themselves_in_full() -> None:
+    brokers = parse_urls(["mqtt://a", "mqtts://[::1]", "mqtt://b:1884"])
+    assert [b.url for b in brokers] == ["mqtt://a:1883", "mqtts://[::1]:8883", "mqtt://b:1884"]
+    assert parse_urls("mqtt://a") == (BrokerAddress("a", 1883, tls=False),)
+    with pytest.raises(BrokerURLError):
+        parse_urls([])
+    with pytest.raises(BrokerURLError):
+        parse_urls(["mqtt://a", "http://b"])

@@ -1,120 +1,77 @@
-"""The publisher's short cuts through paho: read-ahead, joined writes, plain PUBACKs."""
+"""The publisher's connection without a broker: a listener on 127.0.0.1 that takes the TCP
+connection and never answers, and a port nobody listens on."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections import deque
 from collections.abc import Iterator
-from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from tests.mosquitto import free_port
 
-from alarmrx.mqtt.wire import (
-    READ_AHEAD,
-    _coalesce,
-    _plain_reason,
-    _ReadAhead,
-    supports_bulk,
-)
+from alarmrx.config import MQTTSettings
+from alarmrx.mqtt.broker import BrokerAddress
+from alarmrx.mqtt.outbox import Outgoing
+from alarmrx.mqtt.wire import Connection, DisconnectedError, Greeting, paho_client
+
+WILL = Outgoing("rx/status", b'{"status":"offline"}', retain=True)
+SETTINGS = MQTTSettings(url="mqtt://127.0.0.1", username="u", password="p", protocol="5")
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    left, right = socket.socketpair()
-    left.setblocking(False)
-    yield left, right
-    left.close()
-    right.close()
+def silent() -> Iterator[socket.socket]:
+    """A listener that accepts connections (the kernel does) and never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener
 
 
-def test_the_installed_paho_has_what_the_short_cuts_need() -> None:
-    # fails on a paho upgrade that renamed its internals: the publisher would still work,
-    # only slower (bulk() declines), so say it here
-    assert supports_bulk(paho.Client(CallbackAPIVersion.VERSION2))
+def connection(port: int) -> tuple[Connection, BrokerAddress]:
+    address = BrokerAddress("127.0.0.1", port, tls=False)
+    return Connection(paho_client(address, SETTINGS, Greeting("unit", WILL))), address
 
 
-def test_small_reads_are_served_from_one_large_recv(
-    pair: tuple[socket.socket, socket.socket],
+def _connect_packet(listener: socket.socket) -> tuple[bytes, bytes]:
+    """What the client sent, and then what it sent on close (b"" for a closed socket)."""
+    peer, _ = listener.accept()
+    with peer:
+        peer.settimeout(5)
+        first = peer.recv(4096)
+        return first, peer.recv(4096)
+
+
+async def test_no_connack_in_time_is_a_timeout_and_the_socket_is_closed(
+    silent: socket.socket,
 ) -> None:
-    left, right = pair
-    right.sendall(b"\x40\x02\x00\x01\x40\x03\x00\x02\x10")
-    ahead = _ReadAhead(left)
-    assert [ahead.recv(1), ahead.recv(1), ahead.recv(2)] == [b"\x40", b"\x02", b"\x00\x01"]
-    assert ahead.pending() == 5  # read already, waiting for paho
-    assert [ahead.recv(1), ahead.recv(1), ahead.recv(3)] == [b"\x40", b"\x03", b"\x00\x02\x10"]
-    assert ahead.pending() == 0
-    with pytest.raises(BlockingIOError):  # as paho expects of a non-blocking socket
-        ahead.recv(1)
+    conn, address = connection(silent.getsockname()[1])
+    with pytest.raises(TimeoutError):
+        await conn.open(address, 5, 0.2)
+    connect, after = await asyncio.to_thread(_connect_packet, silent)
+    assert connect[0] == 0x10  # CONNECT
+    assert b"MQTT" in connect and b"unit" in connect and WILL.payload in connect
+    assert after == b""  # closed, not left half open
+    with pytest.raises(DisconnectedError):
+        conn.publish(Outgoing("t", b"{}"), 1)
 
 
-def test_a_read_larger_than_what_is_ahead_returns_what_there_is(
-    pair: tuple[socket.socket, socket.socket],
-) -> None:
-    left, right = pair
-    right.sendall(b"abc")
-    ahead = _ReadAhead(left)
-    assert ahead.recv(1) == b"a"
-    assert ahead.recv(READ_AHEAD) == b"bc"  # paho counts what it got and reads again
+async def test_nobody_listening_is_an_os_error() -> None:
+    conn, address = connection(free_port())
+    with pytest.raises(ConnectionRefusedError):
+        await conn.open(address, 5, 1.0)
 
 
-def test_a_closed_peer_reads_as_empty_and_the_rest_is_the_socket(
-    pair: tuple[socket.socket, socket.socket],
-) -> None:
-    left, right = pair
-    right.close()
-    ahead = _ReadAhead(left)
-    assert ahead.recv(1) == b""
-    assert ahead.fileno() == left.fileno()
-
-
-def _packet(command: int, data: bytes, qos: int = 1, pos: int = 0) -> dict[str, Any]:
-    return {
-        "command": command,
-        "mid": 1,
-        "qos": qos,
-        "pos": pos,
-        "to_process": len(data) - pos,
-        "packet": bytearray(data),
-        "info": None,
-    }
-
-
-def test_quiet_packets_are_joined_in_order() -> None:
-    queue = deque([_packet(0x32, b"one", pos=1), _packet(0x32, b"two"), _packet(0x40, b"ack")])
-    _coalesce(queue)
-    assert [bytes(p["packet"]) for p in queue] == [b"netwoack"]
-    assert queue[0]["to_process"] == len(b"netwoack")
-    assert queue[0]["pos"] == 0
-
-
-def test_qos0_publish_and_disconnect_keep_their_own_packets() -> None:
-    # paho acts once each of them is written (on_publish at QoS 0, closing on DISCONNECT)
-    queue = deque(
-        [
-            _packet(0x32, b"a"),
-            _packet(0x32, b"b"),
-            _packet(0x30, b"q0", qos=0),
-            _packet(0x32, b"c"),
-            _packet(0xE0, b"bye"),
-        ]
-    )
-    _coalesce(queue)
-    assert [bytes(p["packet"]) for p in queue] == [b"ab", b"q0", b"c", b"bye"]
-    assert [p["command"] for p in queue][1::2] == [0x30, 0xE0]
-
-
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        (b"\x00\x07", 0),  # packet id alone: Success
-        (b"\x00\x07\x00", 0),
-        (b"\x00\x07\x10", 0x10),  # no matching subscribers: a success too
-        (b"\x00\x07\x10\x00", 0x10),  # with an empty property list
-        (b"\x00\x07\x87", 0x87),  # not authorized: paho's own way decides
-        (b"\x00\x07\x00\x03\x1f\x00\x00", -1),  # with properties
-    ],
-)
-def test_the_reason_of_a_plain_puback(body: bytes, reason: int) -> None:
-    assert _plain_reason(body) == reason
+async def test_a_cancelled_connect_closes_its_socket(silent: socket.socket) -> None:
+    conn, address = connection(silent.getsockname()[1])
+    opening = asyncio.create_task(conn.open(address, 5, 10.0))
+    peer, _ = await asyncio.to_thread(silent.accept)  # the TCP connection is there
+    with peer:
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        peer.settimeout(5)
+        received = b""
+        while chunk := await asyncio.to_thread(peer.recv, 4096):
+            received += chunk
+    assert received[:1] in (b"", b"\x10")  # at most the CONNECT, then closed

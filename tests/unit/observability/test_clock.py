@@ -25,7 +25,7 @@ def test_returns_sane_values_on_linux() -> None:
 
 def test_struct_is_the_size_of_glibcs_struct_timex() -> None:
     expected = 208 if ctypes.sizeof(ctypes.c_long) == 8 else 128
-    assert ctypes.sizeof(clock._Timex) == expected
+    assert ctypes.sizeof(clock.Timex) == expected
 
 
 def test_unavailable_gives_nones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,7 +36,7 @@ def test_unavailable_gives_nones(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unsynchronised_bit_and_state(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake(state: int, status: int) -> object:
         def adjtimex(pointer: object) -> int:
-            timex = ctypes.cast(pointer, ctypes.POINTER(clock._Timex)).contents
+            timex = ctypes.cast(pointer, ctypes.POINTER(clock.Timex)).contents
             assert timex.modes == 0
             timex.status, timex.esterror, timex.maxerror = status, 1500, 16_000_000
             return state

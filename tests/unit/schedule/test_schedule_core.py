@@ -205,7 +205,8 @@ def test_a_deadline_between_two_records_is_judged_with_the_state_before_the_late
 
 
 def test_a_replay_concludes_the_same_keys() -> None:
-    site = Site(plan(WORKDAY, grace_s=900, evening="22:00-24:00", rearm_s=600))
+    schedule = plan(WORKDAY, grace_s=900, evening="22:00-24:00", rearm_s=600)
+    site = Site(schedule)
     site.send(local("2025-03-03 07:30"), opening())
     site.overtime(local("2025-03-03 17:00"), local("2025-03-03 19:00"))
     site.run_until(local("2025-03-03 23:00"))
@@ -213,7 +214,7 @@ def test_a_replay_concludes_the_same_keys() -> None:
     site.send(local("2025-03-04 01:05"), alarm())
     site.send(local("2025-03-04 01:10"), opening())
     site.run_until(local("2025-03-05 00:00"))
-    again = ScheduleCore({ACCOUNT: site.core._premises[ACCOUNT].plan})
+    again = ScheduleCore({ACCOUNT: schedule})
     keys = [d.key for r in site.stream.records for d in again.handle(r)]
     keys += [d.key for d in again.on_timer(local("2025-03-05 00:00"))]
     assert sorted(keys) == sorted(d.key for d in site.derived)
