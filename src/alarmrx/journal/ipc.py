@@ -4,7 +4,9 @@ One Unix stream socket (``writer.sock`` in the daemon's runtime directory, mode 
 message is a 4-byte big-endian length and a msgpack body (msgspec Structs, tagged). Clients
 send appends and cursor saves, each with an ``id``; the writer answers each once its batch is
 durable (``Appended``: one ``journal_seq`` per record) or failed (``Failed``). A client that
-subscribed gets a ``Head`` after every change of the chain head or of the writer's health.
+subscribed gets a ``Head`` after every change of the chain head or of the writer's health and,
+if it asked for them (``Subscribe(records=True)``, the consumers), every commit's records as
+stored (``Committed``) before the ``Head`` that counts them, so it reads them without SQLite.
 
 ``MessageStream`` is the asyncio protocol both ends use: it splits the byte stream into
 messages and writes everything sent during one turn of the event loop in one ``write``.
@@ -30,6 +32,7 @@ from alarmrx.journal.errors import (
 )
 from alarmrx.journal.prune import PruneReport
 from alarmrx.journal.records import AppendResult, NewRecord
+from alarmrx.journal.rows import StoredRow
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _LENGTH = struct.Struct(">I")
@@ -69,7 +72,9 @@ class Prune(msgspec.Struct, tag="prune", array_like=True):
 
 
 class Subscribe(msgspec.Struct, tag="subscribe", array_like=True):
-    """Ask for a ``Head`` now and after every change."""
+    """Ask for a ``Head`` now and after every change; with ``records``, for ``Committed``."""
+
+    records: bool = False
 
 
 class Appended(msgspec.Struct, tag="appended", array_like=True):
@@ -114,6 +119,13 @@ def error_of(answer: Failed) -> JournalError:
     return ERRORS.get(answer.kind, JournalWriteError)(answer.error)
 
 
+class Committed(msgspec.Struct, tag="committed", array_like=True):
+    """One commit: its new records as stored, and the ``journal_seq`` whose repeats grew."""
+
+    rows: list[StoredRow]
+    repeated: list[int]
+
+
 class Head(msgspec.Struct, tag="head", array_like=True):
     journal_seq: int
     healthy: bool
@@ -122,7 +134,7 @@ class Head(msgspec.Struct, tag="head", array_like=True):
 
 Request = Append | SaveCursor | Prune | Subscribe
 Outgoing = Request | AppendEncoded
-Reply = Appended | Saved | Pruned | Failed | Head
+Reply = Appended | Saved | Pruned | Failed | Head | Committed
 Message = Request | Reply
 
 _encoder = msgspec.msgpack.Encoder()
@@ -163,11 +175,15 @@ class MessageStream(asyncio.Protocol):
 
     def send(self, message: Message | AppendEncoded) -> None:
         """Queue ``message``; everything queued in this turn of the loop leaves together."""
+        self.send_encoded(encode(message))
+
+    def send_encoded(self, data: bytes) -> None:
+        """Queue one message ``encode`` gave (encoded once for several streams)."""
         if self.transport is None:
             return
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(encode(message))
+        self._out.append(data)
 
     def _flush(self) -> None:
         out, self._out = self._out, []

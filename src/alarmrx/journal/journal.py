@@ -5,7 +5,8 @@ Appends go to the writer thread (group commit, see ``writer``); each caller's ``
 read-only connection in its own thread. The event loop never touches SQLite. ``read_after``
 answers from the tail in memory (``tail.py``), which every commit fills with the records it
 made, so readers that keep up never go to SQLite; the same read asked twice at once goes to
-SQLite once.
+SQLite once. ``on_commit`` hands every commit's stored rows to a listener (the writer
+process pushes them to the consumers, ``service.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from alarmrx.journal.errors import (
 from alarmrx.journal.metrics import JournalMetrics
 from alarmrx.journal.prune import DEFAULT_MIN_AGE, PruneReport, check_prune
 from alarmrx.journal.records import AppendResult, NewRecord, Record
-from alarmrx.journal.rows import SELECT_RECORDS, record_from_row
+from alarmrx.journal.rows import SELECT_RECORDS, StoredRow, record_from_row, record_from_stored
 from alarmrx.journal.schema import connect_reader
 from alarmrx.journal.tail import Tail
 from alarmrx.journal.writer import (
@@ -45,6 +46,8 @@ log = structlog.get_logger("alarmrx.journal")
 
 # Gets the results of ``submit`` (one per record, in order), or the JournalError it failed with.
 Done = Callable[[list[AppendResult] | JournalError], None]
+# Gets each commit's new rows and the ``journal_seq`` whose repeats it counted, in order.
+CommitListener = Callable[[list[StoredRow], list[int]], None]
 
 _READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq LIMIT ?"
 _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
@@ -70,7 +73,8 @@ class Journal:
         )
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
         self._reader_conn: sqlite3.Connection | None = None
-        self._tail = Tail()
+        self._tail: Tail | None = Tail()
+        self._listeners: list[CommitListener] = []
         self._reads: dict[tuple[int, int], asyncio.Task[list[Record]]] = {}  # under way
         self._last_seq = 0
         self._advanced = asyncio.Event()
@@ -163,7 +167,7 @@ class Journal:
 
         The records may be shared with other readers: do not change their ``body``.
         """
-        recent = self._tail.after(journal_seq, limit, self._last_seq)
+        recent = self._tail.after(journal_seq, limit, self._last_seq) if self._tail else None
         if recent is not None:
             return recent
         key = (journal_seq, limit)
@@ -182,8 +186,17 @@ class Journal:
     async def _read_records(self, journal_seq: int, limit: int) -> list[Record]:
         rows = await self._read(_READ_AFTER, (journal_seq, limit))
         records = [record_from_row(row) for row in rows]
-        self._tail.keep(records)
+        if self._tail is not None:
+            self._tail.keep(records)
         return records
+
+    def on_commit(self, listener: CommitListener, *, keep_tail: bool = True) -> None:
+        """Call ``listener`` on the event loop after every commit, before the callers are
+        released. Without ``keep_tail`` this process keeps no tail of its own (its readers,
+        if any, go to SQLite): the listener takes the records elsewhere."""
+        self._listeners.append(listener)
+        if not keep_tail:
+            self._tail = None
 
     async def wait_for(self, journal_seq: int) -> None:
         """Return once ``last_seq > journal_seq``; raise ``JournalClosedError`` on close."""
@@ -261,10 +274,14 @@ class Journal:
         """Loop thread: health, head, metrics, then release the callers."""
         if outcome.error is not None or outcome.committed:
             self._healthy, self._last_error = outcome.error is None, outcome.error
+        tail = self._tail
+        if outcome.committed and tail is not None:
+            tail.keep([record_from_stored(row) for row in outcome.rows])
+        if tail is not None:
+            for journal_seq in outcome.repeated:  # its ``repeats`` grew: read it anew
+                tail.forget(journal_seq)
         if outcome.committed:
-            self._tail.keep(outcome.records)
-        for journal_seq in outcome.repeated:  # its ``repeats`` grew: read it anew
-            self._tail.forget(journal_seq)
+            self._tell(outcome)
         if outcome.committed and outcome.head_seq > self._last_seq:
             self._last_seq = outcome.head_seq
             self._advanced.set()
@@ -274,6 +291,13 @@ class Journal:
             _resolve(waiter, result, failed=False)
         for waiter, error in outcome.failed:
             _resolve(waiter, error, failed=True)
+
+    def _tell(self, outcome: Outcome) -> None:
+        for listener in self._listeners:
+            try:
+                listener(outcome.rows, outcome.repeated)
+            except Exception:  # a listener's bug never keeps the callers waiting
+                log.exception("commit_listener_failed")
 
     def _report(self, outcome: Outcome) -> None:
         metrics = self._metrics

@@ -46,7 +46,9 @@ class ConsumersDaemon(Daemon):
         ]
 
     async def _open_journal(self) -> Journal | RemoteJournal:
-        return await RemoteJournal.connect(self.settings.journal.path, self._runtime.writer_socket)
+        return await RemoteJournal.connect(
+            self.settings.journal.path, self._runtime.writer_socket, records=True
+        )
 
     async def _start_receiving(self, journal: Journal | RemoteJournal) -> Receiver | None:
         return None
