@@ -22,6 +22,7 @@ from typing import cast
 
 import msgspec
 
+from alarmrx.journal.chain import Encoded, encode_new
 from alarmrx.journal.errors import (
     InvalidRecordError,
     JournalClosedError,
@@ -39,8 +40,11 @@ _LENGTH = struct.Struct(">I")
 
 
 class Append(msgspec.Struct, tag="append", array_like=True):
+    """Records to append, each encoded as it will be stored (``chain.Encoded``): the writer
+    checks, hashes and stores them without decoding a body."""
+
     id: int
-    records: list[NewRecord]
+    records: list[Encoded]
 
 
 class AppendEncoded(msgspec.Struct, tag="append", array_like=True):
@@ -53,8 +57,8 @@ class AppendEncoded(msgspec.Struct, tag="append", array_like=True):
 
 
 def encode_record(record: NewRecord) -> msgspec.Raw:
-    """One record for an ``AppendEncoded``; raises ``TypeError``/``msgspec.EncodeError``."""
-    return msgspec.Raw(_encoder.encode(record))
+    """One record for an ``AppendEncoded``; raises ``InvalidRecordError``."""
+    return msgspec.Raw(_encoder.encode(encode_new(record)))
 
 
 class SaveCursor(msgspec.Struct, tag="cursor", array_like=True):

@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import structlog
 
+from alarmrx.journal.chain import Encoded
 from alarmrx.journal.errors import (
     InvalidRecordError,
     JournalClosedError,
@@ -139,7 +140,7 @@ class Journal:
         """
         return (await self.append_many((record,)))[0]
 
-    async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
+    async def append_many(self, records: Sequence[NewRecord | Encoded]) -> list[AppendResult]:
         """Append several records in one transaction, in order."""
         if not records:
             self._ensure_open()
@@ -148,17 +149,18 @@ class Journal:
         self._queue(records, future)
         return await future
 
-    def submit(self, records: Sequence[NewRecord], done: Done) -> None:
+    def submit(self, records: Sequence[NewRecord | Encoded], done: Done) -> None:
         """``append_many`` with a callback: ``done`` runs on the event loop with the results
         once the records are durable, or with the ``JournalError`` when the commit failed.
         The receiver's hot path: no task or future per frame. Raises like ``append_many``
-        for a closed journal or a naive ``received_at``."""
+        for a closed journal or a naive ``received_at``. Records encoded beforehand
+        (``chain.encode_new``, from another process) are checked by the writer thread."""
         self._queue(records, done)
 
-    def _queue(self, records: Sequence[NewRecord], waiter: Waiter) -> None:
+    def _queue(self, records: Sequence[NewRecord | Encoded], waiter: Waiter) -> None:
         self._ensure_open()
         for record in records:
-            if record.received_at.tzinfo is None:
+            if isinstance(record, NewRecord) and record.received_at.tzinfo is None:
                 raise InvalidRecordError("received_at must carry a time zone")
         self._writer.submit(AppendRequest(tuple(records), waiter))
 

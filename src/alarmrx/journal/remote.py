@@ -158,7 +158,7 @@ class RemoteJournal:
         self._ensure_connected()
         try:
             encoded = [encode_record(_checked(record)) for record in records]
-        except (TypeError, ValueError, msgspec.EncodeError) as err:
+        except (TypeError, msgspec.EncodeError) as err:
             raise InvalidRecordError(f"record cannot be stored: {err}") from err
         if not self._batch:
             self._loop.call_soon(self._send_batch)

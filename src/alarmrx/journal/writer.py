@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.chain import Head, Prepared, checked_head, link, prepare, read_head
+from alarmrx.journal.chain import Encoded, Head, Prepared, checked_head, link, prepare, read_head
 from alarmrx.journal.dedupe import DedupeIndex
 from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
 from alarmrx.journal.prune import prune_on
@@ -56,7 +56,7 @@ Waiter = asyncio.Future[Any] | Callback
 
 @dataclass(slots=True)
 class AppendRequest:
-    records: Sequence[NewRecord]
+    records: Sequence[NewRecord | Encoded]
     waiter: Waiter
 
 
