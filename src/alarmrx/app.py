@@ -138,8 +138,14 @@ class Daemon:
         return f"receiving {dc09}{metrics}"
 
     async def command(self, cmd: object) -> dict[str, Any]:
-        """An operator's command (control socket, MQTT command topic) to the rules."""
-        return await self._rules.command(cmd)
+        """An operator's command (control socket, MQTT command topic) to the rules, answered
+        once the rules folded it: what they concluded (``test.started``, …) is in the journal
+        before anything the operator sends after the answer."""
+        reply = await self._rules.command(cmd)
+        seq = reply.get("journal_seq")
+        if reply.get("ok") and isinstance(seq, int):
+            await self._rules.folded(seq)
+        return reply
 
     async def _start_receiving(self, journal: Journal | RemoteJournal) -> Receiver | None:
         receiver = self._build_receiver(journal)
@@ -158,7 +164,6 @@ class Daemon:
             clock_state=lambda: self._clock,
             reject_samples_per_minute=self.settings.journal.reject_samples_per_minute,
             on_link=self._rules.observe_link,
-            test_mode=self._rules.in_test,
             log_events=self.settings.logging.events,
         )
         return Receiver(handler, metrics, utc_now)

@@ -14,8 +14,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.daemon import Daemon, frame, read_reply, write_config
+from tests.daemon import Daemon, exchange_tcp, frame, read_reply, write_config
 from tests.hostile.support import http_get, log_events, metric, wait_until
+from tests.mosquitto import Mosquitto, Subscriber
 
 from alarmrx.journal.query import query
 from alarmrx.journal.records import RecordKind
@@ -264,3 +265,65 @@ def test_sighup_reaches_every_worker(tmp_path: Path) -> None:
                 sock.sendall(frame("5678", f"#5678|Nri1/BA{n:03d}", sequence=n))
                 assert b'"ACK"' in read_reply(sock)
         assert daemon.terminate() == 0
+
+
+def _cli(*args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "alarmrx", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    reply: dict[str, object] = json.loads(done.stdout)
+    return reply
+
+
+async def test_test_mode_needs_no_word_from_the_rules_to_the_workers(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """The workers ask the rules nothing: with the consumers process stopped, the frames of
+    an account in test are ACKed, and once the consumers go on their events say test and
+    call nobody (learnt from the journal's test.started, not from a flag of the worker)."""
+    config = write_config(
+        tmp_path,
+        accounts=['account = "1234"', 'account = "5678"'],
+        receiver=f"workers = {WORKERS}",
+        mqtt=f'url = "{mosquitto.url}"\nkeepalive_s = 5',
+    )
+    topic = "alarmrx/v1/events/"
+    async with Subscriber(mosquitto.port, f"{topic}#") as sub:
+        with Daemon(config) as daemon:
+            on = ("test-mode", "--config", str(config), "--on", "--duration", "1h")
+            assert _cli(*on, "--account", "5678")["ok"] is True
+            [consumers] = daemon.child_pids("consumers")
+            os.kill(consumers, signal.SIGSTOP)
+            try:
+                wait_until(lambda: _state(consumers).strip() == b"T", 10, "consumers stopped")
+                frames = [
+                    frame("5678", "#5678|Nri1/BA01", sequence=1),
+                    frame("1234", "#1234|Nri1/BA01", sequence=1),
+                ]
+                replies = [exchange_tcp(daemon.port, [data]) for data in frames]
+                assert all(b'"ACK"' in reply for [reply] in replies)  # no rules needed
+            finally:
+                os.kill(consumers, signal.SIGCONT)
+
+            def alarms(s: Subscriber) -> dict[str, dict[str, object]]:
+                return {
+                    str(e["account"]): e
+                    for e in s.json(topic)
+                    if e.get("type") == "panel" and e.get("code") == "BA"
+                }
+
+            await sub.wait_until(lambda s: len(alarms(s)) == 2, within_s=30)
+            in_test, other = alarms(sub)["5678"], alarms(sub)["1234"]
+            assert in_test["test"] is True
+            advice = in_test["dispatch"]
+            assert isinstance(advice, dict)
+            assert (advice["call"], advice["reason"]) == ([], "test mode")
+            assert other["test"] is False
+            assert other["dispatch"]["reason"] != "test mode"  # type: ignore[index]
+            assert daemon.terminate() == 0
+    bodies = [r.body for r in query(tmp_path / "journal.db") if r.kind is RecordKind.MESSAGE]
+    assert len(bodies) == 2 and all("test" not in body for body in bodies)

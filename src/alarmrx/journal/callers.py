@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 
+from alarmrx.journal.chain import Encoded
 from alarmrx.journal.metrics import JournalMetrics
 from alarmrx.journal.records import AppendResult, NewRecord
 from alarmrx.journal.writer import Outcome, Waiter
 
 log = structlog.get_logger("alarmrx.journal")
 
+# What a journal takes: ``NewRecord``s, and in the writers own process records encoded beforehand
+R = TypeVar("R", bound=NewRecord | Encoded)
 
-class AppendingJournal:
+
+class AppendingJournal(Generic[R]):
     """``append`` and ``append_many`` for a journal that has ``submit``, and its health."""
 
     _loop: asyncio.AbstractEventLoop
@@ -39,20 +43,20 @@ class AppendingJournal:
         if outcome.error is not None or outcome.committed:
             self._healthy, self._last_error = outcome.error is None, outcome.error
 
-    def submit(self, records: Sequence[NewRecord], done: Waiter) -> None:
+    def submit(self, records: Sequence[R], done: Waiter) -> None:
         raise NotImplementedError
 
     def _ensure_open(self) -> None:
         raise NotImplementedError
 
-    async def append(self, record: NewRecord) -> AppendResult:
+    async def append(self, record: R) -> AppendResult:
         """Chain ``record`` (or count it as a retransmission); return once durable.
 
         Raises ``JournalWriteError`` when the commit failed: the record is not acknowledged.
         """
         return (await self.append_many((record,)))[0]
 
-    async def append_many(self, records: Sequence[NewRecord]) -> list[AppendResult]:
+    async def append_many(self, records: Sequence[R]) -> list[AppendResult]:
         """Append several records in one transaction, in order."""
         if not records:
             self._ensure_open()

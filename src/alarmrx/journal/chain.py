@@ -1,4 +1,10 @@
-"""Linking records onto the chain: encoding a new record, the head, the check made on open."""
+"""Linking records onto the chain: encoding a new record, the head, the check made on open.
+
+A record is encoded either where it is linked (``prepare`` of a ``NewRecord``) or beforehand,
+in the process that made it (``encode_new``: a receiver worker, over ``ipc``), so that the one
+writer only checks the receipt time and kind, hashes and stores (``prepare`` of an
+``Encoded``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from alarmrx.journal.canonical import (
     GENESIS_HASH,
@@ -72,8 +80,79 @@ class Prepared:
     key: bytes | None
 
 
-def prepare(record: NewRecord) -> Prepared:
+class Encoded(msgspec.Struct, frozen=True, array_like=True):
+    """A new record's fields as they will be stored (``Content`` without its place), and
+    its de-duplication key."""
+
+    received_at: str
+    kind: str
+    account: str | None
+    peer: str | None
+    transport: str | None
+    reply: str | None
+    priority: int
+    body: str
+    raw: bytes
+    dedupe_key: bytes | None
+
+
+def encode_new(record: NewRecord) -> Encoded:
+    """``record`` encoded as it will be stored; ``InvalidRecordError`` as ``prepare`` says."""
+    try:
+        return Encoded(
+            received_at=format_received_at(record.received_at),
+            kind=RecordKind(record.kind).value,
+            account=record.account,
+            peer=record.peer,
+            transport=record.transport,
+            reply=record.reply,
+            priority=int(record.priority),
+            body=canonical_body(record.body),
+            raw=bytes(record.raw),
+            dedupe_key=record.dedupe_key,
+        )
+    except (TypeError, ValueError) as err:
+        raise InvalidRecordError(f"record cannot be stored: {err}") from err
+
+
+_KINDS = frozenset(kind.value for kind in RecordKind)
+_STORED_TIME = len("2025-03-01T12:00:00.000000+00:00")  # format_received_at: fixed width
+
+
+def _stored_time(text: str) -> datetime:
+    """The receipt time of ``text`` if it is as ``format_received_at`` writes it."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise InvalidRecordError(f"record cannot be stored: {err}") from err
+    if len(text) != _STORED_TIME or text[10] != "T" or not text.endswith("+00:00"):
+        raise InvalidRecordError(f"record cannot be stored: received_at {text!r} is not UTC")
+    return at
+
+
+def _prepare_encoded(record: Encoded) -> Prepared:
+    at = _stored_time(record.received_at)
+    if record.kind not in _KINDS:
+        raise InvalidRecordError(f"record cannot be stored: kind {record.kind!r}")
+    content = Content(
+        journal_seq=0,
+        received_at=record.received_at,
+        kind=record.kind,
+        account=record.account,
+        peer=record.peer,
+        transport=record.transport,
+        reply=record.reply,
+        priority=record.priority,
+        body=record.body,
+        raw=record.raw,
+    )
+    return Prepared(content, canonical_tail(content), at, record.dedupe_key)
+
+
+def prepare(record: NewRecord | Encoded) -> Prepared:
     """Encode what the hash covers; ``InvalidRecordError`` for a body that is not JSON, …"""
+    if isinstance(record, Encoded):
+        return _prepare_encoded(record)
     try:
         content = Content(
             journal_seq=0,

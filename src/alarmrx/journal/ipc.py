@@ -4,7 +4,9 @@ One Unix stream socket (``writer.sock`` in the daemon's runtime directory, mode 
 message is a 4-byte big-endian length and a msgpack body (msgspec Structs, tagged). Clients
 send appends and cursor saves, each with an ``id``; the writer answers each once its batch is
 durable (``Appended``: one ``journal_seq`` per record) or failed (``Failed``). A client that
-subscribed gets a ``Head`` after every change of the chain head or of the writer's health.
+subscribed gets a ``Head`` after every change of the chain head or of the writer's health and,
+if it asked for them (``Subscribe(records=True)``, the consumers), every commit's records as
+stored (``Committed``) before the ``Head`` that counts them, so it reads them without SQLite.
 
 ``MessageStream`` is the asyncio protocol both ends use: it splits the byte stream into
 messages and writes everything sent during one turn of the event loop in one ``write``.
@@ -20,6 +22,7 @@ from typing import cast
 
 import msgspec
 
+from alarmrx.journal.chain import Encoded, encode_new
 from alarmrx.journal.errors import (
     InvalidRecordError,
     JournalClosedError,
@@ -30,14 +33,18 @@ from alarmrx.journal.errors import (
 )
 from alarmrx.journal.prune import PruneReport
 from alarmrx.journal.records import AppendResult, NewRecord
+from alarmrx.journal.rows import StoredRow
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _LENGTH = struct.Struct(">I")
 
 
 class Append(msgspec.Struct, tag="append", array_like=True):
+    """Records to append, each encoded as it will be stored (``chain.Encoded``): the writer
+    checks, hashes and stores them without decoding a body."""
+
     id: int
-    records: list[NewRecord]
+    records: list[Encoded]
 
 
 class AppendEncoded(msgspec.Struct, tag="append", array_like=True):
@@ -50,8 +57,8 @@ class AppendEncoded(msgspec.Struct, tag="append", array_like=True):
 
 
 def encode_record(record: NewRecord) -> msgspec.Raw:
-    """One record for an ``AppendEncoded``; raises ``TypeError``/``msgspec.EncodeError``."""
-    return msgspec.Raw(_encoder.encode(record))
+    """One record for an ``AppendEncoded``; raises ``InvalidRecordError``."""
+    return msgspec.Raw(_encoder.encode(encode_new(record)))
 
 
 class SaveCursor(msgspec.Struct, tag="cursor", array_like=True):
@@ -69,7 +76,9 @@ class Prune(msgspec.Struct, tag="prune", array_like=True):
 
 
 class Subscribe(msgspec.Struct, tag="subscribe", array_like=True):
-    """Ask for a ``Head`` now and after every change."""
+    """Ask for a ``Head`` now and after every change; with ``records``, for ``Committed``."""
+
+    records: bool = False
 
 
 class Appended(msgspec.Struct, tag="appended", array_like=True):
@@ -114,6 +123,13 @@ def error_of(answer: Failed) -> JournalError:
     return ERRORS.get(answer.kind, JournalWriteError)(answer.error)
 
 
+class Committed(msgspec.Struct, tag="committed", array_like=True):
+    """One commit: its new records as stored, and the ``journal_seq`` whose repeats grew."""
+
+    rows: list[StoredRow]
+    repeated: list[int]
+
+
 class Head(msgspec.Struct, tag="head", array_like=True):
     journal_seq: int
     healthy: bool
@@ -122,7 +138,7 @@ class Head(msgspec.Struct, tag="head", array_like=True):
 
 Request = Append | SaveCursor | Prune | Subscribe
 Outgoing = Request | AppendEncoded
-Reply = Appended | Saved | Pruned | Failed | Head
+Reply = Appended | Saved | Pruned | Failed | Head | Committed
 Message = Request | Reply
 
 _encoder = msgspec.msgpack.Encoder()
@@ -163,11 +179,15 @@ class MessageStream(asyncio.Protocol):
 
     def send(self, message: Message | AppendEncoded) -> None:
         """Queue ``message``; everything queued in this turn of the loop leaves together."""
+        self.send_encoded(encode(message))
+
+    def send_encoded(self, data: bytes) -> None:
+        """Queue one message ``encode`` gave (encoded once for several streams)."""
         if self.transport is None:
             return
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(encode(message))
+        self._out.append(data)
 
     def _flush(self) -> None:
         out, self._out = self._out, []

@@ -5,7 +5,8 @@ Appends go to the writer thread (group commit, see ``writer``); each caller's ``
 read-only connection in its own thread. The event loop never touches SQLite. ``read_after``
 answers from the tail in memory (``tail.py``), which every commit fills with the records it
 made, so readers that keep up never go to SQLite; the same read asked twice at once goes to
-SQLite once.
+SQLite once. ``on_commit`` hands every commit's stored rows to a listener (the writer
+process pushes them to the consumers, ``service.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Self
 import structlog
 
 from alarmrx.journal.callers import AppendingJournal, release, report_outcome
+from alarmrx.journal.chain import Encoded
 from alarmrx.journal.errors import (
     InvalidRecordError,
     JournalClosedError,
@@ -28,8 +30,8 @@ from alarmrx.journal.errors import (
 )
 from alarmrx.journal.metrics import JournalMetrics
 from alarmrx.journal.prune import DEFAULT_MIN_AGE, PruneReport, check_prune
-from alarmrx.journal.records import AppendResult, NewRecord, Record
-from alarmrx.journal.rows import SELECT_RECORDS, record_from_row
+from alarmrx.journal.records import NewRecord, Record
+from alarmrx.journal.rows import SELECT_RECORDS, StoredRow, record_from_row, record_from_stored
 from alarmrx.journal.schema import connect_reader
 from alarmrx.journal.tail import Tail
 from alarmrx.journal.writer import (
@@ -45,13 +47,14 @@ from alarmrx.journal.writer import (
 log = structlog.get_logger("alarmrx.journal")
 
 # Gets the results of ``submit`` (one per record, in order), or the JournalError it failed with.
-Done = Callable[[list[AppendResult] | JournalError], None]
+# Gets each commit's new rows and the ``journal_seq`` whose repeats it counted, in order.
+CommitListener = Callable[[list[StoredRow], list[int]], None]
 
 _READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq LIMIT ?"
 _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
 
 
-class Journal(AppendingJournal):
+class Journal(AppendingJournal[NewRecord | Encoded]):
     """Append-only, hash-chained, durable before ``append`` returns. Build with ``open``."""
 
     def __init__(
@@ -71,7 +74,8 @@ class Journal(AppendingJournal):
         )
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
         self._reader_conn: sqlite3.Connection | None = None
-        self._tail = Tail()
+        self._tail: Tail | None = Tail()
+        self._listeners: list[CommitListener] = []
         self._reads: dict[tuple[int, int], asyncio.Task[list[Record]]] = {}  # under way
         self._last_seq = 0
         self._advanced = asyncio.Event()
@@ -119,17 +123,18 @@ class Journal(AppendingJournal):
         """The highest ``journal_seq`` this process has seen committed."""
         return self._last_seq
 
-    def submit(self, records: Sequence[NewRecord], done: Waiter) -> None:
+    def submit(self, records: Sequence[NewRecord | Encoded], done: Waiter) -> None:
         """``append_many`` with a callback: ``done`` runs on the event loop with the results
         once the records are durable, or with the ``JournalError`` when the commit failed.
         The receiver's hot path: no task or future per frame. Raises like ``append_many``
-        for a closed journal or a naive ``received_at``."""
+        for a closed journal or a naive ``received_at``. Records encoded beforehand
+        (``chain.encode_new``, from another process) are checked by the writer thread."""
         self._queue(records, done)
 
-    def _queue(self, records: Sequence[NewRecord], waiter: Waiter) -> None:
+    def _queue(self, records: Sequence[NewRecord | Encoded], waiter: Waiter) -> None:
         self._ensure_open()
         for record in records:
-            if record.received_at.tzinfo is None:
+            if isinstance(record, NewRecord) and record.received_at.tzinfo is None:
                 raise InvalidRecordError("received_at must carry a time zone")
         self._writer.submit(AppendRequest(tuple(records), waiter))
 
@@ -138,7 +143,7 @@ class Journal(AppendingJournal):
 
         The records may be shared with other readers: do not change their ``body``.
         """
-        recent = self._tail.after(journal_seq, limit, self._last_seq)
+        recent = self._tail.after(journal_seq, limit, self._last_seq) if self._tail else None
         if recent is not None:
             return recent
         key = (journal_seq, limit)
@@ -157,8 +162,17 @@ class Journal(AppendingJournal):
     async def _read_records(self, journal_seq: int, limit: int) -> list[Record]:
         rows = await self._read(_READ_AFTER, (journal_seq, limit))
         records = [record_from_row(row) for row in rows]
-        self._tail.keep(records)
+        if self._tail is not None:
+            self._tail.keep(records)
         return records
+
+    def on_commit(self, listener: CommitListener, *, keep_tail: bool = True) -> None:
+        """Call ``listener`` on the event loop after every commit, before the callers are
+        released. Without ``keep_tail`` this process keeps no tail of its own (its readers,
+        if any, go to SQLite): the listener takes the records elsewhere."""
+        self._listeners.append(listener)
+        if not keep_tail:
+            self._tail = None
 
     async def wait_for(self, journal_seq: int) -> None:
         """Return once ``last_seq > journal_seq``; raise ``JournalClosedError`` on close."""
@@ -235,13 +249,24 @@ class Journal(AppendingJournal):
     def _settle(self, outcome: Outcome) -> None:
         """Loop thread: health, head, metrics, then release the callers."""
         self._note_health(outcome)
+        tail = self._tail
+        if outcome.committed and tail is not None:
+            tail.keep([record_from_stored(row) for row in outcome.rows])
+        if tail is not None:
+            for journal_seq in outcome.repeated:  # its ``repeats`` grew: read it anew
+                tail.forget(journal_seq)
         if outcome.committed:
-            self._tail.keep(outcome.records)
-        for journal_seq in outcome.repeated:  # its ``repeats`` grew: read it anew
-            self._tail.forget(journal_seq)
+            self._tell(outcome)
         if outcome.committed and outcome.head_seq > self._last_seq:
             self._last_seq = outcome.head_seq
             self._advanced.set()
             self._advanced = asyncio.Event()
         report_outcome(self._metrics, outcome)
         release(outcome)
+
+    def _tell(self, outcome: Outcome) -> None:
+        for listener in self._listeners:
+            try:
+                listener(outcome.rows, outcome.repeated)
+            except Exception:  # a listener's bug never keeps the callers waiting
+                log.exception("commit_listener_failed")

@@ -2,7 +2,9 @@
 
 Appends and cursor saves go to the writer process over ``ipc`` and are answered once durable;
 reads use this process's own read-only SQLite connection (in a thread) and a tail in memory,
-so each consumer reads at its own pace without the writer. While the writer cannot be
+so each consumer reads at its own pace without the writer. A client that follows ``records``
+gets every commit's records from the writer into that tail, so a reader that keeps up never
+goes to SQLite. While the writer cannot be
 reached every append fails at once with ``JournalWriteError`` (a receiver worker then sends
 no reply and the panel retries); the connection is retried every ``RECONNECT_S``. Requests
 in flight when the connection drops fail too: they may have committed, and the panel's retry
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +37,7 @@ from alarmrx.journal.errors import (
 from alarmrx.journal.ipc import (
     Appended,
     AppendEncoded,
+    Committed,
     Failed,
     Head,
     Message,
@@ -48,7 +52,7 @@ from alarmrx.journal.ipc import (
 )
 from alarmrx.journal.prune import PruneReport
 from alarmrx.journal.records import AppendResult, NewRecord, Record
-from alarmrx.journal.rows import SELECT_RECORDS, record_from_row
+from alarmrx.journal.rows import SELECT_RECORDS, record_from_row, record_from_stored
 from alarmrx.journal.schema import connect_reader
 from alarmrx.journal.tail import Tail
 
@@ -62,13 +66,14 @@ _READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq 
 _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
 
 
-class RemoteJournal(AppendingJournal):
+class RemoteJournal(AppendingJournal[NewRecord]):
     """A client of the journal writer process. Build with ``connect``."""
 
-    def __init__(self, path: Path, socket: Path, *, subscribe: bool) -> None:
+    def __init__(self, path: Path, socket: Path, *, subscribe: bool, records: bool) -> None:
         self._path = path
         self._socket = socket
         self._subscribe = subscribe
+        self._records = records
         self._loop = asyncio.get_running_loop()
         self._stream: MessageStream | None = None
         self._waiting: dict[int, _Waiter] = {}
@@ -88,12 +93,19 @@ class RemoteJournal(AppendingJournal):
 
     @classmethod
     async def connect(
-        cls, path: Path, socket: Path, *, subscribe: bool = True, within_s: float | None = 30.0
+        cls,
+        path: Path,
+        socket: Path,
+        *,
+        subscribe: bool = True,
+        records: bool = False,
+        within_s: float | None = 30.0,
     ) -> Self:
         """Connect to the writer serving ``path`` on ``socket`` within ``within_s`` (None:
         return at once, connected or not); keep reconnecting whenever the connection drops.
-        Subscribers follow the head (``last_seq``, ``wait_for``)."""
-        journal = cls(path, socket, subscribe=subscribe)
+        Subscribers follow the head (``last_seq``, ``wait_for``); with ``records`` they also
+        get every commit's records into the tail ``read_after`` answers from."""
+        journal = cls(path, socket, subscribe=subscribe, records=records and subscribe)
         journal._keeper = asyncio.create_task(journal._keep_connected())
         if within_s is None:
             return journal
@@ -131,7 +143,7 @@ class RemoteJournal(AppendingJournal):
         self._ensure_connected()
         try:
             encoded = [encode_record(_checked(record)) for record in records]
-        except (TypeError, ValueError, msgspec.EncodeError) as err:
+        except (TypeError, msgspec.EncodeError) as err:
             raise InvalidRecordError(f"record cannot be stored: {err}") from err
         if not self._batch:
             self._loop.call_soon(self._send_batch)
@@ -197,7 +209,7 @@ class RemoteJournal(AppendingJournal):
         self._stream = stream
         self._healthy, self._last_error = True, None
         if self._subscribe:
-            stream.send(Subscribe())
+            stream.send(Subscribe(records=self._records))
         self._connected.set()
         log.info("journal_writer_connected", socket=str(self._socket))
 
@@ -214,6 +226,11 @@ class RemoteJournal(AppendingJournal):
     def _received(self, message: Message) -> None:
         if isinstance(message, Head):
             self._head(message)
+            return
+        if isinstance(message, Committed):
+            self._tail.keep([record_from_stored(row) for row in message.rows])
+            for journal_seq in message.repeated:
+                self._tail.forget(journal_seq)
             return
         if not isinstance(message, Appended | Saved | Pruned | Failed):
             return
@@ -302,7 +319,7 @@ def _checked(record: NewRecord) -> NewRecord:
     """What ``Journal`` refuses before the writer sees it, refused here too."""
     if record.received_at.tzinfo is None:
         raise InvalidRecordError("received_at must carry a time zone")
-    if not all(isinstance(key, str) for key in record.body):
+    if not all(map(isinstance, record.body, itertools.repeat(str))):  # no frame per key
         raise InvalidRecordError("record cannot be stored: body keys must be strings")
     return record
 

@@ -22,6 +22,10 @@ SELECT_CONTENT = (
     "raw, prev_hash, hash FROM records"
 )
 FETCH_SIZE = 500
+# A record as stored: the ``SELECT_RECORDS`` columns but the repeats count.
+StoredRow = tuple[
+    int, str, str, str | None, str | None, str | None, str | None, int, str, bytes, str, str
+]
 
 
 def record_from_row(row: tuple[Any, ...]) -> Record:
@@ -42,6 +46,11 @@ def record_from_row(row: tuple[Any, ...]) -> Record:
         hash=row[11],
         repeats=row[12],
     )
+
+
+def record_from_stored(row: StoredRow) -> Record:
+    """A record as a commit stored it, before any repeat was counted."""
+    return record_from_row((*row, 0))
 
 
 def content_from_row(row: tuple[Any, ...]) -> Content:

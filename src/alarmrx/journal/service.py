@@ -3,7 +3,8 @@
 Every client's appends go into the one writer thread's queue, so appends from all receiver
 workers share each group commit. An answer leaves once its batch is durable. Subscribers
 (the consumers, the supervisor) get a ``Head`` after each outcome that changed the chain head
-or the health.
+or the health; the consumers also get every commit's records as stored (``Committed``), so
+they never read back from SQLite what was just written.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from alarmrx.journal.errors import JournalError
 from alarmrx.journal.ipc import (
     Append,
     Appended,
+    Committed,
     Head,
     Message,
     MessageStream,
@@ -30,10 +32,12 @@ from alarmrx.journal.ipc import (
     SaveCursor,
     Saved,
     Subscribe,
+    encode,
     failed,
 )
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import AppendResult
+from alarmrx.journal.rows import StoredRow
 
 log = structlog.get_logger("alarmrx.journal.service")
 
@@ -44,6 +48,7 @@ class _Client:
     def __init__(self, service: JournalService) -> None:
         self._service = service
         self.subscribed = False
+        self.records = False
         self.stream = MessageStream(self._received, self._lost)
 
     def _received(self, message: Message) -> None:
@@ -56,7 +61,7 @@ class _Client:
             elif isinstance(message, Prune):
                 self._service.prune(self, message)
             elif isinstance(message, Subscribe):
-                self.subscribed = True
+                self.subscribed, self.records = True, message.records
                 self.stream.send(self._service.head())
         except JournalError as err:
             self.stream.send(failed(getattr(message, "id", 0), err))
@@ -82,6 +87,7 @@ class JournalService:
         self._server: asyncio.AbstractServer | None = None
         self._last: Head | None = None
         self._pending = False
+        journal.on_commit(self._committed, keep_tail=False)
 
     def head(self) -> Head:
         journal = self.journal
@@ -130,6 +136,15 @@ class JournalService:
 
         task = asyncio.create_task(answer())
         task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+
+    def _committed(self, rows: list[StoredRow], repeated: list[int]) -> None:
+        """A commit: its records to the clients that follow them, encoded once."""
+        readers = [c for c in self.clients if c.records]
+        if not readers or not (rows or repeated):
+            return
+        data = encode(Committed(rows, repeated))
+        for client in readers:
+            client.stream.send_encoded(data)
 
     def changed(self) -> None:
         """After an outcome: tell subscribers the head and health, once per loop turn."""

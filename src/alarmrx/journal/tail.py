@@ -1,12 +1,13 @@
-"""The journal's tail in memory: the records read most recently, for the next reader.
+"""The journal's tail in memory: the records written or read most recently, for the next reader.
 
 Two consumers tail the journal (the rules runner and the MQTT publisher), each reading every
-new record; the tail keeps what one read (``Record`` objects, ``body`` decoded) so the other
-gets it without SQLite or JSON. A read is answered from here only when every record it asks
-for is here, so the answer is the one SQLite gave a moment earlier. ``repeats`` is the count
-at that moment: a retransmission counted since makes the journal ``forget`` the record, and
-the next read goes to SQLite again. Records are shared between readers: treat ``body`` as
-read-only.
+new record; the tail keeps what a commit wrote (``Journal``, and in the consumers' process the
+writer's ``Committed`` pushes, ``RemoteJournal``) and what a read returned (``Record`` objects,
+``body`` decoded), so a reader that keeps up gets it without SQLite or JSON. A read is
+answered from here only when every record it asks for is here, so the answer is the one SQLite
+would give. ``repeats`` is the count at that moment: a retransmission counted since makes the
+journal ``forget`` the record, and the next read goes to SQLite again. Records are shared
+between readers: treat ``body`` as read-only.
 """
 
 from __future__ import annotations

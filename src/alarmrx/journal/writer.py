@@ -4,7 +4,7 @@ The event loop puts requests on a queue, each with a waiter: a future to await, 
 (the receiver's hot path, no future per frame). The thread takes the first request, then
 everything else already waiting (up to ``MAX_BATCH`` records), encodes, hashes and writes
 them in one transaction, commits, and hands the outcome back to the loop in one
-``call_soon_threadsafe``, with the new records as readers will see them. A failed commit
+``call_soon_threadsafe``, with the new records' rows as stored. A failed commit
 fails every request of its batch and drops the connection; the next batch reconnects,
 re-reads the head and tries again.
 """
@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.chain import Head, Prepared, checked_head, link, prepare, read_head
+from alarmrx.journal.chain import Encoded, Head, Prepared, checked_head, link, prepare, read_head
 from alarmrx.journal.dedupe import DedupeIndex
 from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
 from alarmrx.journal.prune import prune_on
-from alarmrx.journal.records import AppendResult, NewRecord, Record
-from alarmrx.journal.rows import record_from_row
+from alarmrx.journal.records import AppendResult, NewRecord
+from alarmrx.journal.rows import StoredRow
 from alarmrx.journal.schema import INSERT_RECORD, SET_HEAD, connect_writer
 
 MAX_BATCH = 1000
@@ -56,7 +56,7 @@ Waiter = asyncio.Future[Any] | Callback
 
 @dataclass(slots=True)
 class AppendRequest:
-    records: Sequence[NewRecord]
+    records: Sequence[NewRecord | Encoded]
     waiter: Waiter
 
 
@@ -93,7 +93,7 @@ class Outcome:
 
     settled: list[tuple[Waiter, Any]] = field(default_factory=list)
     failed: list[tuple[Waiter, JournalError]] = field(default_factory=list)
-    records: list[Record] = field(default_factory=list)  # committed, as a reader reads them
+    rows: list[StoredRow] = field(default_factory=list)  # committed, as stored
     repeated: list[int] = field(default_factory=list)  # journal_seq whose repeats grew
     head_seq: int = 0
     error: str | None = None
@@ -310,8 +310,8 @@ class Writer:
             return AppendResult(journal_seq=original, duplicate=True)
         row, plan.head = link(plan.head, prepared)
         plan.rows.append(row)
-        # What read_after would return for it; repeats counted later make the tail forget it.
-        plan.outcome.records.append(record_from_row((*row[:12], 0)))
+        # What SQLite holds for it; repeats counted later make the tails forget it.
+        plan.outcome.rows.append(row[:12])
         plan.outcome.kinds.append(prepared.content.kind)
         if prepared.key is not None:
             plan.keys[prepared.key] = (plan.head.journal_seq, prepared.at)

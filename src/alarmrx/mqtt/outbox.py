@@ -219,12 +219,13 @@ class Outbox:
         options = _options(accounts, record.account)
         names = zone_names(options)
         # the account card (config) and the false-alarm card (state) give the dispatch advice
-        advise = advisor(getattr(options, "card", None), self.book.accounts.get(record.account))
+        state = self.book.accounts.get(record.account)
+        advise = advisor(getattr(options, "card", None), state)
         return [
             Outgoing(
                 self.topics.events(m.account), encode(m.payload), received_at=record.received_at
             )
-            for m in event_messages(record, self.topics.receiver_id, names, advise)
+            for m in event_messages(record, self.topics.receiver_id, names, advise, state)
         ]
 
     def _anchor_message(self, record: Record) -> Outgoing | None:

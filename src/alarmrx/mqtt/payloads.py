@@ -21,6 +21,7 @@ from alarmrx.rules.state import (
     CardPeriod,
     OpenAlarm,
     TemporaryNote,
+    in_test_at,
 )
 
 EVENT_SCHEMA = "alarmrx.event.v1"
@@ -74,7 +75,18 @@ def _zone_name(zone: object, zone_names: Mapping[str, str]) -> str | None:
     return None if zone is None or not zone_names else zone_names.get(str(zone))
 
 
-def _common(record: Record, receiver_id: str) -> dict[str, Any]:
+def record_test(record: Record, state: AccountState | None) -> bool:
+    """Whether ``record`` was received (a message) or concluded (a rule's record) in test
+    mode: a rule marks its own records; a message is in test when the account's
+    ``test.started`` and ``test.ended`` records say so at its receipt (``state``), unless its
+    body has the ``test`` flag that older journals carry."""
+    body = record.body
+    if "test" in body or record.kind is not RecordKind.MESSAGE:
+        return bool(body.get("test", False))
+    return in_test_at(state, record.received_at)
+
+
+def _common(record: Record, receiver_id: str, test: bool) -> dict[str, Any]:
     body = record.body
     return {
         "schema": EVENT_SCHEMA,
@@ -89,7 +101,7 @@ def _common(record: Record, receiver_id: str) -> dict[str, Any]:
         "token": body.get("token"),
         "sequence": body.get("sequence"),
         "encrypted": bool(body.get("encrypted", False)),
-        "test": bool(body.get("test", False)),
+        "test": test,
         "xdata": list(body.get("xdata") or []),
         # Every byte as the code point of the same value (ISO 8859-1): lossless, JSON-able.
         "raw": record.raw.decode("latin-1") if record.raw else None,
@@ -116,22 +128,27 @@ def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> di
 
 
 def _dispatch(
-    event: Mapping[str, Any], priority: Priority, record: Record, advise: Advise | None
+    event: Mapping[str, Any], priority: Priority, record: Record, advise: Advise | None, test: bool
 ) -> dict[str, Any] | None:
     """The dispatch advice of an alarm event (``rules/dispatch.py``); None for the others."""
     if advise is None or event.get("category") != Category.ALARM:
         return None
-    return advise(priority, record.received_at, bool(record.body.get("test", False)))
+    return advise(priority, record.received_at, test)
 
 
 _PRIORITY_NAMES = {p: p.name.lower() for p in Priority}
 
 
 def panel_events(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+    record: Record,
+    receiver_id: str,
+    zone_names: Mapping[str, str],
+    advise: Advise | None = None,
+    state: AccountState | None = None,
 ) -> list[EventMessage]:
     """One message per event of a MESSAGE record, ``index`` = position in the frame."""
-    common = _common(record, receiver_id)
+    test = record_test(record, state)
+    common = _common(record, receiver_id, test)
     messages = []
     for index, event in enumerate(record.body.get("events") or []):
         priority = priority_of_event(event)
@@ -143,27 +160,32 @@ def panel_events(
             "priority": _PRIORITY_NAMES[priority],
             "verified": _verified(event, priority, record.body),
             "refs": [],
-            "dispatch": _dispatch(event, priority, record, advise),
+            "dispatch": _dispatch(event, priority, record, advise, test),
         }
         messages.append(EventMessage(record.account, payload))
     return messages
 
 
 def derived_event(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+    record: Record,
+    receiver_id: str,
+    zone_names: Mapping[str, str],
+    advise: Advise | None = None,
+    state: AccountState | None = None,
 ) -> list[EventMessage]:
     """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost)."""
     body = record.body
     priority = Priority(record.priority)
+    test = record_test(record, state)
     payload = {
         "id": event_id(receiver_id, record.journal_seq, 0),
-        **_common(record, receiver_id),
+        **_common(record, receiver_id, test),
         "type": body.get("type"),
         **_event_fields(body, zone_names),
         "priority": _PRIORITY_NAMES[priority],
         "verified": _verified(body, priority, body),
         "refs": [int(seq) for seq in body.get("refs") or []],
-        "dispatch": _dispatch(body, priority, record, advise),
+        "dispatch": _dispatch(body, priority, record, advise, test),
     }
     return [EventMessage(record.account, payload)]
 
@@ -172,12 +194,17 @@ _BUILDERS = {RecordKind.MESSAGE: panel_events, RecordKind.DERIVED: derived_event
 
 
 def event_messages(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+    record: Record,
+    receiver_id: str,
+    zone_names: Mapping[str, str],
+    advise: Advise | None = None,
+    state: AccountState | None = None,
 ) -> list[EventMessage]:
     """What ``record`` publishes on ``events/{account}``; nothing for other record kinds.
-    ``advise`` gives the dispatch advice of its alarm events."""
+    ``advise`` gives the dispatch advice of its alarm events, ``state`` (its account's, from
+    ``rules/state.py``) whether a message was received in test mode."""
     build = _BUILDERS.get(record.kind)
-    return build(record, receiver_id, zone_names, advise) if build else []
+    return build(record, receiver_id, zone_names, advise, state) if build else []
 
 
 STATE_SCHEMA = "alarmrx.state.v1"

@@ -93,7 +93,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--parent", required=True, type=int)
     parser.add_argument("--index", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--listen", action="append", default=[], type=ListenAddress.parse)
     return parser
 
@@ -120,7 +119,7 @@ async def _role(args: argparse.Namespace, settings: Settings, runtime: Runtime) 
         from alarmrx.processes.consumers import ConsumersDaemon  # noqa: PLC0415
 
         listen = tuple(args.listen)
-        return await ConsumersDaemon(settings, runtime, args.workers, listen).run()
+        return await ConsumersDaemon(settings, runtime, listen).run()
     if args.role == "writer":
         from alarmrx.processes.writer import WriterProcess  # noqa: PLC0415
 

@@ -1,13 +1,10 @@
-"""Two small datagram channels between receiver workers and the consumers process.
+"""The link channel: link tests from the receiver workers to the consumers process.
 
 Link tests (NULL frames) are not journaled (docs/rules.md): a worker reports every accepted
 frame's account and path to supervision over a Unix datagram socket (``LinkSender``: the
 reports of one turn of the event loop in one datagram), never waiting: when the consumers'
 socket buffer is full the reports are dropped and counted, and the next frame of each account
-reports it again. The consumers process answers with the accounts in
-test mode (``TestSessions``), sent to every worker when they change and every
-``RESEND_S`` for a worker that restarted; a worker flags a message record ``test`` from its
-copy (``TestModeView``).
+reports it again. Nothing comes back: a worker asks the rules nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -24,8 +21,6 @@ import msgspec
 import structlog
 
 log = structlog.get_logger("alarmrx.processes.links")
-
-RESEND_S = 2.0
 
 
 class Link(msgspec.Struct, array_like=True):
@@ -37,17 +32,8 @@ class Link(msgspec.Struct, array_like=True):
     at: datetime
 
 
-class TestSessions(msgspec.Struct, array_like=True):
-    """Accounts in test mode: ``account -> (started_at, until)``."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    sessions: dict[str, tuple[datetime, datetime]]
-
-
 MAX_LINKS_PER_DATAGRAM = 256
 _link_decoder = msgspec.msgpack.Decoder(list[Link])
-_sessions_decoder = msgspec.msgpack.Decoder(TestSessions)
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -123,44 +109,3 @@ async def receive_links(sock: socket.socket, observe: LinkObserver) -> None:
             continue
         for link in links:
             observe(link.account, link.receiver, link.line, link.transport, link.peer, link.at)
-
-
-class TestModeView:
-    """A worker's copy of the accounts in test mode."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    def __init__(self) -> None:
-        self._sessions: dict[str, tuple[datetime, datetime]] = {}
-
-    def in_test(self, account: str, at: datetime) -> bool:
-        """True when ``at`` lies inside the account's session."""
-        session = self._sessions.get(account) if self._sessions else None
-        return session is not None and session[0] <= at < session[1]
-
-    async def follow(self, sock: socket.socket) -> None:
-        """Take every ``TestSessions`` datagram that arrives on ``sock`` until cancelled."""
-        loop = asyncio.get_running_loop()
-        while True:
-            data = await loop.sock_recv(sock, 1 << 20)
-            try:
-                self._sessions = _sessions_decoder.decode(data).sessions
-            except msgspec.DecodeError:
-                log.warning("test_sessions_unreadable", size=len(data))
-
-
-class SessionsSender:
-    """The consumers' end: the current sessions to every worker socket."""
-
-    def __init__(self, paths: Iterable[Path]) -> None:
-        self._paths = [str(p) for p in paths]
-        self._sock = _datagram_socket()
-
-    def send(self, sessions: dict[str, tuple[datetime, datetime]]) -> None:
-        data = _encoder.encode(TestSessions(sessions))
-        for path in self._paths:
-            with contextlib.suppress(OSError):  # a worker restarting gets the next one
-                self._sock.sendto(data, path)
-
-    def close(self) -> None:
-        self._sock.close()

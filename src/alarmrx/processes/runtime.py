@@ -34,10 +34,6 @@ class Runtime:
         """Datagrams of link tests, workers to the consumers process."""
         return self.directory / "links.sock"
 
-    def worker_socket(self, index: int) -> Path:
-        """Datagrams of test-mode sessions, the consumers process to one worker."""
-        return self.directory / f"worker-{index}.sock"
-
     def notify_socket(self, name: str) -> Path:
         """A child's ``sd_notify`` socket, read by the supervisor."""
         return self.directory / f"notify-{name}.sock"

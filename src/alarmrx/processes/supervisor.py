@@ -195,9 +195,7 @@ class Supervisor:
     async def _start_all(self) -> None:
         writer = self._child("writer", "writer")
         await self._launch(writer, initial=True)
-        others = [
-            self._child("consumers", "consumers", f"--workers={self.workers}", *self._listen_args())
-        ]
+        others = [self._child("consumers", "consumers", *self._listen_args())]
         others += [
             self._child(f"worker-{i}", "worker", f"--index={i}", *self._listen_args())
             for i in range(self.workers)

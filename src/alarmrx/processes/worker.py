@@ -3,8 +3,9 @@
 Every worker binds every listen address with ``SO_REUSEPORT``, so the kernel spreads new TCP
 connections and UDP datagrams over the workers. Records go to the journal writer process
 (``journal.remote``) and a frame is ACKed once the writer answered that it is durable. Link
-tests go to supervision over the link channel (``links``); the accounts in test mode come back
-on this worker's own datagram socket.
+tests go to supervision over the link channel (``links``). A worker asks the rules nothing:
+whether an account was in test mode, the readers of its records learn from the rules' own
+``test.started`` and ``test.ended`` records (``rules/state.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability.clock import clock_status
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
-from alarmrx.processes.links import LinkSender, TestModeView, bind_datagrams
+from alarmrx.processes.links import LinkSender
 from alarmrx.processes.runtime import Runtime
 from alarmrx.receiver import FrameHandler, Receiver
 
@@ -57,9 +58,6 @@ class WorkerProcess:
             settings.journal.path, self._runtime.writer_socket, subscribe=False, within_s=None
         )
         self._journal = journal
-        sessions = TestModeView()
-        sock = bind_datagrams(self._runtime.worker_socket(self._index))
-        self._tasks.append(asyncio.create_task(sessions.follow(sock)))
         self._tasks.append(asyncio.create_task(self._clock_loop()))
         metrics = PrometheusReceiverMetrics(self._metrics)
         handler = FrameHandler(
@@ -71,7 +69,6 @@ class WorkerProcess:
             clock_state=lambda: self._clock,
             reject_samples_per_minute=settings.journal.reject_samples_per_minute,
             on_link=self._links,
-            test_mode=sessions.in_test,
             log_events=settings.logging.events,
         )
         self._receiver = Receiver(handler, metrics, utc_now, reuse_port=True)

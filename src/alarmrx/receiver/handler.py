@@ -111,7 +111,6 @@ class FrameHandler:
         clock_state: Callable[[], dict[str, Any]] = dict,
         on_link: LinkObserver | None = None,
         reject_samples_per_minute: int = 60,
-        test_mode: Callable[[str, datetime], bool] | None = None,
         log_events: bool = True,
     ) -> None:
         self.settings = settings
@@ -122,7 +121,6 @@ class FrameHandler:
         self._random = random_bytes
         self._clock_state = clock_state
         self._on_link = on_link
-        self._test_mode = test_mode
         self._unknown = UnknownAccounts(settings.max_unknown_accounts)
         self._rate = FrameRateLimits(
             connection_rate=settings.connection_rate,
@@ -224,8 +222,6 @@ class FrameHandler:
             answer(self._reply(message, key))
             return
         body = message_body(message, self._clock_state()) | receipt.body()
-        if self._test_mode is not None and self._test_mode(account, receipt.at):
-            body["test"] = True  # in the record itself: evidence of why nobody was dispatched
         record = NewRecord(
             kind=RecordKind.MESSAGE,
             received_at=receipt.at,

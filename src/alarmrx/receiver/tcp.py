@@ -3,7 +3,8 @@
 Per connection: bytes -> framer -> handler -> replies, written in the order the frames came.
 The handler answers some frames at once (a NULL link test, a rejected frame) and the others
 when their commit is back, so each frame takes a place in the connection's queue of replies
-and a reply goes out once every frame before it has had its own. A frame costs no task, no
+(``replies.ReplyQueue``, sans-IO) and a reply goes out once every frame before it has had its
+own. A frame costs no task, no
 future and no timer: with hundreds of connections that bookkeeping, not the work, was most
 of the receiver's CPU.
 
@@ -19,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections import deque
 from collections.abc import Callable
-from datetime import datetime
 from typing import cast
 
 import structlog
@@ -30,6 +29,7 @@ from alarmrx.protocols import Framer, ProtocolError
 from alarmrx.receiver.handler import Clock, FrameHandler, Outcome, limited
 from alarmrx.receiver.limits import ConnectionLimiter
 from alarmrx.receiver.metrics import ReceiverMetrics
+from alarmrx.receiver.replies import Place, ReplyQueue
 
 log = structlog.get_logger("alarmrx.receiver")
 
@@ -91,16 +91,6 @@ class IdleTimer:
             self._handle = self._loop.call_later(left, self._check)
         else:
             self._on_idle()
-
-
-class _Place:
-    """A frame's place in its connection's queue of replies."""
-
-    __slots__ = ("outcome", "received_at")
-
-    def __init__(self, received_at: datetime) -> None:
-        self.received_at = received_at
-        self.outcome: Outcome | None = None
 
 
 class TCPConnections:
@@ -176,7 +166,7 @@ class TCPConnection(asyncio.Protocol):
         self._clock = owner.clock
         self._transport: asyncio.Transport | None = None
         self._framer = Framer(max_frame_bytes=owner.handler.settings.max_frame_bytes)
-        self._places: deque[_Place] = deque()
+        self._places: ReplyQueue[Outcome] = ReplyQueue()
         self._paused: set[str] = set()  # why reading is paused: backlog, writing, closing
         self._turn: asyncio.Handle | None = None  # the next FRAMES_PER_TURN, when scheduled
         self._idle: IdleTimer | None = None
@@ -305,33 +295,27 @@ class TCPConnection(asyncio.Protocol):
             answer=functools.partial(self._answered, place),
         )
 
-    def _place(self) -> _Place:
+    def _place(self) -> Place[Outcome]:
         """A place in the queue of replies for the frame just read."""
-        place = _Place(self._received_at)
         if not self._places:
             self._owner.busy(True)
-        self._places.append(place)
-        return place
+        return self._places.take(self._received_at)
 
-    def _answered(self, place: _Place, outcome: Outcome) -> None:
+    def _answered(self, place: Place[Outcome], outcome: Outcome) -> None:
         """A frame has its answer: write every reply that is now next in line."""
-        place.outcome = outcome
-        places, transport = self._places, self._transport
-        if transport is None:
+        due, transport = self._places.answered(place, outcome), self._transport
+        if not due or transport is None:
             return
         replied = False
-        while places:
-            ready = places[0].outcome
-            if ready is None:
-                break
-            sent = places.popleft()
+        for sent in due:
+            ready = cast("Outcome", sent.outcome)
             if ready.reply is not None:
                 transport.write(ready.reply)
                 self._m.replied("tcp", ready.kind.value, sent.received_at, self._clock())
                 replied = True
         if replied:
             self._replied()
-        if not places:
+        if not self._places:
             self._owner.busy(False)
             if self._eof:
                 transport.close()

@@ -16,7 +16,10 @@ What each record tells:
 - link: ``online`` once any frame is seen; a ``link`` field in the body wins; derived
   ``supervision.lost`` / ``supervision.restored`` set ``offline`` / ``online``,
   ``supervision.path_fault`` / ``supervision.path_restored`` ``path_fault`` / ``online``;
-- test mode: a ``test`` flag in the body; derived ``test.started`` / ``test.ended``.
+- test mode: derived ``test.started`` / ``test.ended`` (and a ``test`` flag in the body of
+  message records of older journals; the receiver no longer writes it); the last few
+  sessions are kept (``TestPeriod``) so that ``in_test_at`` tells whether a message was received
+  in test, whatever order the publisher folds a window in.
 
 Everything kept per account is bounded whatever the panels send (docs/performance.md,
 "Memory"): ``MAX_OPEN_ALARMS`` open alarms (a newer one pushes the oldest out),
@@ -95,6 +98,16 @@ class TemporaryNote:
 
 
 @dataclass(frozen=True, slots=True)
+class TestPeriod:
+    """A test-mode session, from ``since`` until ``until`` (exclusive)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     """What is known about one account."""
 
@@ -108,6 +121,7 @@ class AccountState:
     card: CardPeriod | None = None  # the false-alarm card that holds
     past_cards: tuple[CardPeriod, ...] = ()  # the last few, for events published late
     temporary: tuple[TemporaryNote, ...] = ()
+    test_periods: tuple[TestPeriod, ...] = ()  # the current session last, then past ones
 
 
 Event = Mapping[str, Any]
@@ -297,6 +311,33 @@ def _test(state: AccountState, record: Record) -> bool:
     return bool(record.body.get("test", state.test))
 
 
+PAST_TESTS = 4
+
+
+def _test_periods(state: AccountState, record: Record) -> tuple[TestPeriod, ...]:
+    """A ``test.started`` opens a period until its ``until``; a ``test.ended`` cuts the
+    current one at its time (a session replaced by a new start ends where the new begins)."""
+    periods = state.test_periods
+    if record.kind is not RecordKind.DERIVED:
+        return periods
+    started = _TEST_BY_TYPE.get(record.body.get("type", ""))
+    if started is None:
+        return periods
+    at = record.received_at
+    if periods and periods[-1].until > at:  # the current one ends here
+        periods = (*periods[:-1], replace(periods[-1], until=at))
+    until = parse_iso_time(record.body.get("until")) if started else None
+    if until is not None:
+        periods = (*periods, TestPeriod(since=at, until=until))
+    return periods[-PAST_TESTS:]
+
+
+def in_test_at(state: AccountState | None, at: datetime) -> bool:
+    """Whether the account was in test mode at ``at``, as its ``test.started`` and
+    ``test.ended`` records tell."""
+    return state is not None and any(p.since <= at < p.until for p in state.test_periods)
+
+
 PAST_CARDS = 4
 KEEP_NOTES = timedelta(days=1)
 
@@ -377,6 +418,7 @@ def advance(state: AccountState, record: Record) -> AccountState:
         state.card,
         state.past_cards,
         state.temporary,
+        _test_periods(state, record),
     )
 
 

@@ -213,3 +213,32 @@ async def test_the_appends_of_one_loop_turn_share_one_message_and_get_their_own_
     ]
     assert [batch for _, batch in metrics.commits] == [30]  # one request, one commit
     assert journal.last_seq == 30
+
+
+async def test_a_follower_of_records_reads_each_commit_without_sqlite(
+    service: JournalService, remote: RemoteJournal, path: Path, sock: Path, tmp_path: Path
+) -> None:
+    """The writer pushes every commit's records: a follower whose own SQLite reader could
+    not even open the file reads them all, the same as SQLite gives them."""
+    nowhere = tmp_path / "absent" / "journal.db"
+    async with await RemoteJournal.connect(nowhere, sock, records=True) as follower:
+        await remote.append_many([message(1, key=b"k1"), message(2)])
+        await remote.append(message(3))
+        await follower.wait_for(2)
+        pushed = await follower.read_after(0)
+        assert [r.journal_seq for r in pushed] == [1, 2, 3]
+        assert pushed == list(query(path))  # body, hashes and all
+        assert await follower.read_after(1, limit=1) == pushed[1:2]
+
+
+async def test_a_repeat_makes_a_follower_read_the_record_anew(
+    service: JournalService, remote: RemoteJournal, path: Path, sock: Path
+) -> None:
+    async with await RemoteJournal.connect(path, sock, records=True) as follower:
+        await remote.append(message(1, key=b"k1"))
+        await follower.wait_for(0)
+        assert [r.repeats for r in await follower.read_after(0)] == [0]
+        assert (await remote.append(message(1, key=b"k1"))).duplicate
+        await remote.append(message(2))  # the Head after the repeat's commit
+        await follower.wait_for(1)
+        assert [r.repeats for r in await follower.read_after(0)] == [1, 0]

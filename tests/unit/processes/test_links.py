@@ -1,19 +1,13 @@
-"""The datagram channels between receiver workers and the consumers process, on real Unix
-sockets: link reports to supervision, the accounts in test mode back."""
+"""The link channel between receiver workers and the consumers process, on real Unix sockets:
+link reports to supervision."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from alarmrx.processes.links import (
-    LinkSender,
-    SessionsSender,
-    TestModeView,
-    bind_datagrams,
-    receive_links,
-)
+from alarmrx.processes.links import LinkSender, bind_datagrams, receive_links
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -53,25 +47,3 @@ async def test_reports_without_a_listener_are_dropped_and_counted(tmp_path: Path
             await asyncio.sleep(0)
     sender.close()
     assert len(dropped) == 2
-
-
-async def test_a_worker_learns_the_accounts_in_test_mode(tmp_path: Path) -> None:
-    view = TestModeView()
-    sock = bind_datagrams(tmp_path / "worker-0.sock")
-    following = asyncio.create_task(view.follow(sock))
-    sender = SessionsSender([tmp_path / "worker-0.sock", tmp_path / "worker-1.sock"])
-    assert not view.in_test("1234", T0)
-    sender.send({"1234": (T0, T0 + timedelta(hours=1))})  # worker-1 absent: no harm
-    async with asyncio.timeout(5):
-        while not view.in_test("1234", T0):  # noqa: ASYNC110 - the view has no event
-            await asyncio.sleep(0.01)
-    assert not view.in_test("1234", T0 + timedelta(hours=1))
-    assert not view.in_test("1234", T0 - timedelta(seconds=1))
-    assert not view.in_test("5678", T0)
-    sender.send({})
-    async with asyncio.timeout(5):
-        while view.in_test("1234", T0):  # noqa: ASYNC110 - the view has no event
-            await asyncio.sleep(0.01)
-    following.cancel()
-    sender.close()
-    sock.close()

@@ -53,7 +53,7 @@ _SNAPSHOT = (
 )
 
 
-class PostgresJournal(AppendingJournal):
+class PostgresJournal(AppendingJournal[NewRecord]):
     """One node's view of the shared journal. Build with ``open``."""
 
     def __init__(
