@@ -145,6 +145,7 @@ class Panel:
     account: str = "1234"
     interval_s: float = 0.1
     latencies: list[float] = field(default_factory=list)
+    acked_at: list[float] = field(default_factory=list)  # time.monotonic() of each ACK
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -160,11 +161,14 @@ class Panel:
             self._thread.join(10)
 
     def _run(self) -> None:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            for n in range(1, 1_000_000):
-                if self._stop.wait(self.interval_s):
-                    return
-                self._exchange(sock, n)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                for n in range(1, 1_000_000):
+                    if self._stop.wait(self.interval_s):
+                        return
+                    self._exchange(sock, n)
+        except OSError as err:  # a dead connection is a failure, not a quiet end
+            self.failures.append(f"connection: {err!r}")
 
     def _exchange(self, sock: socket.socket, n: int) -> None:
         data = frame(
@@ -173,7 +177,9 @@ class Panel:
         started = time.monotonic()
         sock.sendall(data)
         reply = read_reply(sock)
-        self.latencies.append(time.monotonic() - started)
+        now = time.monotonic()
+        self.latencies.append(now - started)
+        self.acked_at.append(now)
         if b'"ACK"' not in reply:
             self.failures.append(f"frame {n}: {reply!r}")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import multiprocessing
 import os
 import socket
@@ -56,6 +57,7 @@ SCANNERS = 16  # scanner connections at once
 MAX_UNKNOWN = 1_000
 # Budgets, with room over what was measured (docs/operations.md, "Faults").
 ACK_WITHIN_S = 1.0
+GAP_WITHIN_S = 3.0  # the longest stretch of the flood without an ACK to the good panel
 RSS_PER_IDLE_KIB = 40
 RSS_FLOOD_GROWTH_KIB = 64 * 1024
 LOG_LINES_MAX = 300
@@ -161,9 +163,11 @@ def _flood(daemon: Daemon, rss_start: int) -> None:
     flooder = context.Process(target=_flood_process, args=(daemon.port, stop, scanned, results))
     with panel_running(daemon.port) as panel:
         flooder.start()
+        flood_started = time.monotonic()
         time.sleep(FLOOD_S)
         assert scanned.wait(SCAN_WITHIN_S), "the scanner did not get through"
         rss_mid = rss_kib(pid)
+        flood_ended = time.monotonic()
         stop.set()
         sent = Counter(results.get(timeout=60))
         flooder.join(30)
@@ -171,8 +175,13 @@ def _flood(daemon: Daemon, rss_start: int) -> None:
 
     _report(daemon, panel.latencies, sent, (rss_start, rss_idle, rss_mid, rss_after))
     assert panel.failures == []
-    assert len(panel.latencies) > FLOOD_S * 5, "the panel hardly got a frame through"
+    # Served all along: every frame ACKed in time, and no stretch of the flood without an
+    # ACK. (How many frames the panel's thread sends depends on the CPU the test's own
+    # processes get, so the count only says the panel ran.)
+    assert len(panel.latencies) >= FLOOD_S, "the panel hardly got a frame through"
     assert max(panel.latencies) < ACK_WITHIN_S
+    marks = [flood_started, *(t for t in panel.acked_at if t > flood_started), flood_ended]
+    assert max(b - a for a, b in itertools.pairwise(marks)) < GAP_WITHIN_S, "the panel stalled"
     assert daemon.process.poll() is None
     assert rss_idle - rss_start < IDLE * RSS_PER_IDLE_KIB
     assert rss_after - rss_idle < RSS_FLOOD_GROWTH_KIB
