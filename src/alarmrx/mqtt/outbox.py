@@ -39,7 +39,6 @@ from alarmrx.mqtt.interfaces import AccountOptions, AccountsSource
 from alarmrx.mqtt.order import publication_order
 from alarmrx.mqtt.payloads import event_messages, state_payload
 from alarmrx.mqtt.topics import Topics
-from alarmrx.rules.dispatch import advisor
 from alarmrx.rules.state import Change, StateBook
 
 log = structlog.get_logger("alarmrx.mqtt.outbox")
@@ -218,13 +217,11 @@ class Outbox:
     def _events(self, record: Record, accounts: Mapping[str, AccountOptions]) -> list[Outgoing]:
         options = _options(accounts, record.account)
         names = zone_names(options)
-        # the account card (config) and the false-alarm card (state) give the dispatch advice
-        advise = advisor(getattr(options, "card", None), self.book.accounts.get(record.account))
         return [
             Outgoing(
                 self.topics.events(m.account), encode(m.payload), received_at=record.received_at
             )
-            for m in event_messages(record, self.topics.receiver_id, names, advise)
+            for m in event_messages(record, self.topics.receiver_id, names)
         ]
 
     def _anchor_message(self, record: Record) -> Outgoing | None:

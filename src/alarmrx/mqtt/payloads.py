@@ -13,15 +13,9 @@ from typing import Any
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category, Event
 from alarmrx.protocols.priority import Priority, event_priority
-from alarmrx.rules.dispatch import Advise
-from alarmrx.rules.state import (
-    AccountState,
-    Area,
-    AreaState,
-    CardPeriod,
-    OpenAlarm,
-    TemporaryNote,
-)
+from alarmrx.rules.derived import DerivedType, derived_type
+from alarmrx.rules.standing import CardPeriod, TemporaryNote
+from alarmrx.rules.state import AccountState, Area, AreaState, OpenAlarm
 
 EVENT_SCHEMA = "alarmrx.event.v1"
 PUBLISHED_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})
@@ -115,20 +109,19 @@ def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> di
     }
 
 
-def _dispatch(
-    event: Mapping[str, Any], priority: Priority, record: Record, advise: Advise | None
-) -> dict[str, Any] | None:
-    """The dispatch advice of an alarm event (``rules/dispatch.py``); None for the others."""
-    if advise is None or event.get("category") != Category.ALARM:
+def _advised_alarm(body: Mapping[str, Any], receiver_id: str) -> str | None:
+    """The ``id`` of the alarm event a ``dispatch.advice`` body advises on."""
+    seq, index = body.get("alarm_seq"), body.get("index")
+    if not isinstance(seq, int) or not isinstance(index, int):
         return None
-    return advise(priority, record.received_at, bool(record.body.get("test", False)))
+    return event_id(receiver_id, seq, index)
 
 
 _PRIORITY_NAMES = {p: p.name.lower() for p in Priority}
 
 
 def panel_events(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+    record: Record, receiver_id: str, zone_names: Mapping[str, str]
 ) -> list[EventMessage]:
     """One message per event of a MESSAGE record, ``index`` = position in the frame."""
     common = _common(record, receiver_id)
@@ -143,17 +136,20 @@ def panel_events(
             "priority": _PRIORITY_NAMES[priority],
             "verified": _verified(event, priority, record.body),
             "refs": [],
-            "dispatch": _dispatch(event, priority, record, advise),
+            "dispatch": None,  # the advice follows as its own event, dispatch.advice
+            "alarm_id": None,
         }
         messages.append(EventMessage(record.account, payload))
     return messages
 
 
 def derived_event(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+    record: Record, receiver_id: str, zone_names: Mapping[str, str]
 ) -> list[EventMessage]:
-    """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost)."""
+    """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost); a
+    ``dispatch.advice`` carries the advice as journaled and names its alarm event."""
     body = record.body
+    advised = derived_type(body) is DerivedType.DISPATCH_ADVICE
     priority = Priority(record.priority)
     payload = {
         "id": event_id(receiver_id, record.journal_seq, 0),
@@ -163,7 +159,8 @@ def derived_event(
         "priority": _PRIORITY_NAMES[priority],
         "verified": _verified(body, priority, body),
         "refs": [int(seq) for seq in body.get("refs") or []],
-        "dispatch": _dispatch(body, priority, record, advise),
+        "dispatch": body.get("dispatch") if advised else None,
+        "alarm_id": _advised_alarm(body, receiver_id) if advised else None,
     }
     return [EventMessage(record.account, payload)]
 
@@ -172,12 +169,11 @@ _BUILDERS = {RecordKind.MESSAGE: panel_events, RecordKind.DERIVED: derived_event
 
 
 def event_messages(
-    record: Record, receiver_id: str, zone_names: Mapping[str, str], advise: Advise | None = None
+    record: Record, receiver_id: str, zone_names: Mapping[str, str]
 ) -> list[EventMessage]:
-    """What ``record`` publishes on ``events/{account}``; nothing for other record kinds.
-    ``advise`` gives the dispatch advice of its alarm events."""
+    """What ``record`` publishes on ``events/{account}``; nothing for other record kinds."""
     build = _BUILDERS.get(record.kind)
-    return build(record, receiver_id, zone_names, advise) if build else []
+    return build(record, receiver_id, zone_names) if build else []
 
 
 STATE_SCHEMA = "alarmrx.state.v1"

@@ -26,27 +26,32 @@ from __future__ import annotations
 import calendar
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 from alarmrx.config.card_model import DEFAULT_CANCEL_WINDOW_S, CardSettings
-from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.auth import ChangePin, parse_change_pin
 from alarmrx.rules.command_records import accepted_action
-from alarmrx.rules.commands import Command, CommandRefused, parse_command
+from alarmrx.rules.commands import (
+    Command,
+    CommandRefused,
+    parse_command,
+)
 from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.rules.derived import body as derived_body
 from alarmrx.rules.events import panel_events
+from alarmrx.rules.standing import NOTHING, Standing, standing_after
 
 HORIZON = timedelta(days=31)
 CAP = 64  # alarm records kept per account (docs/performance.md, "Memory")
 CARD_MONTHS = 3
 COUNT_KEPT = 16  # counted false alarms remembered while no card holds
-MAX_NOTE = 500
 MAX_TEMPORARY = timedelta(days=7)
+MAX_NOTE = 500
 DEFAULT_CANCEL_WINDOW = timedelta(seconds=DEFAULT_CANCEL_WINDOW_S)
 
 
@@ -260,15 +265,24 @@ class Alarm:
     closed: bool = False
 
 
-@dataclass(slots=True)
-class Standing:
-    """An account's card, and the counted false alarms since it last changed."""
+@dataclass(frozen=True, slots=True)
+class CardStanding:
+    """An account's card as the card core judges it."""
 
     level: Level = Level.NONE
     since: datetime | None = None
     until: datetime | None = None
     key: str | None = None
-    counted: list[tuple[int, datetime]] = field(default_factory=list)  # (alarm seq, receipt)
+
+
+_CARD_TYPES = frozenset(
+    {
+        DerivedType.CARD_YELLOW,
+        DerivedType.CARD_RED,
+        DerivedType.CARD_CLEARED,
+        DerivedType.CARD_TEMPORARY,
+    }
+)
 
 
 class CardCore:
@@ -277,7 +291,9 @@ class CardCore:
     def __init__(self, cards: Mapping[str, CardSettings]) -> None:
         self._cards = cards
         self._alarms: dict[str, OrderedDict[int, Alarm]] = {}
-        self._standings: dict[str, Standing] = {}
+        self._standings: dict[str, Standing] = {}  # the card part of ``standing.py``'s fold
+        # counted false alarms (alarm seq, receipt) since the card last changed
+        self._counted: dict[str, list[tuple[int, datetime]]] = {}
         self._last_seq = 0
 
     def configure(self, cards: Mapping[str, CardSettings], now: datetime) -> None:
@@ -285,9 +301,16 @@ class CardCore:
         del now
         self._cards = cards
 
-    def standing(self, account: str) -> Standing:
+    def standing(self, account: str) -> CardStanding:
         """The account's card."""
-        return self._standings.get(account) or Standing()
+        card = self.account_standing(account).card
+        if card is None:
+            return CardStanding()
+        return CardStanding(Level(card.level), card.since, card.until, card.key)
+
+    def account_standing(self, account: str) -> Standing:
+        """The account's cards (current and recent) and temporary changes."""
+        return self._standings.get(account, NOTHING)
 
     def alarm(self, account: str, journal_seq: int) -> Alarm | None:
         """The kept alarm of record ``journal_seq``, if any."""
@@ -320,12 +343,13 @@ class CardCore:
 
     def on_timer(self, now: datetime) -> list[Derived]:
         """The cards whose three months are up end now."""
-        due = [a for a, s in self._standings.items() if s.until is not None and s.until <= now]
+        due = [a for a, s in self._standings.items() if s.card is not None and s.card.until <= now]
         return [self._clear(account, now) for account in due]
 
     def next_deadline(self) -> datetime | None:
         """The earliest end of a card."""
-        return min((s.until for s in self._standings.values() if s.until), default=None)
+        ends = (s.card.until for s in self._standings.values() if s.card is not None)
+        return min(ends, default=None)
 
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """Nothing to remember."""
@@ -417,16 +441,16 @@ class CardCore:
     def _count(self, account: str, alarm: Alarm, now: datetime, by_seq: int) -> list[Derived]:
         until = self.standing(account).until
         out = [self._clear(account, now)] if until is not None and until <= now else []
-        standing = self._standings.setdefault(account, Standing())
+        standing = self.standing(account)
         if standing.level is Level.RED:
             return out
         if standing.level is Level.YELLOW:
             held = standing.since is not None and standing.since <= alarm.at
             return out + ([self._give(account, Level.RED, now, by_seq, alarm)] if held else [])
-        pair = [seq for seq, at in standing.counted if _within_months(at, alarm.at)]
+        counted = self._counted.get(account, [])
+        pair = [seq for seq, at in counted if _within_months(at, alarm.at)]
         if not pair:
-            kept = standing.counted[-(COUNT_KEPT - 1) :]
-            standing.counted = [*kept, (alarm.journal_seq, alarm.at)]
+            self._counted[account] = [*counted[-(COUNT_KEPT - 1) :], (alarm.journal_seq, alarm.at)]
             return out
         return [*out, self._give(account, Level.YELLOW, now, by_seq, alarm, pair[-1])]
 
@@ -437,7 +461,6 @@ class CardCore:
         previous = self.standing(account).level
         until = add_months(now, CARD_MONTHS)
         key = f"card.{level}|{account}|{by_seq}"
-        self._standings[account] = Standing(level=level, since=now, until=until, key=key)
         fields = {
             "card": level.value,
             "previous": previous.value,
@@ -447,18 +470,20 @@ class CardCore:
             "command_seq": by_seq,
         }
         kind = DerivedType.CARD_RED if level is Level.RED else DerivedType.CARD_YELLOW
-        return Derived(
-            type=kind,
-            account=account,
-            at=now,
-            key=key,
-            description=_GIVEN[level].format(until=iso(until)),
-            refs=(*seqs, by_seq),
-            fields=MappingProxyType(fields),
+        return self._concluded(
+            Derived(
+                type=kind,
+                account=account,
+                at=now,
+                key=key,
+                description=_GIVEN[level].format(until=iso(until)),
+                refs=(*seqs, by_seq),
+                fields=MappingProxyType(fields),
+            )
         )
 
     def _clear(self, account: str, now: datetime) -> Derived:
-        standing = self._standings.pop(account)
+        standing = self.standing(account)
         fields = {
             "card": Level.NONE.value,
             "previous": standing.level.value,
@@ -467,14 +492,35 @@ class CardCore:
             "ends": standing.key,
             "reason": "expired",
         }
-        return Derived(
-            type=DerivedType.CARD_CLEARED,
-            account=account,
-            at=now,
-            key=f"card.cleared|{standing.key}",
-            description=f"The {standing.level} card has expired",
-            fields=MappingProxyType(fields),
+        return self._concluded(
+            Derived(
+                type=DerivedType.CARD_CLEARED,
+                account=account,
+                at=now,
+                key=f"card.cleared|{standing.key}",
+                description=f"The {standing.level} card has expired",
+                fields=MappingProxyType(fields),
+            )
         )
+
+    def _concluded(self, derived: Derived) -> Derived:
+        """Fold a card change concluded here, as its record will be folded."""
+        self._fold(derived.account, derived.type, derived_body(derived), derived.at, 0)
+        return derived
+
+    def _fold(
+        self, account: str, kind: DerivedType, body: Mapping[str, Any], at: datetime, seq: int
+    ) -> None:
+        """One card record through ``standing.py``'s fold; a changed card restarts the
+        count of false alarms."""
+        before = self._standings.get(account, NOTHING)
+        after = standing_after(before, kind, body, at, seq)
+        if after.card != before.card:
+            self._counted.pop(account, None)
+        if after is NOTHING or after == NOTHING:
+            self._standings.pop(account, None)
+        else:
+            self._standings[account] = after
 
     def _temporary(self, record: Record) -> list[Derived]:
         account, body = str(record.account), record.body
@@ -488,31 +534,25 @@ class CardCore:
             "command_seq": record.journal_seq,
         }
         return [
-            Derived(
-                type=DerivedType.CARD_TEMPORARY,
-                account=account,
-                at=record.received_at,
-                key=f"card.temporary|{account}|{record.journal_seq}",
-                description=f"Temporary change until {iso(until)}",
-                refs=(record.journal_seq,),
-                fields=MappingProxyType(fields),
+            self._concluded(
+                Derived(
+                    type=DerivedType.CARD_TEMPORARY,
+                    account=account,
+                    at=record.received_at,
+                    key=f"card.temporary|{account}|{record.journal_seq}",
+                    description=f"Temporary change until {iso(until)}",
+                    refs=(record.journal_seq,),
+                    fields=MappingProxyType(fields),
+                )
             )
         ]
 
     def _apply(self, record: Record) -> None:
         """A card change written by an earlier run is the truth."""
-        account, body = str(record.account), record.body
-        kind = derived_type(body)
-        if kind is DerivedType.CARD_CLEARED:
-            if self.standing(account).key == body.get("ends"):
-                self._standings.pop(account, None)
-        elif kind in {DerivedType.CARD_YELLOW, DerivedType.CARD_RED}:
-            self._standings[account] = Standing(
-                level=Level(str(body.get("card"))),
-                since=parse_iso_time(body.get("since")),
-                until=parse_iso_time(body.get("until")),
-                key=str(body.get("key")),
-            )
+        kind = derived_type(record.body)
+        if kind in _CARD_TYPES:
+            body = record.body
+            self._fold(str(record.account), kind, body, record.received_at, record.journal_seq)
 
 
 def _within_months(earlier: datetime, later: datetime) -> bool:

@@ -46,6 +46,7 @@ class DerivedType(StrEnum):
     OVERTIME = "schedule.overtime"
     REARM_MISSING = "rearm.missing"
     PAYLOAD_UNRECOGNISED = "payload.unrecognised"
+    DISPATCH_ADVICE = "dispatch.advice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,9 @@ MEANINGS: Mapping[DerivedType, Meaning] = MappingProxyType(
         DerivedType.OVERTIME: Meaning("CE", Category.STATUS),
         # YN "invalid report": the transmitter sent a packet with data we could not read.
         DerivedType.PAYLOAD_UNRECOGNISED: Meaning("YN", Category.TROUBLE),
+        # No SIA DCS code means advice either; it takes its alarm's priority class
+        # (``Derived.urgency``), so a backlog publishes it with its alarm.
+        DerivedType.DISPATCH_ADVICE: Meaning("YY", Category.STATUS),
     }
 )
 
@@ -94,7 +98,8 @@ class Derived:
 
     ``at`` is when it was concluded (the journal's ``received_at``); ``refs`` are the
     ``journal_seq`` of the records it concludes from; ``fields`` are the rule's own body
-    fields (JSON-able); ``test`` is set by the runner from the account's test mode.
+    fields (JSON-able); ``test`` is set by the runner from the account's test mode;
+    ``urgency``, when set, is the priority class instead of its SIA DCS code's.
     """
 
     type: DerivedType
@@ -107,10 +112,13 @@ class Derived:
     area: int | str | None = None
     test: bool = False
     fields: Mapping[str, Any] = field(default_factory=dict)
+    urgency: Priority | None = None
 
     @property
     def priority(self) -> Priority:
-        """The priority class of its SIA DCS code."""
+        """The priority class of its SIA DCS code (or ``urgency``)."""
+        if self.urgency is not None:
+            return self.urgency
         meaning = MEANINGS[self.type]
         return event_priority(
             Event(code=meaning.code, category=meaning.category, description=self.description)

@@ -1,7 +1,13 @@
 """Dispatch advice (docs/commands.md): whom to call for an alarm, in which order, and
 whether the police may be alerted. A pure function of the account card (configuration), the
-account's false-alarm card at the alarm's receipt, the event's priority class and its test
-flag; every alarm event carries it (``dispatch`` in ``events/{account}``).
+account's false-alarm card at the alarm's receipt, the event's priority class and whether
+the account was in test mode then.
+
+``DispatchCore`` is the rule: for every alarm event (a panel event of category ``alarm``, or
+a derived ``alarm.verified``) it concludes ``dispatch.advice``, journaled like every other
+conclusion (evidence of what the centre was advised) and published as its own event. Its key
+names the alarm (``dispatch.advice|{account}|{journal_seq}|{index}``), so a replay or a
+restart never advises on one alarm twice; ``refs`` is the alarm's record.
 
 The first rule that applies gives the ``reason``:
 
@@ -24,8 +30,12 @@ from types import MappingProxyType
 from typing import Any
 
 from alarmrx.config.card_model import CardSettings, ContactSettings
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.priority import Priority
-from alarmrx.rules.state import AccountState, card_at
+from alarmrx.rules.derived import Derived, DerivedType, derived_type
+from alarmrx.rules.events import StoredEvent, alarm_priority, panel_events
+from alarmrx.rules.standing import NOTHING, Standing
 
 POLICE = "police"
 DEFAULT_SERVICES: Mapping[Priority, tuple[str, ...]] = MappingProxyType(
@@ -37,9 +47,6 @@ DEFAULT_SERVICES: Mapping[Priority, tuple[str, ...]] = MappingProxyType(
         Priority.OTHER: (),
     }
 )
-
-# priority class, receipt time, test flag -> the advice
-Advise = Callable[[Priority, datetime, bool], dict[str, Any]]
 
 
 def _callee(contact: ContactSettings) -> dict[str, Any]:
@@ -93,14 +100,16 @@ def _blocked(card: CardSettings | None, level: str, priority: Priority) -> str |
 
 def advice(
     card: CardSettings | None,
-    state: AccountState | None,
+    standing: Standing | None,
     priority: Priority,
     at: datetime,
     *,
     test: bool,
 ) -> dict[str, Any]:
-    """The ``dispatch`` object of one alarm event."""
-    level = card_at(state, at) if state is not None else "none"
+    """The advice for one alarm of class ``priority`` received ``at``: ``standing`` gives
+    the false-alarm card and the temporary changes (``standing.py``)."""
+    standing = standing or NOTHING
+    level = standing.card_at(at)
     procedure = _procedure(card, priority)
     call, services = list(procedure.call), procedure.services
     reason = "test mode" if test else None
@@ -111,7 +120,7 @@ def advice(
     if reason is not None:
         services = tuple(s for s in services if s != POLICE)
     notes = [text for text in (card.instructions if card else None, procedure.note) if text]
-    notes += [t.note for t in (state.temporary if state else ()) if t.since <= at < t.until]
+    notes += standing.notes_at(at)
     return {
         "call": call,
         "services": list(services),
@@ -122,10 +131,84 @@ def advice(
     }
 
 
-def advisor(card: CardSettings | None, state: AccountState | None) -> Advise:
-    """``advice`` for one account, waiting for an event's priority, time and test flag."""
+def _summary(dispatch: Mapping[str, Any]) -> str:
+    services = ", ".join(dispatch["services"]) or "no service"
+    return f"Dispatch advice: {services}, {len(dispatch['call'])} to call ({dispatch['reason']})"
 
-    def advise(priority: Priority, at: datetime, test: bool) -> dict[str, Any]:
-        return advice(card, state, priority, at, test=test)
 
-    return advise
+# The derived alarms advised on (the alarm events among the conclusions of the rules).
+ADVISED_TYPES = frozenset({DerivedType.ALARM_VERIFIED})
+
+
+class DispatchCore:
+    """The advice for every alarm, from the account cards (configuration), the card core's
+    standing of the account (``standing``) and test mode (``in_test``)."""
+
+    def __init__(
+        self,
+        cards: Mapping[str, CardSettings],
+        standing: Callable[[str], Standing],
+        in_test: Callable[[str, datetime], bool],
+    ) -> None:
+        self._cards = cards
+        self._standing = standing
+        self._in_test = in_test
+        self._last_seq = 0
+
+    def configure(self, cards: Mapping[str, CardSettings], now: datetime) -> None:
+        """New account cards (a reload): alarms from now on are advised by them."""
+        del now
+        self._cards = cards
+
+    def handle(self, record: Record) -> list[Derived]:
+        """The advice for the alarms of one record (panel alarm events, or a derived alarm
+        such as ``alarm.verified``)."""
+        if record.journal_seq <= self._last_seq or record.account is None:
+            return []
+        self._last_seq = record.journal_seq
+        if record.kind is RecordKind.MESSAGE:
+            return [
+                self._advise(record, index, event, alarm_priority(event))
+                for index, event in panel_events(record)
+                if event.get("category") == Category.ALARM
+            ]
+        if record.kind is RecordKind.DERIVED and derived_type(record.body) in ADVISED_TYPES:
+            return [self._advise(record, 0, record.body, Priority(record.priority))]
+        return []
+
+    def on_timer(self, now: datetime) -> list[Derived]:
+        """Nothing is due by time."""
+        del now
+        return []
+
+    def next_deadline(self) -> datetime | None:
+        """Never."""
+        return None
+
+    def recorded(self, derived: Derived, journal_seq: int) -> None:
+        """Nothing to remember."""
+
+    def _advise(
+        self, record: Record, index: int, event: StoredEvent, priority: Priority
+    ) -> Derived:
+        account, at = str(record.account), record.received_at
+        dispatch = advice(
+            self._cards.get(account),
+            self._standing(account),
+            priority,
+            at,
+            test=self._in_test(account, at),
+        )
+        fields = {"alarm_seq": record.journal_seq, "index": index, "dispatch": dispatch}
+        return Derived(
+            type=DerivedType.DISPATCH_ADVICE,
+            account=account,
+            at=at,
+            key=f"{DerivedType.DISPATCH_ADVICE}|{account}|{record.journal_seq}|{index}",
+            description=_summary(dispatch),
+            refs=(record.journal_seq,),
+            zone=event.get("zone"),
+            area=event.get("area"),
+            fields=MappingProxyType(fields),
+            urgency=priority,
+        )

@@ -20,6 +20,7 @@ from alarmrx.rules.alarms import OpenAlarmCore
 from alarmrx.rules.auth import AuthCore
 from alarmrx.rules.cards import CardCore
 from alarmrx.rules.derived import Derived, DerivedType
+from alarmrx.rules.dispatch import DispatchCore
 from alarmrx.rules.interfaces import Rule
 from alarmrx.rules.plans import RulePlans
 from alarmrx.rules.schedule import ScheduleCore
@@ -51,7 +52,10 @@ class RuleEngine:
         self.auth = AuthCore()
         self.unrecognised = UnrecognisedCore()
         self.alarms = OpenAlarmCore(plans.open_max_age)
-        self.rules += (self.cards, self.auth, self.unrecognised, self.alarms)
+        self.dispatch = DispatchCore(
+            plans.cards, self.cards.account_standing, self.test_mode.in_test
+        )
+        self.rules += (self.cards, self.auth, self.unrecognised, self.alarms, self.dispatch)
         # The cores that read each kind of record, in ``rules`` order: a record is shown
         # only to them (the others' ``handle`` returns at once for it). Supervision is fed
         # apart, on its own time base, and concludes nothing when folding.
@@ -62,6 +66,7 @@ class RuleEngine:
                 self.cards,
                 self.unrecognised,
                 self.alarms,
+                self.dispatch,
             ),
             RecordKind.COMMAND: (
                 self.verification,
@@ -76,6 +81,7 @@ class RuleEngine:
                 self.schedule,
                 self.cards,
                 self.alarms,
+                self.dispatch,
             ),
         }
         self._any_kind: tuple[Rule, ...] = (self.schedule,)  # judges deadlines on any record
@@ -94,7 +100,8 @@ class RuleEngine:
             mine = self._held.pop(key, None) or self._recorded.pop(key, None)
             if mine is not None:
                 self._tell(mine, record.journal_seq)
-                return []
+                # an alarm concluded here (alarm.verified) is advised on once journaled
+                return self.dispatch.handle(record)
         if record.kind in _SUPERVISED:
             heard = record.received_at if supervision_at is None else supervision_at
             self.supervision.fold(record, heard)

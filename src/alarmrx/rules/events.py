@@ -49,6 +49,21 @@ def _intrusion(code: str, contact_id: bool) -> bool:
     return event_priority(event) is Priority.INTRUSION
 
 
+def alarm_priority(event: StoredEvent) -> Priority:
+    """The priority class of an alarm event (``event_priority`` reads only the code's family
+    and whether a Contact ID qualifier is present)."""
+    contact_id = event.get("qualifier") is not None
+    code = str(event.get("code") or "")[: 2 if contact_id else 1]
+    return _alarm_priority(code, contact_id)
+
+
+@lru_cache(maxsize=256)
+def _alarm_priority(family: str, contact_id: bool) -> Priority:
+    qualifier = 1 if contact_id else None
+    event = Event(code=family, category=Category.ALARM, description="", qualifier=qualifier)
+    return event_priority(event)
+
+
 def is_periodic_test(event: StoredEvent) -> bool:
     """A periodic test report (Contact ID 602/608, SIA RP)."""
     code = str(event.get("code") or "")

@@ -257,6 +257,7 @@ class RulesRunner:
         self.engine.supervision.configure(plans.supervision, self._supervision_time.now())
         self.engine.verification.configure(plans.verification, now)
         self.engine.cards.configure(plans.cards, now)
+        self.engine.dispatch.configure(plans.cards, now)
         self.engine.schedule.configure(plans.schedule, now)
         self.engine.alarms.configure(plans.open_max_age, now)
         self._wake.set()

@@ -16,11 +16,13 @@ What each record tells:
 - link: ``online`` once any frame is seen; a ``link`` field in the body wins; derived
   ``supervision.lost`` / ``supervision.restored`` set ``offline`` / ``online``,
   ``supervision.path_fault`` / ``supervision.path_restored`` ``path_fault`` / ``online``;
-- test mode: a ``test`` flag in the body; derived ``test.started`` / ``test.ended``.
+- test mode: a ``test`` flag in the body; derived ``test.started`` / ``test.ended``;
+- the false-alarm card and temporary changes: the account's ``Standing``, folded by
+  ``standing.py`` (the one fold the rules use too).
 
 Everything kept per account is bounded whatever the panels send (docs/performance.md,
 "Memory"): ``MAX_OPEN_ALARMS`` open alarms (a newer one pushes the oldest out),
-``MAX_AREAS`` areas (a new one pushes out the one changed longest ago), ``MAX_NOTES``
+``MAX_AREAS`` areas (a new one pushes out the one changed longest ago), ``standing.MAX_NOTES``
 temporary changes, and zones, areas, users and codes sent as text are cut to ``MAX_TEXT``
 characters (the journal and the events keep them whole).
 """
@@ -30,25 +32,30 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
-from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.dc09.message import Event as MessageEvent
 from alarmrx.protocols.priority import Priority, event_priority
+from alarmrx.rules.derived import DerivedType, derived_type
+from alarmrx.rules.standing import (
+    NOTHING,
+    CardPeriod,
+    Standing,
+    TemporaryNote,
+    standing_after,
+)
 
 Area = int | str | None
 Label = int | str | None  # a zone, area or user: a number, or text verbatim
 
 MAX_OPEN_ALARMS = 32  # per account; the retained state lists the newest few
 MAX_AREAS = 16  # per account (panels with more areas keep the 16 changed last)
-MAX_NOTES = 4  # temporary changes per account
 MAX_TEXT = 16  # characters kept of a zone, area, user or code sent as text
-MAX_NOTE = 64  # characters kept of a temporary change's note (the journal keeps it whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,25 +83,6 @@ class OpenAlarm:
 
 
 @dataclass(frozen=True, slots=True)
-class CardPeriod:
-    """A yellow or red false-alarm card, held from ``since`` until ``until`` (exclusive)."""
-
-    level: str
-    since: datetime
-    until: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TemporaryNote:
-    """A temporary change to the account card (command ``temporary_change``)."""
-
-    note: str
-    since: datetime
-    until: datetime
-    journal_seq: int
-
-
-@dataclass(frozen=True, slots=True)
 class AccountState:
     """What is known about one account."""
 
@@ -105,23 +93,36 @@ class AccountState:
     test: bool = False
     areas: Mapping[Area, AreaState] = field(default_factory=lambda: MappingProxyType({}))
     open_alarms: tuple[OpenAlarm, ...] = ()
-    card: CardPeriod | None = None  # the false-alarm card that holds
-    past_cards: tuple[CardPeriod, ...] = ()  # the last few, for events published late
-    temporary: tuple[TemporaryNote, ...] = ()
+    standing: Standing = NOTHING  # the false-alarm card and test mode (``standing.py``)
+
+    @property
+    def card(self) -> CardPeriod | None:
+        """The false-alarm card that holds."""
+        return self.standing.card
+
+    @property
+    def past_cards(self) -> tuple[CardPeriod, ...]:
+        """The last few cards, for events judged late."""
+        return self.standing.past_cards
+
+    @property
+    def temporary(self) -> tuple[TemporaryNote, ...]:
+        """The temporary changes to the account card."""
+        return self.standing.temporary
 
 
 Event = Mapping[str, Any]
 Effect = Callable[[AccountState, Record, int, Event], AccountState]
 
-_LINK_BY_TYPE = MappingProxyType(
+_LINK_BY_TYPE: Mapping[DerivedType | None, str] = MappingProxyType(
     {
-        "supervision.lost": "offline",
-        "supervision.restored": "online",
-        "supervision.path_fault": "path_fault",  # one path of a dual-path account is down
-        "supervision.path_restored": "online",
+        DerivedType.SUPERVISION_LOST: "offline",
+        DerivedType.SUPERVISION_RESTORED: "online",
+        DerivedType.PATH_FAULT: "path_fault",  # one path of a dual-path account is down
+        DerivedType.PATH_RESTORED: "online",
     }
 )
-_TEST_BY_TYPE = MappingProxyType({"test.started": True, "test.ended": False})
+_TEST_TYPES = frozenset({DerivedType.TEST_STARTED, DerivedType.TEST_ENDED})
 
 
 Alarms = tuple[OpenAlarm, ...]
@@ -220,11 +221,13 @@ def _named_seq(body: Mapping[str, Any]) -> tuple[int, int | None] | None:
 
 
 # The derived types that close the alarm(s) they name by ``alarm_seq`` (and ``index``).
-CLOSING_TYPES = frozenset({"alarm.cancelled", "alarm.closed", "alarm.expired"})
+CLOSING_TYPES = frozenset(
+    {DerivedType.ALARM_CANCELLED, DerivedType.ALARM_CLOSED, DerivedType.ALARM_EXPIRED}
+)
 
 
 def _closed_by(alarms: Alarms, body: Mapping[str, Any]) -> Alarms:
-    named = _named_seq(body) if body.get("type") in CLOSING_TYPES else None
+    named = _named_seq(body) if derived_type(body) in CLOSING_TYPES else None
     if named is None:
         return alarms
     seq, index = named
@@ -277,106 +280,44 @@ def _panel_events(state: AccountState, record: Record) -> AccountState:
     return state
 
 
-def _link(state: AccountState, record: Record) -> str:
+def _link(state: AccountState, record: Record, kind: DerivedType | None) -> str:
     hint = record.body.get("link")
     if isinstance(hint, str):
         return hint
     if record.kind is RecordKind.DERIVED:
-        return _LINK_BY_TYPE.get(record.body.get("type", ""), state.link)
+        return _LINK_BY_TYPE.get(kind, state.link)
     return "online"
 
 
-def _test(state: AccountState, record: Record) -> bool:
-    by_type = (
-        _TEST_BY_TYPE.get(record.body.get("type", ""))
-        if record.kind is RecordKind.DERIVED
-        else None
-    )
-    if by_type is not None:
-        return by_type
+def _test(state: AccountState, record: Record, kind: DerivedType | None, after: Standing) -> bool:
+    if kind in _TEST_TYPES:
+        return after.session is not None
     return bool(record.body.get("test", state.test))
-
-
-PAST_CARDS = 4
-KEEP_NOTES = timedelta(days=1)
-
-
-def _card_given(state: AccountState, record: Record) -> AccountState:
-    body = record.body
-    since, until = parse_iso_time(body.get("since")), parse_iso_time(body.get("until"))
-    if since is None or until is None:
-        return state
-    card = CardPeriod(level=str(body.get("card")), since=since, until=until)
-    past = (*state.past_cards, state.card) if state.card else state.past_cards
-    return replace(state, card=card, past_cards=past[-PAST_CARDS:])
-
-
-def _card_cleared(state: AccountState, record: Record) -> AccountState:
-    if state.card is None:
-        return state
-    ended = replace(state.card, until=min(state.card.until, record.received_at))
-    return replace(state, card=None, past_cards=(*state.past_cards, ended)[-PAST_CARDS:])
-
-
-def _temporary(state: AccountState, record: Record) -> AccountState:
-    body = record.body
-    until = parse_iso_time(body.get("until"))
-    if until is None:
-        return state
-    note = TemporaryNote(
-        note=str(body.get("note"))[:MAX_NOTE],
-        since=record.received_at,
-        until=until,
-        journal_seq=record.journal_seq,
-    )
-    return replace(state, temporary=(*state.temporary, note)[-MAX_NOTES:])
-
-
-_CARD_EFFECTS: Mapping[str, Callable[[AccountState, Record], AccountState]] = MappingProxyType(
-    {
-        "card.yellow": _card_given,
-        "card.red": _card_given,
-        "card.cleared": _card_cleared,
-        "card.temporary": _temporary,
-    }
-)
-
-
-def _false_alarm_card(state: AccountState, record: Record) -> AccountState:
-    """Cards given and cleared, temporary changes made (and dropped once over)."""
-    if state.temporary:
-        # kept a day past their end, so that an alarm published late still sees them
-        kept = tuple(t for t in state.temporary if t.until > record.received_at - KEEP_NOTES)
-        state = replace(state, temporary=kept) if kept != state.temporary else state
-    effect = _CARD_EFFECTS.get(str(record.body.get("type")))
-    return effect(state, record) if record.kind is RecordKind.DERIVED and effect else state
 
 
 def card_at(state: AccountState, at: datetime) -> str:
     """The false-alarm card that held at ``at``: ``none``, ``yellow`` or ``red``."""
-    for card in (state.card, *reversed(state.past_cards)):
-        if card is not None and card.since <= at < card.until:
-            return card.level
-    return "none"
+    return state.standing.card_at(at)
 
 
 def advance(state: AccountState, record: Record) -> AccountState:
     """The state of ``record.account`` after ``record`` (a MESSAGE or DERIVED record)."""
     if record.kind is RecordKind.MESSAGE:
         state = _panel_events(state, record)
-    state = _false_alarm_card(state, record)
+    kind = derived_type(record.body) if record.kind is RecordKind.DERIVED else None
+    standing = standing_after(
+        state.standing, kind, record.body, record.received_at, record.journal_seq
+    )
     # the constructor, not ``replace``: this runs for every record (about 3 us less)
     return AccountState(
         state.account,
         record.journal_seq,
         record.received_at,
-        _link(state, record),
-        _test(state, record),
+        _link(state, record, kind),
+        _test(state, record, kind, standing),
         state.areas,
         open_alarms_after(state.open_alarms, record)[-MAX_OPEN_ALARMS:],
-        state.card,
-        state.past_cards,
-        state.temporary,
+        standing,
     )
 
 
