@@ -295,6 +295,15 @@ class CardCore:
         # counted false alarms (alarm seq, receipt) since the card last changed
         self._counted: dict[str, list[tuple[int, datetime]]] = {}
         self._last_seq = 0
+        # what an accepted command of each action concludes
+        self._commands: Mapping[str, Callable[[Record], list[Derived]]] = MappingProxyType(
+            {
+                "cancel": self._cancelled,
+                "mark_false": self._marked_false,
+                "temporary_change": self._temporary,
+                "close_alarm": self._closed,
+            }
+        )
 
     def configure(self, cards: Mapping[str, CardSettings], now: datetime) -> None:
         """New account cards (a reload); alarms and false-alarm cards are kept."""
@@ -335,8 +344,8 @@ class CardCore:
         if record.kind is RecordKind.MESSAGE:
             self._keep(record)
         elif record.kind is RecordKind.COMMAND:
-            handler = _COMMANDS.get(accepted_action(record.body) or "")
-            return handler(self, record) if handler else []
+            handler = self._commands.get(accepted_action(record.body) or "")
+            return handler(record) if handler else []
         elif record.kind is RecordKind.DERIVED:
             self._apply(record)
         return []
@@ -599,14 +608,5 @@ _GIVEN: Mapping[Level, str] = MappingProxyType(
     {
         Level.YELLOW: "Yellow card: two false alarms within three months (until {until})",
         Level.RED: "Red card: no police dispatch until {until}",
-    }
-)
-
-_COMMANDS: Mapping[str, Callable[[CardCore, Record], list[Derived]]] = MappingProxyType(
-    {
-        "cancel": CardCore._cancelled,
-        "mark_false": CardCore._marked_false,
-        "temporary_change": CardCore._temporary,
-        "close_alarm": CardCore._closed,
     }
 )

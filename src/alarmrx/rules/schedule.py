@@ -24,11 +24,10 @@ is in time.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
 
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.command_records import accepted_action
@@ -88,6 +87,10 @@ class Deadline:
     mark: str
 
 
+# what a panel event of one category does: (premises, record, index, event) -> conclusions
+_Action = Callable[[Premises, Record, int, StoredEvent], list[Derived]]
+
+
 class ScheduleCore:
     """Every scheduled account's armed state, overtime and pending checks."""
 
@@ -95,6 +98,10 @@ class ScheduleCore:
         self._premises = {account: Premises(plan) for account, plan in plans.items()}
         self._heap: list[tuple[datetime, str]] = []
         self._last_seq = 0
+        # what a panel event of each category does (premises, record, index, event)
+        self._actions: Mapping[str, _Action] = MappingProxyType(
+            {"close": self._closed, "open": self._opened, "alarm": self._alarm}
+        )
 
     def configure(self, plans: Mapping[str, SchedulePlan], now: datetime) -> None:
         """New plans (a reload): a changed plan judges only from ``now`` on; states stay."""
@@ -170,9 +177,9 @@ class ScheduleCore:
     def _message(self, premises: Premises, record: Record) -> list[Derived]:
         out: list[Derived] = []
         for index, event in panel_events(record):
-            action = _ACTIONS.get(str(event.get("category")))
+            action = self._actions.get(str(event.get("category")))
             if action is not None:
-                out += action(self, premises, record, index, event)
+                out += action(premises, record, index, event)
         return out
 
     def _closed(
@@ -282,12 +289,6 @@ class ScheduleCore:
             premises.due = due
             if due is not None:
                 heapq.heappush(self._heap, (due, account))
-
-
-Action = Any  # (core, premises, record, index, event) -> list[Derived]
-_ACTIONS: Mapping[str, Action] = MappingProxyType(
-    {"close": ScheduleCore._closed, "open": ScheduleCore._opened, "alarm": ScheduleCore._alarm}
-)
 
 
 def _deadlines(premises: Premises, after: datetime, upto: datetime) -> list[Deadline]:

@@ -128,6 +128,15 @@ class SupervisionCore:
         self._lost: set[str] = set()
         self._last_seq = 0
         self._started = False
+        # a conclusion of an earlier run, by type: (account, record)
+        self._appliers: Mapping[DerivedType, Callable[[str, Record], None]] = MappingProxyType(
+            {
+                DerivedType.SUPERVISION_LOST: self._apply_lost,
+                DerivedType.SUPERVISION_RESTORED: self._apply_restored,
+                DerivedType.PATH_FAULT: self._apply_fault,
+                DerivedType.PATH_RESTORED: self._apply_path_restored,
+            }
+        )
 
     @property
     def offline(self) -> int:
@@ -230,9 +239,9 @@ class SupervisionCore:
             self._observe_message(record, heard)
         elif record.kind is RecordKind.DERIVED and record.account in self._watches:
             kind = derived_type(record.body)
-            apply = _APPLIERS.get(kind) if kind is not None else None
+            apply = self._appliers.get(kind) if kind is not None else None
             if apply is not None:
-                apply(self, record.account, record)
+                apply(record.account, record)
         return []
 
     def on_timer(self, now: datetime) -> list[Derived]:
@@ -514,14 +523,5 @@ _DESCRIPTIONS: Mapping[DerivedType, str] = MappingProxyType(
         DerivedType.SUPERVISION_RESTORED: "Supervision restored",
         DerivedType.PATH_FAULT: "Path {path} fault: nothing heard on it for over {s:g} s",
         DerivedType.PATH_RESTORED: "Path {path} restored",
-    }
-)
-
-_APPLIERS: Mapping[DerivedType, Callable[[SupervisionCore, str, Record], None]] = MappingProxyType(
-    {
-        DerivedType.SUPERVISION_LOST: SupervisionCore._apply_lost,
-        DerivedType.SUPERVISION_RESTORED: SupervisionCore._apply_restored,
-        DerivedType.PATH_FAULT: SupervisionCore._apply_fault,
-        DerivedType.PATH_RESTORED: SupervisionCore._apply_path_restored,
     }
 )
