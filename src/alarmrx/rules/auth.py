@@ -32,7 +32,7 @@ from typing import Any
 from alarmrx.config.card_model import FACTORY_PIN, CardSettings, ContactSettings
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.command_records import accepted_action
-from alarmrx.rules.commands import CommandRefused
+from alarmrx.rules.commands import CommandRefused, account_field
 from alarmrx.rules.derived import Derived
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -401,9 +401,7 @@ class ChangePin:
 
 def parse_change_pin(cmd: Mapping[str, Any]) -> ChangePin:
     """``{"action": "change_pin", "account", "id_code", "new_pin"}``."""
-    account, id_code = cmd.get("account"), cmd.get("id_code")
-    if not isinstance(account, str) or not account:
-        raise CommandRefused("account must be the account as a string")
+    account, id_code = account_field(cmd), cmd.get("id_code")
     if not isinstance(id_code, str) or not ID_CODE.fullmatch(id_code):
         raise CommandRefused("id_code must be 1 to 32 letters, digits, '_', '.', '-'")
     return ChangePin(account=account, id_code=id_code, new_pin=check_new_pin(cmd.get("new_pin")))

@@ -39,7 +39,9 @@ from alarmrx.rules.command_records import accepted_action
 from alarmrx.rules.commands import (
     Command,
     CommandRefused,
+    account_field,
     parse_command,
+    text_field,
 )
 from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
 from alarmrx.rules.derived import body as derived_body
@@ -51,7 +53,6 @@ CAP = 64  # alarm records kept per account (docs/performance.md, "Memory")
 CARD_MONTHS = 3
 COUNT_KEPT = 16  # counted false alarms remembered while no card holds
 MAX_TEMPORARY = timedelta(days=7)
-MAX_NOTE = 500
 DEFAULT_CANCEL_WINDOW = timedelta(seconds=DEFAULT_CANCEL_WINDOW_S)
 
 
@@ -151,19 +152,6 @@ class CloseAlarm:
 CardCommand = Cancel | MarkFalse | TemporaryChange | CloseAlarm
 
 
-def _text(cmd: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = cmd.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value or len(value) > MAX_NOTE:
-        raise CommandRefused(f"{name} must be text of 1 to {MAX_NOTE} characters")
-    return value
-
-
-def _account(cmd: Mapping[str, Any]) -> str:
-    return str(_text(cmd, "account", required=True))
-
-
 def _seq(cmd: Mapping[str, Any]) -> int:
     value = cmd.get("journal_seq")
     if not isinstance(value, int) or isinstance(value, bool):
@@ -172,16 +160,16 @@ def _seq(cmd: Mapping[str, Any]) -> int:
 
 
 def _by(cmd: Mapping[str, Any]) -> str:
-    return _text(cmd, "by") or "operator"
+    return text_field(cmd, "by") or "operator"
 
 
 def parse_cancel(cmd: Mapping[str, Any]) -> Cancel:
     """``{"action": "cancel", "account", "journal_seq", "id_code"}``."""
     return Cancel(
-        account=_account(cmd),
+        account=account_field(cmd),
         journal_seq=_seq(cmd),
-        id_code=str(_text(cmd, "id_code", required=True)),
-        by=_text(cmd, "by"),
+        id_code=str(text_field(cmd, "id_code", required=True)),
+        by=text_field(cmd, "by"),
     )
 
 
@@ -191,11 +179,11 @@ def parse_mark_false(cmd: Mapping[str, Any]) -> MarkFalse:
     if not isinstance(alerted, bool):
         raise CommandRefused("police_alerted must be true or false")
     return MarkFalse(
-        account=_account(cmd),
+        account=account_field(cmd),
         journal_seq=_seq(cmd),
         police_alerted=alerted,
         by=_by(cmd),
-        note=_text(cmd, "note"),
+        note=text_field(cmd, "note"),
     )
 
 
@@ -208,8 +196,8 @@ def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
     if not 0 < duration < limit:
         raise CommandRefused(f"duration_s must be above 0 and below {limit:.0f} (a week)")
     return TemporaryChange(
-        account=_account(cmd),
-        note=str(_text(cmd, "note", required=True)),
+        account=account_field(cmd),
+        note=str(text_field(cmd, "note", required=True)),
         duration_s=float(duration),
     )
 
@@ -217,7 +205,7 @@ def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
 def parse_close_alarm(cmd: Mapping[str, Any]) -> CloseAlarm:
     """``{"action": "close_alarm", "account", "journal_seq", "by", "note"}``."""
     return CloseAlarm(
-        account=_account(cmd), journal_seq=_seq(cmd), by=_by(cmd), note=_text(cmd, "note")
+        account=account_field(cmd), journal_seq=_seq(cmd), by=_by(cmd), note=text_field(cmd, "note")
     )
 
 
