@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from alarmrx.journal import bodies
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.journal.records import NewRecord, Record, RecordKind
 
 ANCHOR_INTERVAL = timedelta(minutes=5)
 PAYLOAD_SCHEMA = "alarmrx.anchor.v1"
@@ -82,6 +83,18 @@ def anchor_payload(anchor: Anchor, receiver_id: str) -> bytes:
         **anchor_body(anchor.head_seq, anchor.head_hash, anchor.at),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def anchor_of(record: Record) -> Anchor | None:
+    """The anchor an ANCHOR record states (its typed body); None for any other record."""
+    body = bodies.anchor(record)
+    if body is None or body.head_seq is None or body.head_hash is None or body.at is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(body.at)
+    except ValueError:
+        return None
+    return Anchor(body.head_seq, body.head_hash, moment, record.journal_seq)
 
 
 def parse_anchor(body: Mapping[str, Any], journal_seq: int | None = None) -> Anchor | None:

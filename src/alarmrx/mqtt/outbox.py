@@ -30,9 +30,9 @@ from typing import Any
 import msgspec
 import structlog
 
-from alarmrx.evidence.anchor import anchor_payload, parse_anchor
+from alarmrx.evidence.anchor import anchor_of, anchor_payload
 from alarmrx.journal.errors import JournalError
-from alarmrx.journal.records import Record, RecordKind
+from alarmrx.journal.records import Record
 from alarmrx.journal.tail import JournalTail
 from alarmrx.mqtt.discovery import Discovery
 from alarmrx.mqtt.interfaces import AccountOptions, AccountsSource
@@ -226,9 +226,7 @@ class Outbox:
 
     def _anchor_message(self, record: Record) -> Outgoing | None:
         """An ANCHOR record, published retained so the chain head leaves the machine."""
-        if record.kind is not RecordKind.ANCHOR:
-            return None
-        anchor = parse_anchor(record.body, record.journal_seq)
+        anchor = anchor_of(record)
         if anchor is None:
             return None
         payload = anchor_payload(anchor, self.topics.receiver_id)

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import DerivedBody, DispatchAdvice, EventBody, MessageBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category, Event
 from alarmrx.protocols.priority import Priority, event_priority
-from alarmrx.rules.derived import DerivedType, derived_type
 from alarmrx.rules.standing import CardPeriod, TemporaryNote
 from alarmrx.rules.state import AccountState, Area, AreaState, OpenAlarm
 
@@ -48,73 +51,78 @@ def _priority(code: str, category: str, contact_id: bool) -> Priority:
     return event_priority(shape)
 
 
-def priority_of_event(event: Mapping[str, Any]) -> Priority:
-    """The priority class of one stored event (a dict of the journal body)."""
-    contact_id = event.get("qualifier") is not None
+# An event's own fields: a panel event of a MESSAGE body, or a DERIVED body itself.
+Fields = EventBody | DerivedBody | OtherDerived
+
+
+def priority_of_event(event: Fields) -> Priority:
+    """The priority class of one stored event."""
+    contact_id = event.qualifier is not None
     # event_priority reads only the category, the code's family and whether it is Contact
     # ID: the family keeps the cache small whatever codes a panel sends
-    code = str(event.get("code") or "")[: 2 if contact_id else 1]
-    return _priority(code, event.get("category") or Category.UNKNOWN, contact_id)
+    code = (event.code or "")[: 2 if contact_id else 1]
+    return _priority(code, event.category or Category.UNKNOWN, contact_id)
 
 
-def _verified(event: Mapping[str, Any], priority: Priority, body: Mapping[str, Any]) -> bool | None:
+def _verified(event: Fields, priority: Priority, body: MessageBody | Fields) -> bool | None:
     """None unless a burglary alarm; then False until a rule or command verified it."""
-    if priority is not Priority.INTRUSION or event.get("category") != Category.ALARM:
+    if priority is not Priority.INTRUSION or event.category != Category.ALARM:
         return None
-    return bool(event.get("verified", body.get("verified", False)))
+    return bool(event.verified if event.verified is not None else body.verified)
 
 
 def _zone_name(zone: object, zone_names: Mapping[str, str]) -> str | None:
     return None if zone is None or not zone_names else zone_names.get(str(zone))
 
 
-def _common(record: Record, receiver_id: str) -> dict[str, Any]:
+def _common(
+    record: Record, frame: MessageBody | DerivedBody | OtherDerived, receiver_id: str
+) -> dict[str, Any]:
     body = record.body
     return {
         "schema": EVENT_SCHEMA,
         "journal_seq": record.journal_seq,
         "received_at": iso(record.received_at),
-        "panel_time": body.get("panel_time"),
+        "panel_time": frame.panel_time,
         "account": record.account,
-        "receiver": body.get("receiver"),
-        "line": body.get("line"),
+        "receiver": frame.receiver,
+        "line": frame.line,
         "transport": record.transport,
         "peer": record.peer,
-        "token": body.get("token"),
-        "sequence": body.get("sequence"),
-        "encrypted": bool(body.get("encrypted", False)),
+        "token": frame.token,
+        "sequence": frame.sequence,
+        "encrypted": frame.encrypted,
         "test": bool(body.get("test", False)),
-        "xdata": list(body.get("xdata") or []),
+        "xdata": list(msgspec.to_builtins(frame.xdata)) if frame.xdata else [],
         # Every byte as the code point of the same value (ISO 8859-1): lossless, JSON-able.
         "raw": record.raw.decode("latin-1") if record.raw else None,
         "receiver_id": receiver_id,
     }
 
 
-def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> dict[str, Any]:
-    contact_id = event.get("qualifier") is not None
-    code = event.get("code")
+def _event_fields(event: Fields, zone_names: Mapping[str, str]) -> dict[str, Any]:
+    contact_id = event.qualifier is not None
+    code = event.code
     return {
-        "category": event.get("category"),
+        "category": event.category,
         "code": None if contact_id else code,
         "cid": code if contact_id else None,
-        "qualifier": event.get("qualifier"),
-        "description": event.get("description"),
-        "address": event.get("address"),
-        "zone": event.get("zone"),
-        "zone_name": _zone_name(event.get("zone"), zone_names),
-        "area": event.get("area"),
-        "user": event.get("user"),
-        "text": event.get("text"),
+        "qualifier": event.qualifier,
+        "description": event.description,
+        "address": event.address,
+        "zone": event.zone,
+        "zone_name": _zone_name(event.zone, zone_names),
+        "area": event.area,
+        "user": event.user,
+        "text": event.text,
     }
 
 
-def _advised_alarm(body: Mapping[str, Any], receiver_id: str) -> str | None:
+def _advised_alarm(advice: DispatchAdvice, receiver_id: str) -> str | None:
     """The ``id`` of the alarm event a ``dispatch.advice`` body advises on."""
-    seq, index = body.get("alarm_seq"), body.get("index")
-    if not isinstance(seq, int) or not isinstance(index, int):
+    if advice.alarm_seq is None or advice.index is None:
         return None
-    return event_id(receiver_id, seq, index)
+    return event_id(receiver_id, advice.alarm_seq, advice.index)
 
 
 _PRIORITY_NAMES = {p: p.name.lower() for p in Priority}
@@ -124,9 +132,12 @@ def panel_events(
     record: Record, receiver_id: str, zone_names: Mapping[str, str]
 ) -> list[EventMessage]:
     """One message per event of a MESSAGE record, ``index`` = position in the frame."""
-    common = _common(record, receiver_id)
+    body = bodies.message(record)
+    if body is None:
+        return []
+    common = _common(record, body, receiver_id)
     messages = []
-    for index, event in enumerate(record.body.get("events") or []):
+    for index, event in enumerate(body.events):
         priority = priority_of_event(event)
         payload = {
             "id": event_id(receiver_id, record.journal_seq, index),
@@ -134,7 +145,7 @@ def panel_events(
             "type": "panel",
             **_event_fields(event, zone_names),
             "priority": _PRIORITY_NAMES[priority],
-            "verified": _verified(event, priority, record.body),
+            "verified": _verified(event, priority, body),
             "refs": [],
             "dispatch": None,  # the advice follows as its own event, dispatch.advice
             "alarm_id": None,
@@ -148,19 +159,21 @@ def derived_event(
 ) -> list[EventMessage]:
     """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost); a
     ``dispatch.advice`` carries the advice as journaled and names its alarm event."""
-    body = record.body
-    advised = derived_type(body) is DerivedType.DISPATCH_ADVICE
+    body = bodies.derived(record)
+    if body is None:
+        return []
+    advice = body if isinstance(body, DispatchAdvice) else None
     priority = Priority(record.priority)
     payload = {
         "id": event_id(receiver_id, record.journal_seq, 0),
-        **_common(record, receiver_id),
-        "type": body.get("type"),
+        **_common(record, body, receiver_id),
+        "type": body.type,
         **_event_fields(body, zone_names),
         "priority": _PRIORITY_NAMES[priority],
         "verified": _verified(body, priority, body),
-        "refs": [int(seq) for seq in body.get("refs") or []],
-        "dispatch": body.get("dispatch") if advised else None,
-        "alarm_id": _advised_alarm(body, receiver_id) if advised else None,
+        "refs": list(body.refs),
+        "dispatch": advice.dispatch if advice is not None else None,
+        "alarm_id": _advised_alarm(advice, receiver_id) if advice is not None else None,
     }
     return [EventMessage(record.account, payload)]
 

@@ -33,6 +33,8 @@ from types import MappingProxyType
 from typing import Any
 
 from alarmrx.config.card_model import DEFAULT_CANCEL_WINDOW_S, CardSettings
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import CommandBody, DerivedBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.auth import ChangePin, parse_change_pin
 from alarmrx.rules.command_records import accepted_action
@@ -43,7 +45,7 @@ from alarmrx.rules.commands import (
     parse_command,
     text_field,
 )
-from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
 from alarmrx.rules.derived import body as derived_body
 from alarmrx.rules.events import panel_events
 from alarmrx.rules.standing import NOTHING, Standing, standing_after
@@ -332,7 +334,7 @@ class CardCore:
         if record.kind is RecordKind.MESSAGE:
             self._keep(record)
         elif record.kind is RecordKind.COMMAND:
-            handler = self._commands.get(accepted_action(record.body) or "")
+            handler = self._commands.get(accepted_action(record) or "")
             return handler(record) if handler else []
         elif record.kind is RecordKind.DERIVED:
             self._apply(record)
@@ -383,7 +385,7 @@ class CardCore:
     # -- folding --------------------------------------------------------------------------
 
     def _keep(self, record: Record) -> None:
-        if not any(e.get("category") == "alarm" for _, e in panel_events(record)):
+        if not any(e.category == "alarm" for _, e in panel_events(record)):
             return
         kept = self._alarms.setdefault(str(record.account), OrderedDict())
         kept[record.journal_seq] = Alarm(record.journal_seq, record.received_at)
@@ -392,42 +394,42 @@ class CardCore:
             kept.popitem(last=False)
 
     def _cancelled(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        account, body = str(record.account), _command(record)
+        alarm = self.alarm(account, body.journal_seq or 0)
         if alarm is None:
             return []
         alarm.cancelled = True
         fields = {
             "alarm_seq": alarm.journal_seq,
-            "id_code": body.get("id_code"),
+            "id_code": body.id_code,
             "cancel_window_s": self.cancel_window(account).total_seconds(),
             "command_seq": record.journal_seq,
         }
-        text = f"Alarm cancelled by contact {body.get('id_code')}"
+        text = f"Alarm cancelled by contact {body.id_code}"
         return [_on_alarm(DerivedType.ALARM_CANCELLED, alarm, record, text, fields)]
 
     def _closed(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        account, body = str(record.account), _command(record)
+        alarm = self.alarm(account, body.journal_seq or 0)
         if alarm is None:
             return []
         alarm.closed = True
         fields = {
             "alarm_seq": alarm.journal_seq,
-            "by": body.get("by"),
-            "note": body.get("note"),
+            "by": body.by,
+            "note": body.note,
             "command_seq": record.journal_seq,
         }
-        text = f"Alarm closed by {body.get('by')}"
+        text = f"Alarm closed by {body.by}"
         return [_on_alarm(DerivedType.ALARM_CLOSED, alarm, record, text, fields)]
 
     def _marked_false(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        account, body = str(record.account), _command(record)
+        alarm = self.alarm(account, body.journal_seq or 0)
         if alarm is None:
             return []
         alarm.marked_false = True
-        police = bool(body.get("police_alerted"))
+        police = bool(body.police_alerted)
         why = "cancelled in time" if alarm.cancelled else None
         why = why or (None if police else "police not alerted")
         out = [_false_alarm(account, alarm, record, police=police, why=why)]
@@ -502,11 +504,18 @@ class CardCore:
 
     def _concluded(self, derived: Derived) -> Derived:
         """Fold a card change concluded here, as its record will be folded."""
-        self._fold(derived.account, derived.type, derived_body(derived), derived.at, 0)
+        self._fold(
+            derived.account, derived.type, bodies.derived_of(derived_body(derived)), derived.at, 0
+        )
         return derived
 
     def _fold(
-        self, account: str, kind: DerivedType, body: Mapping[str, Any], at: datetime, seq: int
+        self,
+        account: str,
+        kind: DerivedType,
+        body: DerivedBody | OtherDerived,
+        at: datetime,
+        seq: int,
     ) -> None:
         """One card record through ``standing.py``'s fold; a changed card restarts the
         count of false alarms."""
@@ -520,14 +529,14 @@ class CardCore:
             self._standings[account] = after
 
     def _temporary(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        until = record.received_at + timedelta(seconds=float(body.get("duration_s") or 0))
+        account, body = str(record.account), _command(record)
+        until = record.received_at + timedelta(seconds=body.duration_s or 0)
         fields = {
-            "note": body.get("note"),
+            "note": body.note,
             "since": iso(record.received_at),
             "until": iso(until),
-            "duration_s": body.get("duration_s"),
-            "id_code": body.get("id_code"),
+            "duration_s": body.duration_s,
+            "id_code": body.id_code,
             "command_seq": record.journal_seq,
         }
         return [
@@ -546,10 +555,15 @@ class CardCore:
 
     def _apply(self, record: Record) -> None:
         """A card change written by an earlier run is the truth."""
-        kind = derived_type(record.body)
-        if kind in _CARD_TYPES:
-            body = record.body
+        body = bodies.derived(record)
+        kind = kind_of(body)
+        if kind in _CARD_TYPES and body is not None:
             self._fold(str(record.account), kind, body, record.received_at, record.journal_seq)
+
+
+def _command(record: Record) -> CommandBody:
+    """The typed body of a COMMAND record (the card core reads only those here)."""
+    return bodies.command(record) or CommandBody()
 
 
 def _within_months(earlier: datetime, later: datetime) -> bool:
@@ -561,14 +575,14 @@ def _within_months(earlier: datetime, later: datetime) -> bool:
 def _false_alarm(
     account: str, alarm: Alarm, record: Record, *, police: bool, why: str | None
 ) -> Derived:
-    body = record.body
+    body = _command(record)
     fields = {
         "alarm_seq": alarm.journal_seq,
         "counted": why is None,
         "not_counted": why,
         "police_alerted": police,
-        "by": body.get("by"),
-        "note": body.get("note"),
+        "by": body.by,
+        "note": body.note,
         "command_seq": record.journal_seq,
     }
     text = "counted" if why is None else f"not counted: {why}"

@@ -17,6 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal.bodies import DerivedBody, OtherDerived
 from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.protocols.dc09.message import Category, Event
 from alarmrx.protocols.priority import Priority, event_priority
@@ -153,12 +154,12 @@ def new_record(derived: Derived) -> NewRecord:
     )
 
 
-def derived_type(body: Mapping[str, Any]) -> DerivedType | None:
-    """The type of a stored derived body; None for one this package does not write."""
-    try:
-        return DerivedType(str(body.get("type")))
-    except ValueError:
-        return None
+_BY_VALUE: Mapping[str, DerivedType] = MappingProxyType({t.value: t for t in DerivedType})
+
+
+def kind_of(body: DerivedBody | OtherDerived | None) -> DerivedType | None:
+    """The type of a typed derived body; None for one this package does not write."""
+    return None if body is None else _BY_VALUE.get(body.type or "")
 
 
 def iso(moment: datetime) -> str:

@@ -30,11 +30,13 @@ from types import MappingProxyType
 from typing import Any
 
 from alarmrx.config.card_model import CardSettings, ContactSettings
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import AlarmVerified, Label
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.priority import Priority
-from alarmrx.rules.derived import Derived, DerivedType, derived_type
-from alarmrx.rules.events import StoredEvent, alarm_priority, panel_events
+from alarmrx.rules.derived import Derived, DerivedType
+from alarmrx.rules.events import alarm_priority, panel_events
 from alarmrx.rules.standing import NOTHING, Standing
 
 POLICE = "police"
@@ -137,7 +139,7 @@ def _summary(dispatch: Mapping[str, Any]) -> str:
 
 
 # The derived alarms advised on (the alarm events among the conclusions of the rules).
-ADVISED_TYPES = frozenset({DerivedType.ALARM_VERIFIED})
+ADVISED_BODIES = (AlarmVerified,)
 
 
 class DispatchCore:
@@ -168,12 +170,13 @@ class DispatchCore:
         self._last_seq = record.journal_seq
         if record.kind is RecordKind.MESSAGE:
             return [
-                self._advise(record, index, event, alarm_priority(event))
+                self._advise(record, index, event.zone, event.area, alarm_priority(event))
                 for index, event in panel_events(record)
-                if event.get("category") == Category.ALARM
+                if event.category == Category.ALARM
             ]
-        if record.kind is RecordKind.DERIVED and derived_type(record.body) in ADVISED_TYPES:
-            return [self._advise(record, 0, record.body, Priority(record.priority))]
+        body = bodies.derived(record)
+        if isinstance(body, ADVISED_BODIES):
+            return [self._advise(record, 0, body.zone, body.area, Priority(record.priority))]
         return []
 
     def on_timer(self, now: datetime) -> list[Derived]:
@@ -189,7 +192,7 @@ class DispatchCore:
         """Nothing to remember."""
 
     def _advise(
-        self, record: Record, index: int, event: StoredEvent, priority: Priority
+        self, record: Record, index: int, zone: Label, area: Label, priority: Priority
     ) -> Derived:
         account, at = str(record.account), record.received_at
         dispatch = advice(
@@ -207,8 +210,8 @@ class DispatchCore:
             key=f"{DerivedType.DISPATCH_ADVICE}|{account}|{record.journal_seq}|{index}",
             description=_summary(dispatch),
             refs=(record.journal_seq,),
-            zone=event.get("zone"),
-            area=event.get("area"),
+            zone=zone,
+            area=area,
             fields=MappingProxyType(fields),
             urgency=priority,
         )

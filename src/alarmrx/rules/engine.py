@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from alarmrx.journal import bodies
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.alarms import OpenAlarmCore
 from alarmrx.rules.auth import AuthCore
@@ -96,7 +97,8 @@ class RuleEngine:
             return []
         self.position = record.journal_seq
         if record.kind is RecordKind.DERIVED:
-            key = str(record.body.get("key"))
+            typed = bodies.derived(record)
+            key = str(typed.key if typed is not None else None)
             mine = self._held.pop(key, None) or self._recorded.pop(key, None)
             if mine is not None:
                 self._tell(mine, record.journal_seq)

@@ -37,6 +37,7 @@ import structlog
 
 from alarmrx.config.card_model import CardSettings
 from alarmrx.config.model import AccountSettings
+from alarmrx.journal import bodies
 from alarmrx.journal.errors import JournalClosedError, JournalError
 from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.rules.auth import (
@@ -211,7 +212,7 @@ class RulesRunner:
         except JournalError as err:
             log.error("command_not_recorded", error=str(err))
             return {"ok": False, "error": f"the command could not be recorded: {err}"}
-        self.engine.auth.note(result.journal_seq, record.account, now, body)
+        self.engine.auth.note(result.journal_seq, record.account, now, bodies.command_of(body))
         self._wake.set()
         log.info(
             "command_recorded",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
+from alarmrx.journal import bodies
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.command_records import accepted_action
 from alarmrx.rules.derived import Derived, DerivedType
@@ -125,7 +126,7 @@ class ScheduleCore:
         out = self._judge(premises, record.received_at - TICK, record.received_at)
         if record.kind is RecordKind.MESSAGE:
             out += self._message(premises, record)
-        elif record.kind is RecordKind.COMMAND and accepted_action(record.body) == "overtime":
+        elif record.kind is RecordKind.COMMAND and accepted_action(record) == "overtime":
             out += self._overtime(premises, record)
         self._schedule(record.account, premises)
         return out
@@ -177,7 +178,7 @@ class ScheduleCore:
     def _message(self, premises: Premises, record: Record) -> list[Derived]:
         out: list[Derived] = []
         for index, event in panel_events(record):
-            action = self._actions.get(str(event.get("category")))
+            action = self._actions.get(str(event.category))
             if action is not None:
                 out += action(premises, record, index, event)
         return out
@@ -187,7 +188,7 @@ class ScheduleCore:
     ) -> list[Derived]:
         del index
         premises.dirty |= not premises.areas
-        premises.areas[event.get("area")] = True
+        premises.areas[event.area] = True
         premises.last_change = record.journal_seq
         if premises.armed:
             premises.dirty |= premises.rearm is not None
@@ -198,7 +199,7 @@ class ScheduleCore:
         self, premises: Premises, record: Record, index: int, event: StoredEvent
     ) -> list[Derived]:
         premises.dirty |= not premises.areas
-        premises.areas[event.get("area")] = False
+        premises.areas[event.area] = False
         premises.last_change = record.journal_seq
         after = premises.plan.rearm_after
         if premises.alarm_seq is not None and after is not None:
@@ -219,7 +220,8 @@ class ScheduleCore:
 
     def _overtime(self, premises: Premises, record: Record) -> list[Derived]:
         at, plan = record.received_at, premises.plan
-        until = datetime.fromisoformat(str(record.body["until"]))
+        command = bodies.command(record)
+        until = datetime.fromisoformat(str(command.until if command else None))
         ended = [
             end
             for _, end in premises.intervals(at - plan.grace, at)
@@ -392,8 +394,8 @@ def _unexpected_disarm(
     plan: SchedulePlan, record: Record, index: int, event: StoredEvent
 ) -> Derived:
     fields = {
-        "user": event.get("user"),
-        "event_code": event.get("code"),
+        "user": event.user,
+        "event_code": event.code,
         "index": index,
         "timezone": plan.timezone,
     }
@@ -404,7 +406,7 @@ def _unexpected_disarm(
         key=f"schedule.unexpected_disarm|{plan.account}|{record.journal_seq}:{index}",
         description=f"Disarmed outside the open periods at {_local(plan, record.received_at)}",
         refs=(record.journal_seq,),
-        area=event.get("area"),
+        area=event.area,
         fields=MappingProxyType(fields),
     )
 

@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
 
+from alarmrx.journal.bodies import CardBody, DerivedBody, OtherDerived, TestEnded, TestStarted
 from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.rules.derived import DerivedType
 
@@ -102,15 +102,17 @@ class Standing:
 
 NOTHING = Standing()
 
-Body = Mapping[str, Any]
+Body = DerivedBody | OtherDerived
 Effect = Callable[[Standing, Body, datetime, int], Standing]
 
 
 def _card_given(standing: Standing, body: Body, at: datetime, journal_seq: int) -> Standing:
-    since, until = parse_iso_time(body.get("since")), parse_iso_time(body.get("until"))
+    if not isinstance(body, CardBody):
+        return standing
+    since, until = parse_iso_time(body.since), parse_iso_time(body.until)
     if since is None or until is None:
         return standing
-    card = CardPeriod(str(body.get("card")), since, until, _text(body.get("key")))
+    card = CardPeriod(str(body.card), since, until, body.key)
     if card == standing.card:
         return standing
     past = (*standing.past_cards, standing.card) if standing.card else standing.past_cards
@@ -118,7 +120,7 @@ def _card_given(standing: Standing, body: Body, at: datetime, journal_seq: int) 
 
 
 def _card_cleared(standing: Standing, body: Body, at: datetime, journal_seq: int) -> Standing:
-    card, ends = standing.card, body.get("ends")
+    card, ends = standing.card, body.ends if isinstance(body, CardBody) else None
     if card is None or (ends is not None and card.key is not None and ends != card.key):
         return standing
     ended = replace(card, until=min(card.until, at))
@@ -126,10 +128,10 @@ def _card_cleared(standing: Standing, body: Body, at: datetime, journal_seq: int
 
 
 def _temporary(standing: Standing, body: Body, at: datetime, journal_seq: int) -> Standing:
-    until = parse_iso_time(body.get("until"))
-    if until is None:
+    until = parse_iso_time(body.until) if isinstance(body, CardBody) else None
+    if until is None or not isinstance(body, CardBody):
         return standing
-    note = TemporaryNote(str(body.get("note"))[:MAX_NOTE], at, until, journal_seq)
+    note = TemporaryNote(str(body.note)[:MAX_NOTE], at, until, journal_seq)
     same = [t for t in standing.temporary if (t.note, t.since, t.until) == (note.note, at, until)]
     if same:
         return standing
@@ -137,21 +139,18 @@ def _temporary(standing: Standing, body: Body, at: datetime, journal_seq: int) -
 
 
 def _test_started(standing: Standing, body: Body, at: datetime, journal_seq: int) -> Standing:
-    until = parse_iso_time(body.get("until"))
+    until = parse_iso_time(body.until) if isinstance(body, TestStarted) else None
     if until is None:
         return standing
-    by_seq = body.get("command_seq")
     session = TestSession(
-        started_at=at,
-        until=until,
-        key=str(body.get("key")),
-        by_seq=by_seq if isinstance(by_seq, int) else 0,
+        started_at=at, until=until, key=str(body.key), by_seq=body.command_seq or 0
     )
     return replace(standing, session=session)
 
 
 def _test_ended(standing: Standing, body: Body, at: datetime, journal_seq: int) -> Standing:
-    session, started = standing.session, body.get("started")
+    session = standing.session
+    started = body.started if isinstance(body, TestEnded) else None
     if session is None or (started is not None and started != session.key):
         return standing
     return replace(standing, session=None)
@@ -173,17 +172,19 @@ STANDING_TYPES = frozenset(_EFFECTS)
 
 
 def standing_after(
-    standing: Standing, kind: DerivedType | None, body: Body, at: datetime, journal_seq: int
+    standing: Standing,
+    kind: DerivedType | None,
+    body: Body | None,
+    at: datetime,
+    journal_seq: int,
 ) -> Standing:
-    """``standing`` after a derived record of type ``kind`` (``body``, received ``at``, as
+    """``standing`` after a derived record of type ``kind`` (its typed ``body``, received ``at``, as
     ``journal_seq``; 0 for a conclusion not appended yet). Temporary changes a day past
     their end are dropped on the way."""
     if standing.temporary:
         kept = tuple(t for t in standing.temporary if t.until > at - KEEP_NOTES)
         standing = replace(standing, temporary=kept) if kept != standing.temporary else standing
     effect = _EFFECTS.get(kind) if kind is not None else None
-    return effect(standing, body, at, journal_seq) if effect is not None else standing
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    if effect is None or body is None:
+        return standing
+    return effect(standing, body, at, journal_seq)

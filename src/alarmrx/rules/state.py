@@ -35,13 +35,14 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import DerivedBody, EventBody, MessageBody, OnAlarmBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.dc09.message import Event as MessageEvent
 from alarmrx.protocols.priority import Priority, event_priority
-from alarmrx.rules.derived import DerivedType, derived_type
+from alarmrx.rules.derived import DerivedType, kind_of
 from alarmrx.rules.standing import (
     NOTHING,
     CardPeriod,
@@ -111,7 +112,7 @@ class AccountState:
         return self.standing.temporary
 
 
-Event = Mapping[str, Any]
+Event = EventBody  # one event of a MESSAGE body
 Effect = Callable[[AccountState, Record, int, Event], AccountState]
 
 _LINK_BY_TYPE: Mapping[DerivedType | None, str] = MappingProxyType(
@@ -145,12 +146,12 @@ def _cut(value: object) -> Label:
 
 
 def _event_key(event: Event) -> tuple[str, object]:
-    contact_id = event.get("qualifier") is not None
-    return (_family(_code(event), contact_id), _cut(event.get("zone")))
+    contact_id = event.qualifier is not None
+    return (_family(_code(event), contact_id), _cut(event.zone))
 
 
 def _code(event: Event) -> str:
-    return str(event.get("code") or "")[:MAX_TEXT]
+    return str(event.code or "")[:MAX_TEXT]
 
 
 _KIND_NAMES = {p: p.name.lower() for p in Priority}
@@ -167,15 +168,15 @@ def _kind(family: str, contact_id: bool) -> str:
 
 
 def _opened(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
-    contact_id = event.get("qualifier") is not None
+    contact_id = event.qualifier is not None
     code = _code(event)
     alarm = OpenAlarm(
         journal_seq=record.journal_seq,
         index=index,
         code=code,
         contact_id=contact_id,
-        zone=_cut(event.get("zone")),
-        area=_cut(event.get("area")),
+        zone=_cut(event.zone),
+        area=_cut(event.area),
         since=record.received_at,
         kind=_kind(code[: 2 if contact_id else 1], contact_id),
     )
@@ -190,13 +191,13 @@ def _restored(alarms: Alarms, record: Record, index: int, event: Event) -> Alarm
 
 
 def _cancelled(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
-    area = _cut(event.get("area"))
+    area = _cut(event.area)
     return tuple(a for a in alarms if area is not None and a.area != area)
 
 
 def _disarmed(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
     """A disarm closes the intrusion alarms of its area (all areas for none)."""
-    area = _cut(event.get("area"))
+    area = _cut(event.area)
     return tuple(
         a for a in alarms if a.kind != "intrusion" or (area is not None and a.area != area)
     )
@@ -212,25 +213,20 @@ _ALARM_EFFECTS: Mapping[str, AlarmEffect] = MappingProxyType(
 )
 
 
-def _named_seq(body: Mapping[str, Any]) -> tuple[int, int | None] | None:
-    """(alarm_seq, index) a closing derived record names; index None: every event of it."""
-    seq, index = body.get("alarm_seq"), body.get("index")
-    if not isinstance(seq, int):
-        return None
-    return seq, index if isinstance(index, int) else None
-
-
 # The derived types that close the alarm(s) they name by ``alarm_seq`` (and ``index``).
 CLOSING_TYPES = frozenset(
     {DerivedType.ALARM_CANCELLED, DerivedType.ALARM_CLOSED, DerivedType.ALARM_EXPIRED}
 )
 
 
-def _closed_by(alarms: Alarms, body: Mapping[str, Any]) -> Alarms:
-    named = _named_seq(body) if derived_type(body) in CLOSING_TYPES else None
-    if named is None:
+def _closed_by(alarms: Alarms, body: DerivedBody | OtherDerived | None) -> Alarms:
+    """Without the alarm(s) a closing derived record names (``alarm_seq``; ``index`` None:
+    every event of it)."""
+    if not isinstance(body, OnAlarmBody) or kind_of(body) not in CLOSING_TYPES:
         return alarms
-    seq, index = named
+    seq, index = body.alarm_seq, body.index
+    if seq is None:
+        return alarms
     return tuple(
         a for a in alarms if a.journal_seq != seq or (index is not None and a.index != index)
     )
@@ -240,11 +236,12 @@ def open_alarms_after(alarms: Alarms, record: Record) -> Alarms:
     """The open alarms of ``record.account`` after ``record``, before the limit: the ones
     before the last ``MAX_OPEN_ALARMS`` are pushed out (``rules/alarms.py`` records it)."""
     if record.kind is RecordKind.DERIVED:
-        return _closed_by(alarms, record.body) if alarms else alarms
-    if record.kind is not RecordKind.MESSAGE:
+        return _closed_by(alarms, bodies.derived(record)) if alarms else alarms
+    body = bodies.message(record)
+    if body is None:
         return alarms
-    for index, event in enumerate(record.body.get("events") or []):
-        effect = _ALARM_EFFECTS.get(event.get("category"))
+    for index, event in enumerate(body.events):
+        effect = _ALARM_EFFECTS.get(event.category or "")
         if effect is not None:
             alarms = effect(alarms, record, index, event)
     return alarms
@@ -255,10 +252,10 @@ def _armer(armed: bool) -> Effect:
         area = AreaState(
             armed=armed,
             changed_at=record.received_at,
-            user=_cut(event.get("user")),
+            user=_cut(event.user),
             journal_seq=record.journal_seq,
         )
-        key = _cut(event.get("area"))
+        key = _cut(event.area)
         areas = {**state.areas, key: area}
         if len(areas) > MAX_AREAS:
             del areas[min(areas, key=lambda a: areas[a].journal_seq)]
@@ -272,27 +269,29 @@ _AREA_EFFECTS: Mapping[str, Effect] = MappingProxyType(
 )
 
 
-def _panel_events(state: AccountState, record: Record) -> AccountState:
-    for index, event in enumerate(record.body.get("events") or []):
-        effect = _AREA_EFFECTS.get(event.get("category"))
+def _panel_events(state: AccountState, record: Record, body: MessageBody) -> AccountState:
+    for index, event in enumerate(body.events):
+        effect = _AREA_EFFECTS.get(event.category or "")
         if effect is not None:
             state = effect(state, record, index, event)
     return state
 
 
-def _link(state: AccountState, record: Record, kind: DerivedType | None) -> str:
-    hint = record.body.get("link")
-    if isinstance(hint, str):
-        return hint
+Frame = MessageBody | DerivedBody | OtherDerived
+
+
+def _link(state: AccountState, record: Record, frame: Frame, kind: DerivedType | None) -> str:
+    if frame.link is not None:
+        return frame.link
     if record.kind is RecordKind.DERIVED:
         return _LINK_BY_TYPE.get(kind, state.link)
     return "online"
 
 
-def _test(state: AccountState, record: Record, kind: DerivedType | None, after: Standing) -> bool:
+def _test(state: AccountState, frame: Frame, kind: DerivedType | None, after: Standing) -> bool:
     if kind in _TEST_TYPES:
         return after.session is not None
-    return bool(record.body.get("test", state.test))
+    return state.test if frame.test is None else frame.test
 
 
 def card_at(state: AccountState, at: datetime) -> str:
@@ -302,19 +301,27 @@ def card_at(state: AccountState, at: datetime) -> str:
 
 def advance(state: AccountState, record: Record) -> AccountState:
     """The state of ``record.account`` after ``record`` (a MESSAGE or DERIVED record)."""
-    if record.kind is RecordKind.MESSAGE:
-        state = _panel_events(state, record)
-    kind = derived_type(record.body) if record.kind is RecordKind.DERIVED else None
-    standing = standing_after(
-        state.standing, kind, record.body, record.received_at, record.journal_seq
-    )
+    frame = bodies.view(record)
+    kind: DerivedType | None = None
+    if isinstance(frame, MessageBody):
+        state = _panel_events(state, record, frame)
+        standing = state.standing
+        if standing.temporary:  # drops the temporary changes a day past their end
+            standing = standing_after(standing, None, None, record.received_at, 0)
+    elif isinstance(frame, DerivedBody | OtherDerived):
+        kind = kind_of(frame)
+        standing = standing_after(
+            state.standing, kind, frame, record.received_at, record.journal_seq
+        )
+    else:
+        return state
     # the constructor, not ``replace``: this runs for every record (about 3 us less)
     return AccountState(
         state.account,
         record.journal_seq,
         record.received_at,
-        _link(state, record, kind),
-        _test(state, record, kind, standing),
+        _link(state, record, frame, kind),
+        _test(state, frame, kind, standing),
         state.areas,
         open_alarms_after(state.open_alarms, record)[-MAX_OPEN_ALARMS:],
         standing,

@@ -40,10 +40,12 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import MessageBody, PathBody
 from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
-from alarmrx.rules.events import is_periodic_test, panel_events
+from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
+from alarmrx.rules.events import is_periodic_test
 from alarmrx.rules.plans import SupervisionPlan
 
 RESOLUTION = timedelta(microseconds=1)
@@ -238,7 +240,7 @@ class SupervisionCore:
         if record.kind is RecordKind.MESSAGE and record.account is not None:
             self._observe_message(record, heard)
         elif record.kind is RecordKind.DERIVED and record.account in self._watches:
-            kind = derived_type(record.body)
+            kind = kind_of(bodies.derived(record))
             apply = self._appliers.get(kind) if kind is not None else None
             if apply is not None:
                 apply(record.account, record)
@@ -291,14 +293,14 @@ class SupervisionCore:
         watch = self._watches.get(str(record.account))
         if watch is None:
             return  # not supervised: nothing to read from the body
-        body = record.body
+        body = bodies.message(record) or MessageBody()
         test_report = watch.plan.reset_by == "test_reports" and any(
-            is_periodic_test(e) for _, e in panel_events(record)
+            is_periodic_test(e) for e in body.events
         )
         self.observe(
             str(record.account),
-            body.get("receiver"),
-            body.get("line"),
+            body.receiver,
+            body.line,
             record.transport,
             heard,
             journal_seq=record.journal_seq,
@@ -315,14 +317,14 @@ class SupervisionCore:
 
     def _apply_fault(self, account: str, record: Record) -> None:
         watch = self._watches[account]
-        index = watch.index_of(record.body.get("path"))
+        index = watch.index_of(_path_of(record).path)
         if index is not None and not watch.paths[index].down:
             self._take_down(account, index, watch.paths[index], record)
 
     def _take_down(self, account: str, index: int, path: _Path, record: Record) -> None:
         path.down, path.scheduled, path.fault_seq = True, None, record.journal_seq
         path.restored_by = None
-        seen = parse_iso_time(record.body.get("last_seen"), zoned=True)
+        seen = parse_iso_time(_path_of(record).last_seen, zoned=True)
         if seen is not None and seen > path.last_seen:
             path.last_seen = seen
         if path.last_seen > record.received_at:  # heard again after the loss was concluded
@@ -335,7 +337,7 @@ class SupervisionCore:
 
     def _apply_path_restored(self, account: str, record: Record) -> None:
         watch = self._watches[account]
-        index = watch.index_of(record.body.get("path"))
+        index = watch.index_of(_path_of(record).path)
         if index is None or not watch.paths[index].down:
             return
         path = watch.paths[index]
@@ -525,3 +527,9 @@ _DESCRIPTIONS: Mapping[DerivedType, str] = MappingProxyType(
         DerivedType.PATH_RESTORED: "Path {path} restored",
     }
 )
+
+
+def _path_of(record: Record) -> PathBody:
+    """The typed body of a supervision record (``path``, ``last_seen``)."""
+    body = bodies.derived(record)
+    return body if isinstance(body, PathBody) else PathBody()

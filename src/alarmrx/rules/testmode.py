@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import DerivedBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.rules.command_records import accepted_action
-from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.rules.command_records import accepted
+from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
 from alarmrx.rules.derived import body as derived_body
 from alarmrx.rules.standing import Standing, TestSession, standing_after
 
@@ -72,20 +74,20 @@ class TestModeCore:
         """Nothing to remember."""
 
     def _command(self, record: Record) -> list[Derived]:
-        body = record.body
-        if accepted_action(body) != "test_mode":
+        body = accepted(record)
+        if body is None or body.action != "test_mode":
             return []
         account = str(record.account)
-        if body.get("on") is True:
-            return [self._start(account, record)]
+        if body.on is True:
+            return [self._start(account, record, body.duration_s or 0.0)]
         session = self._sessions.get(account)
         if session is None:
             return []
         at = record.received_at
         return [self._end(account, session, at, reason="command", by=record.journal_seq)]
 
-    def _start(self, account: str, record: Record) -> Derived:
-        duration = min(timedelta(seconds=float(record.body["duration_s"])), MAX_DURATION)
+    def _start(self, account: str, record: Record, duration_s: float) -> Derived:
+        duration = min(timedelta(seconds=duration_s), MAX_DURATION)
         until = record.received_at + duration
         fields = {
             "until": iso(until),
@@ -130,16 +132,21 @@ class TestModeCore:
 
     def _concluded(self, derived: Derived) -> Derived:
         """Fold a start or an end concluded here, as its record will be folded."""
-        self._fold(derived.account, derived.type, derived_body(derived), derived.at)
+        self._fold(
+            derived.account, derived.type, bodies.derived_of(derived_body(derived)), derived.at
+        )
         return derived
 
     def _apply(self, record: Record) -> None:
         """A start or an end written by an earlier run."""
-        kind = derived_type(record.body)
-        if kind in _TEST_TYPES:
-            self._fold(str(record.account), kind, record.body, record.received_at)
+        body = bodies.derived(record)
+        kind = kind_of(body)
+        if kind in _TEST_TYPES and body is not None:
+            self._fold(str(record.account), kind, body, record.received_at)
 
-    def _fold(self, account: str, kind: DerivedType, body: Mapping[str, Any], at: datetime) -> None:
+    def _fold(
+        self, account: str, kind: DerivedType, body: DerivedBody | OtherDerived, at: datetime
+    ) -> None:
         """One test record through ``standing.py``'s fold."""
         before = Standing(session=self._sessions.get(account))
         session = standing_after(before, kind, body, at, 0).session
