@@ -139,45 +139,78 @@ def _summary(dispatch: Mapping[str, Any]) -> str:
 
 
 # The derived alarms advised on (the alarm events among the conclusions of the rules).
+ADVISED_TYPES = frozenset({DerivedType.ALARM_VERIFIED})
 ADVISED_BODIES = (AlarmVerified,)
 
 
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """The alarm event advised on: its account, receipt, record and place in it."""
+
+    account: str
+    at: datetime
+    journal_seq: int
+    index: int
+
+
 class DispatchCore:
-    """The advice for every alarm, from the account cards (configuration), the card core's
-    standing of the account (``standing``) and test mode (``in_test``)."""
+    """The advice for every alarm of a configured account (``accounts``), from the account
+    cards (configuration), the card core's standing of the account (``standing``) and test
+    mode (``in_test``). An account that is not configured (accepted by ``unknown_accounts``)
+    is advised nothing: no centre procedure covers it, and a scanner inventing accounts
+    must not double what the journal writes."""
 
     def __init__(
         self,
         cards: Mapping[str, CardSettings],
+        accounts: frozenset[str],
         standing: Callable[[str], Standing],
         in_test: Callable[[str, datetime], bool],
     ) -> None:
         self._cards = cards
+        self._accounts = accounts
         self._standing = standing
         self._in_test = in_test
         self._last_seq = 0
 
-    def configure(self, cards: Mapping[str, CardSettings], now: datetime) -> None:
-        """New account cards (a reload): alarms from now on are advised by them."""
+    def configure(
+        self, cards: Mapping[str, CardSettings], accounts: frozenset[str], now: datetime
+    ) -> None:
+        """New account cards and accounts (a reload): alarms from now on are advised by
+        them."""
         del now
-        self._cards = cards
+        self._cards, self._accounts = cards, accounts
 
     def handle(self, record: Record) -> list[Derived]:
         """The advice for the alarms of one record (panel alarm events, or a derived alarm
         such as ``alarm.verified``)."""
-        if record.journal_seq <= self._last_seq or record.account is None:
+        if record.journal_seq <= self._last_seq or record.account not in self._accounts:
             return []
         self._last_seq = record.journal_seq
         if record.kind is RecordKind.MESSAGE:
             return [
-                self._advise(record, index, event.zone, event.area, alarm_priority(event))
+                self._advise(
+                    Alarm(str(record.account), record.received_at, record.journal_seq, index),
+                    event.zone,
+                    event.area,
+                    alarm_priority(event),
+                )
                 for index, event in panel_events(record)
                 if event.category == Category.ALARM
             ]
         body = bodies.derived(record)
         if isinstance(body, ADVISED_BODIES):
-            return [self._advise(record, 0, body.zone, body.area, Priority(record.priority))]
+            alarm = Alarm(str(record.account), record.received_at, record.journal_seq, 0)
+            return [self._advise(alarm, body.zone, body.area, Priority(record.priority))]
         return []
+
+    def on_recorded(self, derived: Derived, journal_seq: int) -> list[Derived]:
+        """The advice for an alarm the rules concluded (``alarm.verified``), once appended
+        as ``journal_seq``."""
+        if derived.type not in ADVISED_TYPES or derived.account not in self._accounts:
+            return []
+        alarm = Alarm(derived.account, derived.at, journal_seq, 0)
+        return [self._advise(alarm, derived.zone, derived.area, derived.priority)]
 
     def on_timer(self, now: datetime) -> list[Derived]:
         """Nothing is due by time."""
@@ -191,10 +224,8 @@ class DispatchCore:
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """Nothing to remember."""
 
-    def _advise(
-        self, record: Record, index: int, zone: Label, area: Label, priority: Priority
-    ) -> Derived:
-        account, at = str(record.account), record.received_at
+    def _advise(self, alarm: Alarm, zone: Label, area: Label, priority: Priority) -> Derived:
+        account, at, seq, index = alarm.account, alarm.at, alarm.journal_seq, alarm.index
         dispatch = advice(
             self._cards.get(account),
             self._standing(account),
@@ -202,14 +233,14 @@ class DispatchCore:
             at,
             test=self._in_test(account, at),
         )
-        fields = {"alarm_seq": record.journal_seq, "index": index, "dispatch": dispatch}
+        fields = {"alarm_seq": seq, "index": index, "dispatch": dispatch}
         return Derived(
             type=DerivedType.DISPATCH_ADVICE,
             account=account,
             at=at,
-            key=f"{DerivedType.DISPATCH_ADVICE}|{account}|{record.journal_seq}|{index}",
+            key=f"{DerivedType.DISPATCH_ADVICE}|{account}|{seq}|{index}",
             description=_summary(dispatch),
-            refs=(record.journal_seq,),
+            refs=(seq,),
             zone=zone,
             area=area,
             fields=MappingProxyType(fields),

@@ -54,7 +54,7 @@ class RuleEngine:
         self.unrecognised = UnrecognisedCore()
         self.alarms = OpenAlarmCore(plans.open_max_age)
         self.dispatch = DispatchCore(
-            plans.cards, self.cards.account_standing, self.test_mode.in_test
+            plans.cards, plans.accounts, self.cards.account_standing, self.test_mode.in_test
         )
         self.rules += (self.cards, self.auth, self.unrecognised, self.alarms, self.dispatch)
         # The cores that read each kind of record, in ``rules`` order: a record is shown
@@ -89,6 +89,7 @@ class RuleEngine:
         self.position = 0  # the last journal_seq folded
         self._held: dict[str, Derived] = {}
         self._recorded: dict[str, Derived] = {}  # appended, not yet read back
+        self._follow_ups: list[Derived] = []
 
     def fold(self, record: Record, supervision_at: datetime | None = None) -> list[Derived]:
         """Fold the next journal record; what the cores conclude from it. ``supervision_at``:
@@ -99,11 +100,13 @@ class RuleEngine:
         if record.kind is RecordKind.DERIVED:
             typed = bodies.derived(record)
             key = str(typed.key if typed is not None else None)
-            mine = self._held.pop(key, None) or self._recorded.pop(key, None)
+            held = self._held.pop(key, None)
+            mine = held or self._recorded.pop(key, None)
             if mine is not None:
                 self._tell(mine, record.journal_seq)
-                # an alarm concluded here (alarm.verified) is advised on once journaled
-                return self.dispatch.handle(record)
+                # held: an earlier run appended it, and what follows from it once journaled
+                # (``follow_ups``) is concluded now; recorded: that was done when recorded
+                return self.dispatch.handle(record) if held is not None else []
         if record.kind in _SUPERVISED:
             heard = record.received_at if supervision_at is None else supervision_at
             self.supervision.fold(record, heard)
@@ -152,6 +155,14 @@ class RuleEngine:
         """``derived`` was appended as ``journal_seq``."""
         self._recorded[derived.key] = derived
         self._tell(derived, journal_seq)
+        self._follow_ups += self.dispatch.on_recorded(derived, journal_seq)
+
+    def follow_ups(self) -> list[Derived]:
+        """What follows from conclusions once appended (the advice for an
+        ``alarm.verified``, which names its record): the runner appends these right after
+        them, before it reads on, so they stand in the journal where a replay puts them."""
+        out, self._follow_ups = self._follow_ups, []
+        return out
 
     def _tell(self, derived: Derived, journal_seq: int) -> None:
         for rule in self.rules:

@@ -175,18 +175,20 @@ class Centre:
         return record
 
     def feed(self, new: NewRecord) -> list[Derived]:
-        """Fold ``new``, then append and fold back what it concluded (and so on)."""
-        concluded = self.engine.fold(self.append(new))
-        out = list(concluded)
-        while concluded:
-            following: list[Derived] = []
-            for derived in concluded:
-                flagged = self.engine.flagged(derived)
-                record = self.append(new_record(flagged))
-                self.engine.recorded(flagged, record.journal_seq)
-                following += self.engine.fold(record)
-            out += following
-            concluded = following
+        """Fold ``new``; append what it concluded and what follows from that, and read it
+        all back (``RulesRunner._step``), until nothing more is concluded."""
+        pending = self.engine.fold(self.append(new))
+        out: list[Derived] = []
+        while pending:
+            out += pending
+            while pending:  # ``RulesRunner._flush``
+                for derived in (self.engine.flagged(d) for d in pending):
+                    record = self.append(new_record(derived))
+                    self.engine.recorded(derived, record.journal_seq)
+                pending = self.engine.follow_ups()
+                out += pending
+            unread = self.records[self.engine.position :]
+            pending = [d for r in unread for d in self.engine.fold(r)]
         return out
 
     def advice(self) -> list[Record]:
@@ -205,6 +207,8 @@ def test_every_alarm_event_gets_one_advice_naming_it() -> None:
     assert first.body["dispatch"] == advice(CARD, None, Priority.INTRUSION, T, test=False)
     assert second.body["dispatch"]["reason"] == "no registered hold-up link"
     assert centre.feed(message("1", RESTORE, when=T)) == []
+    # an account that is not configured (accepted by ``unknown_accounts``) is advised nothing
+    assert centre.feed(message("99", ALARM, when=T)) == []
 
 
 def test_the_advice_follows_the_red_card_the_rules_gave() -> None:

@@ -181,7 +181,9 @@ async def test_the_advice_is_published_as_journaled_behind_its_alarm(journal: Jo
     assert (sent["type"], sent["dispatch"], sent["alarm_id"]) == ("panel", None, None)
     await outbox.commit(first)
 
-    rules = DispatchCore({"1234": card}, lambda account: NOTHING, lambda account, at: False)
+    rules = DispatchCore(
+        {"1234": card}, frozenset({"1234"}), lambda account: NOTHING, lambda account, at: False
+    )
     (stored_alarm,) = await journal.read_after(alarm.journal_seq - 1, limit=1)
     (advice,) = rules.handle(stored_alarm)
     await journal.append(new_record(advice))
