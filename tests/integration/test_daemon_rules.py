@@ -114,11 +114,16 @@ async def test_test_mode_and_operator_verification_by_cli(
             assert cli("test-mode", "--config", str(cfg), "--account", "5678", "--off")["ok"]
             await sub.wait_until(lambda s: bool(of_type(s, "test.ended")))
             exchange_tcp(daemon.port, [frame("5678", "#5678|Nri1/BA04", sequence=2)])
-            await sub.wait_until(
-                lambda s: any(e.get("zone") == 4 for e in s.json(f"{ROOT}/events/5678"))
-            )
-            [later] = [e for e in sub.json(f"{ROOT}/events/5678") if e.get("zone") == 4]
+            await sub.wait_until(lambda s: any(e.get("zone") == 4 for e in of_type(s, "panel")))
+            [later] = [e for e in of_type(sub, "panel") if e.get("zone") == 4]
             assert later["test"] is False
+            # the rules advised on both alarms, by the test mode at each one's receipt
+            await sub.wait_until(lambda s: len(of_type(s, "dispatch.advice")) >= 2)
+            advice = {e["alarm_id"]: e for e in of_type(sub, "dispatch.advice")}
+            assert advice[alarm["id"]]["test"] is True
+            assert advice[alarm["id"]]["dispatch"]["reason"] == "test mode"
+            assert advice[later["id"]]["test"] is False
+            assert advice[later["id"]]["dispatch"]["reason"] == "procedure"
             verified = cli(
                 "verify",
                 "--config",

@@ -161,6 +161,9 @@ async def test_command_round_trips_and_nothing_secret_anywhere(
             await sub.wait_until(
                 lambda s: any(p.get("type") == "alarm.cancelled" for p in s.json(f"{ROOT}/events/"))
             )
+            await sub.wait_until(
+                lambda s: any(p.get("type") == "dispatch.advice" for p in s.json(f"{ROOT}/events/"))
+            )
             records = await journal.read_after(0, limit=100)
 
     got = replies(replied) | replies(app)
@@ -190,7 +193,11 @@ async def test_command_round_trips_and_nothing_secret_anywhere(
     events = sub.json(f"{ROOT}/events/")
     panel = next(p for p in events if p["type"] == "panel")
     validator("event").validate(panel)
-    assert [c["id_code"] for c in panel["dispatch"]["call"]] == ["1002"]
+    assert panel["dispatch"] is None  # the advice is the rules' own event
+    (advised,) = [p for p in events if p["type"] == "dispatch.advice"]
+    validator("event").validate(advised)
+    assert (advised["alarm_id"], advised["refs"]) == (panel["id"], [seq])
+    assert [c["id_code"] for c in advised["dispatch"]["call"]] == ["1002"]
     cancelled = next(p for p in events if p["type"] == "alarm.cancelled")
     assert cancelled["refs"] == [seq, got["ok"]["journal_seq"]]
 
@@ -230,7 +237,7 @@ async def test_correlation_data_is_echoed(mosquitto: Mosquitto, tmp_path: Path) 
 
 
 async def test_the_daemon_serves_the_command_topic(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    """Through ``alarmrx run``: an alarm over TCP carries its dispatch advice; a factory PIN
+    """Through ``alarmrx run``: an alarm over TCP is followed by its dispatch advice; a factory PIN
     is changed and the new one cancels the alarm; the daemon's debug log holds no PIN."""
     card = f"""account = "1234"
 [accounts.card]
@@ -253,10 +260,13 @@ pin_hash = "{cheap_hash(PIN)}"
     ):
         with Daemon(config) as running:
             exchange_tcp(running.port, [frame("1234", "#1234|Nri1/HA01", sequence=1)])
-            await sub.wait_until(lambda s: any(p["type"] == "panel" for p in s.decoded))
+            await sub.wait_until(lambda s: any(p["type"] == "dispatch.advice" for p in s.decoded))
             (alarm,) = [p for p in sub.decoded if p["type"] == "panel"]
-            assert alarm["dispatch"]["reason"] == "no registered hold-up link"
-            assert [c["id_code"] for c in alarm["dispatch"]["call"]] == ["1001"]
+            (advised,) = [p for p in sub.decoded if p["type"] == "dispatch.advice"]
+            assert (alarm["dispatch"], advised["alarm_id"]) == (None, alarm["id"])
+            assert (advised["priority"], advised["test"]) == ("holdup", False)
+            assert advised["dispatch"]["reason"] == "no registered hold-up link"
+            assert [c["id_code"] for c in advised["dispatch"]["call"]] == ["1001"]
             seq = alarm["journal_seq"]  # published, so subscribed: it subscribes first
             factory = {"id_code": "1001", "pin": "0000"}
             for request_id, fields in (

@@ -185,10 +185,12 @@ class Memory:
 
 
 def append(engine: RuleEngine, memory: Memory, concluded: list[Derived]) -> None:
-    """``RulesRunner._flush``."""
-    batch = [engine.flagged(d) for d in concluded]
-    for derived in batch:
-        engine.recorded(derived, memory.append(new_record(derived)))
+    """``RulesRunner._flush``: the conclusions, then what follows from them."""
+    while concluded:
+        batch = [engine.flagged(d) for d in concluded]
+        for derived in batch:
+            engine.recorded(derived, memory.append(new_record(derived)))
+        concluded = engine.follow_ups()
 
 
 def step(engine: RuleEngine, memory: Memory, now: datetime, *, keep: bool = True) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import msgspec
 
+from alarmrx.journal.bodies import EventBody
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import NewRecord, Record, RecordKind
 from alarmrx.mqtt.outbox import CURSOR
@@ -70,7 +72,8 @@ def cid(
 
 
 def priority_of(events: list[dict[str, Any]]) -> int:
-    return int(min((priority_of_event(e) for e in events), default=Priority.OTHER))
+    typed = (msgspec.convert(e, EventBody, strict=False) for e in events)
+    return int(min((priority_of_event(e) for e in typed), default=Priority.OTHER))
 
 
 def message(

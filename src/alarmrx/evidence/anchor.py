@@ -23,7 +23,7 @@ from typing import Any
 
 from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.heads import ChainHead, body_heads
-from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.journal.records import NewRecord, Record, RecordKind
 
 ANCHOR_INTERVAL = timedelta(minutes=5)
 PAYLOAD_SCHEMA = "alarmrx.anchor.v1"  # one chain: head_seq, head_hash
@@ -110,6 +110,14 @@ def anchor_payload(anchor: Anchor, receiver_id: str) -> bytes:
         **body_of(anchor),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def anchor_of(record: Record) -> Anchor | None:
+    """The anchor an ANCHOR record states, with the chain it was read from; None for any
+    other record."""
+    if record.kind is not RecordKind.ANCHOR:
+        return None
+    return parse_anchor(record.body, record.journal_seq, record.chain)
 
 
 def parse_anchor(

@@ -62,6 +62,8 @@ class Record:
     # PostgreSQL: the writing node's chain and the record's place in it (what ``hash`` covers)
     chain: str | None = None
     chain_seq: int | None = None
+    # the typed view of ``body`` once read (``bodies.view``): not stored, not compared
+    typed: Any = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,16 +30,15 @@ from typing import Any
 import msgspec
 import structlog
 
-from alarmrx.evidence.anchor import anchor_payload, parse_anchor
+from alarmrx.evidence.anchor import anchor_of, anchor_payload
 from alarmrx.journal.errors import JournalError
-from alarmrx.journal.records import Record, RecordKind
+from alarmrx.journal.records import Record
 from alarmrx.journal.tail import JournalTail
 from alarmrx.mqtt.discovery import Discovery
 from alarmrx.mqtt.interfaces import AccountOptions, AccountsSource
 from alarmrx.mqtt.order import publication_order
 from alarmrx.mqtt.payloads import event_messages, state_payload
 from alarmrx.mqtt.topics import Topics
-from alarmrx.rules.dispatch import advisor
 from alarmrx.rules.state import Change, StateBook
 
 log = structlog.get_logger("alarmrx.mqtt.outbox")
@@ -218,21 +217,17 @@ class Outbox:
     def _events(self, record: Record, accounts: Mapping[str, AccountOptions]) -> list[Outgoing]:
         options = _options(accounts, record.account)
         names = zone_names(options)
-        # the account card (config) and the false-alarm card (state) give the dispatch advice
         state = self.book.accounts.get(record.account)
-        advise = advisor(getattr(options, "card", None), state)
         return [
             Outgoing(
                 self.topics.events(m.account), encode(m.payload), received_at=record.received_at
             )
-            for m in event_messages(record, self.topics.receiver_id, names, advise, state)
+            for m in event_messages(record, self.topics.receiver_id, names, state)
         ]
 
     def _anchor_message(self, record: Record) -> Outgoing | None:
         """An ANCHOR record, published retained so the chain head leaves the machine."""
-        if record.kind is not RecordKind.ANCHOR:
-            return None
-        anchor = parse_anchor(record.body, record.journal_seq)
+        anchor = anchor_of(record)
         if anchor is None:
             return None
         payload = anchor_payload(anchor, self.topics.receiver_id)

@@ -10,19 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import DerivedBody, DispatchAdvice, EventBody, MessageBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category, Event
 from alarmrx.protocols.priority import Priority, event_priority
-from alarmrx.rules.dispatch import Advise
-from alarmrx.rules.state import (
-    AccountState,
-    Area,
-    AreaState,
-    CardPeriod,
-    OpenAlarm,
-    TemporaryNote,
-    in_test_at,
-)
+from alarmrx.rules.standing import CardPeriod, TemporaryNote
+from alarmrx.rules.state import AccountState, Area, AreaState, OpenAlarm, in_test_at
 
 EVENT_SCHEMA = "alarmrx.event.v1"
 PUBLISHED_KINDS = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})
@@ -55,85 +51,89 @@ def _priority(code: str, category: str, contact_id: bool) -> Priority:
     return event_priority(shape)
 
 
-def priority_of_event(event: Mapping[str, Any]) -> Priority:
-    """The priority class of one stored event (a dict of the journal body)."""
-    contact_id = event.get("qualifier") is not None
+# An event's own fields: a panel event of a MESSAGE body, or a DERIVED body itself.
+Fields = EventBody | DerivedBody | OtherDerived
+
+
+def priority_of_event(event: Fields) -> Priority:
+    """The priority class of one stored event."""
+    contact_id = event.qualifier is not None
     # event_priority reads only the category, the code's family and whether it is Contact
     # ID: the family keeps the cache small whatever codes a panel sends
-    code = str(event.get("code") or "")[: 2 if contact_id else 1]
-    return _priority(code, event.get("category") or Category.UNKNOWN, contact_id)
+    code = (event.code or "")[: 2 if contact_id else 1]
+    return _priority(code, event.category or Category.UNKNOWN, contact_id)
 
 
-def _verified(event: Mapping[str, Any], priority: Priority, body: Mapping[str, Any]) -> bool | None:
+def _verified(event: Fields, priority: Priority, body: MessageBody | Fields) -> bool | None:
     """None unless a burglary alarm; then False until a rule or command verified it."""
-    if priority is not Priority.INTRUSION or event.get("category") != Category.ALARM:
+    if priority is not Priority.INTRUSION or event.category != Category.ALARM:
         return None
-    return bool(event.get("verified", body.get("verified", False)))
+    return bool(event.verified if event.verified is not None else body.verified)
 
 
 def _zone_name(zone: object, zone_names: Mapping[str, str]) -> str | None:
     return None if zone is None or not zone_names else zone_names.get(str(zone))
 
 
-def record_test(record: Record, state: AccountState | None) -> bool:
+def record_test(
+    record: Record, frame: MessageBody | DerivedBody | OtherDerived, state: AccountState | None
+) -> bool:
     """Whether ``record`` was received (a message) or concluded (a rule's record) in test
     mode: a rule marks its own records; a message is in test when the account's
     ``test.started`` and ``test.ended`` records say so at its receipt (``state``), unless its
     body has the ``test`` flag that older journals carry."""
-    body = record.body
-    if "test" in body or record.kind is not RecordKind.MESSAGE:
-        return bool(body.get("test", False))
+    if frame.test is not None or record.kind is not RecordKind.MESSAGE:
+        return bool(frame.test)
     return in_test_at(state, record.received_at)
 
 
-def _common(record: Record, receiver_id: str, test: bool) -> dict[str, Any]:
-    body = record.body
+def _common(
+    record: Record, frame: MessageBody | DerivedBody | OtherDerived, receiver_id: str, test: bool
+) -> dict[str, Any]:
     return {
         "schema": EVENT_SCHEMA,
         "journal_seq": record.journal_seq,
         "received_at": iso(record.received_at),
-        "panel_time": body.get("panel_time"),
+        "panel_time": frame.panel_time,
         "account": record.account,
-        "receiver": body.get("receiver"),
-        "line": body.get("line"),
+        "receiver": frame.receiver,
+        "line": frame.line,
         "transport": record.transport,
         "peer": record.peer,
-        "token": body.get("token"),
-        "sequence": body.get("sequence"),
-        "encrypted": bool(body.get("encrypted", False)),
+        "token": frame.token,
+        "sequence": frame.sequence,
+        "encrypted": frame.encrypted,
         "test": test,
-        "xdata": list(body.get("xdata") or []),
+        "xdata": list(msgspec.to_builtins(frame.xdata)) if frame.xdata else [],
         # Every byte as the code point of the same value (ISO 8859-1): lossless, JSON-able.
         "raw": record.raw.decode("latin-1") if record.raw else None,
         "receiver_id": receiver_id,
     }
 
 
-def _event_fields(event: Mapping[str, Any], zone_names: Mapping[str, str]) -> dict[str, Any]:
-    contact_id = event.get("qualifier") is not None
-    code = event.get("code")
+def _event_fields(event: Fields, zone_names: Mapping[str, str]) -> dict[str, Any]:
+    contact_id = event.qualifier is not None
+    code = event.code
     return {
-        "category": event.get("category"),
+        "category": event.category,
         "code": None if contact_id else code,
         "cid": code if contact_id else None,
-        "qualifier": event.get("qualifier"),
-        "description": event.get("description"),
-        "address": event.get("address"),
-        "zone": event.get("zone"),
-        "zone_name": _zone_name(event.get("zone"), zone_names),
-        "area": event.get("area"),
-        "user": event.get("user"),
-        "text": event.get("text"),
+        "qualifier": event.qualifier,
+        "description": event.description,
+        "address": event.address,
+        "zone": event.zone,
+        "zone_name": _zone_name(event.zone, zone_names),
+        "area": event.area,
+        "user": event.user,
+        "text": event.text,
     }
 
 
-def _dispatch(
-    event: Mapping[str, Any], priority: Priority, record: Record, advise: Advise | None, test: bool
-) -> dict[str, Any] | None:
-    """The dispatch advice of an alarm event (``rules/dispatch.py``); None for the others."""
-    if advise is None or event.get("category") != Category.ALARM:
+def _advised_alarm(advice: DispatchAdvice, receiver_id: str) -> str | None:
+    """The ``id`` of the alarm event a ``dispatch.advice`` body advises on."""
+    if advice.alarm_seq is None or advice.index is None:
         return None
-    return advise(priority, record.received_at, test)
+    return event_id(receiver_id, advice.alarm_seq, advice.index)
 
 
 _PRIORITY_NAMES = {p: p.name.lower() for p in Priority}
@@ -143,14 +143,15 @@ def panel_events(
     record: Record,
     receiver_id: str,
     zone_names: Mapping[str, str],
-    advise: Advise | None = None,
     state: AccountState | None = None,
 ) -> list[EventMessage]:
     """One message per event of a MESSAGE record, ``index`` = position in the frame."""
-    test = record_test(record, state)
-    common = _common(record, receiver_id, test)
+    body = bodies.message(record)
+    if body is None:
+        return []
+    common = _common(record, body, receiver_id, record_test(record, body, state))
     messages = []
-    for index, event in enumerate(record.body.get("events") or []):
+    for index, event in enumerate(body.events):
         priority = priority_of_event(event)
         payload = {
             "id": event_id(receiver_id, record.journal_seq, index),
@@ -158,9 +159,10 @@ def panel_events(
             "type": "panel",
             **_event_fields(event, zone_names),
             "priority": _PRIORITY_NAMES[priority],
-            "verified": _verified(event, priority, record.body),
+            "verified": _verified(event, priority, body),
             "refs": [],
-            "dispatch": _dispatch(event, priority, record, advise, test),
+            "dispatch": None,  # the advice follows as its own event, dispatch.advice
+            "alarm_id": None,
         }
         messages.append(EventMessage(record.account, payload))
     return messages
@@ -170,22 +172,25 @@ def derived_event(
     record: Record,
     receiver_id: str,
     zone_names: Mapping[str, str],
-    advise: Advise | None = None,
     state: AccountState | None = None,
 ) -> list[EventMessage]:
-    """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost)."""
-    body = record.body
+    """The one message of a DERIVED record (a rule's conclusion, e.g. supervision.lost); a
+    ``dispatch.advice`` carries the advice as journaled and names its alarm event."""
+    body = bodies.derived(record)
+    if body is None:
+        return []
+    advice = body if isinstance(body, DispatchAdvice) else None
     priority = Priority(record.priority)
-    test = record_test(record, state)
     payload = {
         "id": event_id(receiver_id, record.journal_seq, 0),
-        **_common(record, receiver_id, test),
-        "type": body.get("type"),
+        **_common(record, body, receiver_id, record_test(record, body, state)),
+        "type": body.type,
         **_event_fields(body, zone_names),
         "priority": _PRIORITY_NAMES[priority],
         "verified": _verified(body, priority, body),
-        "refs": [int(seq) for seq in body.get("refs") or []],
-        "dispatch": _dispatch(body, priority, record, advise, test),
+        "refs": list(body.refs),
+        "dispatch": advice.dispatch if advice is not None else None,
+        "alarm_id": _advised_alarm(advice, receiver_id) if advice is not None else None,
     }
     return [EventMessage(record.account, payload)]
 
@@ -197,14 +202,13 @@ def event_messages(
     record: Record,
     receiver_id: str,
     zone_names: Mapping[str, str],
-    advise: Advise | None = None,
     state: AccountState | None = None,
 ) -> list[EventMessage]:
     """What ``record`` publishes on ``events/{account}``; nothing for other record kinds.
-    ``advise`` gives the dispatch advice of its alarm events, ``state`` (its account's, from
-    ``rules/state.py``) whether a message was received in test mode."""
+    ``state`` (its account's, from ``rules/state.py``) tells whether a message was received
+    in test mode."""
     build = _BUILDERS.get(record.kind)
-    return build(record, receiver_id, zone_names, advise, state) if build else []
+    return build(record, receiver_id, zone_names, state) if build else []
 
 
 STATE_SCHEMA = "alarmrx.state.v1"

@@ -84,5 +84,6 @@ DERIVED_TYPES = closed(
         "schedule.overtime",
         "rearm.missing",
         "payload.unrecognised",
+        "dispatch.advice",
     )
 )

@@ -125,7 +125,7 @@ class OpenAlarmCore:
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """A conclusion of this engine was appended: a cancel or close closes alarms here."""
         del journal_seq
-        if derived.type.value not in CLOSING_TYPES or derived.type is DerivedType.ALARM_EXPIRED:
+        if derived.type not in CLOSING_TYPES or derived.type is DerivedType.ALARM_EXPIRED:
             return
         seq = derived.fields.get("alarm_seq")
         alarms = self._open.get(derived.account, ())

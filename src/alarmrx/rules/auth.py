@@ -30,9 +30,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alarmrx.config.card_model import FACTORY_PIN, CardSettings, ContactSettings
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import CommandBody
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.rules.command_records import accepted_action
-from alarmrx.rules.commands import CommandRefused
+from alarmrx.rules.commands import CommandRefused, account_field
 from alarmrx.rules.derived import Derived
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -240,12 +241,12 @@ class AuthCore:
     def handle(self, record: Record) -> list[Derived]:
         """Fold one record; a COMMAND may change a PIN or count a failure."""
         if record.kind is RecordKind.COMMAND:
-            self.note(record.journal_seq, record.account, record.received_at, record.body)
+            body = bodies.command(record)
+            if body is not None:
+                self.note(record.journal_seq, record.account, record.received_at, body)
         return []
 
-    def note(
-        self, journal_seq: int, account: str | None, at: datetime, body: Mapping[str, Any]
-    ) -> None:
+    def note(self, journal_seq: int, account: str | None, at: datetime, body: CommandBody) -> None:
         """Apply one COMMAND body once: the runner calls this right after appending it, and
         the fold meets the same record later (or, in a race, earlier); the second is a no-op."""
         if journal_seq in self._noted:
@@ -275,19 +276,19 @@ class AuthCore:
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """Nothing to remember."""
 
-    def _apply(self, account: str | None, at: datetime, body: Mapping[str, Any]) -> None:
-        outcome, id_code, source = body.get("auth"), body.get("id_code"), body.get("source")
+    def _apply(self, account: str | None, at: datetime, body: CommandBody) -> None:
+        outcome, id_code, source = body.auth, body.id_code, body.source
         if outcome == "failed":
             self.per_source.failed(source_key(str(source)), at)
             if isinstance(id_code, str):
                 self.per_id.failed(id_key(account, id_code), at)
         elif outcome in {"ok", "factory"} and isinstance(id_code, str):
             self.per_id.succeeded(id_key(account, id_code))
-        if accepted_action(body) == "change_pin":
+        if body.accepted_action == "change_pin":
             self._changed(account, id_code, body)
 
-    def _changed(self, account: str | None, id_code: object, body: Mapping[str, Any]) -> None:
-        pin_hash, replaces = body.get("pin_hash"), body.get("replaces")
+    def _changed(self, account: str | None, id_code: object, body: CommandBody) -> None:
+        pin_hash, replaces = body.pin_hash, body.replaces
         if all(isinstance(v, str) for v in (account, id_code, pin_hash, replaces)):
             change = PinChange(pin_hash=str(pin_hash), replaces=str(replaces))
             self._changes[(str(account), str(id_code))] = change
@@ -401,9 +402,7 @@ class ChangePin:
 
 def parse_change_pin(cmd: Mapping[str, Any]) -> ChangePin:
     """``{"action": "change_pin", "account", "id_code", "new_pin"}``."""
-    account, id_code = cmd.get("account"), cmd.get("id_code")
-    if not isinstance(account, str) or not account:
-        raise CommandRefused("account must be the account as a string")
+    account, id_code = account_field(cmd), cmd.get("id_code")
     if not isinstance(id_code, str) or not ID_CODE.fullmatch(id_code):
         raise CommandRefused("id_code must be 1 to 32 letters, digits, '_', '.', '-'")
     return ChangePin(account=account, id_code=id_code, new_pin=check_new_pin(cmd.get("new_pin")))

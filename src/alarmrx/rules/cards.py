@@ -26,26 +26,34 @@ from __future__ import annotations
 import calendar
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 from alarmrx.config.card_model import DEFAULT_CANCEL_WINDOW_S, CardSettings
-from alarmrx.journal.isotime import parse_iso_time
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import CommandBody, DerivedBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.auth import ChangePin, parse_change_pin
 from alarmrx.rules.command_records import accepted_action
-from alarmrx.rules.commands import Command, CommandRefused, parse_command
-from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.rules.commands import (
+    Command,
+    CommandRefused,
+    account_field,
+    parse_command,
+    text_field,
+)
+from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
+from alarmrx.rules.derived import body as derived_body
 from alarmrx.rules.events import panel_events
+from alarmrx.rules.standing import NOTHING, Standing, standing_after
 
 HORIZON = timedelta(days=31)
 CAP = 64  # alarm records kept per account (docs/performance.md, "Memory")
 CARD_MONTHS = 3
 COUNT_KEPT = 16  # counted false alarms remembered while no card holds
-MAX_NOTE = 500
 MAX_TEMPORARY = timedelta(days=7)
 DEFAULT_CANCEL_WINDOW = timedelta(seconds=DEFAULT_CANCEL_WINDOW_S)
 
@@ -146,19 +154,6 @@ class CloseAlarm:
 CardCommand = Cancel | MarkFalse | TemporaryChange | CloseAlarm
 
 
-def _text(cmd: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = cmd.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value or len(value) > MAX_NOTE:
-        raise CommandRefused(f"{name} must be text of 1 to {MAX_NOTE} characters")
-    return value
-
-
-def _account(cmd: Mapping[str, Any]) -> str:
-    return str(_text(cmd, "account", required=True))
-
-
 def _seq(cmd: Mapping[str, Any]) -> int:
     value = cmd.get("journal_seq")
     if not isinstance(value, int) or isinstance(value, bool):
@@ -167,16 +162,16 @@ def _seq(cmd: Mapping[str, Any]) -> int:
 
 
 def _by(cmd: Mapping[str, Any]) -> str:
-    return _text(cmd, "by") or "operator"
+    return text_field(cmd, "by") or "operator"
 
 
 def parse_cancel(cmd: Mapping[str, Any]) -> Cancel:
     """``{"action": "cancel", "account", "journal_seq", "id_code"}``."""
     return Cancel(
-        account=_account(cmd),
+        account=account_field(cmd),
         journal_seq=_seq(cmd),
-        id_code=str(_text(cmd, "id_code", required=True)),
-        by=_text(cmd, "by"),
+        id_code=str(text_field(cmd, "id_code", required=True)),
+        by=text_field(cmd, "by"),
     )
 
 
@@ -186,11 +181,11 @@ def parse_mark_false(cmd: Mapping[str, Any]) -> MarkFalse:
     if not isinstance(alerted, bool):
         raise CommandRefused("police_alerted must be true or false")
     return MarkFalse(
-        account=_account(cmd),
+        account=account_field(cmd),
         journal_seq=_seq(cmd),
         police_alerted=alerted,
         by=_by(cmd),
-        note=_text(cmd, "note"),
+        note=text_field(cmd, "note"),
     )
 
 
@@ -203,8 +198,8 @@ def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
     if not 0 < duration < limit:
         raise CommandRefused(f"duration_s must be above 0 and below {limit:.0f} (a week)")
     return TemporaryChange(
-        account=_account(cmd),
-        note=str(_text(cmd, "note", required=True)),
+        account=account_field(cmd),
+        note=str(text_field(cmd, "note", required=True)),
         duration_s=float(duration),
     )
 
@@ -212,7 +207,7 @@ def parse_temporary_change(cmd: Mapping[str, Any]) -> TemporaryChange:
 def parse_close_alarm(cmd: Mapping[str, Any]) -> CloseAlarm:
     """``{"action": "close_alarm", "account", "journal_seq", "by", "note"}``."""
     return CloseAlarm(
-        account=_account(cmd), journal_seq=_seq(cmd), by=_by(cmd), note=_text(cmd, "note")
+        account=account_field(cmd), journal_seq=_seq(cmd), by=_by(cmd), note=text_field(cmd, "note")
     )
 
 
@@ -260,15 +255,24 @@ class Alarm:
     closed: bool = False
 
 
-@dataclass(slots=True)
-class Standing:
-    """An account's card, and the counted false alarms since it last changed."""
+@dataclass(frozen=True, slots=True)
+class CardStanding:
+    """An account's card as the card core judges it."""
 
     level: Level = Level.NONE
     since: datetime | None = None
     until: datetime | None = None
     key: str | None = None
-    counted: list[tuple[int, datetime]] = field(default_factory=list)  # (alarm seq, receipt)
+
+
+_CARD_TYPES = frozenset(
+    {
+        DerivedType.CARD_YELLOW,
+        DerivedType.CARD_RED,
+        DerivedType.CARD_CLEARED,
+        DerivedType.CARD_TEMPORARY,
+    }
+)
 
 
 class CardCore:
@@ -277,17 +281,35 @@ class CardCore:
     def __init__(self, cards: Mapping[str, CardSettings]) -> None:
         self._cards = cards
         self._alarms: dict[str, OrderedDict[int, Alarm]] = {}
-        self._standings: dict[str, Standing] = {}
+        self._standings: dict[str, Standing] = {}  # the card part of ``standing.py``'s fold
+        # counted false alarms (alarm seq, receipt) since the card last changed
+        self._counted: dict[str, list[tuple[int, datetime]]] = {}
         self._last_seq = 0
+        # what an accepted command of each action concludes
+        self._commands: Mapping[str, Callable[[Record], list[Derived]]] = MappingProxyType(
+            {
+                "cancel": self._cancelled,
+                "mark_false": self._marked_false,
+                "temporary_change": self._temporary,
+                "close_alarm": self._closed,
+            }
+        )
 
     def configure(self, cards: Mapping[str, CardSettings], now: datetime) -> None:
         """New account cards (a reload); alarms and false-alarm cards are kept."""
         del now
         self._cards = cards
 
-    def standing(self, account: str) -> Standing:
+    def standing(self, account: str) -> CardStanding:
         """The account's card."""
-        return self._standings.get(account) or Standing()
+        card = self.account_standing(account).card
+        if card is None:
+            return CardStanding()
+        return CardStanding(Level(card.level), card.since, card.until, card.key)
+
+    def account_standing(self, account: str) -> Standing:
+        """The account's cards (current and recent) and temporary changes."""
+        return self._standings.get(account, NOTHING)
 
     def alarm(self, account: str, journal_seq: int) -> Alarm | None:
         """The kept alarm of record ``journal_seq``, if any."""
@@ -312,20 +334,21 @@ class CardCore:
         if record.kind is RecordKind.MESSAGE:
             self._keep(record)
         elif record.kind is RecordKind.COMMAND:
-            handler = _COMMANDS.get(accepted_action(record.body) or "")
-            return handler(self, record) if handler else []
+            handler = self._commands.get(accepted_action(record) or "")
+            return handler(record) if handler else []
         elif record.kind is RecordKind.DERIVED:
             self._apply(record)
         return []
 
     def on_timer(self, now: datetime) -> list[Derived]:
         """The cards whose three months are up end now."""
-        due = [a for a, s in self._standings.items() if s.until is not None and s.until <= now]
+        due = [a for a, s in self._standings.items() if s.card is not None and s.card.until <= now]
         return [self._clear(account, now) for account in due]
 
     def next_deadline(self) -> datetime | None:
         """The earliest end of a card."""
-        return min((s.until for s in self._standings.values() if s.until), default=None)
+        ends = (s.card.until for s in self._standings.values() if s.card is not None)
+        return min(ends, default=None)
 
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """Nothing to remember."""
@@ -362,7 +385,7 @@ class CardCore:
     # -- folding --------------------------------------------------------------------------
 
     def _keep(self, record: Record) -> None:
-        if not any(e.get("category") == "alarm" for _, e in panel_events(record)):
+        if not any(e.category == "alarm" for _, e in panel_events(record)):
             return
         kept = self._alarms.setdefault(str(record.account), OrderedDict())
         kept[record.journal_seq] = Alarm(record.journal_seq, record.received_at)
@@ -371,42 +394,42 @@ class CardCore:
             kept.popitem(last=False)
 
     def _cancelled(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        account, body = str(record.account), _command(record)
+        alarm = self.alarm(account, body.journal_seq or 0)
         if alarm is None:
             return []
         alarm.cancelled = True
         fields = {
             "alarm_seq": alarm.journal_seq,
-            "id_code": body.get("id_code"),
+            "id_code": body.id_code,
             "cancel_window_s": self.cancel_window(account).total_seconds(),
             "command_seq": record.journal_seq,
         }
-        text = f"Alarm cancelled by contact {body.get('id_code')}"
+        text = f"Alarm cancelled by contact {body.id_code}"
         return [_on_alarm(DerivedType.ALARM_CANCELLED, alarm, record, text, fields)]
 
     def _closed(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        account, body = str(record.account), _command(record)
+        alarm = self.alarm(account, body.journal_seq or 0)
         if alarm is None:
             return []
         alarm.closed = True
         fields = {
             "alarm_seq": alarm.journal_seq,
-            "by": body.get("by"),
-            "note": body.get("note"),
+            "by": body.by,
+            "note": body.note,
             "command_seq": record.journal_seq,
         }
-        text = f"Alarm closed by {body.get('by')}"
+        text = f"Alarm closed by {body.by}"
         return [_on_alarm(DerivedType.ALARM_CLOSED, alarm, record, text, fields)]
 
     def _marked_false(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        alarm = self.alarm(account, int(body.get("journal_seq") or 0))
+        account, body = str(record.account), _command(record)
+        alarm = self.alarm(account, body.journal_seq or 0)
         if alarm is None:
             return []
         alarm.marked_false = True
-        police = bool(body.get("police_alerted"))
+        police = bool(body.police_alerted)
         why = "cancelled in time" if alarm.cancelled else None
         why = why or (None if police else "police not alerted")
         out = [_false_alarm(account, alarm, record, police=police, why=why)]
@@ -417,16 +440,16 @@ class CardCore:
     def _count(self, account: str, alarm: Alarm, now: datetime, by_seq: int) -> list[Derived]:
         until = self.standing(account).until
         out = [self._clear(account, now)] if until is not None and until <= now else []
-        standing = self._standings.setdefault(account, Standing())
+        standing = self.standing(account)
         if standing.level is Level.RED:
             return out
         if standing.level is Level.YELLOW:
             held = standing.since is not None and standing.since <= alarm.at
             return out + ([self._give(account, Level.RED, now, by_seq, alarm)] if held else [])
-        pair = [seq for seq, at in standing.counted if _within_months(at, alarm.at)]
+        counted = self._counted.get(account, [])
+        pair = [seq for seq, at in counted if _within_months(at, alarm.at)]
         if not pair:
-            kept = standing.counted[-(COUNT_KEPT - 1) :]
-            standing.counted = [*kept, (alarm.journal_seq, alarm.at)]
+            self._counted[account] = [*counted[-(COUNT_KEPT - 1) :], (alarm.journal_seq, alarm.at)]
             return out
         return [*out, self._give(account, Level.YELLOW, now, by_seq, alarm, pair[-1])]
 
@@ -437,7 +460,6 @@ class CardCore:
         previous = self.standing(account).level
         until = add_months(now, CARD_MONTHS)
         key = f"card.{level}|{account}|{by_seq}"
-        self._standings[account] = Standing(level=level, since=now, until=until, key=key)
         fields = {
             "card": level.value,
             "previous": previous.value,
@@ -447,18 +469,20 @@ class CardCore:
             "command_seq": by_seq,
         }
         kind = DerivedType.CARD_RED if level is Level.RED else DerivedType.CARD_YELLOW
-        return Derived(
-            type=kind,
-            account=account,
-            at=now,
-            key=key,
-            description=_GIVEN[level].format(until=iso(until)),
-            refs=(*seqs, by_seq),
-            fields=MappingProxyType(fields),
+        return self._concluded(
+            Derived(
+                type=kind,
+                account=account,
+                at=now,
+                key=key,
+                description=_GIVEN[level].format(until=iso(until)),
+                refs=(*seqs, by_seq),
+                fields=MappingProxyType(fields),
+            )
         )
 
     def _clear(self, account: str, now: datetime) -> Derived:
-        standing = self._standings.pop(account)
+        standing = self.standing(account)
         fields = {
             "card": Level.NONE.value,
             "previous": standing.level.value,
@@ -467,52 +491,79 @@ class CardCore:
             "ends": standing.key,
             "reason": "expired",
         }
-        return Derived(
-            type=DerivedType.CARD_CLEARED,
-            account=account,
-            at=now,
-            key=f"card.cleared|{standing.key}",
-            description=f"The {standing.level} card has expired",
-            fields=MappingProxyType(fields),
+        return self._concluded(
+            Derived(
+                type=DerivedType.CARD_CLEARED,
+                account=account,
+                at=now,
+                key=f"card.cleared|{standing.key}",
+                description=f"The {standing.level} card has expired",
+                fields=MappingProxyType(fields),
+            )
         )
 
+    def _concluded(self, derived: Derived) -> Derived:
+        """Fold a card change concluded here, as its record will be folded."""
+        self._fold(
+            derived.account, derived.type, bodies.derived_of(derived_body(derived)), derived.at, 0
+        )
+        return derived
+
+    def _fold(
+        self,
+        account: str,
+        kind: DerivedType,
+        body: DerivedBody | OtherDerived,
+        at: datetime,
+        seq: int,
+    ) -> None:
+        """One card record through ``standing.py``'s fold; a changed card restarts the
+        count of false alarms."""
+        before = self._standings.get(account, NOTHING)
+        after = standing_after(before, kind, body, at, seq)
+        if after.card != before.card:
+            self._counted.pop(account, None)
+        if after is NOTHING or after == NOTHING:
+            self._standings.pop(account, None)
+        else:
+            self._standings[account] = after
+
     def _temporary(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        until = record.received_at + timedelta(seconds=float(body.get("duration_s") or 0))
+        account, body = str(record.account), _command(record)
+        until = record.received_at + timedelta(seconds=body.duration_s or 0)
         fields = {
-            "note": body.get("note"),
+            "note": body.note,
             "since": iso(record.received_at),
             "until": iso(until),
-            "duration_s": body.get("duration_s"),
-            "id_code": body.get("id_code"),
+            "duration_s": body.duration_s,
+            "id_code": body.id_code,
             "command_seq": record.journal_seq,
         }
         return [
-            Derived(
-                type=DerivedType.CARD_TEMPORARY,
-                account=account,
-                at=record.received_at,
-                key=f"card.temporary|{account}|{record.journal_seq}",
-                description=f"Temporary change until {iso(until)}",
-                refs=(record.journal_seq,),
-                fields=MappingProxyType(fields),
+            self._concluded(
+                Derived(
+                    type=DerivedType.CARD_TEMPORARY,
+                    account=account,
+                    at=record.received_at,
+                    key=f"card.temporary|{account}|{record.journal_seq}",
+                    description=f"Temporary change until {iso(until)}",
+                    refs=(record.journal_seq,),
+                    fields=MappingProxyType(fields),
+                )
             )
         ]
 
     def _apply(self, record: Record) -> None:
         """A card change written by an earlier run is the truth."""
-        account, body = str(record.account), record.body
-        kind = derived_type(body)
-        if kind is DerivedType.CARD_CLEARED:
-            if self.standing(account).key == body.get("ends"):
-                self._standings.pop(account, None)
-        elif kind in {DerivedType.CARD_YELLOW, DerivedType.CARD_RED}:
-            self._standings[account] = Standing(
-                level=Level(str(body.get("card"))),
-                since=parse_iso_time(body.get("since")),
-                until=parse_iso_time(body.get("until")),
-                key=str(body.get("key")),
-            )
+        body = bodies.derived(record)
+        kind = kind_of(body)
+        if kind in _CARD_TYPES and body is not None:
+            self._fold(str(record.account), kind, body, record.received_at, record.journal_seq)
+
+
+def _command(record: Record) -> CommandBody:
+    """The typed body of a COMMAND record (the card core reads only those here)."""
+    return bodies.command(record) or CommandBody()
 
 
 def _within_months(earlier: datetime, later: datetime) -> bool:
@@ -524,14 +575,14 @@ def _within_months(earlier: datetime, later: datetime) -> bool:
 def _false_alarm(
     account: str, alarm: Alarm, record: Record, *, police: bool, why: str | None
 ) -> Derived:
-    body = record.body
+    body = _command(record)
     fields = {
         "alarm_seq": alarm.journal_seq,
         "counted": why is None,
         "not_counted": why,
         "police_alerted": police,
-        "by": body.get("by"),
-        "note": body.get("note"),
+        "by": body.by,
+        "note": body.note,
         "command_seq": record.journal_seq,
     }
     text = "counted" if why is None else f"not counted: {why}"
@@ -559,14 +610,5 @@ _GIVEN: Mapping[Level, str] = MappingProxyType(
     {
         Level.YELLOW: "Yellow card: two false alarms within three months (until {until})",
         Level.RED: "Red card: no police dispatch until {until}",
-    }
-)
-
-_COMMANDS: Mapping[str, Callable[[CardCore, Record], list[Derived]]] = MappingProxyType(
-    {
-        "cancel": CardCore._cancelled,
-        "mark_false": CardCore._marked_false,
-        "temporary_change": CardCore._temporary,
-        "close_alarm": CardCore._closed,
     }
 )

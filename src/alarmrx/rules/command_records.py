@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import CommandBody
+from alarmrx.journal.records import Record
 
 
-def accepted_action(body: Mapping[str, Any]) -> str | None:
-    """The action of an accepted command's record body; None for a refused command."""
-    action = body.get("action")
-    return action if body.get("accepted") is True and isinstance(action, str) else None
+def accepted(record: Record) -> CommandBody | None:
+    """The typed body of an accepted command's record; None for a refused command or a
+    record of another kind."""
+    body = bodies.command(record)
+    return body if body is not None and body.accepted_action is not None else None
+
+
+def accepted_action(record: Record) -> str | None:
+    """The action of an accepted command's record; None for a refused command."""
+    body = bodies.command(record)
+    return body.accepted_action if body is not None else None

@@ -92,11 +92,24 @@ def _field(cmd: Mapping[str, Any], name: str, kind: type | tuple[type, ...], wha
     return value
 
 
-def _account(cmd: Mapping[str, Any]) -> str:
-    account = _field(cmd, "account", str, "the account as a string")
-    if not account:
-        raise CommandRefused("account must not be empty")
-    return str(account)
+def text_field(cmd: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    """The text field ``name`` of a command, read the same way for every action: a string
+    of 1 to ``MAX_NOTE`` characters. An optional field that is absent, null or empty gives
+    None; a required one must be there and not be empty. Anything else (a number, a list,
+    a longer string) is refused, naming the field."""
+    value = cmd.get(name)
+    if value == "" and required:
+        raise CommandRefused(f"{name} must not be empty")
+    if (value is None or value == "") and not required:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NOTE:
+        raise CommandRefused(f"{name} must be text of 1 to {MAX_NOTE} characters")
+    return value
+
+
+def account_field(cmd: Mapping[str, Any]) -> str:
+    """The command's ``account``: required text (``text_field``)."""
+    return str(text_field(cmd, "account", required=True))
 
 
 def _verify(cmd: Mapping[str, Any]) -> Verify:
@@ -104,21 +117,19 @@ def _verify(cmd: Mapping[str, Any]) -> Verify:
     by = cmd.get("by")
     if by not in SOURCES:
         raise CommandRefused(f"by must be one of: {', '.join(SOURCES)}")
-    note = cmd.get("note")
-    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-        raise CommandRefused(f"note must be text of at most {MAX_NOTE} characters")
-    return Verify(account=_account(cmd), journal_seq=int(journal_seq), by=str(by), note=note)
+    note = text_field(cmd, "note")
+    return Verify(account=account_field(cmd), journal_seq=int(journal_seq), by=str(by), note=note)
 
 
 def _test_mode(cmd: Mapping[str, Any]) -> TestMode:
     on = _field(cmd, "on", bool, "true or false")
     if not on:
-        return TestMode(account=_account(cmd), on=False)
+        return TestMode(account=account_field(cmd), on=False)
     duration = _field(cmd, "duration_s", (int, float), "a number of seconds")
     limit = MAX_DURATION.total_seconds()
     if not 0 < duration <= limit:
         raise CommandRefused(f"duration_s must be above 0 and at most {limit:.0f} (7 days)")
-    return TestMode(account=_account(cmd), on=True, duration_s=float(duration))
+    return TestMode(account=account_field(cmd), on=True, duration_s=float(duration))
 
 
 def _moment(cmd: Mapping[str, Any], name: str) -> datetime | None:
@@ -135,14 +146,7 @@ def _overtime(cmd: Mapping[str, Any]) -> Overtime:
     until = _moment(cmd, "until")
     if until is None:
         raise CommandRefused("until must be an ISO 8601 time with a zone (Z or +01:00)")
-    return Overtime(account=_account(cmd), until=until)
-
-
-def _text(cmd: Mapping[str, Any], name: str) -> str | None:
-    value = cmd.get(name)
-    if value is not None and (not isinstance(value, str) or len(value) > MAX_NOTE):
-        raise CommandRefused(f"{name} must be text of at most {MAX_NOTE} characters")
-    return value
+    return Overtime(account=account_field(cmd), until=until)
 
 
 def _response(cmd: Mapping[str, Any]) -> Response:
@@ -151,10 +155,10 @@ def _response(cmd: Mapping[str, Any]) -> Response:
         seq = int(_field(cmd, "journal_seq", int, "the journal_seq of the alarm (an integer)"))
     return Response(
         action=str(cmd["action"]),
-        account=_account(cmd),
+        account=account_field(cmd),
         journal_seq=seq,
-        who=_text(cmd, "who"),
-        note=_text(cmd, "note"),
+        who=text_field(cmd, "who"),
+        note=text_field(cmd, "note"),
         at=_moment(cmd, "at"),
     )
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal.bodies import DerivedBody, OtherDerived
 from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.protocols.dc09.message import Category, Event
 from alarmrx.protocols.priority import Priority, event_priority
@@ -46,6 +47,7 @@ class DerivedType(StrEnum):
     OVERTIME = "schedule.overtime"
     REARM_MISSING = "rearm.missing"
     PAYLOAD_UNRECOGNISED = "payload.unrecognised"
+    DISPATCH_ADVICE = "dispatch.advice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,9 @@ MEANINGS: Mapping[DerivedType, Meaning] = MappingProxyType(
         DerivedType.OVERTIME: Meaning("CE", Category.STATUS),
         # YN "invalid report": the transmitter sent a packet with data we could not read.
         DerivedType.PAYLOAD_UNRECOGNISED: Meaning("YN", Category.TROUBLE),
+        # No SIA DCS code means advice either; it takes its alarm's priority class
+        # (``Derived.urgency``), so a backlog publishes it with its alarm.
+        DerivedType.DISPATCH_ADVICE: Meaning("YY", Category.STATUS),
     }
 )
 
@@ -94,7 +99,8 @@ class Derived:
 
     ``at`` is when it was concluded (the journal's ``received_at``); ``refs`` are the
     ``journal_seq`` of the records it concludes from; ``fields`` are the rule's own body
-    fields (JSON-able); ``test`` is set by the runner from the account's test mode.
+    fields (JSON-able); ``test`` is set by the runner from the account's test mode;
+    ``urgency``, when set, is the priority class instead of its SIA DCS code's.
     """
 
     type: DerivedType
@@ -107,10 +113,13 @@ class Derived:
     area: int | str | None = None
     test: bool = False
     fields: Mapping[str, Any] = field(default_factory=dict)
+    urgency: Priority | None = None
 
     @property
     def priority(self) -> Priority:
-        """The priority class of its SIA DCS code."""
+        """The priority class of its SIA DCS code (or ``urgency``)."""
+        if self.urgency is not None:
+            return self.urgency
         meaning = MEANINGS[self.type]
         return event_priority(
             Event(code=meaning.code, category=meaning.category, description=self.description)
@@ -145,12 +154,12 @@ def new_record(derived: Derived) -> NewRecord:
     )
 
 
-def derived_type(body: Mapping[str, Any]) -> DerivedType | None:
-    """The type of a stored derived body; None for one this package does not write."""
-    try:
-        return DerivedType(str(body.get("type")))
-    except ValueError:
-        return None
+_BY_VALUE: Mapping[str, DerivedType] = MappingProxyType({t.value: t for t in DerivedType})
+
+
+def kind_of(body: DerivedBody | OtherDerived | None) -> DerivedType | None:
+    """The type of a typed derived body; None for one this package does not write."""
+    return None if body is None else _BY_VALUE.get(body.type or "")
 
 
 def iso(moment: datetime) -> str:

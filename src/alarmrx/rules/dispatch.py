@@ -1,7 +1,13 @@
 """Dispatch advice (docs/commands.md): whom to call for an alarm, in which order, and
 whether the police may be alerted. A pure function of the account card (configuration), the
-account's false-alarm card at the alarm's receipt, the event's priority class and its test
-flag; every alarm event carries it (``dispatch`` in ``events/{account}``).
+account's false-alarm card at the alarm's receipt, the event's priority class and whether
+the account was in test mode then.
+
+``DispatchCore`` is the rule: for every alarm event (a panel event of category ``alarm``, or
+a derived ``alarm.verified``) it concludes ``dispatch.advice``, journaled like every other
+conclusion (evidence of what the centre was advised) and published as its own event. Its key
+names the alarm (``dispatch.advice|{account}|{journal_seq}|{index}``), so a replay or a
+restart never advises on one alarm twice; ``refs`` is the alarm's record.
 
 The first rule that applies gives the ``reason``:
 
@@ -24,8 +30,14 @@ from types import MappingProxyType
 from typing import Any
 
 from alarmrx.config.card_model import CardSettings, ContactSettings
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import AlarmVerified, Label
+from alarmrx.journal.records import Record, RecordKind
+from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.priority import Priority
-from alarmrx.rules.state import AccountState, card_at
+from alarmrx.rules.derived import Derived, DerivedType
+from alarmrx.rules.events import alarm_priority, panel_events
+from alarmrx.rules.standing import NOTHING, Standing
 
 POLICE = "police"
 DEFAULT_SERVICES: Mapping[Priority, tuple[str, ...]] = MappingProxyType(
@@ -37,9 +49,6 @@ DEFAULT_SERVICES: Mapping[Priority, tuple[str, ...]] = MappingProxyType(
         Priority.OTHER: (),
     }
 )
-
-# priority class, receipt time, test flag -> the advice
-Advise = Callable[[Priority, datetime, bool], dict[str, Any]]
 
 
 def _callee(contact: ContactSettings) -> dict[str, Any]:
@@ -93,14 +102,16 @@ def _blocked(card: CardSettings | None, level: str, priority: Priority) -> str |
 
 def advice(
     card: CardSettings | None,
-    state: AccountState | None,
+    standing: Standing | None,
     priority: Priority,
     at: datetime,
     *,
     test: bool,
 ) -> dict[str, Any]:
-    """The ``dispatch`` object of one alarm event."""
-    level = card_at(state, at) if state is not None else "none"
+    """The advice for one alarm of class ``priority`` received ``at``: ``standing`` gives
+    the false-alarm card and the temporary changes (``standing.py``)."""
+    standing = standing or NOTHING
+    level = standing.card_at(at)
     procedure = _procedure(card, priority)
     call, services = list(procedure.call), procedure.services
     reason = "test mode" if test else None
@@ -111,7 +122,7 @@ def advice(
     if reason is not None:
         services = tuple(s for s in services if s != POLICE)
     notes = [text for text in (card.instructions if card else None, procedure.note) if text]
-    notes += [t.note for t in (state.temporary if state else ()) if t.since <= at < t.until]
+    notes += standing.notes_at(at)
     return {
         "call": call,
         "services": list(services),
@@ -122,10 +133,116 @@ def advice(
     }
 
 
-def advisor(card: CardSettings | None, state: AccountState | None) -> Advise:
-    """``advice`` for one account, waiting for an event's priority, time and test flag."""
+def _summary(dispatch: Mapping[str, Any]) -> str:
+    services = ", ".join(dispatch["services"]) or "no service"
+    return f"Dispatch advice: {services}, {len(dispatch['call'])} to call ({dispatch['reason']})"
 
-    def advise(priority: Priority, at: datetime, test: bool) -> dict[str, Any]:
-        return advice(card, state, priority, at, test=test)
 
-    return advise
+# The derived alarms advised on (the alarm events among the conclusions of the rules).
+ADVISED_TYPES = frozenset({DerivedType.ALARM_VERIFIED})
+ADVISED_BODIES = (AlarmVerified,)
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """The alarm event advised on: its account, receipt, record and place in it."""
+
+    account: str
+    at: datetime
+    journal_seq: int
+    index: int
+
+
+class DispatchCore:
+    """The advice for every alarm of a configured account (``accounts``), from the account
+    cards (configuration), the card core's standing of the account (``standing``) and test
+    mode (``in_test``). An account that is not configured (accepted by ``unknown_accounts``)
+    is advised nothing: no centre procedure covers it, and a scanner inventing accounts
+    must not double what the journal writes."""
+
+    def __init__(
+        self,
+        cards: Mapping[str, CardSettings],
+        accounts: frozenset[str],
+        standing: Callable[[str], Standing],
+        in_test: Callable[[str, datetime], bool],
+    ) -> None:
+        self._cards = cards
+        self._accounts = accounts
+        self._standing = standing
+        self._in_test = in_test
+        self._last_seq = 0
+
+    def configure(
+        self, cards: Mapping[str, CardSettings], accounts: frozenset[str], now: datetime
+    ) -> None:
+        """New account cards and accounts (a reload): alarms from now on are advised by
+        them."""
+        del now
+        self._cards, self._accounts = cards, accounts
+
+    def handle(self, record: Record) -> list[Derived]:
+        """The advice for the alarms of one record (panel alarm events, or a derived alarm
+        such as ``alarm.verified``)."""
+        if record.journal_seq <= self._last_seq or record.account not in self._accounts:
+            return []
+        self._last_seq = record.journal_seq
+        if record.kind is RecordKind.MESSAGE:
+            return [
+                self._advise(
+                    Alarm(str(record.account), record.received_at, record.journal_seq, index),
+                    event.zone,
+                    event.area,
+                    alarm_priority(event),
+                )
+                for index, event in panel_events(record)
+                if event.category == Category.ALARM
+            ]
+        body = bodies.derived(record)
+        if isinstance(body, ADVISED_BODIES):
+            alarm = Alarm(str(record.account), record.received_at, record.journal_seq, 0)
+            return [self._advise(alarm, body.zone, body.area, Priority(record.priority))]
+        return []
+
+    def on_recorded(self, derived: Derived, journal_seq: int) -> list[Derived]:
+        """The advice for an alarm the rules concluded (``alarm.verified``), once appended
+        as ``journal_seq``."""
+        if derived.type not in ADVISED_TYPES or derived.account not in self._accounts:
+            return []
+        alarm = Alarm(derived.account, derived.at, journal_seq, 0)
+        return [self._advise(alarm, derived.zone, derived.area, derived.priority)]
+
+    def on_timer(self, now: datetime) -> list[Derived]:
+        """Nothing is due by time."""
+        del now
+        return []
+
+    def next_deadline(self) -> datetime | None:
+        """Never."""
+        return None
+
+    def recorded(self, derived: Derived, journal_seq: int) -> None:
+        """Nothing to remember."""
+
+    def _advise(self, alarm: Alarm, zone: Label, area: Label, priority: Priority) -> Derived:
+        account, at, seq, index = alarm.account, alarm.at, alarm.journal_seq, alarm.index
+        dispatch = advice(
+            self._cards.get(account),
+            self._standing(account),
+            priority,
+            at,
+            test=self._in_test(account, at),
+        )
+        fields = {"alarm_seq": seq, "index": index, "dispatch": dispatch}
+        return Derived(
+            type=DerivedType.DISPATCH_ADVICE,
+            account=account,
+            at=at,
+            key=f"{DerivedType.DISPATCH_ADVICE}|{account}|{seq}|{index}",
+            description=_summary(dispatch),
+            refs=(seq,),
+            zone=zone,
+            area=area,
+            fields=MappingProxyType(fields),
+            urgency=priority,
+        )

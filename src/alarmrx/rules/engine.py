@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from alarmrx.journal import bodies
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.alarms import OpenAlarmCore
 from alarmrx.rules.auth import AuthCore
 from alarmrx.rules.cards import CardCore
 from alarmrx.rules.derived import Derived, DerivedType
+from alarmrx.rules.dispatch import DispatchCore
 from alarmrx.rules.interfaces import Rule
 from alarmrx.rules.plans import RulePlans
 from alarmrx.rules.schedule import ScheduleCore
@@ -51,7 +53,10 @@ class RuleEngine:
         self.auth = AuthCore()
         self.unrecognised = UnrecognisedCore()
         self.alarms = OpenAlarmCore(plans.open_max_age)
-        self.rules += (self.cards, self.auth, self.unrecognised, self.alarms)
+        self.dispatch = DispatchCore(
+            plans.cards, plans.accounts, self.cards.account_standing, self.test_mode.in_test
+        )
+        self.rules += (self.cards, self.auth, self.unrecognised, self.alarms, self.dispatch)
         # The cores that read each kind of record, in ``rules`` order: a record is shown
         # only to them (the others' ``handle`` returns at once for it). Supervision is fed
         # apart, on its own time base, and concludes nothing when folding.
@@ -62,6 +67,7 @@ class RuleEngine:
                 self.cards,
                 self.unrecognised,
                 self.alarms,
+                self.dispatch,
             ),
             RecordKind.COMMAND: (
                 self.verification,
@@ -76,12 +82,14 @@ class RuleEngine:
                 self.schedule,
                 self.cards,
                 self.alarms,
+                self.dispatch,
             ),
         }
         self._any_kind: tuple[Rule, ...] = (self.schedule,)  # judges deadlines on any record
         self.position = 0  # the last journal_seq folded
         self._held: dict[str, Derived] = {}
         self._recorded: dict[str, Derived] = {}  # appended, not yet read back
+        self._follow_ups: list[Derived] = []
 
     def fold(self, record: Record, supervision_at: datetime | None = None) -> list[Derived]:
         """Fold the next journal record; what the cores conclude from it. ``supervision_at``:
@@ -90,11 +98,15 @@ class RuleEngine:
             return []
         self.position = record.journal_seq
         if record.kind is RecordKind.DERIVED:
-            key = str(record.body.get("key"))
-            mine = self._held.pop(key, None) or self._recorded.pop(key, None)
+            typed = bodies.derived(record)
+            key = str(typed.key if typed is not None else None)
+            held = self._held.pop(key, None)
+            mine = held or self._recorded.pop(key, None)
             if mine is not None:
                 self._tell(mine, record.journal_seq)
-                return []
+                # held: an earlier run appended it, and what follows from it once journaled
+                # (``follow_ups``) is concluded now; recorded: that was done when recorded
+                return self.dispatch.handle(record) if held is not None else []
         if record.kind in _SUPERVISED:
             heard = record.received_at if supervision_at is None else supervision_at
             self.supervision.fold(record, heard)
@@ -143,6 +155,14 @@ class RuleEngine:
         """``derived`` was appended as ``journal_seq``."""
         self._recorded[derived.key] = derived
         self._tell(derived, journal_seq)
+        self._follow_ups += self.dispatch.on_recorded(derived, journal_seq)
+
+    def follow_ups(self) -> list[Derived]:
+        """What follows from conclusions once appended (the advice for an
+        ``alarm.verified``, which names its record): the runner appends these right after
+        them, before it reads on, so they stand in the journal where a replay puts them."""
+        out, self._follow_ups = self._follow_ups, []
+        return out
 
     def _tell(self, derived: Derived, journal_seq: int) -> None:
         for rule in self.rules:

@@ -37,6 +37,7 @@ import structlog
 
 from alarmrx.config.card_model import CardSettings
 from alarmrx.config.model import AccountSettings
+from alarmrx.journal import bodies
 from alarmrx.journal.errors import JournalClosedError, JournalError
 from alarmrx.journal.records import NewRecord, RecordKind
 from alarmrx.rules.auth import (
@@ -211,7 +212,7 @@ class RulesRunner:
         except JournalError as err:
             log.error("command_not_recorded", error=str(err))
             return {"ok": False, "error": f"the command could not be recorded: {err}"}
-        self.engine.auth.note(result.journal_seq, record.account, now, body)
+        self.engine.auth.note(result.journal_seq, record.account, now, bodies.command_of(body))
         self._wake.set()
         log.info(
             "command_recorded",
@@ -257,6 +258,7 @@ class RulesRunner:
         self.engine.supervision.configure(plans.supervision, self._supervision_time.now())
         self.engine.verification.configure(plans.verification, now)
         self.engine.cards.configure(plans.cards, now)
+        self.engine.dispatch.configure(plans.cards, plans.accounts, now)
         self.engine.schedule.configure(plans.schedule, now)
         self.engine.alarms.configure(plans.open_max_age, now)
         self._wake.set()
@@ -351,9 +353,13 @@ class RulesRunner:
         self._saved = seq
 
     async def _flush(self) -> None:
-        """Append the outbox in one transaction; it is kept for the next try on failure."""
-        if not self._outbox:
-            return
+        """Append the outbox in one transaction, then what follows from it (``follow_ups``)
+        in the next; what was not appended is kept for the next try on failure."""
+        while self._outbox:
+            await self._append_outbox()
+
+    async def _append_outbox(self) -> None:
+        """One append of the outbox; what follows from it (``follow_ups``) is next."""
         batch = [self.engine.flagged(d) for d in self._outbox]
         results = await self._journal.append_many([new_record(d) for d in batch])
         self._outbox = []
@@ -368,6 +374,7 @@ class RulesRunner:
                 refs=list(derived.refs),
                 test=derived.test,
             )
+        self._outbox = self.engine.follow_ups()
 
     async def _idle(self) -> None:
         """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""

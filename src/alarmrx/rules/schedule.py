@@ -24,12 +24,12 @@ is in time.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
 
+from alarmrx.journal import bodies
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.command_records import accepted_action
 from alarmrx.rules.derived import Derived, DerivedType
@@ -88,6 +88,10 @@ class Deadline:
     mark: str
 
 
+# what a panel event of one category does: (premises, record, index, event) -> conclusions
+_Action = Callable[[Premises, Record, int, StoredEvent], list[Derived]]
+
+
 class ScheduleCore:
     """Every scheduled account's armed state, overtime and pending checks."""
 
@@ -95,6 +99,10 @@ class ScheduleCore:
         self._premises = {account: Premises(plan) for account, plan in plans.items()}
         self._heap: list[tuple[datetime, str]] = []
         self._last_seq = 0
+        # what a panel event of each category does (premises, record, index, event)
+        self._actions: Mapping[str, _Action] = MappingProxyType(
+            {"close": self._closed, "open": self._opened, "alarm": self._alarm}
+        )
 
     def configure(self, plans: Mapping[str, SchedulePlan], now: datetime) -> None:
         """New plans (a reload): a changed plan judges only from ``now`` on; states stay."""
@@ -118,7 +126,7 @@ class ScheduleCore:
         out = self._judge(premises, record.received_at - TICK, record.received_at)
         if record.kind is RecordKind.MESSAGE:
             out += self._message(premises, record)
-        elif record.kind is RecordKind.COMMAND and accepted_action(record.body) == "overtime":
+        elif record.kind is RecordKind.COMMAND and accepted_action(record) == "overtime":
             out += self._overtime(premises, record)
         self._schedule(record.account, premises)
         return out
@@ -170,9 +178,9 @@ class ScheduleCore:
     def _message(self, premises: Premises, record: Record) -> list[Derived]:
         out: list[Derived] = []
         for index, event in panel_events(record):
-            action = _ACTIONS.get(str(event.get("category")))
+            action = self._actions.get(str(event.category))
             if action is not None:
-                out += action(self, premises, record, index, event)
+                out += action(premises, record, index, event)
         return out
 
     def _closed(
@@ -180,7 +188,7 @@ class ScheduleCore:
     ) -> list[Derived]:
         del index
         premises.dirty |= not premises.areas
-        premises.areas[event.get("area")] = True
+        premises.areas[event.area] = True
         premises.last_change = record.journal_seq
         if premises.armed:
             premises.dirty |= premises.rearm is not None
@@ -191,7 +199,7 @@ class ScheduleCore:
         self, premises: Premises, record: Record, index: int, event: StoredEvent
     ) -> list[Derived]:
         premises.dirty |= not premises.areas
-        premises.areas[event.get("area")] = False
+        premises.areas[event.area] = False
         premises.last_change = record.journal_seq
         after = premises.plan.rearm_after
         if premises.alarm_seq is not None and after is not None:
@@ -212,7 +220,8 @@ class ScheduleCore:
 
     def _overtime(self, premises: Premises, record: Record) -> list[Derived]:
         at, plan = record.received_at, premises.plan
-        until = datetime.fromisoformat(str(record.body["until"]))
+        command = bodies.command(record)
+        until = datetime.fromisoformat(str(command.until if command else None))
         ended = [
             end
             for _, end in premises.intervals(at - plan.grace, at)
@@ -282,12 +291,6 @@ class ScheduleCore:
             premises.due = due
             if due is not None:
                 heapq.heappush(self._heap, (due, account))
-
-
-Action = Any  # (core, premises, record, index, event) -> list[Derived]
-_ACTIONS: Mapping[str, Action] = MappingProxyType(
-    {"close": ScheduleCore._closed, "open": ScheduleCore._opened, "alarm": ScheduleCore._alarm}
-)
 
 
 def _deadlines(premises: Premises, after: datetime, upto: datetime) -> list[Deadline]:
@@ -391,8 +394,8 @@ def _unexpected_disarm(
     plan: SchedulePlan, record: Record, index: int, event: StoredEvent
 ) -> Derived:
     fields = {
-        "user": event.get("user"),
-        "event_code": event.get("code"),
+        "user": event.user,
+        "event_code": event.code,
         "index": index,
         "timezone": plan.timezone,
     }
@@ -403,7 +406,7 @@ def _unexpected_disarm(
         key=f"schedule.unexpected_disarm|{plan.account}|{record.journal_seq}:{index}",
         description=f"Disarmed outside the open periods at {_local(plan, record.received_at)}",
         refs=(record.journal_seq,),
-        area=event.get("area"),
+        area=event.area,
         fields=MappingProxyType(fields),
     )
 

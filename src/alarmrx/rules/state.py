@@ -17,13 +17,14 @@ What each record tells:
   ``supervision.lost`` / ``supervision.restored`` set ``offline`` / ``online``,
   ``supervision.path_fault`` / ``supervision.path_restored`` ``path_fault`` / ``online``;
 - test mode: derived ``test.started`` / ``test.ended`` (and a ``test`` flag in the body of
-  message records of older journals; the receiver no longer writes it); the last few
-  sessions are kept (``TestPeriod``) so that ``in_test_at`` tells whether a message was received
-  in test, whatever order the publisher folds a window in.
+  message records of older journals; the receiver no longer writes it); ``in_test_at`` tells
+  whether a message was received in test, by the session that held at its receipt;
+- the false-alarm card and temporary changes: the account's ``Standing``, folded by
+  ``standing.py`` (the one fold the rules use too).
 
 Everything kept per account is bounded whatever the panels send (docs/performance.md,
 "Memory"): ``MAX_OPEN_ALARMS`` open alarms (a newer one pushes the oldest out),
-``MAX_AREAS`` areas (a new one pushes out the one changed longest ago), ``MAX_NOTES``
+``MAX_AREAS`` areas (a new one pushes out the one changed longest ago), ``standing.MAX_NOTES``
 temporary changes, and zones, areas, users and codes sent as text are cut to ``MAX_TEXT``
 characters (the journal and the events keep them whole).
 """
@@ -33,25 +34,31 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any
 
-from alarmrx.journal.isotime import parse_iso_time
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import DerivedBody, EventBody, MessageBody, OnAlarmBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.dc09.message import Event as MessageEvent
 from alarmrx.protocols.priority import Priority, event_priority
+from alarmrx.rules.derived import DerivedType, kind_of
+from alarmrx.rules.standing import (
+    NOTHING,
+    CardPeriod,
+    Standing,
+    TemporaryNote,
+    standing_after,
+)
 
 Area = int | str | None
 Label = int | str | None  # a zone, area or user: a number, or text verbatim
 
 MAX_OPEN_ALARMS = 32  # per account; the retained state lists the newest few
 MAX_AREAS = 16  # per account (panels with more areas keep the 16 changed last)
-MAX_NOTES = 4  # temporary changes per account
 MAX_TEXT = 16  # characters kept of a zone, area, user or code sent as text
-MAX_NOTE = 64  # characters kept of a temporary change's note (the journal keeps it whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,35 +86,6 @@ class OpenAlarm:
 
 
 @dataclass(frozen=True, slots=True)
-class CardPeriod:
-    """A yellow or red false-alarm card, held from ``since`` until ``until`` (exclusive)."""
-
-    level: str
-    since: datetime
-    until: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TemporaryNote:
-    """A temporary change to the account card (command ``temporary_change``)."""
-
-    note: str
-    since: datetime
-    until: datetime
-    journal_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class TestPeriod:
-    """A test-mode session, from ``since`` until ``until`` (exclusive)."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    since: datetime
-    until: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class AccountState:
     """What is known about one account."""
 
@@ -118,24 +96,36 @@ class AccountState:
     test: bool = False
     areas: Mapping[Area, AreaState] = field(default_factory=lambda: MappingProxyType({}))
     open_alarms: tuple[OpenAlarm, ...] = ()
-    card: CardPeriod | None = None  # the false-alarm card that holds
-    past_cards: tuple[CardPeriod, ...] = ()  # the last few, for events published late
-    temporary: tuple[TemporaryNote, ...] = ()
-    test_periods: tuple[TestPeriod, ...] = ()  # the current session last, then past ones
+    standing: Standing = NOTHING  # the false-alarm card and test mode (``standing.py``)
+
+    @property
+    def card(self) -> CardPeriod | None:
+        """The false-alarm card that holds."""
+        return self.standing.card
+
+    @property
+    def past_cards(self) -> tuple[CardPeriod, ...]:
+        """The last few cards, for events judged late."""
+        return self.standing.past_cards
+
+    @property
+    def temporary(self) -> tuple[TemporaryNote, ...]:
+        """The temporary changes to the account card."""
+        return self.standing.temporary
 
 
-Event = Mapping[str, Any]
+Event = EventBody  # one event of a MESSAGE body
 Effect = Callable[[AccountState, Record, int, Event], AccountState]
 
-_LINK_BY_TYPE = MappingProxyType(
+_LINK_BY_TYPE: Mapping[DerivedType | None, str] = MappingProxyType(
     {
-        "supervision.lost": "offline",
-        "supervision.restored": "online",
-        "supervision.path_fault": "path_fault",  # one path of a dual-path account is down
-        "supervision.path_restored": "online",
+        DerivedType.SUPERVISION_LOST: "offline",
+        DerivedType.SUPERVISION_RESTORED: "online",
+        DerivedType.PATH_FAULT: "path_fault",  # one path of a dual-path account is down
+        DerivedType.PATH_RESTORED: "online",
     }
 )
-_TEST_BY_TYPE = MappingProxyType({"test.started": True, "test.ended": False})
+_TEST_TYPES = frozenset({DerivedType.TEST_STARTED, DerivedType.TEST_ENDED})
 
 
 Alarms = tuple[OpenAlarm, ...]
@@ -158,12 +148,12 @@ def _cut(value: object) -> Label:
 
 
 def _event_key(event: Event) -> tuple[str, object]:
-    contact_id = event.get("qualifier") is not None
-    return (_family(_code(event), contact_id), _cut(event.get("zone")))
+    contact_id = event.qualifier is not None
+    return (_family(_code(event), contact_id), _cut(event.zone))
 
 
 def _code(event: Event) -> str:
-    return str(event.get("code") or "")[:MAX_TEXT]
+    return str(event.code or "")[:MAX_TEXT]
 
 
 _KIND_NAMES = {p: p.name.lower() for p in Priority}
@@ -180,15 +170,15 @@ def _kind(family: str, contact_id: bool) -> str:
 
 
 def _opened(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
-    contact_id = event.get("qualifier") is not None
+    contact_id = event.qualifier is not None
     code = _code(event)
     alarm = OpenAlarm(
         journal_seq=record.journal_seq,
         index=index,
         code=code,
         contact_id=contact_id,
-        zone=_cut(event.get("zone")),
-        area=_cut(event.get("area")),
+        zone=_cut(event.zone),
+        area=_cut(event.area),
         since=record.received_at,
         kind=_kind(code[: 2 if contact_id else 1], contact_id),
     )
@@ -203,13 +193,13 @@ def _restored(alarms: Alarms, record: Record, index: int, event: Event) -> Alarm
 
 
 def _cancelled(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
-    area = _cut(event.get("area"))
+    area = _cut(event.area)
     return tuple(a for a in alarms if area is not None and a.area != area)
 
 
 def _disarmed(alarms: Alarms, record: Record, index: int, event: Event) -> Alarms:
     """A disarm closes the intrusion alarms of its area (all areas for none)."""
-    area = _cut(event.get("area"))
+    area = _cut(event.area)
     return tuple(
         a for a in alarms if a.kind != "intrusion" or (area is not None and a.area != area)
     )
@@ -225,23 +215,20 @@ _ALARM_EFFECTS: Mapping[str, AlarmEffect] = MappingProxyType(
 )
 
 
-def _named_seq(body: Mapping[str, Any]) -> tuple[int, int | None] | None:
-    """(alarm_seq, index) a closing derived record names; index None: every event of it."""
-    seq, index = body.get("alarm_seq"), body.get("index")
-    if not isinstance(seq, int):
-        return None
-    return seq, index if isinstance(index, int) else None
-
-
 # The derived types that close the alarm(s) they name by ``alarm_seq`` (and ``index``).
-CLOSING_TYPES = frozenset({"alarm.cancelled", "alarm.closed", "alarm.expired"})
+CLOSING_TYPES = frozenset(
+    {DerivedType.ALARM_CANCELLED, DerivedType.ALARM_CLOSED, DerivedType.ALARM_EXPIRED}
+)
 
 
-def _closed_by(alarms: Alarms, body: Mapping[str, Any]) -> Alarms:
-    named = _named_seq(body) if body.get("type") in CLOSING_TYPES else None
-    if named is None:
+def _closed_by(alarms: Alarms, body: DerivedBody | OtherDerived | None) -> Alarms:
+    """Without the alarm(s) a closing derived record names (``alarm_seq``; ``index`` None:
+    every event of it)."""
+    if not isinstance(body, OnAlarmBody) or kind_of(body) not in CLOSING_TYPES:
         return alarms
-    seq, index = named
+    seq, index = body.alarm_seq, body.index
+    if seq is None:
+        return alarms
     return tuple(
         a for a in alarms if a.journal_seq != seq or (index is not None and a.index != index)
     )
@@ -251,11 +238,12 @@ def open_alarms_after(alarms: Alarms, record: Record) -> Alarms:
     """The open alarms of ``record.account`` after ``record``, before the limit: the ones
     before the last ``MAX_OPEN_ALARMS`` are pushed out (``rules/alarms.py`` records it)."""
     if record.kind is RecordKind.DERIVED:
-        return _closed_by(alarms, record.body) if alarms else alarms
-    if record.kind is not RecordKind.MESSAGE:
+        return _closed_by(alarms, bodies.derived(record)) if alarms else alarms
+    body = bodies.message(record)
+    if body is None:
         return alarms
-    for index, event in enumerate(record.body.get("events") or []):
-        effect = _ALARM_EFFECTS.get(event.get("category"))
+    for index, event in enumerate(body.events):
+        effect = _ALARM_EFFECTS.get(event.category or "")
         if effect is not None:
             alarms = effect(alarms, record, index, event)
     return alarms
@@ -266,10 +254,10 @@ def _armer(armed: bool) -> Effect:
         area = AreaState(
             armed=armed,
             changed_at=record.received_at,
-            user=_cut(event.get("user")),
+            user=_cut(event.user),
             journal_seq=record.journal_seq,
         )
-        key = _cut(event.get("area"))
+        key = _cut(event.area)
         areas = {**state.areas, key: area}
         if len(areas) > MAX_AREAS:
             del areas[min(areas, key=lambda a: areas[a].journal_seq)]
@@ -283,142 +271,62 @@ _AREA_EFFECTS: Mapping[str, Effect] = MappingProxyType(
 )
 
 
-def _panel_events(state: AccountState, record: Record) -> AccountState:
-    for index, event in enumerate(record.body.get("events") or []):
-        effect = _AREA_EFFECTS.get(event.get("category"))
+def _panel_events(state: AccountState, record: Record, body: MessageBody) -> AccountState:
+    for index, event in enumerate(body.events):
+        effect = _AREA_EFFECTS.get(event.category or "")
         if effect is not None:
             state = effect(state, record, index, event)
     return state
 
 
-def _link(state: AccountState, record: Record) -> str:
-    hint = record.body.get("link")
-    if isinstance(hint, str):
-        return hint
+Frame = MessageBody | DerivedBody | OtherDerived
+
+
+def _link(state: AccountState, record: Record, frame: Frame, kind: DerivedType | None) -> str:
+    if frame.link is not None:
+        return frame.link
     if record.kind is RecordKind.DERIVED:
-        return _LINK_BY_TYPE.get(record.body.get("type", ""), state.link)
+        return _LINK_BY_TYPE.get(kind, state.link)
     return "online"
 
 
-def _test(state: AccountState, record: Record) -> bool:
-    by_type = (
-        _TEST_BY_TYPE.get(record.body.get("type", ""))
-        if record.kind is RecordKind.DERIVED
-        else None
-    )
-    if by_type is not None:
-        return by_type
-    return bool(record.body.get("test", state.test))
-
-
-PAST_TESTS = 4
-
-
-def _test_periods(state: AccountState, record: Record) -> tuple[TestPeriod, ...]:
-    """A ``test.started`` opens a period until its ``until``; a ``test.ended`` cuts the
-    current one at its time (a session replaced by a new start ends where the new begins)."""
-    periods = state.test_periods
-    if record.kind is not RecordKind.DERIVED:
-        return periods
-    started = _TEST_BY_TYPE.get(record.body.get("type", ""))
-    if started is None:
-        return periods
-    at = record.received_at
-    if periods and periods[-1].until > at:  # the current one ends here
-        periods = (*periods[:-1], replace(periods[-1], until=at))
-    until = parse_iso_time(record.body.get("until")) if started else None
-    if until is not None:
-        periods = (*periods, TestPeriod(since=at, until=until))
-    return periods[-PAST_TESTS:]
-
-
-def in_test_at(state: AccountState | None, at: datetime) -> bool:
-    """Whether the account was in test mode at ``at``, as its ``test.started`` and
-    ``test.ended`` records tell."""
-    return state is not None and any(p.since <= at < p.until for p in state.test_periods)
-
-
-PAST_CARDS = 4
-KEEP_NOTES = timedelta(days=1)
-
-
-def _card_given(state: AccountState, record: Record) -> AccountState:
-    body = record.body
-    since, until = parse_iso_time(body.get("since")), parse_iso_time(body.get("until"))
-    if since is None or until is None:
-        return state
-    card = CardPeriod(level=str(body.get("card")), since=since, until=until)
-    past = (*state.past_cards, state.card) if state.card else state.past_cards
-    return replace(state, card=card, past_cards=past[-PAST_CARDS:])
-
-
-def _card_cleared(state: AccountState, record: Record) -> AccountState:
-    if state.card is None:
-        return state
-    ended = replace(state.card, until=min(state.card.until, record.received_at))
-    return replace(state, card=None, past_cards=(*state.past_cards, ended)[-PAST_CARDS:])
-
-
-def _temporary(state: AccountState, record: Record) -> AccountState:
-    body = record.body
-    until = parse_iso_time(body.get("until"))
-    if until is None:
-        return state
-    note = TemporaryNote(
-        note=str(body.get("note"))[:MAX_NOTE],
-        since=record.received_at,
-        until=until,
-        journal_seq=record.journal_seq,
-    )
-    return replace(state, temporary=(*state.temporary, note)[-MAX_NOTES:])
-
-
-_CARD_EFFECTS: Mapping[str, Callable[[AccountState, Record], AccountState]] = MappingProxyType(
-    {
-        "card.yellow": _card_given,
-        "card.red": _card_given,
-        "card.cleared": _card_cleared,
-        "card.temporary": _temporary,
-    }
-)
-
-
-def _false_alarm_card(state: AccountState, record: Record) -> AccountState:
-    """Cards given and cleared, temporary changes made (and dropped once over)."""
-    if state.temporary:
-        # kept a day past their end, so that an alarm published late still sees them
-        kept = tuple(t for t in state.temporary if t.until > record.received_at - KEEP_NOTES)
-        state = replace(state, temporary=kept) if kept != state.temporary else state
-    effect = _CARD_EFFECTS.get(str(record.body.get("type")))
-    return effect(state, record) if record.kind is RecordKind.DERIVED and effect else state
+def _test(state: AccountState, frame: Frame, kind: DerivedType | None, after: Standing) -> bool:
+    if kind in _TEST_TYPES:
+        return after.session is not None
+    return state.test if frame.test is None else frame.test
 
 
 def card_at(state: AccountState, at: datetime) -> str:
     """The false-alarm card that held at ``at``: ``none``, ``yellow`` or ``red``."""
-    for card in (state.card, *reversed(state.past_cards)):
-        if card is not None and card.since <= at < card.until:
-            return card.level
-    return "none"
+    return state.standing.card_at(at)
 
 
 def advance(state: AccountState, record: Record) -> AccountState:
     """The state of ``record.account`` after ``record`` (a MESSAGE or DERIVED record)."""
-    if record.kind is RecordKind.MESSAGE:
-        state = _panel_events(state, record)
-    state = _false_alarm_card(state, record)
+    frame = bodies.view(record)
+    kind: DerivedType | None = None
+    if isinstance(frame, MessageBody):
+        state = _panel_events(state, record, frame)
+        standing = state.standing
+        if standing.temporary:  # drops the temporary changes a day past their end
+            standing = standing_after(standing, None, None, record.received_at, 0)
+    elif isinstance(frame, DerivedBody | OtherDerived):
+        kind = kind_of(frame)
+        standing = standing_after(
+            state.standing, kind, frame, record.received_at, record.journal_seq
+        )
+    else:
+        return state
     # the constructor, not ``replace``: this runs for every record (about 3 us less)
     return AccountState(
         state.account,
         record.journal_seq,
         record.received_at,
-        _link(state, record),
-        _test(state, record),
+        _link(state, record, frame, kind),
+        _test(state, frame, kind, standing),
         state.areas,
         open_alarms_after(state.open_alarms, record)[-MAX_OPEN_ALARMS:],
-        state.card,
-        state.past_cards,
-        state.temporary,
-        _test_periods(state, record),
+        standing,
     )
 
 
@@ -463,3 +371,9 @@ class StateBook:
         if before is None or _changed(before, after):
             return Change.CHANGED
         return Change.SEEN
+
+
+def in_test_at(state: AccountState | None, at: datetime) -> bool:
+    """Whether the account was in test mode at ``at``, as its ``test.started`` and
+    ``test.ended`` records tell (the current session or a recent past one)."""
+    return state is not None and state.standing.was_in_test(at)

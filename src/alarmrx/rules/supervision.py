@@ -40,10 +40,12 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import MessageBody, PathBody
 from alarmrx.journal.isotime import parse_iso_time
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
-from alarmrx.rules.events import is_periodic_test, panel_events
+from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
+from alarmrx.rules.events import is_periodic_test
 from alarmrx.rules.plans import SupervisionPlan
 
 RESOLUTION = timedelta(microseconds=1)
@@ -128,6 +130,15 @@ class SupervisionCore:
         self._lost: set[str] = set()
         self._last_seq = 0
         self._started = False
+        # a conclusion of an earlier run, by type: (account, record)
+        self._appliers: Mapping[DerivedType, Callable[[str, Record], None]] = MappingProxyType(
+            {
+                DerivedType.SUPERVISION_LOST: self._apply_lost,
+                DerivedType.SUPERVISION_RESTORED: self._apply_restored,
+                DerivedType.PATH_FAULT: self._apply_fault,
+                DerivedType.PATH_RESTORED: self._apply_path_restored,
+            }
+        )
 
     @property
     def offline(self) -> int:
@@ -229,10 +240,10 @@ class SupervisionCore:
         if record.kind is RecordKind.MESSAGE and record.account is not None:
             self._observe_message(record, heard)
         elif record.kind is RecordKind.DERIVED and record.account in self._watches:
-            kind = derived_type(record.body)
-            apply = _APPLIERS.get(kind) if kind is not None else None
+            kind = kind_of(bodies.derived(record))
+            apply = self._appliers.get(kind) if kind is not None else None
             if apply is not None:
-                apply(self, record.account, record)
+                apply(record.account, record)
         return []
 
     def on_timer(self, now: datetime) -> list[Derived]:
@@ -282,14 +293,14 @@ class SupervisionCore:
         watch = self._watches.get(str(record.account))
         if watch is None:
             return  # not supervised: nothing to read from the body
-        body = record.body
+        body = bodies.message(record) or MessageBody()
         test_report = watch.plan.reset_by == "test_reports" and any(
-            is_periodic_test(e) for _, e in panel_events(record)
+            is_periodic_test(e) for e in body.events
         )
         self.observe(
             str(record.account),
-            body.get("receiver"),
-            body.get("line"),
+            body.receiver,
+            body.line,
             record.transport,
             heard,
             journal_seq=record.journal_seq,
@@ -306,14 +317,14 @@ class SupervisionCore:
 
     def _apply_fault(self, account: str, record: Record) -> None:
         watch = self._watches[account]
-        index = watch.index_of(record.body.get("path"))
+        index = watch.index_of(_path_of(record).path)
         if index is not None and not watch.paths[index].down:
             self._take_down(account, index, watch.paths[index], record)
 
     def _take_down(self, account: str, index: int, path: _Path, record: Record) -> None:
         path.down, path.scheduled, path.fault_seq = True, None, record.journal_seq
         path.restored_by = None
-        seen = parse_iso_time(record.body.get("last_seen"), zoned=True)
+        seen = parse_iso_time(_path_of(record).last_seen, zoned=True)
         if seen is not None and seen > path.last_seen:
             path.last_seen = seen
         if path.last_seen > record.received_at:  # heard again after the loss was concluded
@@ -326,7 +337,7 @@ class SupervisionCore:
 
     def _apply_path_restored(self, account: str, record: Record) -> None:
         watch = self._watches[account]
-        index = watch.index_of(record.body.get("path"))
+        index = watch.index_of(_path_of(record).path)
         if index is None or not watch.paths[index].down:
             return
         path = watch.paths[index]
@@ -517,11 +528,8 @@ _DESCRIPTIONS: Mapping[DerivedType, str] = MappingProxyType(
     }
 )
 
-_APPLIERS: Mapping[DerivedType, Callable[[SupervisionCore, str, Record], None]] = MappingProxyType(
-    {
-        DerivedType.SUPERVISION_LOST: SupervisionCore._apply_lost,
-        DerivedType.SUPERVISION_RESTORED: SupervisionCore._apply_restored,
-        DerivedType.PATH_FAULT: SupervisionCore._apply_fault,
-        DerivedType.PATH_RESTORED: SupervisionCore._apply_path_restored,
-    }
-)
+
+def _path_of(record: Record) -> PathBody:
+    """The typed body of a supervision record (``path``, ``last_seen``)."""
+    body = bodies.derived(record)
+    return body if isinstance(body, PathBody) else PathBody()

@@ -10,32 +10,22 @@ test from the command's receipt until ``until`` (exclusive): at ``until`` it is 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from alarmrx.journal.isotime import parse_iso_time
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import DerivedBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
-from alarmrx.rules.command_records import accepted_action
-from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.rules.command_records import accepted
+from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
+from alarmrx.rules.derived import body as derived_body
+from alarmrx.rules.standing import Standing, TestSession, standing_after
 
 MAX_DURATION = timedelta(days=7)
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    """One period of test mode. ``key`` is its ``test.started`` key."""
-
-    account: str
-    started_at: datetime
-    until: datetime
-    key: str
-    by_seq: int  # the command that started it
-
-    def covers(self, at: datetime) -> bool:
-        """True for a moment inside the session."""
-        return self.started_at <= at < self.until
+Session = TestSession  # one period of test mode (``standing.py``)
 
 
 class TestModeCore:
@@ -44,7 +34,7 @@ class TestModeCore:
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(self) -> None:
-        self._sessions: dict[str, Session] = {}
+        self._sessions: dict[str, Session] = {}  # the test part of ``standing.py``'s fold
         self._last_seq = 0
 
     def sessions(self) -> Mapping[str, Session]:
@@ -73,8 +63,8 @@ class TestModeCore:
 
     def on_timer(self, now: datetime) -> list[Derived]:
         """The sessions whose time is up end now."""
-        ended = [s for s in self._sessions.values() if s.until <= now]
-        return [self._end(session, now, reason="expired") for session in ended]
+        ended = [(a, s) for a, s in self._sessions.items() if s.until <= now]
+        return [self._end(account, session, now, reason="expired") for account, session in ended]
 
     def next_deadline(self) -> datetime | None:
         """The earliest end of a session."""
@@ -84,47 +74,42 @@ class TestModeCore:
         """Nothing to remember."""
 
     def _command(self, record: Record) -> list[Derived]:
-        body = record.body
-        if accepted_action(body) != "test_mode":
+        body = accepted(record)
+        if body is None or body.action != "test_mode":
             return []
         account = str(record.account)
-        if body.get("on") is True:
-            return [self._start(account, record)]
+        if body.on is True:
+            return [self._start(account, record, body.duration_s or 0.0)]
         session = self._sessions.get(account)
         if session is None:
             return []
-        return [self._end(session, record.received_at, reason="command", by=record.journal_seq)]
+        at = record.received_at
+        return [self._end(account, session, at, reason="command", by=record.journal_seq)]
 
-    def _start(self, account: str, record: Record) -> Derived:
-        duration = min(timedelta(seconds=float(record.body["duration_s"])), MAX_DURATION)
-        session = Session(
-            account=account,
-            started_at=record.received_at,
-            until=record.received_at + duration,
-            key=f"test.started|{account}|{record.journal_seq}",
-            by_seq=record.journal_seq,
-        )
-        self._sessions[account] = session
+    def _start(self, account: str, record: Record, duration_s: float) -> Derived:
+        duration = min(timedelta(seconds=duration_s), MAX_DURATION)
+        until = record.received_at + duration
         fields = {
-            "until": iso(session.until),
+            "until": iso(until),
             "duration_s": duration.total_seconds(),
             "command_seq": record.journal_seq,
         }
-        return Derived(
-            type=DerivedType.TEST_STARTED,
-            account=account,
-            at=session.started_at,
-            key=session.key,
-            description=f"Test mode until {iso(session.until)}",
-            refs=(record.journal_seq,),
-            test=True,
-            fields=MappingProxyType(fields),
+        return self._concluded(
+            Derived(
+                type=DerivedType.TEST_STARTED,
+                account=account,
+                at=record.received_at,
+                key=f"test.started|{account}|{record.journal_seq}",
+                description=f"Test mode until {iso(until)}",
+                refs=(record.journal_seq,),
+                test=True,
+                fields=MappingProxyType(fields),
+            )
         )
 
     def _end(
-        self, session: Session, at: datetime, *, reason: str, by: int | None = None
+        self, account: str, session: Session, at: datetime, *, reason: str, by: int | None = None
     ) -> Derived:
-        del self._sessions[session.account]
         fields: dict[str, Any] = {
             "reason": reason,
             "started": session.key,
@@ -132,36 +117,46 @@ class TestModeCore:
             "command_seq": by,
         }
         refs = (session.by_seq,) if by is None else (session.by_seq, by)
-        return Derived(
-            type=DerivedType.TEST_ENDED,
-            account=session.account,
-            at=at,
-            key=f"test.ended|{session.key}",
-            description=_ENDED[reason],
-            refs=refs,
-            test=False,
-            fields=MappingProxyType(fields),
+        return self._concluded(
+            Derived(
+                type=DerivedType.TEST_ENDED,
+                account=account,
+                at=at,
+                key=f"test.ended|{session.key}",
+                description=_ENDED[reason],
+                refs=refs,
+                test=False,
+                fields=MappingProxyType(fields),
+            )
         )
+
+    def _concluded(self, derived: Derived) -> Derived:
+        """Fold a start or an end concluded here, as its record will be folded."""
+        self._fold(
+            derived.account, derived.type, bodies.derived_of(derived_body(derived)), derived.at
+        )
+        return derived
 
     def _apply(self, record: Record) -> None:
         """A start or an end written by an earlier run."""
-        account, body = str(record.account), record.body
-        kind = derived_type(body)
-        if kind is DerivedType.TEST_ENDED:
-            current = self._sessions.get(account)
-            if current is not None and current.key == body.get("started"):
-                del self._sessions[account]
-        elif kind is DerivedType.TEST_STARTED:
-            until = parse_iso_time(body.get("until"))
-            if until is not None:
-                self._sessions[account] = Session(
-                    account=account,
-                    started_at=record.received_at,
-                    until=until,
-                    key=str(body.get("key")),
-                    by_seq=int(body.get("command_seq") or 0),
-                )
+        body = bodies.derived(record)
+        kind = kind_of(body)
+        if kind in _TEST_TYPES and body is not None:
+            self._fold(str(record.account), kind, body, record.received_at)
 
+    def _fold(
+        self, account: str, kind: DerivedType, body: DerivedBody | OtherDerived, at: datetime
+    ) -> None:
+        """One test record through ``standing.py``'s fold."""
+        before = Standing(session=self._sessions.get(account))
+        session = standing_after(before, kind, body, at, 0).session
+        if session is None:
+            self._sessions.pop(account, None)
+        else:
+            self._sessions[account] = session
+
+
+_TEST_TYPES = frozenset({DerivedType.TEST_STARTED, DerivedType.TEST_ENDED})
 
 _ENDED: Mapping[str, str] = MappingProxyType(
     {"expired": "Test mode ended: its time was up", "command": "Test mode ended by command"}

@@ -10,10 +10,11 @@ priority, whose ``text`` is the frame as received, so an operator reads it and a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import MessageBody
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.derived import Derived, DerivedType
 
@@ -29,10 +30,11 @@ class UnrecognisedCore:
         if record.journal_seq <= self._last_seq or record.kind is not RecordKind.MESSAGE:
             return []
         self._last_seq = record.journal_seq
-        found = record.body.get("unrecognised")
-        if not isinstance(found, Mapping) or record.account is None:
+        body = bodies.message(record)
+        found = body.unrecognised if body is not None else None
+        if body is None or found is None or record.account is None:
             return []
-        return [_raised(record, str(found.get("reason")), str(found.get("detail")))]
+        return [_raised(record, body, str(found.reason), str(found.detail))]
 
     def on_timer(self, now: datetime) -> list[Derived]:
         """Nothing is due by time."""
@@ -47,13 +49,12 @@ class UnrecognisedCore:
         """Nothing to remember."""
 
 
-def _raised(record: Record, reason: str, detail: str) -> Derived:
-    body = record.body
+def _raised(record: Record, body: MessageBody, reason: str, detail: str) -> Derived:
     fields = {
         "reason": reason,
         "detail": detail,
-        "token": body.get("token"),
-        "sequence": body.get("sequence"),
+        "token": body.token,
+        "sequence": body.sequence,
         "message_seq": record.journal_seq,
         # The frame as received, one character per byte (ISO 8859-1): what the operator reads.
         "text": record.raw.decode("latin-1"),

@@ -27,9 +27,11 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import AlarmVerified, CommandBody
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.command_records import accepted_action
-from alarmrx.rules.derived import Derived, DerivedType, derived_type, iso
+from alarmrx.rules.derived import Derived, DerivedType, iso
 from alarmrx.rules.events import StoredEvent, is_burglary_alarm, panel_events
 from alarmrx.rules.plans import VerificationPlan
 
@@ -70,9 +72,9 @@ def _alarm(record: Record, index: int, event: StoredEvent) -> Alarm:
     return Alarm(
         journal_seq=record.journal_seq,
         index=index,
-        zone=event.get("zone"),
-        area=event.get("area"),
-        code=str(event.get("code") or ""),
+        zone=event.zone,
+        area=event.area,
+        code=str(event.code or ""),
         at=record.received_at,
     )
 
@@ -99,7 +101,7 @@ class VerificationCore:
             return self._arrived(record)
         if record.kind is RecordKind.DERIVED:
             self._apply_verified(record)
-        elif record.kind is RecordKind.COMMAND and accepted_action(record.body) == "verify":
+        elif record.kind is RecordKind.COMMAND and accepted_action(record) == "verify":
             return self._by_command(record)
         return []
 
@@ -146,21 +148,23 @@ class VerificationCore:
         )
 
     def _by_command(self, record: Record) -> list[Derived]:
-        account, body = str(record.account), record.body
-        alarms = [a for a in self.alarms_of(account, body.get("journal_seq", -1)) if not a.verified]
+        account, body = str(record.account), bodies.command(record) or CommandBody()
+        seq = -1 if body.journal_seq is None else body.journal_seq
+        alarms = [a for a in self.alarms_of(account, seq) if not a.verified]
         if not alarms:
             return []
         for alarm in alarms:
             alarm.verified = True
-        by = str(body.get("by"))
-        extra = {"note": body.get("note"), "command_seq": record.journal_seq}
+        by = str(body.by)
+        extra = {"note": body.note, "command_seq": record.journal_seq}
         derived = _verified(account, alarms, record.received_at, by=by, extra=extra)
         return [replace(derived, refs=(*derived.refs, record.journal_seq))]
 
     def _apply_verified(self, record: Record) -> None:
-        if derived_type(record.body) is not DerivedType.ALARM_VERIFIED:
+        body = bodies.derived(record)
+        if not isinstance(body, AlarmVerified):
             return
-        named = {(a.get("journal_seq"), a.get("index")) for a in _named_alarms(record.body)}
+        named = {(a.get("journal_seq"), a.get("index")) for a in body.alarms}
         for alarm in self._alarms.get(str(record.account), ()):
             if (alarm.journal_seq, alarm.index) in named:
                 alarm.verified = True
@@ -178,11 +182,6 @@ def _partner(plan: VerificationPlan, kept: Iterable[Alarm], alarm: Alarm) -> Ala
 def _prune(kept: deque[Alarm], newest: datetime) -> None:
     while kept and (len(kept) > CAP or kept[0].at < newest - HORIZON):
         kept.popleft()
-
-
-def _named_alarms(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    alarms = body.get("alarms")
-    return [a for a in alarms if isinstance(a, Mapping)] if isinstance(alarms, list) else []
 
 
 def _verified(

@@ -1,18 +1,23 @@
 """Dispatch advice: the procedure, warning persons in sequence, red card, hold-up link, test
-mode; the card in the account state; the advice on published alarm events."""
+mode; the rule that concludes it for every alarm (a pure core, explicit times), journaled
+once whatever is replayed; and the advice as the publisher sends it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from tests.unit.builders import validator
-from tests.unit.rules.records import message, stored
+from tests.unit.rules.records import command, message, stored
 
 from alarmrx.config.card_model import CardSettings, ContactSettings, ProcedureSettings
-from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.journal.records import NewRecord, Record, RecordKind
 from alarmrx.mqtt.payloads import event_messages, state_payload
 from alarmrx.protocols.priority import Priority
-from alarmrx.rules.dispatch import advice, advisor
+from alarmrx.rules.derived import Derived, DerivedType, new_record
+from alarmrx.rules.dispatch import advice
+from alarmrx.rules.engine import RuleEngine
+from alarmrx.rules.plans import RulePlans
+from alarmrx.rules.standing import Standing
 from alarmrx.rules.state import StateBook
 
 T = datetime(2025, 3, 1, 12, tzinfo=UTC)
@@ -59,6 +64,10 @@ def book_with(*records: NewRecord) -> StateBook:
     return book
 
 
+def standing_with(*records: NewRecord) -> Standing:
+    return book_with(*records).accounts["1"].standing
+
+
 def red(since: datetime) -> NewRecord:
     return derived(
         "card.red",
@@ -90,7 +99,7 @@ def test_a_procedure_names_whom_to_call_and_which_services() -> None:
 
 
 def test_red_card_means_no_police_while_it_holds() -> None:
-    state = book_with(red(T)).accounts["1"]
+    state = standing_with(red(T))
     during = advice(CARD, state, Priority.INTRUSION, T + timedelta(days=89), test=False)
     assert (during["police"], during["reason"], during["card"]) == (False, "red card", "red")
     assert during["services"] == [] and len(during["call"]) == 3
@@ -101,7 +110,7 @@ def test_red_card_means_no_police_while_it_holds() -> None:
 
 def test_a_cleared_card_still_advises_events_published_late() -> None:
     cleared = derived("card.cleared", T + timedelta(days=90), card="none", previous="red")
-    state = book_with(red(T), cleared).accounts["1"]
+    state = standing_with(red(T), cleared)
     assert state.card is None
     late = advice(CARD, state, Priority.INTRUSION, T + timedelta(days=1), test=False)
     assert late["card"] == "red"
@@ -129,54 +138,165 @@ def test_temporary_changes_are_notes_while_they_last() -> None:
     note = derived(
         "card.temporary", T, note="Painters until 18:00", until=(T + timedelta(hours=6)).isoformat()
     )
-    state = book_with(note).accounts["1"]
+    state = standing_with(note)
     notes = advice(CARD, state, Priority.INTRUSION, T + timedelta(hours=1), test=False)["notes"]
     assert "Painters until 18:00" in notes
     later = advice(CARD, state, Priority.INTRUSION, T + timedelta(hours=7), test=False)
     assert "Painters until 18:00" not in later["notes"]
 
 
-def test_published_alarms_carry_the_advice_and_the_state_the_card() -> None:
-    book = book_with(red(T))
-    alarm = stored(
-        message(
-            "1",
-            {
-                "code": "BA",
-                "category": "alarm",
-                "zone": 3,
-                "area": None,
-                "description": "Burglary",
-                "user": None,
-                "text": None,
-                "qualifier": None,
-            },
-            when=T + timedelta(days=1),
-        ),
-        2,
-    )
-    restore = stored(
-        message(
-            "1",
-            {
-                "code": "BR",
-                "category": "restore",
-                "zone": 3,
-                "area": None,
-                "description": "",
-                "user": None,
-                "text": None,
-                "qualifier": None,
-            },
-        ),
-        3,
-    )
-    advise = advisor(CARD, book.accounts["1"])
-    (published,) = event_messages(alarm, "rx1", {}, advise)
+ALARM = {
+    "code": "BA",
+    "category": "alarm",
+    "zone": 3,
+    "area": 2,
+    "description": "Burglary",
+    "user": None,
+    "text": None,
+    "qualifier": None,
+}
+HOLDUP = {**ALARM, "code": "HA", "zone": 4, "description": "Hold-up"}
+RESTORE = {**ALARM, "code": "BR", "category": "restore", "description": ""}
+
+
+class Centre:
+    """The rule engine over a journal kept in a list: what it concludes is appended and
+    read back, as the runner does."""
+
+    def __init__(self, cards: dict[str, CardSettings] | None = None) -> None:
+        cards = {"1": CARD} if cards is None else cards
+        self.plans = RulePlans(accounts=frozenset(cards), cards=cards)
+        self.engine = RuleEngine(self.plans)
+        self.records: list[Record] = []
+
+    def append(self, new: NewRecord) -> Record:
+        record = stored(new, len(self.records) + 1)
+        self.records.append(record)
+        return record
+
+    def feed(self, new: NewRecord) -> list[Derived]:
+        """Fold ``new``; append what it concluded and what follows from that, and read it
+        all back (``RulesRunner._step``), until nothing more is concluded."""
+        pending = self.engine.fold(self.append(new))
+        out: list[Derived] = []
+        while pending:
+            out += pending
+            while pending:  # ``RulesRunner._flush``
+                for derived in (self.engine.flagged(d) for d in pending):
+                    record = self.append(new_record(derived))
+                    self.engine.recorded(derived, record.journal_seq)
+                pending = self.engine.follow_ups()
+                out += pending
+            unread = self.records[self.engine.position :]
+            pending = [d for r in unread for d in self.engine.fold(r)]
+        return out
+
+    def advice(self) -> list[Record]:
+        return [r for r in self.records if r.body.get("type") == DerivedType.DISPATCH_ADVICE]
+
+
+def test_every_alarm_event_gets_one_advice_naming_it() -> None:
+    centre = Centre()
+    centre.feed(message("1", ALARM, RESTORE, HOLDUP, when=T))
+    first, second = centre.advice()
+    assert [(r.body["alarm_seq"], r.body["index"]) for r in (first, second)] == [(1, 0), (1, 2)]
+    assert first.body["refs"] == [1] and first.received_at == T
+    assert (first.body["zone"], first.body["area"]) == (3, 2)
+    assert first.body["key"] == "dispatch.advice|1|1|0"
+    assert first.priority == Priority.INTRUSION and second.priority == Priority.HOLDUP
+    assert first.body["dispatch"] == advice(CARD, None, Priority.INTRUSION, T, test=False)
+    assert second.body["dispatch"]["reason"] == "no registered hold-up link"
+    assert centre.feed(message("1", RESTORE, when=T)) == []
+    # an account that is not configured (accepted by ``unknown_accounts``) is advised nothing
+    assert centre.feed(message("99", ALARM, when=T)) == []
+
+
+def test_the_advice_follows_the_red_card_the_rules_gave() -> None:
+    centre = Centre()
+    for minute in (0, 10):
+        at = T + timedelta(minutes=minute)
+        centre.feed(message("1", ALARM, when=at))
+        seq = centre.advice()[-1].body["alarm_seq"]
+        mark = {"journal_seq": seq, "police_alerted": True, "by": "op"}
+        centre.feed(command("1", at + timedelta(minutes=1), action="mark_false", **mark))
+    assert centre.engine.cards.standing("1").level == "yellow"
+    centre.feed(message("1", ALARM, when=T + timedelta(minutes=20)))
+    mark = {"journal_seq": centre.records[-2].journal_seq, "police_alerted": True, "by": "op"}
+    concluded = centre.feed(command("1", T + timedelta(minutes=21), action="mark_false", **mark))
+    assert DerivedType.CARD_RED in [d.type for d in concluded]
+    # the card is given at the command's receipt: an alarm right after it is advised under it
+    centre.feed(message("1", ALARM, when=T + timedelta(minutes=21, seconds=1)))
+    late = centre.advice()[-1].body["dispatch"]
+    assert (late["card"], late["police"], late["reason"]) == ("red", False, "red card")
+    cards = [r.body["dispatch"]["card"] for r in centre.advice()]
+    assert cards == ["none", "none", "yellow", "red"]
+
+
+def test_an_account_in_test_is_advised_to_dispatch_nothing() -> None:
+    centre = Centre()
+    centre.feed(command("1", T, action="test_mode", on=True, duration_s=600))
+    centre.feed(message("1", ALARM, when=T + timedelta(minutes=5)))
+    centre.feed(message("1", ALARM, when=T + timedelta(minutes=10)))  # the session is over
+    during, after = centre.advice()
+    assert (during.body["dispatch"]["reason"], during.body["test"]) == ("test mode", True)
+    assert (after.body["dispatch"]["reason"], after.body["test"]) == ("procedure", False)
+
+
+def test_a_verified_alarm_is_advised_once_journaled() -> None:
+    centre = Centre()
+    centre.feed(command("1", T, action="verify", journal_seq=1, by="operator"))
+    assert centre.advice() == []  # record 1 holds no alarm: nothing verified, nothing advised
+    centre.feed(message("1", ALARM, when=T))
+    verify = {"journal_seq": 2, "by": "operator"}
+    concluded = centre.feed(command("1", T, action="verify", **verify))
+    verified = [d for d in concluded if d.type is DerivedType.ALARM_VERIFIED]
+    assert len(verified) == 1
+    advised = centre.advice()[-1]
+    verified_record = next(r for r in centre.records if r.body.get("type") == "alarm.verified")
+    assert advised.body["refs"] == [verified_record.journal_seq]
+    assert advised.body["alarm_seq"] == verified_record.journal_seq
+
+
+def test_a_replay_never_advises_twice() -> None:
+    centre = Centre()
+    centre.feed(message("1", ALARM, when=T))
+    centre.feed(message("1", HOLDUP, when=T + timedelta(seconds=1)))
+    assert len(centre.advice()) == 2
+    # a restart whose cursor was not saved: every record after it is folded again, and what
+    # it concludes is held back until the journal shows it already holds it
+    fresh = RuleEngine(centre.plans)
+    for record in centre.records:
+        for derived in fresh.fold(record):
+            fresh.hold(derived)
+    assert fresh.release() == []
+    # a journal where the advice of the second alarm was lost in a crash: made once, again
+    lost = [r for r in centre.records if r.journal_seq != centre.advice()[-1].journal_seq]
+    again = RuleEngine(centre.plans)
+    for record in lost:
+        for derived in again.fold(record):
+            again.hold(derived)
+    (made,) = again.release()
+    assert made.key == centre.advice()[-1].body["key"]
+
+
+def test_the_publisher_sends_the_advice_as_journaled() -> None:
+    centre = Centre()
+    centre.feed(red(T))
+    centre.feed(message("1", ALARM, when=T + timedelta(days=1)))
+    alarm = centre.records[1]
+    (published,) = event_messages(alarm, "rx1", {"3": "Hall"})
     validator("event").validate(published.payload)
-    assert published.payload["dispatch"]["reason"] == "red card"
-    (other,) = event_messages(restore, "rx1", {}, advise)
-    assert other.payload["dispatch"] is None
+    assert (published.payload["dispatch"], published.payload["alarm_id"]) == (None, None)
+    (advised,) = centre.advice()
+    (sent,) = event_messages(advised, "rx1", {"3": "Hall"})
+    validator("event").validate(sent.payload)
+    assert sent.payload["type"] == "dispatch.advice"
+    assert sent.payload["alarm_id"] == published.payload["id"] == "rx1:2:0"
+    assert sent.payload["dispatch"] == advised.body["dispatch"]
+    assert sent.payload["dispatch"]["reason"] == "red card"
+    assert (sent.payload["priority"], sent.payload["zone_name"]) == ("intrusion", "Hall")
+    assert sent.payload["refs"] == [alarm.journal_seq]
+    book = book_with(red(T))
     state = state_payload(book.accounts["1"], "rx1", None, {})
     validator("state").validate(state)
     assert state["card"]["level"] == "red" and state["temporary_changes"] == []

@@ -10,10 +10,14 @@ import pytest
 from tests.unit.builders import RECEIVER_ID, derived, message, sia
 
 from alarmrx.config import AccountSettings, ZoneSettings
+from alarmrx.config.card_model import CardSettings
 from alarmrx.journal.journal import Journal
 from alarmrx.mqtt.discovery import Discovery
 from alarmrx.mqtt.outbox import CURSOR, Outbox
 from alarmrx.mqtt.topics import Topics
+from alarmrx.rules.derived import new_record
+from alarmrx.rules.dispatch import DispatchCore
+from alarmrx.rules.standing import NOTHING
 
 TOPICS = Topics("alarmrx", RECEIVER_ID)
 HALL = ZoneSettings(zone=5, name="Hall")
@@ -161,3 +165,30 @@ async def test_anchor_records_are_published_retained(journal: Journal) -> None:
     body = json.loads(anchor.payload)
     assert (body["head_seq"], body["head_hash"]) == (head.journal_seq, head.hash)
     assert body["journal_seq"] == anchored.journal_seq
+
+
+async def test_the_advice_is_published_as_journaled_behind_its_alarm(journal: Journal) -> None:
+    """The publisher may be ahead of the rules: the alarm goes out at once with no advice of
+    its own; the advice follows once the rules journaled it, as they journaled it, whatever
+    card the publisher's configuration holds by then."""
+    card = CardSettings(holdup_link=True)  # as the rules had it; the publisher's is older
+    accounts = {"1234": AccountSettings(account="1234", zones=(HALL,), card=CardSettings())}
+    outbox = Outbox(journal, topics=TOPICS, accounts=accounts)
+    await outbox.restore()
+    alarm = await journal.append(message("1234", sia("HA", "alarm", zone=5)))
+    first = outbox.plan(await outbox.window())
+    (sent,) = [json.loads(m.payload) for m in first.messages if "/events/" in m.topic]
+    assert (sent["type"], sent["dispatch"], sent["alarm_id"]) == ("panel", None, None)
+    await outbox.commit(first)
+
+    rules = DispatchCore(
+        {"1234": card}, frozenset({"1234"}), lambda account: NOTHING, lambda account, at: False
+    )
+    (stored_alarm,) = await journal.read_after(alarm.journal_seq - 1, limit=1)
+    (advice,) = rules.handle(stored_alarm)
+    await journal.append(new_record(advice))
+    second = outbox.plan(await outbox.window())
+    (advised,) = [json.loads(m.payload) for m in second.messages if "/events/" in m.topic]
+    assert advised["type"] == "dispatch.advice" and advised["alarm_id"] == sent["id"]
+    assert advised["dispatch"] == dict(advice.fields)["dispatch"]
+    assert (advised["dispatch"]["police"], advised["priority"]) == (True, "holdup")

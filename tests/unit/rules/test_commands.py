@@ -6,12 +6,16 @@ import json
 
 import pytest
 
+from alarmrx.rules.cards import parse_request
 from alarmrx.rules.commands import (
+    MAX_NOTE,
     CommandRefused,
     TestMode,
     Verify,
+    account_field,
     command_body,
     parse_command,
+    text_field,
 )
 
 
@@ -68,3 +72,42 @@ def test_body_records_outcome_and_request_and_is_json() -> None:
     assert refused["accepted"] is False and refused["error"] == "why"
     assert refused["action"] == "test_mode" and "repr" in refused["request"]
     json.dumps(refused, allow_nan=False)
+
+
+SAMPLES = {
+    "verify": {"action": "verify", "account": "1", "journal_seq": 1, "by": "operator"},
+    "alerted": {"action": "alerted", "account": "1"},
+    "mark_false": {
+        "action": "mark_false",
+        "account": "1",
+        "journal_seq": 1,
+        "police_alerted": True,
+        "by": "op",
+    },
+    "close_alarm": {"action": "close_alarm", "account": "1", "journal_seq": 1},
+}
+
+
+@pytest.mark.parametrize("action", sorted(SAMPLES))
+def test_every_action_reads_its_text_fields_the_same_way(action: str) -> None:
+    sample = SAMPLES[action]
+    assert parse_request({**sample, "note": ""}).note is None
+    assert parse_request({**sample, "note": None}).note is None
+    assert parse_request({**sample, "note": "n" * MAX_NOTE}).note == "n" * MAX_NOTE
+    for bad in ("n" * (MAX_NOTE + 1), 5, ["x"]):
+        with pytest.raises(CommandRefused, match=rf"^note must be text of 1 to {MAX_NOTE} "):
+            parse_request({**sample, "note": bad})
+    with pytest.raises(CommandRefused, match=r"^account must not be empty$"):
+        parse_request({**sample, "account": ""})
+    with pytest.raises(CommandRefused, match=rf"^account must be text of 1 to {MAX_NOTE} "):
+        parse_request({**sample, "account": 1234})
+
+
+def test_a_required_text_field_must_be_there() -> None:
+    cmd = {"action": "cancel", "account": "1", "journal_seq": 1}
+    assert text_field({}, "note") is None
+    with pytest.raises(CommandRefused, match=r"^id_code must be text"):
+        parse_request(cmd)
+    with pytest.raises(CommandRefused, match=r"^id_code must not be empty$"):
+        parse_request({**cmd, "id_code": ""})
+    assert account_field({"account": "0042"}) == "0042"  # verbatim, never a number

@@ -1,0 +1,461 @@
+"""Typed views of record bodies: msgspec Structs read from ``Record.body``.
+
+The journal stores a body as JSON (``canonical.py``; the hash chain covers those bytes) and
+hands it over as a dict; these Structs are a typed *view* of that dict, built with
+``msgspec.convert``, and change nothing that is stored. A field a body lacks takes its
+default, a field the view does not name is ignored, so journals written by earlier versions
+read as they are. ``view(record)`` builds the view once per record and keeps it with the
+record (``Record.typed``), so the publisher and every rule reading the same record decode it
+once.
+
+- MESSAGE: ``MessageBody`` (``receiver/body.py`` writes it), its ``events`` ``EventBody``;
+- DERIVED: one Struct per derived type, a tagged union on ``type`` (``DerivedBody`` and its
+  subclasses; a type this version does not know reads as ``OtherDerived``);
+- COMMAND: ``CommandBody`` (``rules/commands.py``, ``rules/cards.py``, ``rules/auth.py``);
+- ANCHOR: ``AnchorBody``; CHECKPOINT: ``CheckpointBody``; REJECTED: ``RejectedBody``.
+
+A body that does not fit its view (never one the daemon wrote) keeps every field that does,
+so one odd value never hides the rest of the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+from alarmrx.journal.records import Record, RecordKind
+
+Label = int | str | None  # a zone, area or user: a number, or text verbatim
+
+
+class _Body(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A typed view of a stored body (JSON data holds no cycles: not tracked by the GC)."""
+
+
+class EventBody(_Body, frozen=True, kw_only=True):
+    """One event of a MESSAGE body (``receiver/body.py``, ``event_body``)."""
+
+    code: str | None = None
+    category: str | None = None
+    description: str | None = None
+    address: str | None = None
+    zone: Label = None
+    area: Label = None
+    user: Label = None
+    text: str | None = None
+    qualifier: int | None = None
+    peripheral: str | None = None
+    time: str | None = None
+    date: str | None = None
+    old: bool = False
+    verified: bool | None = None  # never written by the receiver; read by the publisher
+
+    @property
+    def contact_id(self) -> bool:
+        """A Contact ID event (it has a qualifier)."""
+        return self.qualifier is not None
+
+
+class XDataBody(_Body, frozen=True, kw_only=True, omit_defaults=True):
+    """One ``[x…]`` block; ``encoding`` only when its text was not plain ASCII."""
+
+    letter: str | None = None
+    value: str | None = None
+    encoding: str | None = None
+
+
+class UnrecognisedBody(_Body, frozen=True, kw_only=True):
+    """Why a frame accepted without being understood was not."""
+
+    reason: str | None = None
+    detail: str | None = None
+
+
+class _Frame(_Body, frozen=True, kw_only=True):
+    """What an event on ``events/{account}`` takes from its record's body besides its own
+    fields: the frame's (a derived body holds them when it is about a frame)."""
+
+    token: str | None = None
+    encrypted: bool = False
+    sequence: str | None = None
+    receiver: str | None = None
+    line: str | None = None
+    panel_time: str | None = None
+    xdata: tuple[XDataBody, ...] = ()
+    test: bool | None = None  # a MESSAGE: written by earlier versions' receivers in test mode
+    verified: bool | None = None
+    link: str | None = None  # a link hint (``rules/state.py``)
+
+
+class MessageBody(_Frame, frozen=True, kw_only=True):
+    """A MESSAGE body: the decoded frame (``receiver/body.py``, ``message_body``)."""
+
+    header_account: str | None = None
+    data_account: str | None = None
+    events: tuple[EventBody, ...] = ()
+    quirks: tuple[str, ...] = ()
+    clock: dict[str, Any] | None = None
+    unrecognised: UnrecognisedBody | None = None
+
+
+class _DerivedFields(_Frame, frozen=True, kw_only=True):
+    """What every DERIVED body holds (``rules/derived.py``, ``body``)."""
+
+    key: str | None = None
+    code: str | None = None
+    category: str | None = None
+    description: str | None = None
+    address: str | None = None
+    zone: Label = None
+    area: Label = None
+    user: Label = None
+    text: str | None = None
+    qualifier: int | None = None
+    refs: tuple[int, ...] = ()
+    command_seq: int | None = None
+
+
+class DerivedBody(_DerivedFields, frozen=True, kw_only=True, tag_field="type"):
+    """A DERIVED body of a type this version writes; ``type`` is its tag."""
+
+    @property
+    def type(self) -> str:
+        """The derived type, as stored."""
+        tag = self.__struct_config__.tag
+        return tag if isinstance(tag, str) else ""
+
+
+class PathBody(DerivedBody, frozen=True, kw_only=True):
+    """A supervision conclusion about one path (``path``) or the account."""
+
+    path: int | str | None = None
+    last_seen: str | None = None
+
+
+class SupervisionLost(PathBody, frozen=True, kw_only=True, tag="supervision.lost"):
+    """Nothing heard from the account for too long."""
+
+
+class SupervisionRestored(PathBody, frozen=True, kw_only=True, tag="supervision.restored"):
+    """The account was heard again."""
+
+
+class PathFault(PathBody, frozen=True, kw_only=True, tag="supervision.path_fault"):
+    """One path of a dual-path account went silent."""
+
+
+class PathRestored(PathBody, frozen=True, kw_only=True, tag="supervision.path_restored"):
+    """The path was heard again."""
+
+
+class AlarmVerified(DerivedBody, frozen=True, kw_only=True, tag="alarm.verified"):
+    """Burglary alarms verified (``alarms``: ``{journal_seq, index, …}``)."""
+
+    alarms: tuple[dict[str, Any], ...] = ()
+
+
+class TestStarted(DerivedBody, frozen=True, kw_only=True, tag="test.started"):
+    """Test mode until ``until``."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    until: str | None = None
+    duration_s: float | None = None
+
+
+class TestEnded(DerivedBody, frozen=True, kw_only=True, tag="test.ended"):
+    """The session ``started`` (its key) ended."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    started: str | None = None
+    reason: str | None = None
+    until: str | None = None
+
+
+class OnAlarmBody(DerivedBody, frozen=True, kw_only=True):
+    """A conclusion about the alarm(s) of record ``alarm_seq`` (``index``: one event of it;
+    None: every one)."""
+
+    alarm_seq: int | None = None
+    index: int | None = None
+
+
+class AlarmCancelled(OnAlarmBody, frozen=True, kw_only=True, tag="alarm.cancelled"):
+    """A contact cancelled the alarm(s) of record ``alarm_seq``."""
+
+
+class AlarmFalse(OnAlarmBody, frozen=True, kw_only=True, tag="alarm.false"):
+    """An operator marked the alarm of record ``alarm_seq`` false."""
+
+
+class AlarmClosed(OnAlarmBody, frozen=True, kw_only=True, tag="alarm.closed"):
+    """An operator closed the alarm(s) of record ``alarm_seq``."""
+
+
+class AlarmExpired(OnAlarmBody, frozen=True, kw_only=True, tag="alarm.expired"):
+    """An open alarm aged out or was pushed out."""
+
+
+class DispatchAdvice(OnAlarmBody, frozen=True, kw_only=True, tag="dispatch.advice"):
+    """The advice (``dispatch``) for the alarm event ``alarm_seq``/``index``."""
+
+    dispatch: dict[str, Any] | None = None
+
+
+class CardBody(DerivedBody, frozen=True, kw_only=True):
+    """A card change: given (``card``, ``since``, ``until``), cleared (``ends``), or a
+    temporary change (``note``, ``until``)."""
+
+    card: str | None = None
+    since: str | None = None
+    until: str | None = None
+    ends: str | None = None
+    note: str | None = None
+
+
+class CardYellow(CardBody, frozen=True, kw_only=True, tag="card.yellow"):
+    """A yellow card was given."""
+
+
+class CardRed(CardBody, frozen=True, kw_only=True, tag="card.red"):
+    """A red card was given."""
+
+
+class CardCleared(CardBody, frozen=True, kw_only=True, tag="card.cleared"):
+    """The card ``ends`` names has expired."""
+
+
+class CardTemporary(CardBody, frozen=True, kw_only=True, tag="card.temporary"):
+    """A temporary change ``note`` until ``until``."""
+
+
+class LateToArm(DerivedBody, frozen=True, kw_only=True, tag="schedule.late_to_arm"):
+    """Not armed by the closing time."""
+
+
+class UnexpectedDisarm(DerivedBody, frozen=True, kw_only=True, tag="schedule.unexpected_disarm"):
+    """Disarmed outside the open periods."""
+
+
+class NotArmedEvening(DerivedBody, frozen=True, kw_only=True, tag="schedule.not_armed_evening"):
+    """Not armed in the evening window."""
+
+
+class Overtime(DerivedBody, frozen=True, kw_only=True, tag="schedule.overtime"):
+    """The premises stay open until ``until``."""
+
+    until: str | None = None
+
+
+class RearmMissing(DerivedBody, frozen=True, kw_only=True, tag="rearm.missing"):
+    """Not armed again after an alarm."""
+
+
+class PayloadUnrecognised(DerivedBody, frozen=True, kw_only=True, tag="payload.unrecognised"):
+    """A frame acknowledged but not understood (``text``: the frame as received)."""
+
+    message_seq: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+class OtherDerived(_DerivedFields, frozen=True, kw_only=True):
+    """A derived body of a type this version does not know (or without one)."""
+
+    type: str | None = None
+
+
+AnyDerived = (
+    SupervisionLost
+    | SupervisionRestored
+    | PathFault
+    | PathRestored
+    | AlarmVerified
+    | TestStarted
+    | TestEnded
+    | AlarmCancelled
+    | AlarmFalse
+    | AlarmClosed
+    | AlarmExpired
+    | DispatchAdvice
+    | CardYellow
+    | CardRed
+    | CardCleared
+    | CardTemporary
+    | LateToArm
+    | UnexpectedDisarm
+    | NotArmedEvening
+    | Overtime
+    | RearmMissing
+    | PayloadUnrecognised
+)
+
+
+class CommandBody(_Body, frozen=True, kw_only=True):
+    """A COMMAND body: the action, its outcome, the typed fields of the actions and the
+    request as sent (``rules/commands.py``, ``command_body``; ``rules/cards.py``;
+    ``rules/auth.py``)."""
+
+    action: str | None = None
+    accepted: bool = False
+    error: str | None = None
+    request: Any = None
+    journal_seq: int | None = None
+    id_code: str | None = None
+    by: str | None = None
+    note: str | None = None
+    who: str | None = None
+    at: str | None = None
+    on: bool | None = None
+    duration_s: float | None = None
+    until: str | None = None
+    police_alerted: bool | None = None
+    auth: str | None = None
+    source: str | None = None
+    pin_hash: str | None = None
+    replaces: str | None = None
+
+    @property
+    def accepted_action(self) -> str | None:
+        """The action of an accepted command; None for a refused one."""
+        return self.action if self.accepted is True else None
+
+
+class AnchorBody(_Body, frozen=True, kw_only=True):
+    """An ANCHOR body (``evidence/anchor.py``)."""
+
+    head_seq: int | None = None
+    head_hash: str | None = None
+    at: str | None = None
+
+
+class CheckpointBody(_Body, frozen=True, kw_only=True):
+    """A CHECKPOINT body (``journal/prune.py``)."""
+
+    pruned_through_seq: int | None = None
+    pruned_through_hash: str | None = None
+    pruned_records: int | None = None
+    before: str | None = None
+
+
+class RejectedBody(_Body, frozen=True, kw_only=True):
+    """A REJECTED body (a sampled rejected frame)."""
+
+    reason: str | None = None
+    detail: str | None = None
+    token: str | None = None
+    sequence: str | None = None
+
+
+Body = (
+    MessageBody
+    | AnyDerived
+    | OtherDerived
+    | CommandBody
+    | AnchorBody
+    | CheckpointBody
+    | RejectedBody
+)
+
+_VIEWS: Mapping[RecordKind, Any] = {
+    RecordKind.MESSAGE: MessageBody,
+    RecordKind.DERIVED: AnyDerived,
+    RecordKind.COMMAND: CommandBody,
+    RecordKind.ANCHOR: AnchorBody,
+    RecordKind.CHECKPOINT: CheckpointBody,
+    RecordKind.REJECTED: RejectedBody,
+}
+
+T = TypeVar("T")
+
+
+def _convert(body: Mapping[str, Any], shape: Any) -> Any:
+    try:
+        return msgspec.convert(body, shape, strict=False)
+    except msgspec.ValidationError:
+        return _tolerant(body, shape)
+
+
+def _tolerant(body: Mapping[str, Any], shape: Any) -> Any:
+    """The view of the fields that fit, one by one (events one by one); a derived body
+    whose type is unknown reads as ``OtherDerived``."""
+    if shape is AnyDerived:
+        try:
+            msgspec.convert({"type": body.get("type")}, AnyDerived)
+        except msgspec.ValidationError:
+            return _convert(body, OtherDerived)
+    kept: dict[str, Any] = {"type": body["type"]} if shape is AnyDerived else {}
+    for name, value in body.items():
+        fitting = value
+        if name == "events" and isinstance(value, list):
+            fitting = [e for e in value if _fits({"events": [e]}, shape)]
+        if _fits({**kept, name: fitting}, shape):
+            kept[name] = fitting
+    return msgspec.convert(kept, shape, strict=False)
+
+
+def _fits(body: Mapping[str, Any], shape: Any) -> bool:
+    try:
+        msgspec.convert(body, shape, strict=False)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def view(record: Record) -> Body:
+    """The typed view of ``record.body``, built once per record."""
+    typed = record.typed
+    if typed is None:
+        typed = _convert(record.body, _VIEWS[record.kind])
+        object.__setattr__(record, "typed", typed)  # a cache beside the frozen fields
+    return typed  # type: ignore[no-any-return]
+
+
+def _as(record: Record, kind: RecordKind, shape: type[T]) -> T | None:
+    if record.kind is not kind:
+        return None
+    typed = view(record)
+    return typed if isinstance(typed, shape) else None
+
+
+def command_of(body: Mapping[str, Any]) -> CommandBody:
+    """The typed view of a COMMAND body not read from the journal (one just appended)."""
+    typed: CommandBody = _convert(body, CommandBody)
+    return typed
+
+
+def derived_of(body: Mapping[str, Any]) -> DerivedBody | OtherDerived:
+    """The typed view of a derived body not read from the journal (a rule's own
+    conclusion, ``rules/derived.py``'s ``body``)."""
+    typed = _convert(body, AnyDerived)
+    return typed if isinstance(typed, DerivedBody) else _convert(body, OtherDerived)
+
+
+def message(record: Record) -> MessageBody | None:
+    """The MESSAGE body of ``record``; None for another kind. (Every record the publisher
+    and the rules read goes through here: the cached view first, no generic path.)"""
+    if record.kind is not RecordKind.MESSAGE:
+        return None
+    typed = record.typed if record.typed is not None else view(record)
+    return typed if type(typed) is MessageBody else None
+
+
+def derived(record: Record) -> DerivedBody | OtherDerived | None:
+    """The DERIVED body of ``record``; None for another kind."""
+    if record.kind is not RecordKind.DERIVED:
+        return None
+    typed = view(record)
+    return typed if isinstance(typed, DerivedBody | OtherDerived) else None
+
+
+def command(record: Record) -> CommandBody | None:
+    """The COMMAND body of ``record``; None for another kind."""
+    return _as(record, RecordKind.COMMAND, CommandBody)
+
+
+def anchor(record: Record) -> AnchorBody | None:
+    """The ANCHOR body of ``record``; None for another kind."""
+    return _as(record, RecordKind.ANCHOR, AnchorBody)
