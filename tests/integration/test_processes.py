@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.daemon import Daemon, exchange_tcp, frame, read_reply, write_config
@@ -309,21 +310,21 @@ async def test_test_mode_needs_no_word_from_the_rules_to_the_workers(
             finally:
                 os.kill(consumers, signal.SIGCONT)
 
-            def alarms(s: Subscriber) -> dict[str, dict[str, object]]:
-                return {
-                    str(e["account"]): e
-                    for e in s.json(topic)
-                    if e.get("type") == "panel" and e.get("code") == "BA"
-                }
+            def alarms(s: Subscriber, kind: str) -> dict[str, dict[str, Any]]:
+                return {str(e["account"]): e for e in s.json(topic) if e.get("type") == kind}
 
-            await sub.wait_until(lambda s: len(alarms(s)) == 2, within_s=30)
-            in_test, other = alarms(sub)["5678"], alarms(sub)["1234"]
-            assert in_test["test"] is True
-            advice = in_test["dispatch"]
-            assert isinstance(advice, dict)
-            assert (advice["call"], advice["reason"]) == ([], "test mode")
-            assert other["test"] is False
-            assert other["dispatch"]["reason"] != "test mode"  # type: ignore[index]
+            def seen(s: Subscriber) -> bool:
+                return len(alarms(s, "panel")) == len(alarms(s, "dispatch.advice")) == 2
+
+            await sub.wait_until(seen, within_s=30)
+            panel, advised = alarms(sub, "panel"), alarms(sub, "dispatch.advice")
+            assert (panel["5678"]["test"], panel["1234"]["test"]) == (True, False)
+            assert advised["5678"]["alarm_id"] == panel["5678"]["id"]
+            assert (advised["5678"]["dispatch"]["call"], advised["5678"]["dispatch"]["reason"]) == (
+                [],
+                "test mode",
+            )
+            assert advised["1234"]["dispatch"]["reason"] != "test mode"
             assert daemon.terminate() == 0
     bodies = [r.body for r in query(tmp_path / "journal.db") if r.kind is RecordKind.MESSAGE]
     assert len(bodies) == 2 and all("test" not in body for body in bodies)

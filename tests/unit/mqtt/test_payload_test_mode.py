@@ -1,6 +1,6 @@
-"""An event's ``test`` field and its dispatch advice, learnt from the rules' ``test.started``
-and ``test.ended`` records (the receiver writes no flag): an alarm of an account in test
-calls nobody."""
+"""An event's ``test`` field, learnt from the rules' ``test.started`` and ``test.ended``
+records (the receiver writes no flag). That an alarm in test calls nobody is the rules'
+conclusion (``dispatch.advice``, tests/unit/cards/test_dispatch.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from tests.unit.rules.records import Stream, at, burglary, command, message
 from alarmrx.journal.records import Record
 from alarmrx.mqtt.payloads import event_messages
 from alarmrx.rules.derived import new_record
-from alarmrx.rules.dispatch import advisor
 from alarmrx.rules.state import StateBook, in_test_at
 from alarmrx.rules.testmode import TestModeCore
 
@@ -40,7 +39,7 @@ class Journal:
 
     def payload(self, record: Record) -> dict[str, object]:
         state = self.book.accounts.get(record.account)
-        (out,) = event_messages(record, RECEIVER_ID, {}, advisor(None, state), state)
+        (out,) = event_messages(record, RECEIVER_ID, {}, state)
         return out.payload
 
 
@@ -56,7 +55,7 @@ def alarm(seconds: float) -> object:
     return message("1", burglary(5), when=at(seconds))
 
 
-def test_an_alarm_in_test_is_flagged_and_calls_nobody() -> None:
+def test_an_alarm_in_test_is_flagged() -> None:
     journal = Journal()
     before = journal.add(alarm(-1))
     journal.add(on(0, 600))
@@ -64,10 +63,7 @@ def test_an_alarm_in_test_is_flagged_and_calls_nobody() -> None:
     journal.fold()
     assert journal.payload(before)["test"] is False
     assert journal.payload(during)["test"] is True
-    advice = journal.payload(during)["dispatch"]
-    assert isinstance(advice, dict)
-    assert (advice["call"], advice["services"], advice["reason"]) == ([], [], "test mode")
-    assert journal.payload(before)["dispatch"]["reason"] != "test mode"  # type: ignore[index]
+    assert journal.payload(during)["dispatch"] is None  # the advice is its own event
     assert journal.book.accounts["1"].test is True
 
 
