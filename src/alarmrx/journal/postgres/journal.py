@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Self
@@ -25,7 +27,7 @@ from alarmrx.journal.postgres.horizon import Horizon
 from alarmrx.journal.postgres.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.postgres.schema import SCHEMA, SEQUENCE, check_version
 from alarmrx.journal.postgres.writer import Conn, PgWriter, connect
-from alarmrx.journal.records import AppendResult, NewRecord, Record
+from alarmrx.journal.records import AppendResult, NewRecord, Record, RecordKind
 from alarmrx.journal.writer import AppendRequest, CursorRequest, Outcome, Waiter
 
 log = structlog.get_logger("alarmrx.journal")
@@ -155,7 +157,7 @@ class PostgresJournal:
         for record in records:
             if record.received_at.tzinfo is None:
                 raise InvalidRecordError("received_at must carry a time zone")
-        self._writer.submit(AppendRequest(tuple(records), waiter))
+        self._writer.submit(AppendRequest(tuple(conclusion_keyed(r) for r in records), waiter))
 
     async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]:
         """Up to ``limit`` records with a ``journal_seq`` above the given one and up to the
@@ -267,6 +269,18 @@ class PostgresJournal:
             metrics.observe_commit(outcome.seconds, outcome.served)
         for kind in outcome.kinds:
             metrics.record_appended(kind)
+
+
+def conclusion_keyed(record: NewRecord) -> NewRecord:
+    """A DERIVED record with the rule's idempotent ``key`` in its body gets a dedupe key
+    made from it, so the same conclusion appended by two nodes' rules (the one that died,
+    the one that took over) is one record across chains, the second counted as a repeat
+    (docs/journal.md, "Several nodes")."""
+    key = record.body.get("key") if record.kind is RecordKind.DERIVED else None
+    if record.dedupe_key is not None or not isinstance(key, str):
+        return record
+    digest = hashlib.sha256(f"derived|{key}".encode()).digest()
+    return dataclasses.replace(record, dedupe_key=digest)
 
 
 def _resolve(waiter: Waiter, result: Any, *, failed: bool) -> None:
