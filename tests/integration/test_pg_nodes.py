@@ -302,3 +302,23 @@ def test_a_node_without_its_database_acks_nothing_and_comes_back(
     assert [r["chain_seq"] for r in messages] == [1, 2]
     done = journal(config, "verify")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_node_started_without_its_database_waits_for_it(
+    tmp_path: Path, own_postgres: PostgreSQL
+) -> None:
+    db = own_postgres.create_database()
+    config = node_config(tmp_path / "rx1", db, "rx1", None)
+    migrate(config)
+    own_postgres.stop("fast")
+    with Daemon(config) as daemon:
+        node = Node("rx1", daemon)
+        status, body = node.readyz()
+        assert status == 503 and body.startswith("journal: postgresql unreachable"), body
+        data = frame("1234", "#1234|Nri1/BA01", sequence=1)
+        assert exchange_udp(node.port, data, timeout=3.0) == b""
+        own_postgres.start()
+        wait_until(lambda: node.readyz()[0] == 200, 30, "/readyz 200 once the database is up")
+        assert acked(exchange_udp(node.port, data))
+        wait_until(node.active, TAKEOVER_S * 3, "consumers active once the database is up")
+    assert [r["chain_seq"] for r in records(config) if r["kind"] == "message"] == [1]

@@ -83,7 +83,9 @@ class ClusterConsumers(ConsumersDaemon):
 
     async def _open_journal(self) -> Journal | RemoteJournal:
         # ``PostgresJournal`` has the interface ``Daemon``'s parts use (docs/journal.md).
-        return await open_journal(self.settings, self._runtime, role="consumers")  # type: ignore[return-value]
+        return await open_journal(  # type: ignore[return-value]
+            self.settings, self._runtime, role="consumers", metrics=self.metrics
+        )
 
     # -- the lock ------------------------------------------------------------------------
 

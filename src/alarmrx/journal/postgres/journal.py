@@ -86,9 +86,12 @@ class PostgresJournal:
         dedupe_window_s: float = 120.0,
         metrics: JournalMetrics | None = None,
         poll_s: float = POLL_S,
+        reachable: bool = True,
     ) -> Self:
         """Connect, check the schema and this node's chain head (``chain`` is the node's
-        ``receiver.id``), and find the read horizon."""
+        ``receiver.id``), and find the read horizon. With ``reachable=False`` a database
+        that cannot be reached now is no error: the journal opens unhealthy and the first
+        batch (or read) connects; a schema it refuses still is."""
         journal = cls(
             conninfo,
             chain=chain,
@@ -99,16 +102,23 @@ class PostgresJournal:
         try:
             await journal._writer.connect()
             await journal._refresh()
-        except (psycopg.Error, JournalError) as err:
-            await journal._writer.stop()
-            await journal._drop_reader()
-            if isinstance(err, JournalError):
-                raise
-            raise JournalError(f"cannot open the PostgreSQL journal: {err}") from err
+        except (psycopg.Error, OSError, JournalError) as err:
+            unreachable = not isinstance(err, JournalError) or isinstance(err, JournalReadError)
+            if reachable or not unreachable:
+                await journal._fail_open()
+                if isinstance(err, JournalError):
+                    raise
+                raise JournalError(f"cannot open the PostgreSQL journal: {err}") from err
+            journal._healthy, journal._last_error = False, str(err)
+            log.warning("journal_unreachable_at_open", error=str(err), chain=chain)
         journal._writer.start()
         if metrics is not None:
-            metrics.set_healthy(True)
+            metrics.set_healthy(journal._healthy)
         return journal
+
+    async def _fail_open(self) -> None:
+        await self._writer.stop()
+        await self._drop_reader()
 
     @property
     def chain(self) -> str:
