@@ -140,8 +140,12 @@ class ClusterConsumers(ConsumersDaemon):
         if active.done():
             active.result()
         active.cancel()
-        with contextlib.suppress(asyncio.CancelledError, *_SHARED_ERRORS):
+        try:
             await active
+        except asyncio.CancelledError:
+            pass
+        except Exception as err:  # noqa: BLE001 - stopping after the lock went: log, go on
+            log.warning("consumers_stop_failed", error=repr(err))
 
     async def _active(self, journal: Journal | RemoteJournal) -> None:
         settings = self.settings
