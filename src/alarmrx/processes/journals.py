@@ -61,4 +61,5 @@ async def open_journal(
         dedupe_window_s=settings.journal.dedupe_window_s,
         metrics=metrics,
         reachable=False,  # the process starts, answers no frame, and connects when it can
+        follow=subscribe,
     )

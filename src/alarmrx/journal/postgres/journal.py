@@ -87,11 +87,14 @@ class PostgresJournal:
         metrics: JournalMetrics | None = None,
         poll_s: float = POLL_S,
         reachable: bool = True,
+        follow: bool = True,
     ) -> Self:
         """Connect, check the schema and this node's chain head (``chain`` is the node's
         ``receiver.id``), and find the read horizon. With ``reachable=False`` a database
         that cannot be reached now is no error: the journal opens unhealthy and the first
-        batch (or read) connects; a schema it refuses still is."""
+        batch (or read) connects; a schema it refuses still is. With ``follow=False`` (a
+        process that only appends, like a receiver worker) no read connection is opened
+        until something is read."""
         journal = cls(
             conninfo,
             chain=chain,
@@ -101,7 +104,8 @@ class PostgresJournal:
         )
         try:
             await journal._writer.connect()
-            await journal._refresh()
+            if follow:
+                await journal._refresh()
         except (psycopg.Error, OSError, JournalError) as err:
             unreachable = not isinstance(err, JournalError) or isinstance(err, JournalReadError)
             if reachable or not unreachable:
