@@ -220,7 +220,9 @@ class Daemon:
             for task in running:
                 task.cancel()
 
-    def _build_publisher(self, journal: Journal | RemoteJournal) -> Any:
+    def _build_publisher(
+        self, journal: Journal | RemoteJournal, *, event_ids: str | None = None
+    ) -> Any:
         mqtt = self.settings.mqtt
         if mqtt is None:
             log.warning("mqtt_not_configured", detail="events stay in the journal")
@@ -236,6 +238,7 @@ class Daemon:
             version=__version__,
             listeners=self.listeners,
             commands=self.command,  # the command topic (docs/mqtt.md, docs/commands.md)
+            event_ids=event_ids,
         )
 
     def stop(self) -> None:

@@ -266,6 +266,9 @@ async def test_killing_the_active_node_hands_the_consumers_over(
         assert acked(exchange_tcp(survivor.port, [frame("5678", "#5678|Nri1/RP00")])[0])
         await sub.wait_until(lambda s: "BA02" in _zones(s), 30)
         await sub.wait_until(lambda s: _published(s, "supervision.restored", "5678") == 1, 30)
+        # Both nodes published with one id prefix: a redelivery after a takeover keeps its id.
+        prefixes = {str(e["id"]).rsplit(":", 2)[0] for e in sub.json("alarmrx/v1/events/")}
+        assert len(prefixes) == 1 and prefixes <= {"rx1", "rx2"}, prefixes
     found = derived(config)
     assert found.count(("supervision.lost", "5678")) == 1, found
     assert found.count(("supervision.restored", "5678")) == 1, found

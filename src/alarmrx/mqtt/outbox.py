@@ -87,12 +87,16 @@ class Outbox:
         accounts: AccountsSource,
         discovery: Discovery | None = None,
         window: int = 2000,
+        event_ids: str | None = None,
         state_refresh_s: float = 10.0,
         refresh_batch: int = 1000,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.journal = journal
         self.topics = topics
+        # the prefix of every event id: the receiver's id, or the one every node of a
+        # PostgreSQL journal shares (docs/mqtt.md, "Event ids")
+        self.event_ids = event_ids or topics.receiver_id
         self.book = StateBook()
         self.cursor = 0  # every record up to here is acknowledged by the broker
         self.planned = 0  # every record up to here is planned (>= cursor)
@@ -222,7 +226,7 @@ class Outbox:
             Outgoing(
                 self.topics.events(m.account), encode(m.payload), received_at=record.received_at
             )
-            for m in event_messages(record, self.topics.receiver_id, names, state)
+            for m in event_messages(record, self.event_ids, names, state)
         ]
 
     def _anchor_message(self, record: Record) -> Outgoing | None:
@@ -240,7 +244,7 @@ class Outbox:
     def _state_message(self, account: str | None, options: AccountOptions | None) -> Outgoing:
         state = self.book.accounts[account]
         name = options.name if options else None
-        payload = state_payload(state, self.topics.receiver_id, name, zone_names(options))
+        payload = state_payload(state, self.event_ids, name, zone_names(options))
         return Outgoing(self.topics.state(account), encode(payload), retain=True)
 
     def _new_discovery(

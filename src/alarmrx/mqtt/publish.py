@@ -134,6 +134,7 @@ class MQTTPublisher:
         status_interval_s: float = 60.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         commands: CommandHandler | None = None,
+        event_ids: str | None = None,
     ) -> None:
         self._settings = settings
         self._brokers = parse_urls(settings.url)
@@ -141,7 +142,12 @@ class MQTTPublisher:
         self._topics = Topics(settings.topic_root, receiver_id)
         discovery = Discovery(settings.ha_prefix, self._topics) if settings.ha_discovery else None
         self.outbox = Outbox(
-            journal, topics=self._topics, accounts=accounts, discovery=discovery, window=window
+            journal,
+            topics=self._topics,
+            accounts=accounts,
+            discovery=discovery,
+            window=window,
+            event_ids=event_ids,
         )
         self._metrics = metrics or NoMetrics()
         self._backoff = backoff or Backoff()

@@ -40,6 +40,7 @@ from alarmrx.processes.runtime import Runtime
 log = structlog.get_logger("alarmrx.consumers")
 
 SHARE_S = 1.0  # link tests written and read this often
+EVENT_IDS = "event_ids"  # shared_state: the prefix of every MQTT event id
 STANDBY_REPLY = "this node's consumers are on standby: send commands to the active node"
 _SHARED_ERRORS = (psycopg.Error, OSError, JournalError)
 
@@ -141,7 +142,9 @@ class ClusterConsumers(ConsumersDaemon):
         self._active_since = utc_now()
         self._seen = {}
         tasks = [self._rules.run, self._anchorer.run, self._read_links]
-        publisher = self._build_publisher(journal)
+        # One id prefix for every node, so an event republished after a takeover keeps its id
+        ids = await self._shared_tables.claim(EVENT_IDS, self.settings.receiver.id.encode())
+        publisher = self._build_publisher(journal, event_ids=ids.decode())
         if publisher is not None:
             tasks.append(publisher.run)
         async with asyncio.TaskGroup() as group:

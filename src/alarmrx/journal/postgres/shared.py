@@ -45,6 +45,9 @@ _PUT = (
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = clock_timestamp()"
 )
 _GET = f"SELECT value FROM {SCHEMA}.shared_state WHERE name = %s"
+_CLAIM = (
+    f"INSERT INTO {SCHEMA}.shared_state (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,12 @@ class SharedTables:
     async def get(self, name: str) -> bytes | None:
         rows = await self._execute(_GET, (name,))
         return bytes(rows[0][0]) if rows else None
+
+    async def claim(self, name: str, value: bytes) -> bytes:
+        """``value`` stored under ``name`` unless one is already: the stored one."""
+        await self._execute(_CLAIM, (name, value))
+        stored = await self.get(name)
+        return value if stored is None else stored
 
     async def close(self) -> None:
         async with self._lock:
