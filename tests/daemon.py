@@ -34,6 +34,7 @@ def write_config(
     log_level: str = "debug",
     shipped_limits: bool = False,
     logging: str = "",
+    receiver_id: str = "rx-test",
 ) -> Path:
     """A config listening on a kernel-chosen port, metrics on another, journal in ``directory``
     (or at ``journal_path``), logging at ``log_level`` (more ``[logging]`` keys in ``logging``).
@@ -44,7 +45,7 @@ def write_config(
         receiver += "\nconnection_rate = 1000000.0\nconnection_burst = 1000000"
     text = f"""
 [receiver]
-id = "rx-test"
+id = "{receiver_id}"
 listen = ["127.0.0.1:0"]
 {receiver}
 

@@ -274,16 +274,23 @@ async def test_open_refuses_a_database_without_the_schema(postgres: Database) ->
         await PostgresJournal.open(dsn(postgres), chain="rx1")
 
 
-async def test_a_second_writer_of_the_same_chain_cannot_fork_it(db: str) -> None:
+async def test_the_processes_of_one_node_write_its_chain_in_turn(db: str) -> None:
+    """Two writers of one chain (two workers of a node): each batch locks the head, so
+    neither forks the chain and neither fails."""
     async with (
         await PostgresJournal.open(db, chain="rx1") as one,
         await PostgresJournal.open(db, chain="rx1") as same,
     ):
         await one.append(message(1))
-        with pytest.raises(JournalWriteError):
-            await same.append(message(2))  # its head is stale: the insert collides
-        await same.append(message(3))  # reconnected, read the head anew
-    assert verify_chains(db).ok
+        await same.append(message(2))  # its head is read anew under the lock
+        results = await asyncio.gather(
+            *(journal.append(message(n)) for n in range(3, 43) for journal in (one, same))
+        )
+    assert len({r.journal_seq for r in results}) == 80
+    records = list(query(db))
+    assert [r.chain_seq for r in records] == list(range(1, 83))
+    report = verify_chains(db)
+    assert report.ok and [name for name, _ in report.chains] == ["rx1"]
 
 
 REFUSE_COMMIT = """

@@ -17,6 +17,7 @@ from alarmrx.cli import main
 from alarmrx.journal import Journal, NewRecord, RecordKind, prune
 from alarmrx.journal.postgres import PostgresJournal
 from alarmrx.journal.postgres.connect import conninfo
+from alarmrx.journal.postgres.schema import SCHEMA_VERSION
 from alarmrx.journal.postgres.verify import verify_chains
 
 pytestmark = pytest.mark.integration
@@ -71,9 +72,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_migrate_creates_the_schema_once(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "migrate", "--config", str(config))
-    assert status == 0 and out.endswith(": schema version 1 (was 0)\n")
+    assert status == 0 and out.endswith(f": schema version {SCHEMA_VERSION} (was 0)\n")
     status, out, _ = run(capsys, "migrate", "--config", str(config))
-    assert status == 0 and out.endswith(": schema version 1\n")
+    assert status == 0 and out.endswith(f": schema version {SCHEMA_VERSION}\n")
     status, out, _ = run(capsys, "verify", "--config", str(config))
     assert (status, out) == (0, "journal ok: 0 records, 0 chains\n")
 

@@ -62,13 +62,12 @@ def run(args: argparse.Namespace) -> int:
 
 def summary(settings: Settings) -> Iterator[str]:
     """The lines ``check`` prints for a valid configuration."""
-    receiver, journal = settings.receiver, settings.journal
+    receiver = settings.receiver
     yield f"{settings.source}: ok"
     listen = ", ".join(str(a) for a in receiver.listen)
     yield f"receiver {receiver.id}: {listen} (tcp and udp)"
     yield f"unknown accounts: {receiver.unknown_accounts}"
-    fsync = "on" if journal.fsync else "OFF"
-    yield f"journal: {journal.path} (fsync {fsync}, kept {journal.retention_days} days)"
+    yield journal_line(settings)
     metrics = settings.metrics.listen
     yield f"metrics: {metrics if metrics else 'off'}"
     mqtt = settings.mqtt
@@ -82,6 +81,21 @@ def summary(settings: Settings) -> Iterator[str]:
     if settings.unread_secrets:
         yield f"not checked ({len(settings.unread_secrets)}):"
         yield from (f"  {problem}" for problem in settings.unread_secrets)
+
+
+def journal_line(settings: Settings) -> str:
+    """Where the journal is: the SQLite file, or the PostgreSQL database and this node's
+    chain (never the password)."""
+    journal = settings.journal
+    if journal.backend == "postgresql" and journal.dsn is not None:
+        from alarmrx.journal.postgres.connect import describe  # noqa: PLC0415 - optional extra
+
+        return (
+            f"journal: {describe(journal.dsn)}, chain {settings.receiver.id} "
+            f"(consumers taken over within {journal.takeover_s:g} s)"
+        )
+    fsync = "on" if journal.fsync else "OFF"
+    return f"journal: {journal.path} (fsync {fsync}, kept {journal.retention_days} days)"
 
 
 def unread_accounts(settings: Settings) -> set[int]:

@@ -107,6 +107,7 @@ class JournalSettings:
     retention_days: int = 730
     reject_samples_per_minute: int = 60
     dedupe_window_s: float = 120.0
+    takeover_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

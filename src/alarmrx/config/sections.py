@@ -177,7 +177,7 @@ def _build_journal(values: dict[str, Any], _ctx: Context) -> JournalSettings:
     plain = {k: v for k, v in values.items() if k not in secret_sources("password")}
     settings = JournalSettings(password=password, **plain)
     if settings.backend != "postgresql":
-        for name in ("dsn", *secret_sources("password")):
+        for name in ("dsn", "takeover_s", *secret_sources("password")):
             if name in values:
                 raise Invalid('only for backend = "postgresql"', key=name)
         return settings
@@ -198,8 +198,8 @@ JOURNAL = Table(
         Option(
             "backend",
             c.choice("sqlite", "postgresql"),
-            "`sqlite`: one file on this machine; `postgresql`: a shared database (the "
-            "daemon does not run on it yet; `journal migrate`, `verify` and `query` do).",
+            "`sqlite`: one file on this machine; `postgresql`: a database several receiver "
+            "nodes share (docs/deployment.md).",
         ),
         Option("path", c.path(), "The SQLite journal file; relative to the config file."),
         Option(
@@ -236,6 +236,12 @@ JOURNAL = Table(
             "dedupe_window_s",
             c.number(0),
             "A retransmission within this time is recorded once and counted.",
+        ),
+        Option(
+            "takeover_s",
+            c.number(2),
+            "PostgreSQL: at most this long after the node running the consumers (rules, "
+            "MQTT) died or lost the database, another node runs them.",
         ),
     ),
     "The durable, hash-chained record of every event.",

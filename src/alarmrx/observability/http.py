@@ -1,7 +1,8 @@
 """``MetricsServer``: a small HTTP/1.1 endpoint for Prometheus and health checks.
 
 ``GET /metrics`` (exposition format), ``/healthz`` (200 ``ok`` or 503 with the reason),
-``/readyz`` (200 once ready, else 503); 404 for any other path, 405 for other methods.
+``/readyz`` (200 once ready, else 503; either with a reason when given); 404 for any other
+path, 405 for other methods.
 One request per connection; the request head is bounded in size and read under a deadline.
 """
 
@@ -24,7 +25,7 @@ WRITE_DEADLINE_S = 10.0
 TEXT = "text/plain; charset=utf-8"
 
 Health = Callable[[], tuple[bool, str]]
-Ready = Callable[[], bool]
+Ready = Callable[[], bool | tuple[bool, str]]  # ready, or (ready, what to say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ def _health(health: Health) -> Response:
 
 
 def _ready(ready: Ready) -> Response:
-    if ready():
-        return text(HTTPStatus.OK, "ready")
-    return text(HTTPStatus.SERVICE_UNAVAILABLE, "not ready")
+    answer = ready()
+    is_ready, reason = answer if isinstance(answer, tuple) else (answer, "")
+    status = HTTPStatus.OK if is_ready else HTTPStatus.SERVICE_UNAVAILABLE
+    return text(status, reason or ("ready" if is_ready else "not ready"))

@@ -278,6 +278,13 @@ class Metrics:
             "Events concluded by the centre's rules",
             type=lb.DERIVED_TYPES,
         )
+        self.consumers_active = Gauge(
+            "alarmrx_consumers_active",
+            "1 while this node runs the rules and the publisher; 0 on standby "
+            "(PostgreSQL journal shared by several nodes)",
+            registry=r,
+            multiprocess_mode=LATEST,
+        )
 
     # The journal's hooks (journal.metrics.JournalMetrics).
     def observe_commit(self, seconds: float, batch_size: int) -> None:

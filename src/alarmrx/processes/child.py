@@ -120,6 +120,10 @@ async def _role(args: argparse.Namespace, settings: Settings, runtime: Runtime) 
         from alarmrx.processes.consumers import ConsumersDaemon  # noqa: PLC0415
 
         listen = tuple(args.listen)
+        if settings.journal.backend == "postgresql":
+            from alarmrx.processes.cluster import ClusterConsumers  # noqa: PLC0415
+
+            return await ClusterConsumers(settings, runtime, args.workers, listen).run()
         return await ConsumersDaemon(settings, runtime, args.workers, listen).run()
     if args.role == "writer":
         from alarmrx.processes.writer import WriterProcess  # noqa: PLC0415

@@ -8,7 +8,10 @@ that stops feeding it is killed and restarted). A child that dies is logged, cou
 lost, because a worker ACKs only what the writer reported durable. ``/metrics`` serves every
 process's values (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``).
 
-Start: writer, then the consumers and the workers. SIGHUP: the config is checked here, then
+Start: writer, then the consumers and the workers. On PostgreSQL there is no writer: every
+worker and the consumers commit on their own connections (``journals.py``), the consumers
+of one node at a time are active (``cluster.py``), and the supervisor asks the database
+itself for ``/healthz`` and ``/readyz`` (``probe.py``). SIGHUP: the config is checked here, then
 every child reloads it. SIGTERM: the workers drain first (their last commits answered), then
 the consumers (their last cursors and derived records go through the writer), the writer last.
 """
@@ -25,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Info
@@ -37,9 +41,13 @@ from alarmrx.journal.errors import JournalError
 from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability import sdnotify
 from alarmrx.observability.http import MetricsServer
+from alarmrx.processes.journals import on_postgresql, postgres_conninfo
 from alarmrx.processes.links import bind_datagrams
 from alarmrx.processes.process_metrics import ChildProcessCollector
 from alarmrx.processes.runtime import RUNTIME_ENV, Runtime
+
+if TYPE_CHECKING:
+    from alarmrx.processes.probe import DatabaseProbe
 
 log = structlog.get_logger("alarmrx.supervisor")
 
@@ -61,6 +69,7 @@ class Child:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     fed_at: float = 0.0  # time.monotonic() of the last WATCHDOG=1 (or of the start)
     failures: int = 0
+    role_status: str = ""  # the consumers' STATUS=consumers active|standby (PostgreSQL)
 
     def heard(self, message: str) -> None:
         for line in message.splitlines():
@@ -69,6 +78,8 @@ class Child:
                 self.failures = 0
             if line in {"READY=1", "WATCHDOG=1"}:
                 self.fed_at = time.monotonic()
+            if line.startswith("STATUS=consumers "):
+                self.role_status = line.removeprefix("STATUS=")
 
 
 def worker_count(settings: Settings) -> int:
@@ -98,6 +109,7 @@ class Supervisor:
         self._stopping = False
         self._stop = asyncio.Event()
         self._journal: RemoteJournal | None = None
+        self._probe: DatabaseProbe | None = None
         self._holders: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.listen: tuple[ListenAddress, ...] = ()
@@ -143,9 +155,7 @@ class Supervisor:
         for holder in self._holders:  # every worker bound its own sockets by now
             holder.close()
         self._holders = []
-        self._journal = await RemoteJournal.connect(
-            self.settings.journal.path, self.runtime.writer_socket
-        )
+        await self._watch_journal()
         http = await self._start_http()
         self._install_signals()
         self._started = True
@@ -165,6 +175,19 @@ class Supervisor:
                 await http.close()
         log.info("daemon_stopped")
         return 0
+
+    async def _watch_journal(self) -> None:
+        """The writer's client (SQLite), or a probe of the database (PostgreSQL)."""
+        if not on_postgresql(self.settings):
+            self._journal = await RemoteJournal.connect(
+                self.settings.journal.path, self.runtime.writer_socket
+            )
+            return
+        from alarmrx.processes.probe import DatabaseProbe  # noqa: PLC0415 - optional extra
+
+        self._probe = DatabaseProbe(postgres_conninfo(self.settings, "supervisor"))
+        await self._probe.check()
+        self._tasks.append(asyncio.create_task(self._probe.run()))
 
     def stop(self) -> None:
         """What SIGTERM does: drain the children in order, then return from ``run``."""
@@ -193,8 +216,8 @@ class Supervisor:
         return tuple(resolved)
 
     async def _start_all(self) -> None:
-        writer = self._child("writer", "writer")
-        await self._launch(writer, initial=True)
+        if not on_postgresql(self.settings):
+            await self._launch(self._child("writer", "writer"), initial=True)
         others = [
             self._child("consumers", "consumers", f"--workers={self.workers}", *self._listen_args())
         ]
@@ -304,16 +327,30 @@ class Supervisor:
 
     def health(self) -> tuple[bool, str]:
         """``/healthz``: unhealthy while the journal cannot commit (nothing is ACKed then)."""
+        if self._probe is not None:
+            probe = self._probe
+            return (
+                (True, "ok")
+                if probe.healthy
+                else (False, f"journal: postgresql {probe.last_error}")
+            )
         journal = self._journal
         if journal is None or not journal.healthy:
             error = journal.last_error if journal is not None else "not open"
             return False, f"journal cannot commit: {error}"
         return True, "ok"
 
-    def ready(self) -> bool:
-        """``/readyz``: every child ready."""
+    def ready(self) -> tuple[bool, str]:
+        """``/readyz``: every child ready; on PostgreSQL also the database reachable (the
+        reason when not), and the answer names the consumers' role on this node."""
         children = self.children
-        return self._started and not self._stopping and all(c.ready.is_set() for c in children)
+        if not (self._started and not self._stopping and all(c.ready.is_set() for c in children)):
+            return False, "not ready"
+        healthy, reason = self.health()
+        if self._probe is not None and not healthy:
+            return False, reason
+        roles = [c.role_status for c in children if c.role == "consumers" and c.role_status]
+        return True, "; ".join(["ready", *roles])
 
     def _status(self, http: MetricsServer | None) -> str:
         """``receiving dc09=host:port,… metrics=host:port`` (tests read the ports here)."""

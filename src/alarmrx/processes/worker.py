@@ -2,7 +2,8 @@
 
 Every worker binds every listen address with ``SO_REUSEPORT``, so the kernel spreads new TCP
 connections and UDP datagrams over the workers. Records go to the journal writer process
-(``journal.remote``) and a frame is ACKed once the writer answered that it is durable. Link
+(``journal.remote``) and a frame is ACKed once the writer answered that it is durable; on
+PostgreSQL each worker commits its own (``journals.py``) and ACKs once its COMMIT returned. Link
 tests go to supervision over the link channel (``links``); the accounts in test mode come back
 on this worker's own datagram socket.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -21,9 +22,13 @@ from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability.clock import clock_status
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
+from alarmrx.processes.journals import open_journal
 from alarmrx.processes.links import LinkSender, TestModeView, bind_datagrams
 from alarmrx.processes.runtime import Runtime
 from alarmrx.receiver import FrameHandler, Receiver
+
+if TYPE_CHECKING:
+    from alarmrx.journal.postgres import PostgresJournal
 
 CLOCK_CHECK_S = 60.0
 STOP_GRACE_S = 10.0
@@ -47,14 +52,19 @@ class WorkerProcess:
         self._metrics = Metrics(CollectorRegistry())
         self._clock: dict[str, Any] = {"synchronised": None, "error_s": None}
         self._tasks: list[asyncio.Task[None]] = []
-        self._journal: RemoteJournal | None = None
+        self._journal: RemoteJournal | PostgresJournal | None = None
         self._receiver: Receiver | None = None
         self._links = LinkSender(runtime.links_socket, self._metrics.link_report_dropped)
 
     async def start(self) -> None:
         settings = self.settings
-        journal = await RemoteJournal.connect(
-            settings.journal.path, self._runtime.writer_socket, subscribe=False, within_s=None
+        journal = await open_journal(
+            settings,
+            self._runtime,
+            role=f"worker-{self._index}",
+            metrics=self._metrics,
+            subscribe=False,
+            within_s=None,
         )
         self._journal = journal
         sessions = TestModeView()

@@ -88,19 +88,31 @@ def test_a_password_file_others_may_read_is_refused(tmp_path: Path) -> None:
     assert "s3cret" not in found
 
 
-@pytest.mark.parametrize("command", ["check", "run"])
-def test_the_daemon_refuses_postgresql_for_now(tmp_path: Path, command: str) -> None:
-    config = write(tmp_path, f'backend = "postgresql"\ndsn = "{DSN}"')
+def test_check_accepts_postgresql_and_names_the_database(tmp_path: Path) -> None:
+    config = write(tmp_path, f'backend = "postgresql"\ndsn = "{DSN}"\ntakeover_s = 8')
     result = subprocess.run(
-        [sys.executable, "-m", "alarmrx", command, "--config", str(config)],
+        [sys.executable, "-m", "alarmrx", "check", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
-    assert result.returncode == 78
-    assert (
-        f'{config}:5: journal.backend: backend "postgresql" is not yet supported by '
-        "alarmrx run" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "journal: postgresql db1,db2/alarmrx, chain rx1 (consumers taken over within 8 s)" in (
+        result.stdout
     )
-    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("journal", "expected"),
+    [
+        ("takeover_s = 5", ':5: journal.takeover_s: only for backend = "postgresql"'),
+        (f'backend = "postgresql"\ndsn = "{DSN}"\ntakeover_s = 1', ":7: journal.takeover_s: "),
+    ],
+)
+def test_takeover_problems_name_file_line_and_key(
+    tmp_path: Path, journal: str, expected: str
+) -> None:
+    config = write(tmp_path, journal)
+    found = problems(config)
+    assert any(p.startswith(f"{config}{expected}") for p in found), found

@@ -46,6 +46,7 @@ REQUIRED = {
     "alarmrx_mqtt_publish_failures_total",
     "alarmrx_accounts_offline",
     "alarmrx_derived_events_total",
+    "alarmrx_consumers_active",
     "alarmrx_journal_size_bytes",
     "alarmrx_journal_disk_free_bytes",
 }

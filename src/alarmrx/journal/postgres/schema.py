@@ -5,7 +5,8 @@ writing node's ``receiver.id``, ``chain_seq`` the record's place in that chain (
 covers, where the SQLite journal has ``journal_seq``), and ``journal_seq`` a global order
 across chains, taken from one sequence. ``dedupe_keys`` holds one row per retransmission key,
 unique across chains: the row a second node's insert runs into (docs/journal.md,
-"PostgreSQL").
+"PostgreSQL"). ``link_tests`` and ``shared_state`` carry what the nodes' processes share
+outside the chains (``links.py``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE {SCHEMA}.cursors (
         name text PRIMARY KEY,
         journal_seq bigint NOT NULL
+    );
+    """,
+    # 2: what the nodes share besides records (docs/journal.md, "Several nodes"): the last
+    # link test of each account and path, and the state the active consumers hand to every
+    # node's workers (the accounts in test mode).
+    f"""
+    CREATE TABLE {SCHEMA}.link_tests (
+        account text NOT NULL,
+        receiver text NOT NULL,
+        line text NOT NULL,
+        transport text NOT NULL,
+        node text NOT NULL,
+        peer text NOT NULL,
+        heard_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (account, receiver, line, transport)
+    );
+    CREATE INDEX link_tests_updated_at ON {SCHEMA}.link_tests (updated_at);
+    CREATE TABLE {SCHEMA}.shared_state (
+        name text PRIMARY KEY,
+        value bytea NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
     );
     """,
 )

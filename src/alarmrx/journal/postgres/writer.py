@@ -4,7 +4,9 @@ One task takes the first request, then everything else already queued (up to
 ``MAX_BATCH`` records), and serves them in one transaction of two round trips:
 
 1. ``BEGIN``, ``pg_current_xact_id()`` (the transaction has its id before it takes any
-   ``journal_seq``, which the read horizon relies on, see ``horizon.py``), and the claim of
+   ``journal_seq``, which the read horizon relies on, see ``horizon.py``), the chain's head
+   row locked (``FOR UPDATE``: every process of a node writes the node's chain, one
+   transaction at a time; a new chain's row is made first), and the claim of
    the batch's dedupe keys: ``INSERT … ON CONFLICT (key) DO UPDATE … WHERE`` the stored key is
    outside the window ``RETURNING key``. A key another node holds within the window is not
    returned: that record is a retransmission, counted on the original (found by its key).
@@ -31,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from alarmrx.journal.canonical import GENESIS_HASH
 from alarmrx.journal.chain import EMPTY, Head, Prepared, link, prepare, proven_head
 from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
 from alarmrx.journal.postgres.rows import SELECT_CONTENT
@@ -48,6 +51,11 @@ Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 Request = AppendRequest | CursorRequest
 
 _READ_HEAD = f"SELECT chain_seq, hash FROM {SCHEMA}.chain_heads WHERE chain = %s"
+_NEW_HEAD = (
+    f"INSERT INTO {SCHEMA}.chain_heads (chain, chain_seq, hash) VALUES (%s, 0, %s) "
+    "ON CONFLICT (chain) DO NOTHING"
+)
+_LOCK_HEAD = f"{_READ_HEAD} FOR UPDATE"
 _LAST = f"{SELECT_CONTENT} WHERE chain = %s ORDER BY chain_seq DESC LIMIT 1"
 _CLAIM = (
     f"INSERT INTO {SCHEMA}.dedupe_keys AS d (key, received_at) "
@@ -242,18 +250,28 @@ class PgWriter:
     async def _begin(
         self, conn: Conn, work: list[tuple[Request, list[Prepared]]]
     ) -> tuple[set[bytes], dict[bytes, int]]:
-        """Round trip 1: the transaction, its id, the claim of the batch's keys."""
+        """Round trip 1: the transaction, its id, the chain's head (locked, when the batch
+        has records: the node's other processes wait for this commit), the claim of the
+        batch's keys. The head is locked before any key, so two batches never deadlock."""
         keys: dict[bytes, Any] = {}
         for _, prepared in work:
             for p in prepared:
                 if p.key is not None:
                     keys.setdefault(p.key, p.at)
+        head = None
         async with conn.pipeline():
             await conn.execute("BEGIN")
             await conn.execute("SELECT pg_current_xact_id()")
+            if any(prepared for _, prepared in work):
+                await conn.execute(_NEW_HEAD, (self._chain, GENESIS_HASH))
+                head = await conn.execute(_LOCK_HEAD, (self._chain,))
             claim = await conn.execute(
                 _CLAIM, (list(keys), list(keys.values()), self._window.total_seconds())
             )
+        if head is not None:
+            row = await head.fetchone()
+            if row is not None:
+                self._head = Head(int(row[0]), str(row[1]))
         claimed = {bytes(row[0]) for row in await claim.fetchall()}
         unclaimed = [k for k in keys if k not in claimed]
         if not unclaimed:
