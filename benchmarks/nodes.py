@@ -37,7 +37,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -440,8 +440,8 @@ def render_nodes(
         values = ", ".join(f"{s:.2f}" for s in result.takeovers)
         lines += [
             "",
-            f"Takeover (SIGKILL of the node running the consumers, until the first event ACKed "
-            f"after it is published by the other): median "
+            "Takeover (SIGKILL of the node running the consumers, until an event a panel sent "
+            f"to the other node after the kill is published): median "
             f"{statistics.median(result.takeovers):.2f} s, max {max(result.takeovers):.2f} s "
             f"over {len(result.takeovers)} ({values} s).",
         ]
@@ -477,7 +477,7 @@ def nodes_main(args: Any, argv: list[str] | None) -> int:
     command = shlex.join(
         ["python", "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
     )
-    started, version = time.time(), alarmrx_version()
+    started, version, load = time.time(), alarmrx_version(), os.getloadavg()[0]
     try:
         result = run_nodes(options, _progress)
     except (ReceiverError, LoadError, BrokerError, RuntimeError) as err:
@@ -492,11 +492,21 @@ def nodes_main(args: Any, argv: list[str] | None) -> int:
         options,
         command=command,
         when=datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        machine=f"{machine.cpu}, {machine.cores} cores, {machine.memory}",
+        machine=f"{machine.cpu}, {machine.cores} cores, {machine.memory}, load average "
+        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
         version=version,
     )
     output = args.output or DOC
     write_section(output, "nodes", text, preamble=PREAMBLE)
+    if args.json is not None:
+        payload = {
+            "command": command,
+            "measurements": [asdict(m) for m in result.measurements],
+            "takeovers": result.takeovers,
+            "notes": result.notes,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     print(f"wrote section 'nodes' of {output}")
     return 0
 
