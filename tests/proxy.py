@@ -32,6 +32,7 @@ class Proxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._serving: set[asyncio.Task[None]] = set()  # one per connection accepted
 
     def start(self) -> Proxy:
         """Listen (on a kernel-chosen port) and return once it accepts connections."""
@@ -89,8 +90,15 @@ class Proxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        for task in self._serving:
+            task.cancel()
+        await asyncio.gather(*self._serving, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
         self.accepted += 1
         if self.blocked:
             self.refused += 1
