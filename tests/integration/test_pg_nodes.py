@@ -5,6 +5,7 @@ another takes over within ``takeover_s`` without doubling a derived record."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from tests.daemon import Daemon, exchange_tcp, exchange_udp, frame, write_config
 from tests.hostile.support import http_get, metric, wait_until
 from tests.mosquitto import Mosquitto, Subscriber
-from tests.postgres import Database
+from tests.postgres import Database, PostgreSQL
 
 from alarmrx.cli import main
 
@@ -184,3 +186,139 @@ def test_check_accepts_a_postgresql_config(tmp_path: Path, postgres: Database) -
 
 def wait_s(since: float) -> float:
     return time.monotonic() - since
+
+
+def derived(config: Path) -> list[tuple[str, str]]:
+    """(type, account) of every derived record in the journal."""
+    return [
+        (str(r["body"]["type"]), str(r["account"]))
+        for r in records(config)
+        if r["kind"] == "derived"
+    ]
+
+
+def concluded(db: Database, kind: str, account: str) -> int:
+    """Derived records of ``kind`` for ``account`` in the journal, read directly."""
+    with psycopg.connect(db.dsn_with_password) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM alarmrx.records WHERE kind = 'derived' AND account = %s "
+            "AND body::jsonb ->> 'type' = %s",
+            (account, kind),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def until_concluded(db: Database, kind: str, account: str, count: int) -> None:
+    """Poll the journal (another process writes it: nothing here to wait on) for 30 s."""
+    for _ in range(150):
+        if concluded(db, kind, account) >= count:
+            return
+        await asyncio.sleep(0.2)
+    pytest.fail(f"not {count} {kind} for {account} within 30 s")
+
+
+def _published(sub: Subscriber, kind: str, account: str) -> int:
+    return sum(1 for e in sub.json(f"alarmrx/v1/events/{account}") if e.get("type") == kind)
+
+
+async def test_link_tests_to_the_standby_keep_supervision_quiet(
+    nodes: list[Node], postgres: Database
+) -> None:
+    """Link tests are not journaled: the standby's reach the active rules through the
+    shared table, so an account reporting only to the standby is not lost."""
+    active = one_active(nodes)
+    standby = next(n for n in nodes if n is not active)
+    # Supervision runs: the silent account is lost, then restored by a frame.
+    await until_concluded(postgres, "supervision.lost", "5678", 1)
+    assert acked(exchange_tcp(standby.port, [frame("5678", "#5678|Nri1/RP00")])[0])
+    await until_concluded(postgres, "supervision.restored", "5678", 1)
+    # Link tests to the standby only, for three intervals: no loss.
+    until = time.monotonic() + 9.0
+    sequence = 1
+    while time.monotonic() < until:
+        link = frame("5678", "", token="NULL", sequence=sequence)
+        assert acked(exchange_udp(standby.port, link))
+        sequence += 1
+        await asyncio.sleep(1.0)
+    assert concluded(postgres, "supervision.lost", "5678") == 1
+    # Silence again: lost again, so the quiet above was the link tests' doing.
+    await until_concluded(postgres, "supervision.lost", "5678", 2)
+
+
+async def test_killing_the_active_node_hands_the_consumers_over(
+    nodes: list[Node], mosquitto: Mosquitto, postgres: Database
+) -> None:
+    active = one_active(nodes)
+    survivor = next(n for n in nodes if n is not active)
+    config = survivor.daemon.config
+    async with Subscriber(mosquitto.port, "alarmrx/v1/events/#") as sub:
+        await until_concluded(postgres, "supervision.lost", "5678", 1)
+        assert acked(exchange_tcp(active.port, [frame("1234", "#1234|Nri1/BA01")])[0])
+        await sub.wait_until(lambda s: "BA01" in _zones(s), 30)
+        killed = time.monotonic()
+        active.daemon.kill()
+        wait_until(survivor.active, TAKEOVER_S, "the survivor's consumers active")
+        took = time.monotonic() - killed
+        status, body = survivor.readyz()
+        assert (status, body.strip()) == (200, "ready; consumers active")
+        # What follows is published by the survivor; the loss is not concluded twice.
+        assert acked(exchange_tcp(survivor.port, [frame("1234", "#1234|Nri1/BA02")])[0])
+        assert acked(exchange_tcp(survivor.port, [frame("5678", "#5678|Nri1/RP00")])[0])
+        await sub.wait_until(lambda s: "BA02" in _zones(s), 30)
+        await sub.wait_until(lambda s: _published(s, "supervision.restored", "5678") == 1, 30)
+    found = derived(config)
+    assert found.count(("supervision.lost", "5678")) == 1, found
+    assert found.count(("supervision.restored", "5678")) == 1, found
+    done = journal(config, "verify")
+    assert done.returncode == 0, done.stdout + done.stderr
+    print(f"takeover took {took:.2f} s")
+
+
+def test_a_node_without_its_database_acks_nothing_and_comes_back(
+    tmp_path: Path, own_postgres: PostgreSQL
+) -> None:
+    """The server stopped: no ACK, ``/readyz`` names the cause; started again: the node
+    reconnects by itself, the panel's retry is ACKed, and its consumers are active again."""
+    db = own_postgres.create_database()
+    config = node_config(tmp_path / "rx1", db, "rx1", None)
+    migrate(config)
+    with Daemon(config) as daemon:
+        node = Node("rx1", daemon)
+        wait_until(node.active, TAKEOVER_S * 3, "the only node's consumers active")
+        assert acked(exchange_udp(node.port, frame("1234", "#1234|Nri1/BA01", sequence=1)))
+        own_postgres.stop("fast")
+        wait_until(lambda: node.readyz()[0] == 503, 10, "/readyz 503 without the database")
+        assert node.readyz()[1].startswith("journal: postgresql unreachable")
+        assert http_get(daemon.metrics_port, "/healthz")[0] == 503
+        retried = frame("1234", "#1234|Nri1/BA02", sequence=2)
+        assert exchange_udp(node.port, retried, timeout=3.0) == b""
+        wait_until(lambda: not node.active(), TAKEOVER_S, "consumers stopped without the lock")
+        own_postgres.start()
+        wait_until(lambda: node.readyz()[0] == 200, 30, "/readyz 200 with the database back")
+        assert acked(exchange_udp(node.port, retried))
+        wait_until(node.active, TAKEOVER_S * 3, "consumers active again")
+    messages = [r for r in records(config) if r["kind"] == "message"]
+    assert [r["body"]["events"][0]["code"] for r in messages] == ["BA", "BA"]
+    assert [r["chain_seq"] for r in messages] == [1, 2]
+    done = journal(config, "verify")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_node_started_without_its_database_waits_for_it(
+    tmp_path: Path, own_postgres: PostgreSQL
+) -> None:
+    db = own_postgres.create_database()
+    config = node_config(tmp_path / "rx1", db, "rx1", None)
+    migrate(config)
+    own_postgres.stop("fast")
+    with Daemon(config) as daemon:
+        node = Node("rx1", daemon)
+        status, body = node.readyz()
+        assert status == 503 and body.startswith("journal: postgresql unreachable"), body
+        data = frame("1234", "#1234|Nri1/BA01", sequence=1)
+        assert exchange_udp(node.port, data, timeout=3.0) == b""
+        own_postgres.start()
+        wait_until(lambda: node.readyz()[0] == 200, 30, "/readyz 200 once the database is up")
+        assert acked(exchange_udp(node.port, data))
+        wait_until(node.active, TAKEOVER_S * 3, "consumers active once the database is up")
+    assert [r["chain_seq"] for r in records(config) if r["kind"] == "message"] == [1]

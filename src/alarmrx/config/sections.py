@@ -239,7 +239,7 @@ JOURNAL = Table(
         ),
         Option(
             "takeover_s",
-            c.number(2),
+            c.number(3),
             "PostgreSQL: at most this long after the node running the consumers (rules, "
             "MQTT) died or lost the database, another node runs them.",
         ),

@@ -83,7 +83,9 @@ class ClusterConsumers(ConsumersDaemon):
 
     async def _open_journal(self) -> Journal | RemoteJournal:
         # ``PostgresJournal`` has the interface ``Daemon``'s parts use (docs/journal.md).
-        return await open_journal(self.settings, self._runtime, role="consumers")  # type: ignore[return-value]
+        return await open_journal(  # type: ignore[return-value]
+            self.settings, self._runtime, role="consumers", metrics=self.metrics
+        )
 
     # -- the lock ------------------------------------------------------------------------
 
@@ -138,8 +140,12 @@ class ClusterConsumers(ConsumersDaemon):
         if active.done():
             active.result()
         active.cancel()
-        with contextlib.suppress(asyncio.CancelledError, *_SHARED_ERRORS):
+        try:
             await active
+        except asyncio.CancelledError:
+            pass
+        except Exception as err:  # noqa: BLE001 - stopping after the lock went: log, go on
+            log.warning("consumers_stop_failed", error=repr(err))
 
     async def _active(self, journal: Journal | RemoteJournal) -> None:
         settings = self.settings

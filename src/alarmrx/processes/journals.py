@@ -47,7 +47,8 @@ async def open_journal(
     within_s: float | None = 30.0,
 ) -> RemoteJournal | PostgresJournal:
     """This process's journal: the writer's (``subscribe``, ``within_s`` as
-    ``RemoteJournal.connect`` takes them) or PostgreSQL's."""
+    ``RemoteJournal.connect`` takes them) or PostgreSQL's, opened even while the database
+    cannot be reached (nothing is ACKed until it can)."""
     if not on_postgresql(settings):
         return await RemoteJournal.connect(
             settings.journal.path, runtime.writer_socket, subscribe=subscribe, within_s=within_s
@@ -59,4 +60,6 @@ async def open_journal(
         chain=settings.receiver.id,
         dedupe_window_s=settings.journal.dedupe_window_s,
         metrics=metrics,
+        reachable=False,  # the process starts, answers no frame, and connects when it can
+        follow=subscribe,
     )

@@ -327,13 +327,11 @@ class Supervisor:
 
     def health(self) -> tuple[bool, str]:
         """``/healthz``: unhealthy while the journal cannot commit (nothing is ACKed then)."""
-        if self._probe is not None:
-            probe = self._probe
-            return (
-                (True, "ok")
-                if probe.healthy
-                else (False, f"journal: postgresql {probe.last_error}")
-            )
+        probe = self._probe
+        if probe is not None and not probe.healthy:
+            return False, f"journal: postgresql {probe.last_error}"
+        if probe is not None:
+            return True, "ok"
         journal = self._journal
         if journal is None or not journal.healthy:
             error = journal.last_error if journal is not None else "not open"

@@ -107,7 +107,7 @@ def test_check_accepts_postgresql_and_names_the_database(tmp_path: Path) -> None
     ("journal", "expected"),
     [
         ("takeover_s = 5", ':5: journal.takeover_s: only for backend = "postgresql"'),
-        (f'backend = "postgresql"\ndsn = "{DSN}"\ntakeover_s = 1', ":7: journal.takeover_s: "),
+        (f'backend = "postgresql"\ndsn = "{DSN}"\ntakeover_s = 2', ":7: journal.takeover_s: "),
     ],
 )
 def test_takeover_problems_name_file_line_and_key(

@@ -7,9 +7,9 @@ one-key lock ``alarmrx journal migrate`` takes.
 
 When the holder's node dies, its session ends and the lock is free: at once when the kernel
 closed the socket (a killed process), else once the server's TCP keepalives, set on this
-connection from ``takeover_s``, gave the peer up (about half of it). The holder gives up
-sooner than that: when no probe succeeded for ``LEASE_SHARE`` of ``takeover_s``, it stops
-consuming and drops the connection, so it has stopped before another node can win.
+connection from ``takeover_s``, gave the peer up (after about ``SERVER_SHARE`` of it). The
+holder gives up sooner: when no probe answered for ``LEASE_SHARE`` of ``takeover_s``, it
+stops consuming and drops the connection, so it has stopped before another node can win.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ log = structlog.get_logger("alarmrx.election")
 
 _TRY = "SELECT pg_try_advisory_lock(hashtext('alarmrx'), hashtext('consumers'))"
 _PROBE = "SELECT 1"
-LEASE_SHARE = 0.4  # of takeover_s: the holder steps down after this long without a probe
-SERVER_SHARE = 0.5  # of takeover_s: the server gives a silent holder up after about this
+LEASE_SHARE = 0.4  # of takeover_s: the holder steps down after this long without an answer
+SERVER_SHARE = 0.6  # of takeover_s: the server gives a silent holder up after about this
 CLOSE_S = 1.0
 
 
@@ -38,11 +38,12 @@ def lock_conninfo(conninfo: str, takeover_s: float, application_name: str) -> st
     """``conninfo`` for the lock's connection: the server's keepalives and
     ``tcp_user_timeout`` (settable per session) sized from ``takeover_s``."""
     given = conninfo_to_dict(conninfo)
-    quarter = max(1, math.floor(takeover_s * SERVER_SHARE / 2))
+    silent_s = takeover_s * SERVER_SHARE  # idle, then one probe a second, then given up
+    idle = max(1, math.floor(silent_s / 2))
+    probes = max(1, math.floor(silent_s - idle))
     server = (
-        f"-c tcp_keepalives_idle={quarter} -c tcp_keepalives_interval=1 "
-        f"-c tcp_keepalives_count={quarter} "
-        f"-c tcp_user_timeout={int(takeover_s * SERVER_SHARE * 1000)}"
+        f"-c tcp_keepalives_idle={idle} -c tcp_keepalives_interval=1 "
+        f"-c tcp_keepalives_count={probes} -c tcp_user_timeout={int(silent_s * 1000)}"
     )
     options = f"{given['options']} {server}" if given.get("options") else server
     return make_conninfo(conninfo, options=options, application_name=application_name)
@@ -72,13 +73,19 @@ class Election:
             self._set(held=False)
 
     async def _session(self) -> None:
+        """One connection: a turn every ``retry_s``; the holder's must answer within
+        ``LEASE_SHARE`` of ``takeover_s`` of the last answer."""
+        loop = asyncio.get_running_loop()
         conn: Conn | None = None
         try:
             async with asyncio.timeout(self._lease_s):
                 conn = await connect(self._conninfo)
+            answered = loop.time()
             while True:
-                async with asyncio.timeout(self._lease_s):
+                deadline = answered + self._lease_s if self.held else loop.time() + self._lease_s
+                async with asyncio.timeout_at(deadline):
                     await self._turn(conn)
+                answered = loop.time()
                 self.last_error = None
                 await asyncio.sleep(self.retry_s)
         except (psycopg.Error, OSError, TimeoutError) as err:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Self
@@ -25,7 +27,7 @@ from alarmrx.journal.postgres.horizon import Horizon
 from alarmrx.journal.postgres.rows import SELECT_RECORDS, record_from_row
 from alarmrx.journal.postgres.schema import SCHEMA, SEQUENCE, check_version
 from alarmrx.journal.postgres.writer import Conn, PgWriter, connect
-from alarmrx.journal.records import AppendResult, NewRecord, Record
+from alarmrx.journal.records import AppendResult, NewRecord, Record, RecordKind
 from alarmrx.journal.writer import AppendRequest, CursorRequest, Outcome, Waiter
 
 log = structlog.get_logger("alarmrx.journal")
@@ -84,9 +86,15 @@ class PostgresJournal:
         dedupe_window_s: float = 120.0,
         metrics: JournalMetrics | None = None,
         poll_s: float = POLL_S,
+        reachable: bool = True,
+        follow: bool = True,
     ) -> Self:
         """Connect, check the schema and this node's chain head (``chain`` is the node's
-        ``receiver.id``), and find the read horizon."""
+        ``receiver.id``), and find the read horizon. With ``reachable=False`` a database
+        that cannot be reached now is no error: the journal opens unhealthy and the first
+        batch (or read) connects; a schema it refuses still is. With ``follow=False`` (a
+        process that only appends, like a receiver worker) no read connection is opened
+        until something is read."""
         journal = cls(
             conninfo,
             chain=chain,
@@ -96,17 +104,25 @@ class PostgresJournal:
         )
         try:
             await journal._writer.connect()
-            await journal._refresh()
-        except (psycopg.Error, JournalError) as err:
-            await journal._writer.stop()
-            await journal._drop_reader()
-            if isinstance(err, JournalError):
-                raise
-            raise JournalError(f"cannot open the PostgreSQL journal: {err}") from err
+            if follow:
+                await journal._refresh()
+        except (psycopg.Error, OSError, JournalError) as err:
+            unreachable = not isinstance(err, JournalError) or isinstance(err, JournalReadError)
+            if reachable or not unreachable:
+                await journal._fail_open()
+                if isinstance(err, JournalError):
+                    raise
+                raise JournalError(f"cannot open the PostgreSQL journal: {err}") from err
+            journal._healthy, journal._last_error = False, str(err)
+            log.warning("journal_unreachable_at_open", error=str(err), chain=chain)
         journal._writer.start()
         if metrics is not None:
-            metrics.set_healthy(True)
+            metrics.set_healthy(journal._healthy)
         return journal
+
+    async def _fail_open(self) -> None:
+        await self._writer.stop()
+        await self._drop_reader()
 
     @property
     def chain(self) -> str:
@@ -155,7 +171,7 @@ class PostgresJournal:
         for record in records:
             if record.received_at.tzinfo is None:
                 raise InvalidRecordError("received_at must carry a time zone")
-        self._writer.submit(AppendRequest(tuple(records), waiter))
+        self._writer.submit(AppendRequest(tuple(conclusion_keyed(r) for r in records), waiter))
 
     async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]:
         """Up to ``limit`` records with a ``journal_seq`` above the given one and up to the
@@ -267,6 +283,18 @@ class PostgresJournal:
             metrics.observe_commit(outcome.seconds, outcome.served)
         for kind in outcome.kinds:
             metrics.record_appended(kind)
+
+
+def conclusion_keyed(record: NewRecord) -> NewRecord:
+    """A DERIVED record with the rule's idempotent ``key`` in its body gets a dedupe key
+    made from it, so the same conclusion appended by two nodes' rules (the one that died,
+    the one that took over) is one record across chains, the second counted as a repeat
+    (docs/journal.md, "Several nodes")."""
+    key = record.body.get("key") if record.kind is RecordKind.DERIVED else None
+    if record.dedupe_key is not None or not isinstance(key, str):
+        return record
+    digest = hashlib.sha256(f"derived|{key}".encode()).digest()
+    return dataclasses.replace(record, dedupe_key=digest)
 
 
 def _resolve(waiter: Waiter, result: Any, *, failed: bool) -> None:

@@ -113,6 +113,10 @@ async def chain_head(conn: Conn, chain: str) -> Head:
     return proven_head(head, last)
 
 
+class _NotBegunError(JournalWriteError):
+    """The connection failed in round trip 1: nothing of the batch can have been stored."""
+
+
 class Place(Enum):
     """Where a record of a batch went, and what the number beside it is."""
 
@@ -213,8 +217,7 @@ class PgWriter:
             return outcome
         started = time.perf_counter()
         try:
-            conn = self._conn if self._conn is not None else await self._reconnect()
-            plan = await self._transact(conn, work, outcome)
+            plan = await self._attempt(work, outcome)
         except Exception as err:  # noqa: BLE001 - task root: every failure reaches the callers
             await self._drop_connection()
             return _failed(work, outcome, err)
@@ -222,6 +225,18 @@ class PgWriter:
         outcome.seconds = time.perf_counter() - started
         outcome.committed = True
         return outcome
+
+    async def _attempt(self, work: list[tuple[Request, list[Prepared]]], outcome: Outcome) -> _Plan:
+        """The batch's transaction; once more on a new connection when a connection that
+        sat idle turns out dead before anything was sent for ``COMMIT`` (the server
+        restarted, or the primary changed, since the last batch)."""
+        if self._conn is None:
+            return await self._transact(await self._reconnect(), work, outcome)
+        try:
+            return await self._transact(self._conn, work, outcome)
+        except _NotBegunError:
+            await self._drop_connection()
+            return await self._transact(await self._reconnect(), work, outcome)
 
     async def _reconnect(self) -> Conn:
         await self.connect()
@@ -238,7 +253,10 @@ class PgWriter:
         self, conn: Conn, work: list[tuple[Request, list[Prepared]]], outcome: Outcome
     ) -> _Plan:
         try:
-            claimed, originals = await self._begin(conn, work)
+            try:
+                claimed, originals = await self._begin(conn, work)
+            except psycopg.OperationalError as err:
+                raise _NotBegunError(str(err)) from err
             plan = self._plan(work, outcome, claimed, originals)
             await self._finish(conn, plan)
         except BaseException:
