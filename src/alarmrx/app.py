@@ -87,10 +87,7 @@ class Daemon:
         )
 
     async def _serve(self, journal: Journal | RemoteJournal) -> int:
-        self._rules = RulesRunner(
-            journal, _plans(self.settings), clock=utc_now, metrics=self.metrics
-        )
-        self._anchorer = Anchorer(journal, utc_now)
+        self._build_consumers(journal)
         receiver = await self._start_receiving(journal)
         http = await self._start_http()
         control = await self._start_control()
@@ -112,6 +109,14 @@ class Daemon:
                 await http.close()
         log.info("daemon_stopped")
         return 0
+
+    def _build_consumers(self, journal: Journal | RemoteJournal) -> None:
+        """The rules runner and the anchorer, fresh (``processes.cluster`` builds them again
+        each time its node becomes the active one)."""
+        self._rules = RulesRunner(
+            journal, _plans(self.settings), clock=utc_now, metrics=self.metrics
+        )
+        self._anchorer = Anchorer(journal, utc_now)
 
     async def _start_control(self) -> ControlServer | None:
         """The operator command socket; without it alarms are still received, so a failure

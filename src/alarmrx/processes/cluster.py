@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -28,7 +28,6 @@ import structlog
 
 from alarmrx.app import utc_now
 from alarmrx.config import ListenAddress, Settings
-from alarmrx.evidence.anchorer import Anchorer
 from alarmrx.journal import Journal
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.postgres.election import Election, lock_conninfo
@@ -39,7 +38,6 @@ from alarmrx.processes.consumers import ConsumersDaemon
 from alarmrx.processes.journals import open_journal, postgres_conninfo
 from alarmrx.processes.links import RESEND_S, TestSessions, receive_links
 from alarmrx.processes.runtime import Runtime
-from alarmrx.rules import RulePlans, RulesRunner, plans_from
 
 log = structlog.get_logger("alarmrx.consumers")
 
@@ -148,9 +146,7 @@ class ClusterConsumers(ConsumersDaemon):
             log.warning("consumers_stop_failed", error=repr(err))
 
     async def _active(self, journal: Journal | RemoteJournal) -> None:
-        settings = self.settings
-        self._rules = RulesRunner(journal, _plans(settings), clock=utc_now, metrics=self.metrics)
-        self._anchorer = Anchorer(journal, utc_now)
+        self._build_consumers(journal)
         self._active_since = utc_now()
         self._seen = {}
         tasks = [self._rules.run, self._anchorer.run, self._read_links]
@@ -278,9 +274,3 @@ class ClusterConsumers(ConsumersDaemon):
 
 def _name(settings: Settings, role: str) -> str:
     return f"alarmrx-{settings.receiver.id}-{role}"
-
-
-def _plans(settings: Settings) -> RulePlans:
-    return plans_from(
-        settings.accounts, open_max_age=timedelta(seconds=settings.alarms.open_max_age_s)
-    )

@@ -38,9 +38,11 @@ class DatabaseProbe:
     async def check(self) -> None:
         """One question to the database; ``healthy`` says how it went."""
         try:
+            fresh = self._conn is None
+            if self._conn is None:  # libpq's connect_timeout, per host of the dsn
+                self._conn = await connect(self._conninfo)
             async with asyncio.timeout(TIMEOUT_S):
-                if self._conn is None:
-                    self._conn = await connect(self._conninfo)
+                if fresh:
                     await check_version(self._conn)
                 row = await (await self._conn.execute(_WRITABLE)).fetchone()
             if not (row and row[0]):

@@ -319,7 +319,7 @@ class Supervisor:
         if listen is None:
             return None
         server = MetricsServer(
-            listen.host, listen.port, self.registry, health=self.health, ready=self.ready
+            listen.host, listen.port, self.registry, health=self.health, ready=self.readiness
         )
         await server.start()
         log.info("metrics_bound", host=listen.host, port=server.port)
@@ -338,16 +338,20 @@ class Supervisor:
             return False, f"journal cannot commit: {error}"
         return True, "ok"
 
-    def ready(self) -> tuple[bool, str]:
-        """``/readyz``: every child ready; on PostgreSQL also the database reachable (the
-        reason when not), and the answer names the consumers' role on this node."""
+    def ready(self) -> bool:
+        """Every child ready."""
         children = self.children
-        if not (self._started and not self._stopping and all(c.ready.is_set() for c in children)):
+        return self._started and not self._stopping and all(c.ready.is_set() for c in children)
+
+    def readiness(self) -> tuple[bool, str]:
+        """``/readyz``: ``ready``; on PostgreSQL also the database reachable (the reason
+        when not), and the answer names the consumers' role on this node."""
+        if not self.ready():
             return False, "not ready"
         healthy, reason = self.health()
         if self._probe is not None and not healthy:
             return False, reason
-        roles = [c.role_status for c in children if c.role == "consumers" and c.role_status]
+        roles = [c.role_status for c in self.children if c.role == "consumers" and c.role_status]
         return True, "; ".join(["ready", *roles])
 
     def _status(self, http: MetricsServer | None) -> str:

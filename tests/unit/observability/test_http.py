@@ -80,6 +80,20 @@ async def test_readyz(server: tuple[MetricsServer, State]) -> None:
     assert (status, body) == (200, b"ready\n")
 
 
+async def test_readyz_says_why_when_given_a_reason() -> None:
+    answer = (False, "journal: postgresql unreachable: connection refused")
+    srv = MetricsServer("127.0.0.1", 0, CollectorRegistry(), lambda: (True, "ok"), lambda: answer)
+    await srv.start()
+    try:
+        status, _, body = await request(srv.port, get("/readyz"))
+        assert (status, body) == (503, b"journal: postgresql unreachable: connection refused\n")
+        answer = (True, "ready; consumers standby")
+        status, _, body = await request(srv.port, get("/readyz"))
+        assert (status, body) == (200, b"ready; consumers standby\n")
+    finally:
+        await srv.close()
+
+
 async def test_not_found_method_and_head(server: tuple[MetricsServer, State]) -> None:
     srv, _ = server
     assert (await request(srv.port, get("/")))[0] == 404

@@ -78,8 +78,7 @@ class Election:
         loop = asyncio.get_running_loop()
         conn: Conn | None = None
         try:
-            async with asyncio.timeout(self._lease_s):
-                conn = await connect(self._conninfo)
+            conn = await connect(self._conninfo)  # libpq's connect_timeout, per host
             answered = loop.time()
             while True:
                 deadline = answered + self._lease_s if self.held else loop.time() + self._lease_s
