@@ -188,6 +188,22 @@ class PostgreSQL:
                 raise RuntimeError(f"PostgreSQL {pid} still alive after SIGKILL")
             time.sleep(0.05)
 
+    def pause(self) -> None:
+        """SIGSTOP the server and every process of it: it holds its connections but answers
+        nothing (a hung machine). ``resume`` undoes it."""
+        self._signal_all(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        pid = self.postmaster_pid()
+        if pid is None:
+            return
+        for member in (pid, *_children(pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, sig)
+
     def postmaster_pid(self) -> int | None:
         """The running server's process id (its ``postmaster.pid``), or None."""
         try:
@@ -298,9 +314,16 @@ class Replicated:
                 raise RuntimeError(f"the standby is not synchronous after {timeout} s")
             time.sleep(0.1)
 
+    def commits_waiting(self) -> int:
+        """Sessions on the primary whose ``COMMIT`` waits for the synchronous standby."""
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+        return int(self.primary.psql("postgres", query).strip())
+
     def fail_over(self) -> None:
-        """The primary's machine dies (SIGKILL) and the standby is promoted."""
+        """The primary's machine dies (SIGKILL) and the standby is promoted (resumed first,
+        if it was paused)."""
         self.primary.kill()
+        self.standby.resume()
         self.standby.promote()
 
     def destroy(self) -> None:
