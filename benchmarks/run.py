@@ -7,6 +7,7 @@ Examples::
         --modes plain,aes128,aes256 --connections 1,100,1000 --repetitions 3 --duration 10
     python -m benchmarks.run --section offered --connections 1000 --rate 2000 --modes aes128
     python -m benchmarks.run --section soak --duration 1800 --rate 300 --accounts 1000
+    python -m benchmarks.run --section nodes --duration 5 --connections 100,1000 --repetitions 3
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from benchmarks.broker import BrokerError
 from benchmarks.interpreters import PYSIAALARM, PeerSetupError, pysiaalarm_python, version_of
 from benchmarks.machine import describe, interpreter
 from benchmarks.matrix import Options, default_workdir, run_matrix
+from benchmarks.nodes import nodes_main
 from benchmarks.receivers import LAUNCHERS, ReceiverError, alarmrx_available, snapshot_source
 from benchmarks.report import render_section, write_section
 from benchmarks.soak import Sample, SoakOptions, render_soak, run_soak
@@ -234,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.section == "soak":
         return soak_main(args, argv)
+    if args.section == "nodes":  # receiver nodes on SQLite and PostgreSQL (benchmarks/nodes.py)
+        return nodes_main(args, argv)
     resolve(args)
     notes = fd_limit_notes(raise_fd_limit(), max(args.connections) + bool(args.probe_rate))
     versions = available_receivers(args.receivers, notes)

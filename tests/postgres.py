@@ -1,5 +1,6 @@
 """A real PostgreSQL for tests: a temporary cluster (initdb) on a free loopback port, run as
-a non-root user, started and stopped on demand (to simulate an outage).
+a non-root user, started and stopped on demand (to simulate an outage), and a primary with a
+streaming, synchronous standby that the test can kill and promote (``Replicated``).
 
 The server binaries come from Debian's ``postgresql`` package (``/usr/lib/postgresql/<ver>/
 bin``). Under ``CI=true`` a missing server fails the test; elsewhere it skips it. As root
@@ -13,9 +14,11 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,7 @@ SERVER_USER = "postgres"  # who runs the server when the tests run as root
 ROLE = "alarmrx"
 PASSWORD = "test-only-password"
 START_TIMEOUT_S = 60
+STANDBY_NAME = "standby1"  # the standby's application_name, named by synchronous_standby_names
 
 
 def bin_dir() -> Path:
@@ -63,14 +67,21 @@ class Database:
 
 
 class PostgreSQL:
-    """One cluster in a temporary directory; ``start``/``stop`` may be repeated."""
+    """One cluster in a temporary directory; ``start``/``stop`` may be repeated.
 
-    def __init__(self) -> None:
+    ``settings`` are extra ``-c name=value`` server options. With ``primary``, the cluster is
+    not created by initdb but copied from that running primary (``pg_basebackup -R``) and
+    starts as its streaming standby, reporting as ``STANDBY_NAME``."""
+
+    def __init__(
+        self, *, settings: dict[str, str] | None = None, primary: PostgreSQL | None = None
+    ) -> None:
         self.bin = bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="alarmrx-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = free_port()
+        self.settings = dict(settings or {})
         self.password_file = self.root / "password"
         self.password_file.write_text(PASSWORD + "\n")
         self.password_file.chmod(0o600)
@@ -80,7 +91,10 @@ class PostgreSQL:
             owner = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.root.chmod(0o711)  # the server user enters; only the owner lists
-        self._initdb()
+        if primary is None:
+            self._initdb()
+        else:
+            self._base_backup(primary)
 
     def _run(self, *argv: str) -> subprocess.CompletedProcess[bytes]:
         prefix = ["runuser", "-u", SERVER_USER, "--"] if self._as_root else []
@@ -111,11 +125,37 @@ class PostgreSQL:
         )
         pwfile.unlink()
 
+    def _base_backup(self, primary: PostgreSQL) -> None:
+        """Copy ``primary`` over its local socket and configure streaming from it (``-R``)
+        under the name ``STANDBY_NAME``."""
+        source = (
+            f"host={primary.root} port={primary.port} user={ROLE} application_name={STANDBY_NAME}"
+        )
+        self._run(
+            str(self.bin / "pg_basebackup"),
+            "-D",
+            str(self.data),
+            "-d",
+            source,
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        )
+
     def start(self) -> None:
         """Start (fsync on, loopback only) and return once it accepts connections."""
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=on "
-            "-c synchronous_commit=on -c max_connections=50 -c shared_buffers=32MB"
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "fsync": "on",
+            "synchronous_commit": "on",
+            "max_connections": "50",
+            "shared_buffers": "32MB",
+            **self.settings,
+        }
+        options = f"-p {self.port} -k {self.root} " + " ".join(
+            f"-c {name}={value}" for name, value in settings.items()
         )
         self._run(
             str(self.bin / "pg_ctl"),
@@ -129,6 +169,59 @@ class PostgreSQL:
             "-t",
             str(START_TIMEOUT_S),
             "start",
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the server and every process of it, as when its machine dies: no
+        shutdown, no checkpoint, open connections cut."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            return
+        workers = _children(pid)
+        os.kill(pid, signal.SIGKILL)  # first, so it cannot restart the others
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while any(_alive(p) for p in (pid, *workers)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL {pid} still alive after SIGKILL")
+            time.sleep(0.05)
+
+    def pause(self) -> None:
+        """SIGSTOP the server and every process of it: it holds its connections but answers
+        nothing (a hung machine). ``resume`` undoes it."""
+        self._signal_all(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        pid = self.postmaster_pid()
+        if pid is None:
+            return
+        for member in (pid, *_children(pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, sig)
+
+    def postmaster_pid(self) -> int | None:
+        """The running server's process id (its ``postmaster.pid``), or None."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def promote(self) -> None:
+        """Turn this standby into a primary and return once it accepts writes."""
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "promote",
         )
 
     def stop(self, mode: str = "fast") -> None:
@@ -170,3 +263,88 @@ class PostgreSQL:
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Replicated:
+    """A primary and its streaming standby, replication synchronous: a ``COMMIT`` on the
+    primary returns once the standby has flushed it (``synchronous_commit = on`` and
+    ``synchronous_standby_names`` naming the standby), so what was committed survives the
+    primary's death once the standby is promoted.
+
+    The standby is configured as it would be after a failover: it names no synchronous
+    standby of its own, so once promoted it commits alone."""
+
+    def __init__(self) -> None:
+        self.primary = PostgreSQL(
+            settings={
+                "synchronous_standby_names": STANDBY_NAME,
+                "wal_level": "replica",
+                "max_wal_senders": "5",
+            }
+        )
+        self.primary.start()
+        self.standby = PostgreSQL(primary=self.primary, settings={"hot_standby": "on"})
+        self.standby.start()
+        self.wait_synchronous()
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return (self.primary.port, self.standby.port)
+
+    def create_database(self) -> Database:
+        """A database on the primary (replicated to the standby)."""
+        return self.primary.create_database()
+
+    def dsn(self, database: Database, ports: tuple[int, ...] | None = None) -> str:
+        """A libpq multi-host ``dsn`` naming both servers (or the ``ports`` given, e.g. a
+        proxy's), so that a client finds whichever is the primary by itself."""
+        listed = ports or self.ports
+        hosts = ",".join("127.0.0.1" for _ in listed)
+        return (
+            f"host={hosts} port={','.join(map(str, listed))} dbname={database.name} "
+            f"user={ROLE} target_session_attrs=read-write"
+        )
+
+    def wait_synchronous(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Return once the primary streams to the standby with ``sync_state = sync``."""
+        deadline = time.monotonic() + timeout
+        query = "SELECT application_name, sync_state FROM pg_stat_replication"
+        while self.primary.psql("postgres", query).split() != [f"{STANDBY_NAME}|sync"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the standby is not synchronous after {timeout} s")
+            time.sleep(0.1)
+
+    def commits_waiting(self) -> int:
+        """Sessions on the primary whose ``COMMIT`` waits for the synchronous standby."""
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+        return int(self.primary.psql("postgres", query).strip())
+
+    def fail_over(self) -> None:
+        """The primary's machine dies (SIGKILL) and the standby is promoted (resumed first,
+        if it was paused)."""
+        self.primary.kill()
+        self.standby.resume()
+        self.standby.promote()
+
+    def destroy(self) -> None:
+        self.standby.destroy()
+        self.primary.destroy()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
