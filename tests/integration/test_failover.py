@@ -210,6 +210,10 @@ async def test_the_nodes_follow_a_promoted_standby(
             # the standby hangs, so commits wait on it; the primary dies with them in flight
             replicated.standby.pause()
             await wait_for(lambda: replicated.commits_waiting() > 0, "commits waiting")
+            # nothing is ACKed meanwhile, and /readyz says so rather than stay ready
+            await wait_for(lambda: http(a.metrics_port, "/readyz")[0] == 503, "a not ready")
+            _, reason = await asyncio.to_thread(http, a.metrics_port, "/readyz")
+            assert reason.startswith("journal: postgresql commits not confirmed"), reason
             await asyncio.to_thread(replicated.fail_over)
             failed_over_at = time.monotonic()
             await asyncio.to_thread(panels.wait_acked, ACKED_AROUND, WAIT_S, since=failed_over_at)

@@ -5,6 +5,11 @@ supervisor, which serves ``/healthz`` and ``/readyz``, asks the database itself 
 ``EVERY_S`` on a connection of its own (the same ``dsn``: with
 ``target_session_attrs=read-write`` only a primary answers). A failed or late answer makes
 both endpoints say ``journal: postgresql unreachable: <error>`` until an answer comes.
+
+The question commits a transaction that takes a transaction id, so its ``COMMIT`` waits for
+the synchronous standbys exactly as the workers' do: when none confirms (the standby is down
+and ``synchronous_standby_names`` still names it), the workers ACK nothing, and the endpoints
+say ``journal: postgresql commits not confirmed within 5 s`` instead of staying ready.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ log = structlog.get_logger("alarmrx.supervisor")
 EVERY_S = 1.0
 TIMEOUT_S = 5.0
 _WRITABLE = "SELECT NOT pg_is_in_recovery()"
+_COMMIT = "SELECT pg_current_xact_id()"  # autocommit: one transaction with an id, committed
 
 
 class DatabaseProbe:
@@ -48,6 +54,17 @@ class DatabaseProbe:
             if not (row and row[0]):
                 raise JournalError("connected to a standby (read-only)")
         except (psycopg.Error, OSError, TimeoutError, JournalError) as err:
+            await self._drop()
+            self._report(f"unreachable: {str(err) or type(err).__name__}")
+            return
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                await self._conn.execute(_COMMIT)
+        except TimeoutError:
+            await self._drop()
+            self._report(f"commits not confirmed within {TIMEOUT_S:g} s")
+            return
+        except (psycopg.Error, OSError) as err:
             await self._drop()
             self._report(f"unreachable: {str(err) or type(err).__name__}")
             return
