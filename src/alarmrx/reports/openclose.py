@@ -17,8 +17,10 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import EventBody, MessageBody
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.records import Record, RecordKind
+from alarmrx.journal.records import Record
 
 _ACTIONS = {"close": "armed", "open": "disarmed"}
 
@@ -39,35 +41,30 @@ class Arming:
 
 
 def armings(records: Iterable[Record], timezone: str) -> list[Arming]:
-    """The rows of ``records`` (in journal order)."""
+    """The rows of ``records`` (in journal order), read through their typed bodies."""
     zone = ZoneInfo(timezone)
     return [
-        _arming(record, event, zone)
+        _arming(record, body, event, zone)
         for record in records
-        if record.kind is RecordKind.MESSAGE
-        for event in record.body.get("events") or ()
-        if isinstance(event, Mapping) and event.get("category") in _ACTIONS
+        if (body := bodies.message(record)) is not None
+        for event in body.events
+        if event.category in _ACTIONS
     ]
 
 
-def _arming(record: Record, event: Mapping[str, object], zone: ZoneInfo) -> Arming:
+def _arming(record: Record, body: MessageBody, event: EventBody, zone: ZoneInfo) -> Arming:
     moment = record.received_at.astimezone(zone)
-    panel_time = record.body.get("panel_time")
     return Arming(
         journal_seq=record.journal_seq,
         received_at=format_received_at(record.received_at),
         local_time=moment.isoformat(sep=" ", timespec="seconds"),
-        action=_ACTIONS[str(event["category"])],
-        code=str(event.get("code") or ""),
-        description=str(event.get("description") or ""),
-        user=_plain(event.get("user")),
-        area=_plain(event.get("area")),
-        panel_time=panel_time if isinstance(panel_time, str) else None,
+        action=_ACTIONS[str(event.category)],
+        code=event.code or "",
+        description=event.description or "",
+        user=event.user,
+        area=event.area,
+        panel_time=body.panel_time,
     )
-
-
-def _plain(value: object) -> int | str | None:
-    return value if isinstance(value, int | str) else None
 
 
 COLUMNS = (
