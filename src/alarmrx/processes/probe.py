@@ -6,22 +6,25 @@ supervisor, which serves ``/healthz`` and ``/readyz``, asks the database itself 
 ``target_session_attrs=read-write`` only a primary answers). A failed or late answer makes
 both endpoints say ``journal: postgresql unreachable: <error>`` until an answer comes.
 
-The question commits a transaction that takes a transaction id, so its ``COMMIT`` waits for
-the synchronous standbys exactly as the workers' do: when none confirms (the standby is down
-and ``synchronous_standby_names`` still names it), the workers ACK nothing, and the endpoints
-say ``journal: postgresql commits not confirmed within 5 s`` instead of staying ready.
+The question also writes (the node's ``probe:<receiver.id>`` row of ``shared_state``, the
+time), so its ``COMMIT`` waits for the synchronous standbys exactly as the workers' do: when
+none confirms (the standby is down and ``synchronous_standby_names`` still names it), the
+workers ACK nothing, and the endpoints say ``journal: postgresql commits not confirmed
+within 5 s`` instead of staying ready.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
 import psycopg
 import structlog
 
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.postgres.schema import check_version
+from alarmrx.journal.postgres.shared import PUT
 from alarmrx.journal.postgres.writer import Conn, connect
 
 log = structlog.get_logger("alarmrx.supervisor")
@@ -29,14 +32,14 @@ log = structlog.get_logger("alarmrx.supervisor")
 EVERY_S = 1.0
 TIMEOUT_S = 5.0
 _WRITABLE = "SELECT NOT pg_is_in_recovery()"
-_COMMIT = "SELECT pg_current_xact_id()"  # autocommit: one transaction with an id, committed
 
 
 class DatabaseProbe:
     """``healthy`` and ``last_error``, as ``RemoteJournal`` has them for the SQLite writer."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, node: str) -> None:
         self._conninfo = conninfo
+        self._row = f"probe:{node}"
         self._conn: Conn | None = None
         self.healthy = False
         self.last_error: str | None = "not checked yet"
@@ -59,7 +62,7 @@ class DatabaseProbe:
             return
         try:
             async with asyncio.timeout(TIMEOUT_S):
-                await self._conn.execute(_COMMIT)
+                await self._conn.execute(PUT, (self._row, datetime.now(UTC).isoformat().encode()))
         except TimeoutError:
             await self._drop()
             self._report(f"commits not confirmed within {TIMEOUT_S:g} s")

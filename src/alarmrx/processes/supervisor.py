@@ -185,7 +185,9 @@ class Supervisor:
             return
         from alarmrx.processes.probe import DatabaseProbe  # noqa: PLC0415 - optional extra
 
-        self._probe = DatabaseProbe(postgres_conninfo(self.settings, "supervisor"))
+        self._probe = DatabaseProbe(
+            postgres_conninfo(self.settings, "supervisor"), self.settings.receiver.id
+        )
         await self._probe.check()
         self._tasks.append(asyncio.create_task(self._probe.run()))
 

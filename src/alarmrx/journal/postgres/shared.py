@@ -40,7 +40,7 @@ _LINKS_SINCE = (
     f"FROM {SCHEMA}.link_tests WHERE updated_at > %s AND node <> %s"
 )
 _NOW = "SELECT clock_timestamp()"
-_PUT = (
+PUT = (  # a named value, stored or replaced
     f"INSERT INTO {SCHEMA}.shared_state (name, value) VALUES (%s, %s) "
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = clock_timestamp()"
 )
@@ -94,7 +94,7 @@ class SharedTables:
         return [LinkTest(*row) for row in found], now
 
     async def put(self, name: str, value: bytes) -> None:
-        await self._execute(_PUT, (name, value))
+        await self._execute(PUT, (name, value))
 
     async def get(self, name: str) -> bytes | None:
         rows = await self._execute(_GET, (name,))
