@@ -260,6 +260,7 @@ class PostgreSQL:
         return done.stdout.decode()
 
     def destroy(self) -> None:
+        self.resume()  # a server a failed test left paused would ignore the stop
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
