@@ -35,6 +35,7 @@ from alarmrx.journal.bodies import CommandBody
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.commands import CommandRefused, account_field
 from alarmrx.rules.derived import Derived
+from alarmrx.rules.interfaces import Untimed
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SALT_BYTES, HASH_BYTES = 16, 32
@@ -229,7 +230,7 @@ class PinChange:
     replaces: str
 
 
-class AuthCore:
+class AuthCore(Untimed):
     """Changed PINs and failed attempts, folded from COMMAND records (concludes nothing)."""
 
     def __init__(self) -> None:
@@ -263,18 +264,6 @@ class AuthCore:
         if change is not None and change.replaces == fingerprint(str(configured)):
             return change.pin_hash
         return configured
-
-    def on_timer(self, now: datetime) -> list[Derived]:
-        """Nothing: a lockout simply ends."""
-        del now
-        return []
-
-    def next_deadline(self) -> datetime | None:
-        """None: no timer."""
-        return None
-
-    def recorded(self, derived: Derived, journal_seq: int) -> None:
-        """Nothing to remember."""
 
     def _apply(self, account: str | None, at: datetime, body: CommandBody) -> None:
         outcome, id_code, source = body.auth, body.id_code, body.source

@@ -37,6 +37,7 @@ from alarmrx.protocols.dc09.message import Category
 from alarmrx.protocols.priority import Priority
 from alarmrx.rules.derived import Derived, DerivedType
 from alarmrx.rules.events import alarm_priority, panel_events
+from alarmrx.rules.interfaces import Untimed
 from alarmrx.rules.standing import NOTHING, Standing
 
 POLICE = "police"
@@ -153,7 +154,7 @@ class Alarm:
     index: int
 
 
-class DispatchCore:
+class DispatchCore(Untimed):
     """The advice for every alarm of a configured account (``accounts``), from the account
     cards (configuration), the card core's standing of the account (``standing``) and test
     mode (``in_test``). An account that is not configured (accepted by ``unknown_accounts``)
@@ -211,18 +212,6 @@ class DispatchCore:
             return []
         alarm = Alarm(derived.account, derived.at, journal_seq, 0)
         return [self._advise(alarm, derived.zone, derived.area, derived.priority)]
-
-    def on_timer(self, now: datetime) -> list[Derived]:
-        """Nothing is due by time."""
-        del now
-        return []
-
-    def next_deadline(self) -> datetime | None:
-        """Never."""
-        return None
-
-    def recorded(self, derived: Derived, journal_seq: int) -> None:
-        """Nothing to remember."""
 
     def _advise(self, alarm: Alarm, zone: Label, area: Label, priority: Priority) -> Derived:
         account, at, seq, index = alarm.account, alarm.at, alarm.journal_seq, alarm.index

@@ -61,3 +61,20 @@ class Rule(Protocol):
     def next_deadline(self) -> datetime | None: ...
 
     def recorded(self, derived: Derived, journal_seq: int) -> None: ...
+
+
+class Untimed:
+    """The ``Rule`` members of a core that concludes only when a record arrives: nothing is
+    due by time, and nothing about its own conclusions to remember."""
+
+    def on_timer(self, now: datetime) -> list[Derived]:
+        """Nothing is due by time."""
+        del now
+        return []
+
+    def next_deadline(self) -> datetime | None:
+        """Never."""
+        return None
+
+    def recorded(self, derived: Derived, journal_seq: int) -> None:
+        """Nothing to remember."""

@@ -10,16 +10,16 @@ priority, whose ``text`` is the frame as received, so an operator reads it and a
 
 from __future__ import annotations
 
-from datetime import datetime
 from types import MappingProxyType
 
 from alarmrx.journal import bodies
 from alarmrx.journal.bodies import MessageBody
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.derived import Derived, DerivedType
+from alarmrx.rules.interfaces import Untimed
 
 
-class UnrecognisedCore:
+class UnrecognisedCore(Untimed):
     """One ``payload.unrecognised`` per MESSAGE record marked ``unrecognised``."""
 
     def __init__(self) -> None:
@@ -35,18 +35,6 @@ class UnrecognisedCore:
         if body is None or found is None or record.account is None:
             return []
         return [_raised(record, body, str(found.reason), str(found.detail))]
-
-    def on_timer(self, now: datetime) -> list[Derived]:
-        """Nothing is due by time."""
-        del now
-        return []
-
-    def next_deadline(self) -> datetime | None:
-        """Never."""
-        return None
-
-    def recorded(self, derived: Derived, journal_seq: int) -> None:
-        """Nothing to remember."""
 
 
 def _raised(record: Record, body: MessageBody, reason: str, detail: str) -> Derived:

@@ -33,6 +33,7 @@ from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.command_records import accepted_action
 from alarmrx.rules.derived import Derived, DerivedType, iso
 from alarmrx.rules.events import StoredEvent, is_burglary_alarm, panel_events
+from alarmrx.rules.interfaces import Untimed
 from alarmrx.rules.plans import VerificationPlan
 
 HORIZON = timedelta(hours=24)
@@ -79,7 +80,7 @@ def _alarm(record: Record, index: int, event: StoredEvent) -> Alarm:
     )
 
 
-class VerificationCore:
+class VerificationCore(Untimed):
     """The recent burglary alarms of every account, and which are verified."""
 
     def __init__(self, plans: Mapping[str, VerificationPlan]) -> None:
@@ -104,18 +105,6 @@ class VerificationCore:
         elif record.kind is RecordKind.COMMAND and accepted_action(record) == "verify":
             return self._by_command(record)
         return []
-
-    def on_timer(self, now: datetime) -> list[Derived]:
-        """Nothing: verification concludes only when an alarm or a command arrives."""
-        del now
-        return []
-
-    def next_deadline(self) -> datetime | None:
-        """None: no timer."""
-        return None
-
-    def recorded(self, derived: Derived, journal_seq: int) -> None:
-        """Nothing to remember."""
 
     def alarms_of(self, account: str, journal_seq: int) -> list[Alarm]:
         """The burglary alarms of record ``journal_seq`` still kept for ``account``."""
