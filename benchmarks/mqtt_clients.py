@@ -33,7 +33,7 @@ from typing import Any
 from alarmrx.config import MQTTSettings
 from alarmrx.mqtt.broker import parse_url
 from alarmrx.mqtt.outbox import Outgoing
-from alarmrx.mqtt.publish import JSONProperties
+from alarmrx.mqtt.publish import json_properties
 from alarmrx.mqtt.wire import Connection, Greeting, paho_client
 from benchmarks.broker import Broker
 
@@ -67,7 +67,7 @@ async def _paho(url: str, rate: int, seconds: float, latencies: list[float]) -> 
     will = Outgoing("bench/status", b"{}", retain=True)
     connection = Connection(paho_client(address, settings, Greeting("bench-paho", will)))
     await connection.open(address, 60, 10.0)
-    properties = JSONProperties()
+    properties = json_properties()
     due_of: dict[int, float] = {}
     done = asyncio.Event()
     expected = int(rate * seconds)

@@ -15,7 +15,7 @@ from tests.mosquitto import Mosquitto, Subscriber
 from alarmrx.config import MQTTSettings
 from alarmrx.mqtt.broker import parse_url
 from alarmrx.mqtt.outbox import Outgoing
-from alarmrx.mqtt.publish import JSONProperties
+from alarmrx.mqtt.publish import json_properties
 from alarmrx.mqtt.wire import (
     Connection,
     ConnectRefusedError,
@@ -44,7 +44,7 @@ async def connected(broker: Mosquitto, protocol: str = "5") -> AsyncIterator[Con
 async def test_a_burst_arrives_in_order_and_is_acknowledged_once_each(
     mosquitto: Mosquitto, protocol: str
 ) -> None:
-    properties = JSONProperties() if protocol == "5" else None
+    properties = json_properties() if protocol == "5" else None
     async with (
         Subscriber(mosquitto.port, "burst/#") as subscriber,
         connected(mosquitto, protocol) as connection,

@@ -404,24 +404,16 @@ class MQTTPublisher:
 
     def _publish_properties(self) -> Properties | None:
         """MQTT 5: say the payload is UTF-8 JSON (content type, payload format indicator)."""
-        return JSONProperties() if self._settings.protocol == "5" else None
+        return json_properties() if self._settings.protocol == "5" else None
 
 
-class JSONProperties(Properties):
-    """MQTT 5 PUBLISH properties for UTF-8 JSON, packed once: paho packs the properties of
-    every message it sends, which costs more than building the message itself."""
-
-    _packed: bytes
-
-    def __init__(self) -> None:
-        super().__init__(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        self.ContentType = "application/json"
-        self.PayloadFormatIndicator = 1
-        # paho's __setattr__ admits only property names
-        object.__setattr__(self, "_packed", super().pack())  # type: ignore[no-untyped-call]
-
-    def pack(self) -> bytes:
-        return self._packed
+def json_properties() -> Properties:
+    """MQTT 5 PUBLISH properties for UTF-8 JSON (content type, payload format indicator),
+    built once and given with every message."""
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.ContentType = "application/json"
+    properties.PayloadFormatIndicator = 1
+    return properties
 
 
 Reply = Callable[[Connection, str, bytes, bytes | None], Awaitable[None]]
