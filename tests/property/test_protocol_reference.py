@@ -37,7 +37,8 @@ def _crc16_arc_bytewise(data: bytes) -> int:
 
 @given(st.binary(max_size=300))
 def test_crc16_arc_matches_bitwise_definition(data: bytes) -> None:
-    """Two bytes per turn give the bit-by-bit CRC for odd, even and empty input."""
+    """The compiled CRC gives the bit-by-bit CRC for odd, even and empty input, bytes or
+    bytearray (the framer hands it either)."""
     assert crc16_arc(data) == _crc16_arc_bytewise(data)
     assert crc16_arc(bytearray(data)) == _crc16_arc_bytewise(data)
 
