@@ -28,6 +28,11 @@ class Receipt:
     clock_read: datetime
 
     @property
+    def raised(self) -> bool:
+        """``at`` is later than the clock's reading."""
+        return self.at != self.clock_read
+
+    @property
     def raised_s(self) -> float:
         """How far ``at`` is past the clock's reading (0.0 when not raised)."""
         return (self.at - self.clock_read).total_seconds()
