@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from alarmrx.protocols import DC09Message, Event, XData
+from alarmrx.protocols import Category, DC09Message, Event, Quirk, XData
+
+# Enum -> its value as plain text, by table: ``.value`` is a Python-level property, and the
+# body of every message reads several of them.
+_CATEGORY_TEXT = {category: category.value for category in Category}
+_QUIRK_TEXT = {quirk: quirk.value for quirk in Quirk}
 
 
 def event_body(event: Event) -> dict[str, Any]:
     """One event as stored and published."""
     return {
         "code": event.code,
-        "category": event.category.value,
+        "category": _CATEGORY_TEXT[event.category],
         "description": event.description,
         "address": event.address,
         "zone": event.zone,
@@ -49,9 +54,9 @@ def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
         "header_account": header.account,
         "data_account": message.data_account,
         "panel_time": message.timestamp.isoformat() if message.timestamp else None,
-        "xdata": [xdata_body(x) for x in message.xdata],
-        "events": [event_body(e) for e in message.events],
-        "quirks": sorted(q.value for q in message.quirks),
+        "xdata": list(map(xdata_body, message.xdata)),
+        "events": list(map(event_body, message.events)),
+        "quirks": sorted(map(_QUIRK_TEXT.__getitem__, message.quirks)),
         "clock": clock,
     }
     unrecognised = message.unrecognised
@@ -65,4 +70,4 @@ def dedupe_key(message: DC09Message) -> bytes:
     Annex C duplicate test): a retransmission is ACKed again and recorded once."""
     header = message.header
     parts = (message.account, header.receiver, header.line, header.sequence, message.content)
-    return hashlib.sha256("\0".join(p or "" for p in parts).encode()).digest()
+    return hashlib.sha256("\0".join([p or "" for p in parts]).encode()).digest()
