@@ -33,10 +33,8 @@ def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
     data = body.encode("ascii")
     crc = crc16_arc(data)
     if crc_style is CRCStyle.BINARY:
-        head = crc.to_bytes(2, "big") + f"{len(data):04X}".encode("ascii")
-    else:
-        head = f"{crc:04X}{len(data):04X}".encode("ascii")
-    return b"".join((b"\n", head, data, b"\r"))
+        return b"\n%b%04X%b\r" % (crc.to_bytes(2, "big"), len(data), data)
+    return b"\n%04X%04X%b\r" % (crc, len(data), data)
 
 
 def addressing(header: FrameHeader) -> str:
