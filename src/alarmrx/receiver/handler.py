@@ -41,6 +41,7 @@ from alarmrx.protocols import (
     parse_frame,
     reply_kind,
 )
+from alarmrx.protocols.fastinit import fast_init
 from alarmrx.protocols.priority import Priority, message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
 from alarmrx.receiver.deadlines import CommitDeadlines, Waiting
@@ -70,6 +71,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one frame: the reply bytes (None = stay silent) and its kind."""
