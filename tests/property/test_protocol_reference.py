@@ -56,6 +56,15 @@ def test_cbc_by_ecb_matches_cbc_mode(key: bytes, data: bytes) -> None:
     assert crypto.decrypt(key, crypto.encrypt(key, data)) == data
 
 
+@given(aes_keys, st.lists(whole_blocks, max_size=6))
+def test_each_message_is_encrypted_under_the_zero_iv(key: bytes, messages: list[bytes]) -> None:
+    """The kept CBC context carries its chaining from one message to the next; every message
+    still equals its own encryption under the zero IV, empty ones included."""
+    for data in messages:
+        assert crypto.encrypt(key, data) == _cbc_zero_iv(key).encryptor().update(data)
+    assert crypto.encrypt(key, b"") == b""
+
+
 @pytest.mark.parametrize("size", [1, 15, 17, 33])
 def test_cbc_refuses_partial_blocks(size: int) -> None:
     """A partial block raises, as the library's finalize did, and leaves nothing behind."""
