@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from alarmrx.protocols import Category, DC09Message, Event, Quirk, XData
@@ -53,16 +55,30 @@ def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
         "line": header.line,
         "header_account": header.account,
         "data_account": message.data_account,
-        "panel_time": message.timestamp.isoformat() if message.timestamp else None,
-        "xdata": list(map(xdata_body, message.xdata)),
+        "panel_time": _panel_time(message.timestamp),
+        "xdata": list(map(xdata_body, message.xdata)) if message.xdata else [],
         "events": list(map(event_body, message.events)),
-        "quirks": sorted(map(_QUIRK_TEXT.__getitem__, message.quirks)),
+        "quirks": sorted(map(_QUIRK_TEXT.__getitem__, message.quirks)) if message.quirks else [],
         "clock": clock,
     }
     unrecognised = message.unrecognised
     if unrecognised is not None:
         body["unrecognised"] = {"reason": unrecognised.reason, "detail": unrecognised.detail}
     return body
+
+
+def _panel_time(timestamp: datetime | None) -> str | None:
+    """The panel's time as ISO 8601 text."""
+    return None if timestamp is None else _iso(timestamp, timestamp.utcoffset())
+
+
+# Panels send the same second many times over (the parser keeps the parsed time the same
+# way), and its text is a good part of a body's cost. Keyed by the offset too: equal times
+# with equal offsets have the same fields, so the same text.
+@lru_cache(maxsize=1024)
+def _iso(moment: datetime, offset: timedelta | None) -> str:
+    del offset  # part of the cache key only
+    return moment.isoformat()
 
 
 def dedupe_key(message: DC09Message) -> bytes:
