@@ -65,6 +65,9 @@ LinkObserver = Callable[[str, str | None, str | None, str, str, datetime], None]
 _UNKNOWN_POLICY = AccountPolicy()
 # What the journal's commit hands back: one result per record, or why it failed.
 Committed = list[AppendResult] | JournalError | TimeoutError
+# Reply -> its token as plain text, read per frame: an enum's ``.value`` is a Python-level
+# property.
+REPLY_TEXT = {reply: reply.value for reply in Reply}
 
 
 def _utc_now() -> datetime:
@@ -240,7 +243,7 @@ class FrameHandler:
             raw=message.raw,
             peer=peer,
             transport=transport,
-            reply=kind.value,
+            reply=REPLY_TEXT[kind],
             priority=int(_priority(message)),
             dedupe_key=dedupe_key(message),
         )
@@ -324,7 +327,7 @@ class FrameHandler:
             random_bytes=self._random,
             long_pad=self.settings.long_pad or Quirk.LONG_PAD in message.quirks,
             plain_timestamp=self.settings.ack_timestamp,
-            token=kind.value,
+            token=REPLY_TEXT[kind],
         )
         return Outcome(reply=reply, kind=kind, message=message)
 
