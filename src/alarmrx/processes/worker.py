@@ -27,6 +27,7 @@ from alarmrx.processes.journals import open_journal
 from alarmrx.processes.links import LinkSender
 from alarmrx.processes.runtime import Runtime
 from alarmrx.receiver import FrameHandler, Receiver
+from alarmrx.receiver.randomness import RandomPool
 
 if TYPE_CHECKING:
     from alarmrx.journal.postgres import PostgresJournal
@@ -81,6 +82,7 @@ class WorkerProcess:
             sink=journal,
             metrics=metrics,
             clock=utc_now,
+            random_bytes=RandomPool(),  # built here, in the worker's own process
             clock_state=lambda: self._clock,
             reject_samples_per_minute=settings.journal.reject_samples_per_minute,
             on_link=self._links,
