@@ -286,10 +286,10 @@ class FrameHandler:
             self._metrics.committed(pending.transport)
         outcome = self._reply(message, pending.key, pending.kind)
         if self._log_committed is not None:
-            self._logged(pending, appended, outcome)
+            self._log_line(pending, appended, outcome)
         return outcome
 
-    def _logged(self, pending: _Pending, appended: AppendResult, outcome: Outcome) -> None:
+    def _log_line(self, pending: _Pending, appended: AppendResult, outcome: Outcome) -> None:
         """The ``message_committed`` line (docs/operations.md, "Logs")."""
         assert self._log_committed is not None  # noqa: S101 - only called when it is on
         message = pending.message
