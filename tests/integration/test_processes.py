@@ -127,8 +127,10 @@ def test_readiness_and_metrics_cover_every_child(tmp_path: Path) -> None:
             wait_until(lambda: len(panels.acked) >= 200, 60, "200 frames ACKed")
         # every worker's count, summed; workers write it every METRICS_FLUSH_S
         wait_until(
-            lambda: metric(daemon, "alarmrx_messages_committed_total", transport="tcp")
-            >= len(panels.acked),
+            lambda: (
+                metric(daemon, "alarmrx_messages_committed_total", transport="tcp")
+                >= len(panels.acked)
+            ),
             10,
             "every ACKed frame counted",
         )
