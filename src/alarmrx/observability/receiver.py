@@ -13,13 +13,25 @@ class PrometheusReceiverMetrics:
     """Implements ``alarmrx.receiver.ReceiverMetrics``; label values are closed sets.
 
     The per-frame hooks keep the labelled children they use (``labels()`` costs a lock and
-    a tuple per call; the sets are closed, so the cache is bounded)."""
+    a tuple per call; the sets are closed, so the cache is bounded).
 
-    __slots__ = ("_children", "_m")
+    ``batched``: the counters every accepted frame moves (frames received, messages
+    committed, duplicates, link tests, replies) are added up in plain integers and written
+    to the registry by ``flush``, which the owner calls on a timer (a receiver worker:
+    ``processes/worker.py``, ``METRICS_FLUSH_S``) and once more when it stops. Under the
+    supervisor every counter write is a locked write into a memory-mapped file, several per
+    frame; batched, it is one per series and flush. The reply-latency histogram and the rare
+    counters (rejections, limits, quirks) are written at once: the histogram's public API
+    takes one observation at a time, so batching it would save nothing.
+    """
 
-    def __init__(self, metrics: Metrics) -> None:
+    __slots__ = ("_batched", "_children", "_m", "_pending")
+
+    def __init__(self, metrics: Metrics, *, batched: bool = False) -> None:
         self._m = metrics
+        self._batched = batched
         self._children: dict[tuple[str, str, str], Any] = {}
+        self._pending: dict[tuple[str, str, str], int] = {}
 
     def _child(self, name: str, first: str, second: str = "") -> Any:
         key = (name, first, second)
@@ -29,21 +41,43 @@ class PrometheusReceiverMetrics:
             child = self._children[key] = getattr(self._m, name).labels(*labels)
         return child
 
+    def _count(self, name: str, transport: str, second: str = "") -> None:
+        """One more for a per-frame counter: kept for ``flush`` when batched."""
+        key = (name, transport, second)
+        if self._batched:
+            self._pending[key] = self._pending.get(key, 0) + 1
+        else:
+            self._add(key, 1)
+
+    def _add(self, key: tuple[str, str, str], count: int) -> None:
+        name, transport, second = key
+        labels = (
+            lb.label(transport, lb.TRANSPORTS),
+            lb.label(second, lb.REPLIES) if second else "",
+        )
+        self._child(name, *labels).inc(count)
+
+    def flush(self) -> None:
+        """Write the counts kept since the last flush (nothing to do unless batched)."""
+        pending, self._pending = self._pending, {}
+        for key, count in pending.items():
+            self._add(key, count)
+
     def frame_received(self, transport: str) -> None:
         """A complete frame (or datagram) arrived."""
-        self._child("frames_received", lb.label(transport, lb.TRANSPORTS)).inc()
+        self._count("frames_received", transport)
 
     def committed(self, transport: str) -> None:
         """A message became durable in the journal."""
-        self._child("messages_committed", lb.label(transport, lb.TRANSPORTS)).inc()
+        self._count("messages_committed", transport)
 
     def duplicate(self, transport: str) -> None:
         """A retransmission was ACKed again and not journaled twice."""
-        self._m.duplicates.labels(lb.label(transport, lb.TRANSPORTS)).inc()
+        self._count("duplicates", transport)
 
     def link_test(self, transport: str) -> None:
         """A NULL link test was answered."""
-        self._child("link_tests", lb.label(transport, lb.TRANSPORTS)).inc()
+        self._count("link_tests", transport)
 
     def rejected(self, transport: str, reason: str) -> None:
         """A frame was rejected for ``reason`` (a ``RejectReason`` value)."""
@@ -52,10 +86,9 @@ class PrometheusReceiverMetrics:
 
     def replied(self, transport: str, reply: str, received_at: datetime, sent_at: datetime) -> None:
         """A reply was written; the gap since the frame arrived is the ACK latency."""
-        transport = lb.label(transport, lb.TRANSPORTS)
-        self._child("replies", transport, lb.label(reply, lb.REPLIES)).inc()
+        self._count("replies", transport, reply)
         seconds = (sent_at - received_at).total_seconds()
-        self._child("ack_latency", transport).observe(max(seconds, 0.0))
+        self._child("ack_latency", lb.label(transport, lb.TRANSPORTS)).observe(max(seconds, 0.0))
 
     def unrecognised(self, transport: str, reason: str) -> None:
         """An intact frame was accepted without being understood."""

@@ -27,11 +27,15 @@ from alarmrx.processes.journals import open_journal
 from alarmrx.processes.links import LinkSender
 from alarmrx.processes.runtime import Runtime
 from alarmrx.receiver import FrameHandler, Receiver
+from alarmrx.receiver.randomness import RandomPool
 
 if TYPE_CHECKING:
     from alarmrx.journal.postgres import PostgresJournal
 
 CLOCK_CHECK_S = 60.0
+# How often the per-frame counters reach the metrics files /metrics reads (docs/operations.md,
+# "Metrics"): a scrape may miss the frames of the last interval.
+METRICS_FLUSH_S = 0.5
 STOP_GRACE_S = 10.0
 
 
@@ -56,6 +60,7 @@ class WorkerProcess:
         self._journal: RemoteJournal | PostgresJournal | None = None
         self._receiver: Receiver | None = None
         self._links = LinkSender(runtime.links_socket, self._metrics.link_report_dropped)
+        self._receiver_metrics = PrometheusReceiverMetrics(self._metrics, batched=True)
 
     async def start(self) -> None:
         settings = self.settings
@@ -69,13 +74,15 @@ class WorkerProcess:
         )
         self._journal = journal
         self._tasks.append(asyncio.create_task(self._clock_loop()))
-        metrics = PrometheusReceiverMetrics(self._metrics)
+        self._tasks.append(asyncio.create_task(self._flush_loop()))
+        metrics = self._receiver_metrics
         handler = FrameHandler(
             settings=settings.receiver,
             accounts=AccountTable(settings),
             sink=journal,
             metrics=metrics,
             clock=utc_now,
+            random_bytes=RandomPool(),  # built here, in the worker's own process
             clock_state=lambda: self._clock,
             reject_samples_per_minute=settings.journal.reject_samples_per_minute,
             on_link=self._links,
@@ -99,6 +106,11 @@ class WorkerProcess:
             }
             await asyncio.sleep(CLOCK_CHECK_S)
 
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_FLUSH_S)
+            self._receiver_metrics.flush()
+
     async def stop(self) -> None:
         """Stop accepting, let in-flight commits answer, then close."""
         if self._receiver is not None:
@@ -107,6 +119,7 @@ class WorkerProcess:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._receiver_metrics.flush()
         if self._journal is not None:
             await self._journal.close()
         self._links.close()

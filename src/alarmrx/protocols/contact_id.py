@@ -71,8 +71,8 @@ def decode(data: str) -> Payload:
 
 
 # The same events come again and again from a panel and from panel to panel (tests, the
-# same users opening and closing), so the event is kept per field text: ~0.6 µs for one seen
-# before against ~3 µs to build it.
+# same users opening and closing), so the event is kept per field text: one seen before
+# costs a fraction of building it.
 @lru_cache(maxsize=4096)
 def _event(
     qualifier_digit: str, code: str, group: str, address: str

@@ -66,4 +66,4 @@ def event_priority(event: Event) -> Priority:
 
 def message_priority(events: Iterable[Event]) -> Priority:
     """The most urgent class among a message's events (OTHER for none)."""
-    return min((event_priority(e) for e in events), default=Priority.OTHER)
+    return min(map(event_priority, events), default=Priority.OTHER)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from alarmrx.protocols import DC09Message, Event, XData
+from alarmrx.protocols import Category, DC09Message, Event, Quirk, XData
+
+# Enum -> its value as plain text, by table: ``.value`` is a Python-level property, and the
+# body of every message reads several of them.
+_CATEGORY_TEXT = {category: category.value for category in Category}
+_QUIRK_TEXT = {quirk: quirk.value for quirk in Quirk}
 
 
 def event_body(event: Event) -> dict[str, Any]:
     """One event as stored and published."""
     return {
         "code": event.code,
-        "category": event.category.value,
+        "category": _CATEGORY_TEXT[event.category],
         "description": event.description,
         "address": event.address,
         "zone": event.zone,
@@ -48,10 +55,10 @@ def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
         "line": header.line,
         "header_account": header.account,
         "data_account": message.data_account,
-        "panel_time": message.timestamp.isoformat() if message.timestamp else None,
-        "xdata": [xdata_body(x) for x in message.xdata],
-        "events": [event_body(e) for e in message.events],
-        "quirks": sorted(q.value for q in message.quirks),
+        "panel_time": _panel_time(message.timestamp),
+        "xdata": list(map(xdata_body, message.xdata)) if message.xdata else [],
+        "events": list(map(event_body, message.events)),
+        "quirks": sorted(map(_QUIRK_TEXT.__getitem__, message.quirks)) if message.quirks else [],
         "clock": clock,
     }
     unrecognised = message.unrecognised
@@ -60,9 +67,23 @@ def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _panel_time(timestamp: datetime | None) -> str | None:
+    """The panel's time as ISO 8601 text."""
+    return None if timestamp is None else _iso(timestamp, timestamp.utcoffset())
+
+
+# Panels send the same second many times over (the parser keeps the parsed time the same
+# way), and its text is a good part of a body's cost. Keyed by the offset too: equal times
+# with equal offsets have the same fields, so the same text.
+@lru_cache(maxsize=1024)
+def _iso(moment: datetime, offset: timedelta | None) -> str:
+    del offset  # part of the cache key only
+    return moment.isoformat()
+
+
 def dedupe_key(message: DC09Message) -> bytes:
     """Same account, addressing, sequence and decrypted content = the same message (DC-09
     Annex C duplicate test): a retransmission is ACKed again and recorded once."""
     header = message.header
     parts = (message.account, header.receiver, header.line, header.sequence, message.content)
-    return hashlib.sha256("\0".join(p or "" for p in parts).encode()).digest()
+    return hashlib.sha256("\0".join([p or "" for p in parts]).encode()).digest()

@@ -28,6 +28,13 @@ class CommitDeadlines:
         self._on_expired = on_expired
         self._waiting: deque[tuple[float, Waiting]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the first watch's
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -37,7 +44,7 @@ class CommitDeadlines:
         waiting = self._waiting
         while waiting and waiting[0][1].settled:  # most commits come back in order, quickly
             waiting.popleft()
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         waiting.append((loop.time() + self._timeout_s, frame))
         if self._timer is None:
             self._timer = loop.call_at(waiting[0][0], self._expire)
@@ -45,7 +52,7 @@ class CommitDeadlines:
     def _expire(self) -> None:
         self._timer = None
         waiting = self._waiting
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         now = loop.time()
         while waiting and (waiting[0][1].settled or waiting[0][0] <= now):
             _deadline, frame = waiting.popleft()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from alarmrx.protocols import (
     parse_frame,
     reply_kind,
 )
+from alarmrx.protocols.fastinit import fast_init
 from alarmrx.protocols.priority import Priority, message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
 from alarmrx.receiver.deadlines import CommitDeadlines, Waiting
@@ -63,12 +65,16 @@ LinkObserver = Callable[[str, str | None, str | None, str, str, datetime], None]
 _UNKNOWN_POLICY = AccountPolicy()
 # What the journal's commit hands back: one result per record, or why it failed.
 Committed = list[AppendResult] | JournalError | TimeoutError
+# Reply -> its token as plain text, read per frame: an enum's ``.value`` is a Python-level
+# property.
+REPLY_TEXT = {reply: reply.value for reply in Reply}
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one frame: the reply bytes (None = stay silent) and its kind."""
@@ -93,6 +99,7 @@ class _Pending:
     peer: str
     received_at: datetime
     key: bytes | None
+    kind: Reply  # the positive reply the message gets once durable (``reply_kind``)
     settled: bool = False
 
 
@@ -131,11 +138,14 @@ class FrameHandler:
         self._samples = _Sampler(per_minute=reject_samples_per_minute)
         self._receipts = ReceiptClock()
         self._deadlines = CommitDeadlines(COMMIT_TIMEOUT_S, self._expired)
-        # A concrete logger: structlog's module-level proxy binds a new one on every call
-        # (about 13 µs a frame for a debug line that is then dropped).
+        # A concrete logger: structlog's module-level proxy binds a new one on every call,
+        # costly for a debug line that is then dropped.
         self._log = log.bind()
-        # One line per accepted message (docs/operations.md, "Logs"); debug when turned off.
-        self._log_committed = self._log.info if log_events else self._log.debug
+        # One line per accepted message (docs/operations.md, "Logs"); debug when turned off,
+        # and None when that level is filtered out, so its fields are not even gathered.
+        level = logging.INFO if log_events else logging.DEBUG
+        line = self._log.info if log_events else self._log.debug
+        self._log_committed = line if self._log.is_enabled_for(level) else None
 
     @property
     def waiting(self) -> int:
@@ -219,9 +229,12 @@ class FrameHandler:
             self._on_link(account, header.receiver, header.line, transport, peer, receipt.at)
         if message.is_null:
             self._metrics.link_test(transport)
-            answer(self._reply(message, key))
+            answer(self._reply(message, key, reply_kind(message)))
             return
-        body = message_body(message, self._clock_state()) | receipt.body()
+        body = message_body(message, self._clock_state())
+        if receipt.raised:
+            body |= receipt.body()
+        kind = reply_kind(message)
         record = NewRecord(
             kind=RecordKind.MESSAGE,
             received_at=receipt.at,
@@ -230,11 +243,11 @@ class FrameHandler:
             raw=message.raw,
             peer=peer,
             transport=transport,
-            reply=reply_kind(message).value,
+            reply=REPLY_TEXT[kind],
             priority=int(_priority(message)),
             dedupe_key=dedupe_key(message),
         )
-        pending = _Pending(message, transport, answer, peer, received_at, key)
+        pending = _Pending(message, transport, answer, peer, received_at, key, kind)
         try:
             self._sink.submit((record,), functools.partial(self._committed, pending))
         except JournalError as err:
@@ -248,21 +261,21 @@ class FrameHandler:
         if pending.settled:
             return  # given up on at the deadline; the retry will be recognised as a repeat
         pending.settled = True
-        outcome = Outcome(reply=None, kind=Reply.NONE, message=pending.message)
+        outcome = None
         try:
             outcome = self._settle(pending, result)
         except Exception:  # a callback root: a bug costs this reply (the panel retries), no more
             log.exception("reply_failed", account=pending.message.account)
             self._metrics.internal_error("reply")
         finally:
-            pending.answer(outcome)
+            pending.answer(outcome or Outcome(reply=None, kind=Reply.NONE, message=pending.message))
 
     def _settle(self, pending: _Pending, result: Committed) -> Outcome:
         message = pending.message
-        account = message.account or ""
         if not isinstance(result, list):
             # Not durable, so no ACK: the panel retries. /healthz and the journal's gauge
             # report the fault; the journal retries on the next append.
+            account = message.account or ""
             error = str(result) or f"no commit within {COMMIT_TIMEOUT_S} s"
             limited.error("commit_failed", "commit_failed", account=account, error=error)
             return Outcome(reply=None, kind=Reply.NONE, message=message)
@@ -271,11 +284,19 @@ class FrameHandler:
             self._metrics.duplicate(pending.transport)
         else:
             self._metrics.committed(pending.transport)
-        outcome = self._reply(message, pending.key)
+        outcome = self._reply(message, pending.key, pending.kind)
+        if self._log_committed is not None:
+            self._log_line(pending, appended, outcome)
+        return outcome
+
+    def _log_line(self, pending: _Pending, appended: AppendResult, outcome: Outcome) -> None:
+        """The ``message_committed`` line (docs/operations.md, "Logs")."""
+        assert self._log_committed is not None  # noqa: S101 - only called when it is on
+        message = pending.message
         latency_s = (self._clock() - pending.received_at).total_seconds()
         self._log_committed(
             "message_committed",
-            account=account,
+            account=message.account or "",
             seq=message.header.sequence,
             codes=[event.code for event in message.events],
             reply=outcome.kind.value,
@@ -285,7 +306,6 @@ class FrameHandler:
             transport=pending.transport,
             peer=pending.peer,
         )
-        return outcome
 
     def _expired(self, waiting: Waiting) -> None:
         assert isinstance(waiting, _Pending)  # noqa: S101 - only _Pending is watched
@@ -298,9 +318,8 @@ class FrameHandler:
         policy = self.lookup(header, header.account)  # the parser just found it: same table
         return policy.key if policy is not None else None
 
-    def _reply(self, message: DC09Message, key: bytes | None) -> Outcome:
+    def _reply(self, message: DC09Message, key: bytes | None, kind: Reply) -> Outcome:
         """ACK (or RSP), padded like the panel's own frame unless ``long_pad`` forces 16-31."""
-        kind = reply_kind(message)
         reply = encode_ack(
             message.header,
             now=self._clock(),
@@ -308,7 +327,7 @@ class FrameHandler:
             random_bytes=self._random,
             long_pad=self.settings.long_pad or Quirk.LONG_PAD in message.quirks,
             plain_timestamp=self.settings.ack_timestamp,
-            token=kind.value,
+            token=REPLY_TEXT[kind],
         )
         return Outcome(reply=reply, kind=kind, message=message)
 
@@ -357,7 +376,7 @@ class FrameHandler:
     def _stamp(self, received_at: datetime) -> Receipt:
         """The receipt time to record: never earlier than one already recorded."""
         receipt = self._receipts.stamp(received_at)
-        if receipt.raised_s >= STEP_LOGGED_S:
+        if receipt.raised and receipt.raised_s >= STEP_LOGGED_S:
             limited.warning(
                 "clock_stepped_back",
                 "clock_stepped_back",

@@ -16,16 +16,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from alarmrx.protocols.fastinit import fast_init
+
 # A raise this large is the clock stepping back, not a frame waiting for its turn: logged.
 STEP_LOGGED_S = 1.0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """The receipt time to record (``at``) and what the clock said (``clock_read``)."""
 
     at: datetime
     clock_read: datetime
+
+    @property
+    def raised(self) -> bool:
+        """``at`` is later than the clock's reading."""
+        return self.at != self.clock_read
 
     @property
     def raised_s(self) -> float:

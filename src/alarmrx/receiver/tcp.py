@@ -26,7 +26,7 @@ from typing import cast
 import structlog
 
 from alarmrx.protocols import Framer, ProtocolError
-from alarmrx.receiver.handler import Clock, FrameHandler, Outcome, limited
+from alarmrx.receiver.handler import REPLY_TEXT, Clock, FrameHandler, Outcome, limited
 from alarmrx.receiver.limits import ConnectionLimiter
 from alarmrx.receiver.metrics import ReceiverMetrics
 from alarmrx.receiver.replies import Place, ReplyQueue
@@ -311,7 +311,7 @@ class TCPConnection(asyncio.Protocol):
             ready = cast("Outcome", sent.outcome)
             if ready.reply is not None:
                 transport.write(ready.reply)
-                self._m.replied("tcp", ready.kind.value, sent.received_at, self._clock())
+                self._m.replied("tcp", REPLY_TEXT[ready.kind], sent.received_at, self._clock())
                 replied = True
         if replied:
             self._replied()

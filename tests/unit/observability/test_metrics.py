@@ -150,6 +150,34 @@ def test_receiver_adapter(metrics: Metrics, registry: CollectorRegistry) -> None
     assert value(registry, "alarmrx_internal_errors_total", where="tcp_connection") == 1
 
 
+def test_batched_receiver_adapter_writes_per_frame_counters_on_flush(
+    metrics: Metrics, registry: CollectorRegistry
+) -> None:
+    adapter = PrometheusReceiverMetrics(metrics, batched=True)
+    received = datetime(2024, 1, 1, tzinfo=UTC)
+    for _ in range(3):
+        adapter.frame_received("tcp")
+        adapter.committed("tcp")
+        adapter.replied("tcp", "ACK", received, received + timedelta(milliseconds=3))
+    adapter.duplicate("udp")
+    adapter.link_test("udp")
+    adapter.replied("sctp", "WHAT", received, received)
+    adapter.rejected("tcp", "crc")
+    # the histogram and the rare counters are written at once
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
+    assert value(registry, "alarmrx_frames_rejected_total", transport="tcp", reason="crc") == 1
+    assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 0
+    adapter.flush()
+    assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 3
+    assert value(registry, "alarmrx_messages_committed_total", transport="tcp") == 3
+    assert value(registry, "alarmrx_replies_total", transport="tcp", reply="ACK") == 3
+    assert value(registry, "alarmrx_duplicates_total", transport="udp") == 1
+    assert value(registry, "alarmrx_link_tests_total", transport="udp") == 1
+    assert value(registry, "alarmrx_replies_total", transport="other", reply="other") == 1
+    adapter.flush()  # nothing new: nothing counted twice
+    assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 3
+
+
 def test_journal_publisher_and_clock_hooks(metrics: Metrics, registry: CollectorRegistry) -> None:
     metrics.observe_commit(0.004, 12)
     metrics.record_appended("message")

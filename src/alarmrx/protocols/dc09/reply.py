@@ -17,14 +17,18 @@ from alarmrx.protocols.errors import Reply
 
 def format_timestamp(now: datetime) -> str:
     """``_HH:MM:SS,MM-DD-YYYY`` in UTC (§1.9)."""
-    t = now.astimezone(UTC)  # fields by hand: strftime takes twice as long (4.9 -> 2.5 µs)
-    return f"_{t.hour:02}:{t.minute:02}:{t.second:02},{t.month:02}-{t.day:02}-{t.year}"
+    t = now.astimezone(UTC)
+    # Fields by hand, in printf style: strftime and an f-string with format specs cost more
+    # on every encrypted ACK.
+    fields = (t.hour, t.minute, t.second, t.month, t.day, t.year)
+    return "_%02d:%02d:%02d,%02d-%02d-%d" % fields  # noqa: UP031 - cheaper, see above
 
 
 def reply_kind(message: DC09Message) -> Reply:
     """The positive reply an accepted message gets: RSP when the panel sent a key block
     ``[K…]`` (as pysiaalarm answers it, docs/protocol.md, "Replies"), ACK otherwise."""
-    return Reply.RSP if any(x.letter == "K" for x in message.xdata) else Reply.ACK
+    xdata = message.xdata
+    return Reply.RSP if xdata and any(x.letter == "K" for x in xdata) else Reply.ACK
 
 
 def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
@@ -32,10 +36,8 @@ def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
     data = body.encode("ascii")
     crc = crc16_arc(data)
     if crc_style is CRCStyle.BINARY:
-        head = crc.to_bytes(2, "big") + f"{len(data):04X}".encode("ascii")
-    else:
-        head = f"{crc:04X}{len(data):04X}".encode("ascii")
-    return b"".join((b"\n", head, data, b"\r"))
+        return b"\n%b%04X%b\r" % (crc.to_bytes(2, "big"), len(data), data)
+    return b"\n%04X%04X%b\r" % (crc, len(data), data)
 
 
 def addressing(header: FrameHeader) -> str:
