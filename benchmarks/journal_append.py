@@ -50,7 +50,7 @@ class Commits:
         self.seconds.append(seconds)
         self.sizes.append(batch_size)
 
-    def record_appended(self, kind: str) -> None:
+    def record_appended(self, kind: str, count: int = 1) -> None:
         pass
 
     def set_healthy(self, healthy: bool) -> None:
