@@ -250,8 +250,7 @@ class Writer:
         except Exception as err:  # noqa: BLE001 - thread root: every failure reaches the callers
             self._drop_connection()
             return _failed(work, outcome, err)
-        for key, (seq, at) in plan.keys.items():
-            self._index.add(key, seq, at)
+        self._index.add_commit(plan.keys)
         outcome.seconds = time.perf_counter() - started
         outcome.head_seq = plan.seq
         outcome.committed = True
