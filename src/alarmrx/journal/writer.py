@@ -320,7 +320,6 @@ class Writer:
                 plan.repeats.append((original, prepared.content.received_at))
                 plan.outcome.repeated.append(original)
                 return AppendResult(journal_seq=original, duplicate=True)
-            plan.keys[key] = (plan.seq + 1, prepared.at)
         plan.seq += 1
         row = link_row(plan.hash, plan.seq, prepared)
         plan.hash = row[11]
@@ -328,6 +327,8 @@ class Writer:
         # What SQLite holds for it; repeats counted later make the tails forget it.
         plan.outcome.rows.append(row[:12])
         plan.outcome.kinds.append(prepared.content.kind)
+        if key is not None:
+            plan.keys[key] = (plan.seq, prepared.at)
         return AppendResult(journal_seq=plan.seq)
 
     def _original(self, plan: _Plan, key: bytes, at: datetime) -> int | None:
