@@ -151,7 +151,7 @@ class Timings:
         self.seconds.append(seconds)
         self.sizes.append(batch_size)
 
-    def record_appended(self, kind: str) -> None:
+    def record_appended(self, kind: str, count: int = 1) -> None:
         pass
 
     def set_healthy(self, healthy: bool) -> None:

@@ -65,8 +65,8 @@ class Commits:
     def observe_commit(self, seconds: float, batch_size: int) -> None:
         self.batches.append(batch_size)
 
-    def record_appended(self, kind: str) -> None:
-        self.kinds.append(kind)
+    def record_appended(self, kind: str, count: int = 1) -> None:
+        self.kinds += [kind] * count
 
     def set_healthy(self, healthy: bool) -> None:
         self.health.append(healthy)

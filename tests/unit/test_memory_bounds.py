@@ -21,6 +21,17 @@ def test_the_dedupe_index_keeps_at_most_its_entries_and_the_newest() -> None:
     assert index.find((0).to_bytes(4, "big"), T0) is None  # pushed out before its window
 
 
+def test_the_dedupe_index_keeps_its_bound_when_a_commit_adds_many() -> None:
+    index = DedupeIndex(timedelta(seconds=120), max_entries=100)
+    index.add_commit({n.to_bytes(4, "big"): (n + 1, T0) for n in range(250)})
+    assert len(index) == 100
+    assert index.find((249).to_bytes(4, "big"), T0) == 250
+    assert index.find((149).to_bytes(4, "big"), T0) is None
+    index.add_commit({b"late": (251, T0 + timedelta(seconds=200))})  # the others: too old
+    assert len(index) == 1
+    assert index.find(b"late", T0 + timedelta(seconds=200)) == 251
+
+
 def test_the_limiter_forgets_idle_keys_first_and_keeps_a_running_lockout() -> None:
     limiter = Limiter(MAX_FAILURES_PER_ID)
     for _ in range(MAX_FAILURES_PER_ID):

@@ -5,6 +5,7 @@ to the metrics, and each caller's result handed to its future or callback."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -73,8 +74,8 @@ def report_outcome(metrics: JournalMetrics | None, outcome: Outcome) -> None:
     metrics.set_healthy(outcome.committed)
     if outcome.committed:
         metrics.observe_commit(outcome.seconds, outcome.served)
-    for kind in outcome.kinds:
-        metrics.record_appended(kind)
+    for kind, count in Counter(outcome.kinds).items():  # one call a kind, not one a record
+        metrics.record_appended(kind, count)
 
 
 def release(outcome: Outcome) -> None:

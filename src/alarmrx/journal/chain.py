@@ -17,7 +17,6 @@ import msgspec
 
 from alarmrx.journal.canonical import (
     GENESIS_HASH,
-    Content,
     canonical_body,
     canonical_tail,
     chain_hash,
@@ -70,16 +69,6 @@ def proven_head(stated: Head, last: tuple[Any, ...] | None) -> Head:
     return Head(last[0], last[11], last[1])
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A new record encoded as it will be stored, waiting for its ``journal_seq``."""
-
-    content: Content
-    tail: bytes  # canonical_tail(content), encoded on the writer thread ahead of linking
-    at: datetime
-    key: bytes | None
-
-
 class Encoded(msgspec.Struct, frozen=True, array_like=True):
     """A new record's fields as they will be stored (``Content`` without its place), and
     its de-duplication key."""
@@ -101,7 +90,7 @@ def encode_new(record: NewRecord) -> Encoded:
     try:
         return Encoded(
             received_at=format_received_at(record.received_at),
-            kind=RecordKind(record.kind).value,
+            kind=_kind_value(record.kind),
             account=record.account,
             peer=record.peer,
             transport=record.transport,
@@ -115,7 +104,18 @@ def encode_new(record: NewRecord) -> Encoded:
         raise InvalidRecordError(f"record cannot be stored: {err}") from err
 
 
-_KINDS = frozenset(kind.value for kind in RecordKind)
+# A kind's stored value, looked up by the member or its value: no enum built per record.
+_KIND_VALUES = {kind.value: kind.value for kind in RecordKind}
+_KINDS = frozenset(_KIND_VALUES)
+
+
+def _kind_value(kind: str) -> str:
+    try:
+        return _KIND_VALUES[kind]
+    except KeyError:
+        raise ValueError(f"{kind!r} is not a valid RecordKind") from None
+
+
 _STORED_TIME = len("2025-03-01T12:00:00.000000+00:00")  # format_received_at: fixed width
 
 
@@ -130,53 +130,42 @@ def _stored_time(text: str) -> datetime:
     return at
 
 
+class Prepared(msgspec.Struct, frozen=True):
+    """A new record encoded as it will be stored, waiting for its ``journal_seq``."""
+
+    content: Encoded
+    tail: bytes  # canonical_tail(content), encoded on the writer thread ahead of linking
+    at: datetime
+    key: bytes | None
+
+
 def _prepare_encoded(record: Encoded) -> Prepared:
     at = _stored_time(record.received_at)
     if record.kind not in _KINDS:
         raise InvalidRecordError(f"record cannot be stored: kind {record.kind!r}")
-    content = Content(
-        journal_seq=0,
-        received_at=record.received_at,
-        kind=record.kind,
-        account=record.account,
-        peer=record.peer,
-        transport=record.transport,
-        reply=record.reply,
-        priority=record.priority,
-        body=record.body,
-        raw=record.raw,
-    )
-    return Prepared(content, canonical_tail(content), at, record.dedupe_key)
+    return Prepared(record, canonical_tail(record), at, record.dedupe_key)
 
 
 def prepare(record: NewRecord | Encoded) -> Prepared:
     """Encode what the hash covers; ``InvalidRecordError`` for a body that is not JSON, …"""
     if isinstance(record, Encoded):
         return _prepare_encoded(record)
-    try:
-        content = Content(
-            journal_seq=0,
-            received_at=format_received_at(record.received_at),
-            kind=RecordKind(record.kind).value,
-            account=record.account,
-            peer=record.peer,
-            transport=record.transport,
-            reply=record.reply,
-            priority=int(record.priority),
-            body=canonical_body(record.body),
-            raw=bytes(record.raw),
-        )
-    except (TypeError, ValueError) as err:
-        raise InvalidRecordError(f"record cannot be stored: {err}") from err
-    return Prepared(content, canonical_tail(content), record.received_at, record.dedupe_key)
+    encoded = encode_new(record)
+    return Prepared(encoded, canonical_tail(encoded), record.received_at, encoded.dedupe_key)
 
 
 def link(head: Head, prepared: Prepared) -> tuple[tuple[Any, ...], Head]:
     """The ``INSERT_RECORD`` values of ``prepared`` chained onto ``head``, and the new head."""
-    seq, c = head.journal_seq + 1, prepared.content
-    digest = link_hash(head.hash, seq, prepared.tail)
-    row = (
-        seq,
+    row = link_row(head.hash, head.journal_seq + 1, prepared)
+    return row, Head(row[0], row[11], row[1])
+
+
+def link_row(prev_hash: str, journal_seq: int, prepared: Prepared) -> tuple[Any, ...]:
+    """The ``INSERT_RECORD`` values of ``prepared`` as ``journal_seq``, chained onto the record
+    whose hash is ``prev_hash``: ``link`` without building a ``Head`` for each record."""
+    c = prepared.content
+    return (
+        journal_seq,
         c.received_at,
         c.kind,
         c.account,
@@ -186,8 +175,7 @@ def link(head: Head, prepared: Prepared) -> tuple[tuple[Any, ...], Head]:
         c.priority,
         c.body,
         c.raw,
-        head.hash,
-        digest,
+        prev_hash,
+        link_hash(prev_hash, journal_seq, prepared.tail),
         prepared.key,
     )
-    return row, Head(seq, digest, c.received_at)

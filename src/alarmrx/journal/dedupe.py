@@ -9,6 +9,7 @@ chains more within the window, the oldest go first and the window is that much s
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 MAX_ENTRIES = 65_536
@@ -40,6 +41,19 @@ class DedupeIndex:
         self._entries[key] = (journal_seq, at)
         self._order.append((at, key, journal_seq))
         self._evict(at - self._window)
+
+    def add_commit(self, chained: Mapping[bytes, tuple[int, datetime]]) -> None:
+        """Remember what one commit chained (``key: (journal_seq, received_at)``), then
+        forget what fell out of the window of the last: ``add`` for each, the forgetting
+        done once. Only memory is at stake there: ``find`` checks the window itself."""
+        entries, order = self._entries, self._order
+        at = None
+        for key, entry in chained.items():
+            journal_seq, at = entry
+            entries[key] = entry
+            order.append((at, key, journal_seq))
+        if at is not None:
+            self._evict(at - self._window)
 
     def _evict(self, cutoff: datetime) -> None:
         order, entries = self._order, self._entries

@@ -12,8 +12,8 @@ class JournalMetrics(Protocol):
         """One committed transaction: its duration (BEGIN to durable COMMIT) and how many
         appends (new records and recognised retransmissions) it served."""
 
-    def record_appended(self, kind: str) -> None:
-        """One new record chained, ``kind`` being a ``RecordKind`` value."""
+    def record_appended(self, kind: str, count: int = 1) -> None:
+        """``count`` new records chained, ``kind`` being their ``RecordKind`` value."""
 
     def set_healthy(self, healthy: bool) -> None:
         """False after a failed commit, True again after the next successful one."""

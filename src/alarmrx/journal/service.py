@@ -138,7 +138,11 @@ class JournalService:
         task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
 
     def _committed(self, rows: list[StoredRow], repeated: list[int]) -> None:
-        """A commit: its records to the clients that follow them, encoded once."""
+        """A commit: its records to the clients that follow them, encoded once.
+
+        The ``Head`` that counts them is asked for first, so it is queued before the streams
+        flush: the records, the answers and the head leave in one write to each client."""
+        self.changed()
         readers = [c for c in self.clients if c.records]
         if not readers or not (rows or repeated):
             return

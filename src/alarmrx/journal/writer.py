@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.chain import Encoded, Head, Prepared, checked_head, link, prepare, read_head
+from alarmrx.journal.chain import (
+    Encoded,
+    Head,
+    Prepared,
+    checked_head,
+    link_row,
+    prepare,
+    read_head,
+)
 from alarmrx.journal.dedupe import DedupeIndex
 from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
 from alarmrx.journal.prune import prune_on
@@ -105,9 +113,11 @@ class Outcome:
 
 @dataclass(slots=True)
 class _Plan:
-    """The rows of one transaction, worked out before any of it is written."""
+    """The rows of one transaction, worked out before any of it is written; ``seq`` and
+    ``hash`` are the head as the last planned row leaves it."""
 
-    head: Head
+    seq: int
+    hash: str
     outcome: Outcome
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     repeats: list[tuple[int, str]] = field(default_factory=list)
@@ -240,10 +250,9 @@ class Writer:
         except Exception as err:  # noqa: BLE001 - thread root: every failure reaches the callers
             self._drop_connection()
             return _failed(work, outcome, err)
-        for key, (seq, at) in plan.keys.items():
-            self._index.add(key, seq, at)
+        self._index.add_commit(plan.keys)
         outcome.seconds = time.perf_counter() - started
-        outcome.head_seq = plan.head.journal_seq
+        outcome.head_seq = plan.seq
         outcome.committed = True
         return outcome
 
@@ -280,7 +289,8 @@ class Writer:
     ) -> _Plan:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            plan = _Plan(read_head(conn), outcome)
+            head = read_head(conn)
+            plan = _Plan(head.journal_seq, head.hash, outcome)
             for request, prepared in work:
                 self._plan_request(plan, request, prepared)
             _write(conn, plan)
@@ -303,28 +313,29 @@ class Writer:
         plan.outcome.served += len(results)
 
     def _plan_record(self, plan: _Plan, prepared: Prepared) -> AppendResult:
-        original = self._original(plan, prepared)
-        if original is not None:
-            plan.repeats.append((original, prepared.content.received_at))
-            plan.outcome.repeated.append(original)
-            return AppendResult(journal_seq=original, duplicate=True)
-        row, plan.head = link(plan.head, prepared)
+        key = prepared.key
+        if key is not None:
+            original = self._original(plan, key, prepared.at)
+            if original is not None:
+                plan.repeats.append((original, prepared.content.received_at))
+                plan.outcome.repeated.append(original)
+                return AppendResult(journal_seq=original, duplicate=True)
+        plan.seq += 1
+        row = link_row(plan.hash, plan.seq, prepared)
+        plan.hash = row[11]
         plan.rows.append(row)
         # What SQLite holds for it; repeats counted later make the tails forget it.
         plan.outcome.rows.append(row[:12])
         plan.outcome.kinds.append(prepared.content.kind)
-        if prepared.key is not None:
-            plan.keys[prepared.key] = (plan.head.journal_seq, prepared.at)
-        return AppendResult(journal_seq=plan.head.journal_seq)
+        if key is not None:
+            plan.keys[key] = (plan.seq, prepared.at)
+        return AppendResult(journal_seq=plan.seq)
 
-    def _original(self, plan: _Plan, prepared: Prepared) -> int | None:
-        key = prepared.key
-        if key is None:
-            return None
+    def _original(self, plan: _Plan, key: bytes, at: datetime) -> int | None:
         pending = plan.keys.get(key)
-        if pending is not None and abs(prepared.at - pending[1]) <= self._window:
+        if pending is not None and abs(at - pending[1]) <= self._window:
             return pending[0]
-        return self._index.find(key, prepared.at)
+        return self._index.find(key, at)
 
 
 def _size(request: Request | None) -> int:
@@ -334,7 +345,7 @@ def _size(request: Request | None) -> int:
 def _write(conn: sqlite3.Connection, plan: _Plan) -> None:
     if plan.rows:
         conn.executemany(INSERT_RECORD, plan.rows)
-        conn.execute(SET_HEAD, (plan.head.journal_seq, plan.head.hash))
+        conn.execute(SET_HEAD, (plan.seq, plan.hash))
     if plan.repeats:
         conn.executemany(_UPSERT_REPEAT, plan.repeats)
     if plan.cursors:

@@ -301,9 +301,9 @@ class Metrics:
         self.journal_commit.observe(seconds)
         self.journal_batch.observe(batch_size)
 
-    def record_appended(self, kind: str) -> None:
-        """One record chained; ``kind`` a ``RecordKind`` value."""
-        self.journal_records.labels(lb.label(kind, lb.RECORD_KINDS)).inc()
+    def record_appended(self, kind: str, count: int = 1) -> None:
+        """``count`` records chained; ``kind`` their ``RecordKind`` value."""
+        self.journal_records.labels(lb.label(kind, lb.RECORD_KINDS)).inc(count)
 
     def set_healthy(self, healthy: bool) -> None:
         """The journal committed (True) or failed to (False)."""

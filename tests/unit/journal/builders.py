@@ -51,8 +51,8 @@ class Metrics:
     def observe_commit(self, seconds: float, batch_size: int) -> None:
         self.commits.append((seconds, batch_size))
 
-    def record_appended(self, kind: str) -> None:
-        self.appended.append(kind)
+    def record_appended(self, kind: str, count: int = 1) -> None:
+        self.appended += [kind] * count
 
     def set_healthy(self, healthy: bool) -> None:
         self.health.append(healthy)

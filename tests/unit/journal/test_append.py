@@ -73,6 +73,17 @@ async def test_concurrent_appends_share_one_commit(path: Path) -> None:
     assert metrics.appended == ["message"] * 201
 
 
+async def test_a_commit_counts_each_kind_of_record_it_chained(path: Path) -> None:
+    metrics = Metrics()
+    journal = await Journal.open(path, metrics=metrics)
+    derived = NewRecord(kind=RecordKind.DERIVED, received_at=T0, body={"event": "x"})
+    await journal.append_many([message(0), derived, message(1), derived, message(2)])
+    await journal.close()
+
+    assert [size for _, size in metrics.commits] == [5]
+    assert sorted(metrics.appended) == ["derived"] * 2 + ["message"] * 3
+
+
 async def test_append_returns_only_after_commit(path: Path) -> None:
     gate = Gate()
     journal = await Journal.open(path, hooks=WriterHooks(before_commit=gate))

@@ -21,7 +21,7 @@ from alarmrx.journal.errors import (
     JournalWriteError,
     PruneRefusedError,
 )
-from alarmrx.journal.ipc import Append, encode
+from alarmrx.journal.ipc import Append, Committed, Head, Message, MessageStream, Subscribe, encode
 from alarmrx.journal.query import query
 from alarmrx.journal.records import AppendResult, NewRecord, RecordKind
 from alarmrx.journal.remote import RemoteJournal
@@ -242,3 +242,34 @@ async def test_a_repeat_makes_a_follower_read_the_record_anew(
         await remote.append(message(2))  # the Head after the repeat's commit
         await follower.wait_for(1)
         assert [r.repeats for r in await follower.read_after(0)] == [1, 0]
+
+
+class _Follower(MessageStream):
+    """A raw follower of records: every message it reads, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(self._got, lambda: None)
+        self.messages: list[Message] = []
+        self.heads: asyncio.Queue[Head] = asyncio.Queue()
+
+    def _got(self, message: Message) -> None:
+        self.messages.append(message)
+        if isinstance(message, Head):
+            self.heads.put_nowait(message)
+
+
+async def test_a_follower_reads_each_commit_before_the_head_that_counts_it(
+    remote: RemoteJournal, sock: Path
+) -> None:
+    _, follower = await asyncio.get_running_loop().create_unix_connection(_Follower, str(sock))
+    follower.send(Subscribe(records=True))
+    assert (await follower.heads.get()).journal_seq == 0
+    await remote.append_many([message(1), message(2)])  # as a receiver worker appends
+    await remote.append(message(3))
+    while (await asyncio.wait_for(follower.heads.get(), 5)).journal_seq < 3:
+        pass
+    kinds = [type(m).__name__ for m in follower.messages]
+    assert kinds == ["Head", "Committed", "Head", "Committed", "Head"]
+    rows = [m.rows for m in follower.messages if isinstance(m, Committed)]
+    assert [[row[0] for row in r] for r in rows] == [[1, 2], [3]]
+    follower.close()

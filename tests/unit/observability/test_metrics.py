@@ -181,6 +181,7 @@ def test_batched_receiver_adapter_writes_per_frame_counters_on_flush(
 def test_journal_publisher_and_clock_hooks(metrics: Metrics, registry: CollectorRegistry) -> None:
     metrics.observe_commit(0.004, 12)
     metrics.record_appended("message")
+    metrics.record_appended("derived", 3)  # a commit's records of one kind, counted at once
     metrics.set_healthy(False)
     metrics.track_journal_last_seq(lambda: 42)
     metrics.mqtt_connected(True)
@@ -192,6 +193,7 @@ def test_journal_publisher_and_clock_hooks(metrics: Metrics, registry: Collector
     assert value(registry, "alarmrx_journal_commit_seconds_count") == 1
     assert value(registry, "alarmrx_journal_batch_records_sum") == 12
     assert value(registry, "alarmrx_journal_records_total", kind="message") == 1
+    assert value(registry, "alarmrx_journal_records_total", kind="derived") == 3
     assert value(registry, "alarmrx_journal_healthy") == 0
     assert value(registry, "alarmrx_journal_last_seq") == 42
     assert value(registry, "alarmrx_mqtt_connected") == 1
