@@ -21,7 +21,7 @@ so one odd value never hides the rest of the record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import msgspec
 
@@ -372,22 +372,33 @@ _VIEWS: Mapping[RecordKind, Any] = {
 T = TypeVar("T")
 
 
+# A derived body's class by its ``type``: msgspec caches what it knows of a Struct class,
+# not of a union of them, so a body is converted to its own class, never to ``AnyDerived``.
+_DERIVED_BY_TYPE: Mapping[str, type[DerivedBody]] = {
+    shape.__struct_config__.tag: shape for shape in get_args(AnyDerived)
+}
+
+
+def _shape(body: Mapping[str, Any], shape: Any) -> Any:
+    """``shape``, or for ``AnyDerived`` the class of the body's ``type`` (``OtherDerived``
+    for a type this version does not know, or none)."""
+    if shape is not AnyDerived:
+        return shape
+    tag = body.get("type")
+    return _DERIVED_BY_TYPE.get(tag, OtherDerived) if isinstance(tag, str) else OtherDerived
+
+
 def _convert(body: Mapping[str, Any], shape: Any) -> Any:
+    concrete = _shape(body, shape)
     try:
-        return msgspec.convert(body, shape, strict=False)
+        return msgspec.convert(body, concrete, strict=False)
     except msgspec.ValidationError:
-        return _tolerant(body, shape)
+        return _tolerant(body, concrete)
 
 
 def _tolerant(body: Mapping[str, Any], shape: Any) -> Any:
-    """The view of the fields that fit, one by one (events one by one); a derived body
-    whose type is unknown reads as ``OtherDerived``."""
-    if shape is AnyDerived:
-        try:
-            msgspec.convert({"type": body.get("type")}, AnyDerived)
-        except msgspec.ValidationError:
-            return _convert(body, OtherDerived)
-    kept: dict[str, Any] = {"type": body["type"]} if shape is AnyDerived else {}
+    """The view of the fields that fit, one by one (events one by one)."""
+    kept: dict[str, Any] = {}
     for name, value in body.items():
         fitting = value
         if name == "events" and isinstance(value, list):
@@ -430,8 +441,8 @@ def command_of(body: Mapping[str, Any]) -> CommandBody:
 def derived_of(body: Mapping[str, Any]) -> DerivedBody | OtherDerived:
     """The typed view of a derived body not read from the journal (a rule's own
     conclusion, ``rules/derived.py``'s ``body``)."""
-    typed = _convert(body, AnyDerived)
-    return typed if isinstance(typed, DerivedBody) else _convert(body, OtherDerived)
+    typed: DerivedBody | OtherDerived = _convert(body, AnyDerived)
+    return typed
 
 
 def message(record: Record) -> MessageBody | None:
