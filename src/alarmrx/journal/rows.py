@@ -22,6 +22,7 @@ SELECT_CONTENT = (
     "raw, prev_hash, hash FROM records"
 )
 FETCH_SIZE = 500
+_KINDS = {kind.value: kind for kind in RecordKind}  # a lookup, not ``EnumType.__call__``
 # A record as stored: the ``SELECT_RECORDS`` columns but the repeats count.
 StoredRow = tuple[
     int, str, str, str | None, str | None, str | None, str | None, int, str, bytes, str, str
@@ -30,10 +31,19 @@ StoredRow = tuple[
 
 def record_from_row(row: tuple[Any, ...]) -> Record:
     """A ``SELECT_RECORDS`` row as a ``Record``."""
+    return _record(row, row[12])
+
+
+def record_from_stored(row: StoredRow) -> Record:
+    """A record as a commit stored it, before any repeat was counted."""
+    return _record(row, 0)
+
+
+def _record(row: tuple[Any, ...], repeats: int) -> Record:
     seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
     return Record(
         journal_seq=seq,
-        kind=RecordKind(kind),
+        kind=_KINDS.get(kind) or RecordKind(kind),
         received_at=datetime.fromisoformat(received_at),
         account=account,
         body=msgspec.json.decode(body),
@@ -44,13 +54,8 @@ def record_from_row(row: tuple[Any, ...]) -> Record:
         priority=priority,
         prev_hash=row[10],
         hash=row[11],
-        repeats=row[12],
+        repeats=repeats,
     )
-
-
-def record_from_stored(row: StoredRow) -> Record:
-    """A record as a commit stored it, before any repeat was counted."""
-    return record_from_row((*row, 0))
 
 
 def content_from_row(row: tuple[Any, ...]) -> Content:
