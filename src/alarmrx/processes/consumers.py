@@ -11,6 +11,7 @@ the workers: the rules' conclusions, test mode included, are journal records.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -65,6 +66,9 @@ class ConsumersDaemon(Daemon):
         ]
 
     async def run(self) -> int:
+        # What start-up built (modules, settings, plans) lives as long as the process: kept
+        # out of the collector's full passes, which would otherwise walk it again and again.
+        gc.freeze()
         try:
             return await super().run()
         finally:
