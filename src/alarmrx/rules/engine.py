@@ -158,7 +158,8 @@ class RuleEngine:
         """``derived`` with ``test`` as the account's test mode says at its time."""
         if derived.type in _UNFLAGGED:
             return derived
-        return replace(derived, test=self.test_mode.in_test(derived.account, derived.at))
+        test = self.test_mode.in_test(derived.account, derived.at)
+        return derived if derived.test == test else replace(derived, test=test)
 
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """``derived`` was appended as ``journal_seq``."""

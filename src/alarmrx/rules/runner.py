@@ -365,10 +365,11 @@ class RulesRunner:
         self._outbox = []
         for derived, result in zip(batch, results, strict=True):
             self.engine.recorded(derived, result.journal_seq)
-            self._metrics.derived_event(derived.type.value)
+            kind = str(derived.type)
+            self._metrics.derived_event(kind)
             log.info(
                 "derived_recorded",
-                type=derived.type.value,
+                type=kind,
                 account=derived.account,
                 journal_seq=result.journal_seq,
                 refs=list(derived.refs),
