@@ -416,13 +416,29 @@ def _fits(body: Mapping[str, Any], shape: Any) -> bool:
     return True
 
 
+_DECODERS: Mapping[RecordKind, msgspec.json.Decoder[Any]] = {
+    kind: msgspec.json.Decoder(shape, strict=False) for kind, shape in _VIEWS.items()
+}
+
+
 def view(record: Record) -> Body:
     """The typed view of ``record.body``, built once per record."""
     typed = record.typed
     if typed is None:
-        typed = _convert(record.body, _VIEWS[record.kind])
+        typed = _decoded(record)
         object.__setattr__(record, "typed", typed)  # a cache beside the frozen fields
     return typed  # type: ignore[no-any-return]
+
+
+def _decoded(record: Record) -> Any:
+    """Straight from the body as stored when the record has it (the same view as from the
+    decoded body), else from ``body``; a body that does not fit goes field by field."""
+    if record.stored_body is not None:
+        try:
+            return _DECODERS[record.kind].decode(record.stored_body)
+        except msgspec.ValidationError:
+            pass
+    return _convert(record.body, _VIEWS[record.kind])
 
 
 def _as(record: Record, kind: RecordKind, shape: type[T]) -> T | None:

@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from alarmrx.journal.canonical import Content
 from alarmrx.journal.records import Record, RecordKind
 
@@ -22,6 +20,7 @@ SELECT_CONTENT = (
     "raw, prev_hash, hash FROM records"
 )
 FETCH_SIZE = 500
+_UNREAD: dict[str, Any] = {}
 _KINDS = {kind.value: kind for kind in RecordKind}  # a lookup, not ``EnumType.__call__``
 # A record as stored: the ``SELECT_RECORDS`` columns but the repeats count.
 StoredRow = tuple[
@@ -40,13 +39,14 @@ def record_from_stored(row: StoredRow) -> Record:
 
 
 def _record(row: tuple[Any, ...], repeats: int) -> Record:
+    """The record of ``row``, its body left as stored until it is used (``Record.body``)."""
     seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
-    return Record(
+    record = Record(
         journal_seq=seq,
         kind=_KINDS.get(kind) or RecordKind(kind),
         received_at=datetime.fromisoformat(received_at),
         account=account,
-        body=msgspec.json.decode(body),
+        body=_UNREAD,
         raw=bytes(raw),
         peer=peer,
         transport=transport,
@@ -56,6 +56,9 @@ def _record(row: tuple[Any, ...], repeats: int) -> Record:
         hash=row[11],
         repeats=repeats,
     )
+    object.__setattr__(record, "stored_body", body)
+    object.__delattr__(record, "body")  # decoded from ``stored_body`` when first read
+    return record
 
 
 def content_from_row(row: tuple[Any, ...]) -> Content:
