@@ -379,8 +379,10 @@ class RulesRunner:
 
     async def _idle(self) -> None:
         """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""
+        if self._wake.is_set() or self._journal.last_seq > self.position:
+            return  # work waiting: the deadlines are not needed
         timeout = self._timeout()
-        if timeout <= 0 or self._wake.is_set() or self._journal.last_seq > self.position:
+        if timeout <= 0:
             return
         waits = {
             asyncio.ensure_future(self._journal.wait_for(self.position)),
