@@ -50,8 +50,9 @@ class Tail:
         """Records as a read returned them."""
         kept = self._records
         for record in records:
+            if record.journal_seq in kept:
+                kept.move_to_end(record.journal_seq)  # re-inserted: now among the newest
             kept[record.journal_seq] = record
-            kept.move_to_end(record.journal_seq)  # re-inserted: now among the newest
         while len(kept) > self._capacity:
             kept.popitem(last=False)
 

@@ -100,7 +100,7 @@ class OpenAlarmCore:
             return []
         pushed = after[:-MAX_OPEN_ALARMS]
         self._store(account, after[-MAX_OPEN_ALARMS:])
-        if after and after[-1] not in before:
+        if after and all(alarm is not after[-1] for alarm in before):  # a new one opened
             self._soon(after[-1].since + self._max_age)
         return [expired(account, alarm, record.received_at, "limit") for alarm in pushed]
 

@@ -139,6 +139,8 @@ def _summary(dispatch: Mapping[str, Any]) -> str:
     return f"Dispatch advice: {services}, {len(dispatch['call'])} to call ({dispatch['reason']})"
 
 
+_ADVICE = DerivedType.DISPATCH_ADVICE.value  # its keys' first part
+
 # The derived alarms advised on (the alarm events among the conclusions of the rules).
 ADVISED_TYPES = frozenset({DerivedType.ALARM_VERIFIED})
 ADVISED_BODIES = (AlarmVerified,)
@@ -227,7 +229,7 @@ class DispatchCore(Untimed):
             type=DerivedType.DISPATCH_ADVICE,
             account=account,
             at=at,
-            key=f"{DerivedType.DISPATCH_ADVICE}|{account}|{seq}|{index}",
+            key=f"{_ADVICE}|{account}|{seq}|{index}",
             description=_summary(dispatch),
             refs=(seq,),
             zone=zone,

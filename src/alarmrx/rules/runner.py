@@ -171,8 +171,10 @@ class RulesRunner:
         receipt (``at``). A restore it makes waits for the frame's record, folded by the tail,
         so that it names the frame (``SupervisionCore.heard``)."""
         del peer, at
-        now = self._supervision_time.now()
-        if self.engine.supervision.heard(account, receiver, line, transport, now):
+        supervision = self.engine.supervision
+        if not supervision.supervises(account):
+            return  # nothing to restart: not even the clock is read
+        if supervision.heard(account, receiver, line, transport, self._supervision_time.now()):
             self._wake.set()
 
     async def command(self, cmd: object) -> dict[str, Any]:
