@@ -63,6 +63,9 @@ def expired(account: str, alarm: OpenAlarm, at: datetime, reason: str) -> Derive
     )
 
 
+_FOLDED = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})  # the kinds that open or close
+
+
 class OpenAlarmCore:
     """Every account's open alarms, and when the oldest of them is due to expire."""
 
@@ -91,7 +94,7 @@ class OpenAlarmCore:
         if record.journal_seq <= self._last_seq or record.account is None:
             return []
         self._last_seq = record.journal_seq
-        if record.kind not in {RecordKind.MESSAGE, RecordKind.DERIVED}:
+        if record.kind not in _FOLDED:
             return []
         account = str(record.account)
         before = self._open.get(account, ())

@@ -76,9 +76,15 @@ class Procedure:
     note: str | None = None
 
 
+# An account without a card: nobody to call, the default services (values: shared as they are)
+_NO_CARD: Mapping[Priority, Procedure] = MappingProxyType(
+    {priority: Procedure((), services) for priority, services in DEFAULT_SERVICES.items()}
+)
+
+
 def _procedure(card: CardSettings | None, priority: Priority) -> Procedure:
     if card is None:
-        return Procedure((), DEFAULT_SERVICES[priority])
+        return _NO_CARD[priority]
     procedure = card.procedure(priority.name.lower())
     people = _warning_persons(card)
     if procedure is not None and procedure.contacts is not None:
