@@ -1,12 +1,13 @@
 """Typed views of record bodies: msgspec Structs read from ``Record.body``.
 
-The journal stores a body as JSON (``canonical.py``; the hash chain covers those bytes) and
-hands it over as a dict; these Structs are a typed *view* of that dict, built with
-``msgspec.convert``, and change nothing that is stored. A field a body lacks takes its
-default, a field the view does not name is ignored, so journals written by earlier versions
-read as they are. ``view(record)`` builds the view once per record and keeps it with the
-record (``Record.typed``), so the publisher and every rule reading the same record decode it
-once.
+The journal stores a body as JSON (``canonical.py``; the hash chain covers those bytes);
+these Structs are a typed *view* of it and change nothing that is stored. A record read from
+a row keeps that JSON (``Record.stored_body``) and its view is decoded straight from it; the
+view of any other record is converted from ``Record.body`` (``msgspec.convert``): the same
+view either way. A field a body lacks takes its default, a field the view does not name is
+ignored, so journals written by earlier versions read as they are. ``view(record)`` builds
+the view once per record and keeps it with the record (``Record.typed``), so the publisher
+and every rule reading the same record decode it once.
 
 - MESSAGE: ``MessageBody`` (``receiver/body.py`` writes it), its ``events`` ``EventBody``;
 - DERIVED: one Struct per derived type, a tagged union on ``type`` (``DerivedBody`` and its
