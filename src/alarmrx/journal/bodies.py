@@ -1,12 +1,13 @@
 """Typed views of record bodies: msgspec Structs read from ``Record.body``.
 
-The journal stores a body as JSON (``canonical.py``; the hash chain covers those bytes) and
-hands it over as a dict; these Structs are a typed *view* of that dict, built with
-``msgspec.convert``, and change nothing that is stored. A field a body lacks takes its
-default, a field the view does not name is ignored, so journals written by earlier versions
-read as they are. ``view(record)`` builds the view once per record and keeps it with the
-record (``Record.typed``), so the publisher and every rule reading the same record decode it
-once.
+The journal stores a body as JSON (``canonical.py``; the hash chain covers those bytes);
+these Structs are a typed *view* of it and change nothing that is stored. A record read from
+a row keeps that JSON (``Record.stored_body``) and its view is decoded straight from it; the
+view of any other record is converted from ``Record.body`` (``msgspec.convert``): the same
+view either way. A field a body lacks takes its default, a field the view does not name is
+ignored, so journals written by earlier versions read as they are. ``view(record)`` builds
+the view once per record and keeps it with the record (``Record.typed``), so the publisher
+and every rule reading the same record decode it once.
 
 - MESSAGE: ``MessageBody`` (``receiver/body.py`` writes it), its ``events`` ``EventBody``;
 - DERIVED: one Struct per derived type, a tagged union on ``type`` (``DerivedBody`` and its
@@ -21,7 +22,7 @@ so one odd value never hides the rest of the record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import msgspec
 
@@ -372,22 +373,33 @@ _VIEWS: Mapping[RecordKind, Any] = {
 T = TypeVar("T")
 
 
+# A derived body's class by its ``type``: msgspec caches what it knows of a Struct class,
+# not of a union of them, so a body is converted to its own class, never to ``AnyDerived``.
+_DERIVED_BY_TYPE: Mapping[str, type[DerivedBody]] = {
+    shape.__struct_config__.tag: shape for shape in get_args(AnyDerived)
+}
+
+
+def _shape(body: Mapping[str, Any], shape: Any) -> Any:
+    """``shape``, or for ``AnyDerived`` the class of the body's ``type`` (``OtherDerived``
+    for a type this version does not know, or none)."""
+    if shape is not AnyDerived:
+        return shape
+    tag = body.get("type")
+    return _DERIVED_BY_TYPE.get(tag, OtherDerived) if isinstance(tag, str) else OtherDerived
+
+
 def _convert(body: Mapping[str, Any], shape: Any) -> Any:
+    concrete = _shape(body, shape)
     try:
-        return msgspec.convert(body, shape, strict=False)
+        return msgspec.convert(body, concrete, strict=False)
     except msgspec.ValidationError:
-        return _tolerant(body, shape)
+        return _tolerant(body, concrete)
 
 
 def _tolerant(body: Mapping[str, Any], shape: Any) -> Any:
-    """The view of the fields that fit, one by one (events one by one); a derived body
-    whose type is unknown reads as ``OtherDerived``."""
-    if shape is AnyDerived:
-        try:
-            msgspec.convert({"type": body.get("type")}, AnyDerived)
-        except msgspec.ValidationError:
-            return _convert(body, OtherDerived)
-    kept: dict[str, Any] = {"type": body["type"]} if shape is AnyDerived else {}
+    """The view of the fields that fit, one by one (events one by one)."""
+    kept: dict[str, Any] = {}
     for name, value in body.items():
         fitting = value
         if name == "events" and isinstance(value, list):
@@ -405,13 +417,29 @@ def _fits(body: Mapping[str, Any], shape: Any) -> bool:
     return True
 
 
+_DECODERS: Mapping[RecordKind, msgspec.json.Decoder[Any]] = {
+    kind: msgspec.json.Decoder(shape, strict=False) for kind, shape in _VIEWS.items()
+}
+
+
 def view(record: Record) -> Body:
     """The typed view of ``record.body``, built once per record."""
     typed = record.typed
     if typed is None:
-        typed = _convert(record.body, _VIEWS[record.kind])
+        typed = _decoded(record)
         object.__setattr__(record, "typed", typed)  # a cache beside the frozen fields
     return typed  # type: ignore[no-any-return]
+
+
+def _decoded(record: Record) -> Any:
+    """Straight from the body as stored when the record has it (the same view as from the
+    decoded body), else from ``body``; a body that does not fit goes field by field."""
+    if record.stored_body is not None:
+        try:
+            return _DECODERS[record.kind].decode(record.stored_body)
+        except msgspec.ValidationError:
+            pass
+    return _convert(record.body, _VIEWS[record.kind])
 
 
 def _as(record: Record, kind: RecordKind, shape: type[T]) -> T | None:
@@ -430,8 +458,8 @@ def command_of(body: Mapping[str, Any]) -> CommandBody:
 def derived_of(body: Mapping[str, Any]) -> DerivedBody | OtherDerived:
     """The typed view of a derived body not read from the journal (a rule's own
     conclusion, ``rules/derived.py``'s ``body``)."""
-    typed = _convert(body, AnyDerived)
-    return typed if isinstance(typed, DerivedBody) else _convert(body, OtherDerived)
+    typed: DerivedBody | OtherDerived = _convert(body, AnyDerived)
+    return typed
 
 
 def message(record: Record) -> MessageBody | None:

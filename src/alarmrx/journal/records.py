@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 
 class RecordKind(StrEnum):
@@ -64,6 +66,20 @@ class Record:
     chain_seq: int | None = None
     # the typed view of ``body`` once read (``bodies.view``): not stored, not compared
     typed: Any = field(default=None, init=False, compare=False, repr=False)
+    # the body's JSON text as stored, for a record read from a row (``rows.py``): ``body`` is
+    # decoded from it on first use, and the typed view straight from it
+    stored_body: str | None = field(default=None, init=False, compare=False, repr=False)
+
+    if not TYPE_CHECKING:  # for mypy, ``Record`` has no attribute it does not declare
+
+        def __getattr__(self, name: str) -> Any:
+            """Only called for an attribute not set: ``body`` of a record read from a row,
+            until it is first used."""
+            if name != "body" or self.stored_body is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            body = msgspec.json.decode(self.stored_body)
+            object.__setattr__(self, "body", body)
+            return body
 
 
 @dataclass(frozen=True, slots=True)

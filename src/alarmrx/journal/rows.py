@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from alarmrx.journal.canonical import Content
 from alarmrx.journal.records import Record, RecordKind
 
@@ -22,6 +20,8 @@ SELECT_CONTENT = (
     "raw, prev_hash, hash FROM records"
 )
 FETCH_SIZE = 500
+_UNREAD: dict[str, Any] = {}
+_KINDS = {kind.value: kind for kind in RecordKind}  # a lookup, not ``EnumType.__call__``
 # A record as stored: the ``SELECT_RECORDS`` columns but the repeats count.
 StoredRow = tuple[
     int, str, str, str | None, str | None, str | None, str | None, int, str, bytes, str, str
@@ -30,13 +30,23 @@ StoredRow = tuple[
 
 def record_from_row(row: tuple[Any, ...]) -> Record:
     """A ``SELECT_RECORDS`` row as a ``Record``."""
+    return _record(row, row[12])
+
+
+def record_from_stored(row: StoredRow) -> Record:
+    """A record as a commit stored it, before any repeat was counted."""
+    return _record(row, 0)
+
+
+def _record(row: tuple[Any, ...], repeats: int) -> Record:
+    """The record of ``row``, its body left as stored until it is used (``Record.body``)."""
     seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
-    return Record(
+    record = Record(
         journal_seq=seq,
-        kind=RecordKind(kind),
+        kind=_KINDS.get(kind) or RecordKind(kind),
         received_at=datetime.fromisoformat(received_at),
         account=account,
-        body=msgspec.json.decode(body),
+        body=_UNREAD,
         raw=bytes(raw),
         peer=peer,
         transport=transport,
@@ -44,13 +54,11 @@ def record_from_row(row: tuple[Any, ...]) -> Record:
         priority=priority,
         prev_hash=row[10],
         hash=row[11],
-        repeats=row[12],
+        repeats=repeats,
     )
-
-
-def record_from_stored(row: StoredRow) -> Record:
-    """A record as a commit stored it, before any repeat was counted."""
-    return record_from_row((*row, 0))
+    object.__setattr__(record, "stored_body", body)
+    object.__delattr__(record, "body")  # decoded from ``stored_body`` when first read
+    return record
 
 
 def content_from_row(row: tuple[Any, ...]) -> Content:

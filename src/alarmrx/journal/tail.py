@@ -12,6 +12,7 @@ between readers: treat ``body`` as read-only.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -25,7 +26,9 @@ class Tail:
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._capacity = capacity
-        self._records: dict[int, Record] = {}
+        # ordered by insertion; the oldest go first in O(1) (a dict's ``next(iter())`` walks
+        # over the slots its deletions left at the front)
+        self._records: OrderedDict[int, Record] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -47,10 +50,11 @@ class Tail:
         """Records as a read returned them."""
         kept = self._records
         for record in records:
-            kept.pop(record.journal_seq, None)  # re-inserted: now among the newest
+            if record.journal_seq in kept:
+                kept.move_to_end(record.journal_seq)  # re-inserted: now among the newest
             kept[record.journal_seq] = record
         while len(kept) > self._capacity:
-            del kept[next(iter(kept))]
+            kept.popitem(last=False)
 
     def forget(self, journal_seq: int) -> None:
         """The stored record changed (its ``repeats``): read it from SQLite next time."""

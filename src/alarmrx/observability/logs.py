@@ -7,6 +7,7 @@ Every line has ``timestamp`` (ISO 8601, UTC), ``level`` and ``event``, plus boun
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -44,8 +45,22 @@ def _redacted(value: Any) -> Any:
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
     """A structlog processor: mask secret fields, also inside nested dicts and lists."""
     for name, value in event_dict.items():
-        event_dict[name] = REDACTED if is_secret(name) else _redacted(value)
+        if is_secret(name):
+            event_dict[name] = REDACTED
+        elif not isinstance(value, _SCALARS):  # a scalar is kept as it is
+            event_dict[name] = _redacted(value)
     return event_dict
+
+
+@functools.lru_cache(maxsize=8)
+def _json_encoder(**options: Any) -> json.JSONEncoder:
+    return json.JSONEncoder(**options)
+
+
+def _dumps(value: Any, **options: Any) -> str:
+    """``json.dumps`` (the same text), with the encoder built once per set of options rather
+    than on every call."""
+    return _json_encoder(**options).encode(value)
 
 
 def wants_json(fmt: str, stream: TextIO) -> bool:
@@ -60,7 +75,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     out = sys.stderr if stream is None else stream
     renderer: Any
     if wants_json(fmt, out):
-        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+        renderer = structlog.processors.JSONRenderer(serializer=_dumps, sort_keys=False)
         tail: list[Any] = [structlog.processors.dict_tracebacks, renderer]
     else:
         tail = [structlog.dev.ConsoleRenderer(colors=out.isatty())]
@@ -75,9 +90,20 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         # One write per line (PrintLogger writes the line and its newline apart): the daemon's
         # processes share one stderr, and a line written whole is never split by another's.
-        logger_factory=structlog.WriteLoggerFactory(out),
+        logger_factory=_Writer(structlog.WriteLogger(out)),
         cache_logger_on_first_use=False,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Writer:
+    """A logger factory handing out one ``WriteLogger`` for every logger (it holds nothing
+    but the stream, and ``WriteLoggerFactory`` builds one per line logged)."""
+
+    logger: structlog.WriteLogger
+
+    def __call__(self, *_args: Any) -> structlog.WriteLogger:
+        return self.logger
 
 
 @dataclass(slots=True)

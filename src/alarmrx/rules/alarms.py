@@ -63,6 +63,9 @@ def expired(account: str, alarm: OpenAlarm, at: datetime, reason: str) -> Derive
     )
 
 
+_FOLDED = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})  # the kinds that open or close
+
+
 class OpenAlarmCore:
     """Every account's open alarms, and when the oldest of them is due to expire."""
 
@@ -91,7 +94,7 @@ class OpenAlarmCore:
         if record.journal_seq <= self._last_seq or record.account is None:
             return []
         self._last_seq = record.journal_seq
-        if record.kind not in {RecordKind.MESSAGE, RecordKind.DERIVED}:
+        if record.kind not in _FOLDED:
             return []
         account = str(record.account)
         before = self._open.get(account, ())
@@ -100,7 +103,7 @@ class OpenAlarmCore:
             return []
         pushed = after[:-MAX_OPEN_ALARMS]
         self._store(account, after[-MAX_OPEN_ALARMS:])
-        if after and after[-1] not in before:
+        if after and all(alarm is not after[-1] for alarm in before):  # a new one opened
             self._soon(after[-1].since + self._max_age)
         return [expired(account, alarm, record.received_at, "limit") for alarm in pushed]
 

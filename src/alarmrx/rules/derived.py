@@ -118,23 +118,33 @@ class Derived:
     @property
     def priority(self) -> Priority:
         """The priority class of its SIA DCS code (or ``urgency``)."""
-        if self.urgency is not None:
-            return self.urgency
-        meaning = MEANINGS[self.type]
-        return event_priority(
-            Event(code=meaning.code, category=meaning.category, description=self.description)
-        )
+        return _PRIORITIES[self.type] if self.urgency is None else self.urgency
+
+
+def _priority(meaning: Meaning) -> Priority:
+    """The priority class of a derived type's SIA DCS code (read from its code and category
+    alone)."""
+    return event_priority(Event(code=meaning.code, category=meaning.category, description=""))
+
+
+_PRIORITIES: Mapping[DerivedType, Priority] = MappingProxyType(
+    {kind: _priority(meaning) for kind, meaning in MEANINGS.items()}
+)
+# (type, code, category) as stored, as plain strings
+_STORED: Mapping[DerivedType, tuple[str, str, str]] = MappingProxyType(
+    {kind: (kind.value, m.code, m.category.value) for kind, m in MEANINGS.items()}
+)
 
 
 def body(derived: Derived) -> dict[str, Any]:
     """The journal body: what ``mqtt/payloads.py`` publishes, plus the rule's fields."""
-    meaning = MEANINGS[derived.type]
+    kind, code, category = _STORED[derived.type]
     return {
         **derived.fields,
-        "type": derived.type.value,
+        "type": kind,
         "key": derived.key,
-        "code": meaning.code,
-        "category": meaning.category.value,
+        "code": code,
+        "category": category,
         "description": derived.description,
         "zone": derived.zone,
         "area": derived.area,

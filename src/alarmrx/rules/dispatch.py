@@ -76,9 +76,15 @@ class Procedure:
     note: str | None = None
 
 
+# An account without a card: nobody to call, the default services (values: shared as they are)
+_NO_CARD: Mapping[Priority, Procedure] = MappingProxyType(
+    {priority: Procedure((), services) for priority, services in DEFAULT_SERVICES.items()}
+)
+
+
 def _procedure(card: CardSettings | None, priority: Priority) -> Procedure:
     if card is None:
-        return Procedure((), DEFAULT_SERVICES[priority])
+        return _NO_CARD[priority]
     procedure = card.procedure(priority.name.lower())
     people = _warning_persons(card)
     if procedure is not None and procedure.contacts is not None:
@@ -138,6 +144,8 @@ def _summary(dispatch: Mapping[str, Any]) -> str:
     services = ", ".join(dispatch["services"]) or "no service"
     return f"Dispatch advice: {services}, {len(dispatch['call'])} to call ({dispatch['reason']})"
 
+
+_ADVICE = DerivedType.DISPATCH_ADVICE.value  # its keys' first part
 
 # The derived alarms advised on (the alarm events among the conclusions of the rules).
 ADVISED_TYPES = frozenset({DerivedType.ALARM_VERIFIED})
@@ -227,7 +235,7 @@ class DispatchCore(Untimed):
             type=DerivedType.DISPATCH_ADVICE,
             account=account,
             at=at,
-            key=f"{DerivedType.DISPATCH_ADVICE}|{account}|{seq}|{index}",
+            key=f"{_ADVICE}|{account}|{seq}|{index}",
             description=_summary(dispatch),
             refs=(seq,),
             zone=zone,

@@ -89,6 +89,7 @@ class RuleEngine:
         self.position = 0  # the last journal_seq folded
         self._held: dict[str, Derived] = {}
         self._recorded: dict[str, Derived] = {}  # appended, not yet read back
+        self._recorded_at: dict[int, str] = {}  # their journal_seq -> key
         self._follow_ups: list[Derived] = []
 
     def fold(self, record: Record, supervision_at: datetime | None = None) -> list[Derived]:
@@ -98,8 +99,7 @@ class RuleEngine:
             return []
         self.position = record.journal_seq
         if record.kind is RecordKind.DERIVED:
-            typed = bodies.derived(record)
-            key = str(typed.key if typed is not None else None)
+            key = self._key_of(record)
             held = self._held.pop(key, None)
             mine = held or self._recorded.pop(key, None)
             if mine is not None:
@@ -116,6 +116,15 @@ class RuleEngine:
             if found:
                 out += found
         return out
+
+    def _key_of(self, record: Record) -> str:
+        """A DERIVED record's ``key``: known without reading the body when this engine
+        appended it (``recorded``)."""
+        key = self._recorded_at.pop(record.journal_seq, None)
+        if key is not None:
+            return key
+        typed = bodies.derived(record)
+        return str(typed.key if typed is not None else None)
 
     def on_timer(self, now: datetime, supervision_now: datetime | None = None) -> list[Derived]:
         """What is due by ``now``. Given ``supervision_now``, supervision measures silence on
@@ -149,11 +158,13 @@ class RuleEngine:
         """``derived`` with ``test`` as the account's test mode says at its time."""
         if derived.type in _UNFLAGGED:
             return derived
-        return replace(derived, test=self.test_mode.in_test(derived.account, derived.at))
+        test = self.test_mode.in_test(derived.account, derived.at)
+        return derived if derived.test == test else replace(derived, test=test)
 
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """``derived`` was appended as ``journal_seq``."""
         self._recorded[derived.key] = derived
+        self._recorded_at[journal_seq] = derived.key
         self._tell(derived, journal_seq)
         self._follow_ups += self.dispatch.on_recorded(derived, journal_seq)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 from alarmrx.journal import bodies
@@ -19,10 +20,10 @@ PERIODIC_TEST_CID = frozenset({"602", "608"})
 PERIODIC_TEST_SIA = frozenset({"RP"})
 
 
-def panel_events(record: Record) -> list[tuple[int, StoredEvent]]:
-    """(index in the frame, event) for every event of a MESSAGE record."""
+def panel_events(record: Record) -> Iterator[tuple[int, StoredEvent]]:
+    """(index in the frame, event) for every event of a MESSAGE record, once through."""
     body = bodies.message(record)
-    return list(enumerate(body.events)) if body is not None else []
+    return enumerate(body.events if body is not None else ())
 
 
 def is_burglary_alarm(event: StoredEvent) -> bool:

@@ -171,8 +171,10 @@ class RulesRunner:
         receipt (``at``). A restore it makes waits for the frame's record, folded by the tail,
         so that it names the frame (``SupervisionCore.heard``)."""
         del peer, at
-        now = self._supervision_time.now()
-        if self.engine.supervision.heard(account, receiver, line, transport, now):
+        supervision = self.engine.supervision
+        if not supervision.supervises(account):
+            return  # nothing to restart: not even the clock is read
+        if supervision.heard(account, receiver, line, transport, self._supervision_time.now()):
             self._wake.set()
 
     async def command(self, cmd: object) -> dict[str, Any]:
@@ -365,10 +367,11 @@ class RulesRunner:
         self._outbox = []
         for derived, result in zip(batch, results, strict=True):
             self.engine.recorded(derived, result.journal_seq)
-            self._metrics.derived_event(derived.type.value)
+            kind = str(derived.type)
+            self._metrics.derived_event(kind)
             log.info(
                 "derived_recorded",
-                type=derived.type.value,
+                type=kind,
                 account=derived.account,
                 journal_seq=result.journal_seq,
                 refs=list(derived.refs),
@@ -378,8 +381,10 @@ class RulesRunner:
 
     async def _idle(self) -> None:
         """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""
+        if self._wake.is_set() or self._journal.last_seq > self.position:
+            return  # work waiting: the deadlines are not needed
         timeout = self._timeout()
-        if timeout <= 0 or self._wake.is_set() or self._journal.last_seq > self.position:
+        if timeout <= 0:
             return
         waits = {
             asyncio.ensure_future(self._journal.wait_for(self.position)),

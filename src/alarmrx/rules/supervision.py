@@ -145,6 +145,10 @@ class SupervisionCore:
         """Accounts whose supervision is lost."""
         return len(self._lost)
 
+    def supervises(self, account: str) -> bool:
+        """True when ``account`` is supervised (O(1))."""
+        return account in self._watches
+
     def is_lost(self, account: str) -> bool:
         """True while ``account``'s supervision is lost."""
         return account in self._lost

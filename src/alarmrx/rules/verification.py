@@ -169,7 +169,8 @@ def _partner(plan: VerificationPlan, kept: Iterable[Alarm], alarm: Alarm) -> Ala
 
 
 def _prune(kept: deque[Alarm], newest: datetime) -> None:
-    while kept and (len(kept) > CAP or kept[0].at < newest - HORIZON):
+    oldest = newest - HORIZON
+    while kept and (len(kept) > CAP or kept[0].at < oldest):
         kept.popleft()
 
 

@@ -21,8 +21,10 @@ from alarmrx.journal.bodies import (
     MessageBody,
     OtherDerived,
 )
+from alarmrx.journal.canonical import canonical_body, format_received_at
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import NewRecord, RecordKind
+from alarmrx.journal.rows import record_from_stored
 from alarmrx.journal.verify import verify_chain
 from alarmrx.rules.derived import Derived, DerivedType, new_record
 
@@ -136,3 +138,57 @@ async def test_reading_views_changes_nothing_stored(tmp_path: Path) -> None:
         after = [(r.journal_seq, r.hash, r.body) for r in await journal.read_after(0, limit=10)]
     assert before == after
     assert verify_chain(path).ok
+
+
+def _odd_bodies() -> list[NewRecord]:
+    advice = Derived(
+        type=DerivedType.DISPATCH_ADVICE,
+        account="1",
+        at=T,
+        key="dispatch.advice|1|3|0",
+        description="advice",
+        refs=(3,),
+        fields={"alarm_seq": 3, "index": 0, "dispatch": {"police": True}},
+    )
+    untyped = NewRecord(kind=RecordKind.DERIVED, received_at=T, body={"key": "k", "zone": 2})
+    odd_advice = replace(new_record(advice), body={**new_record(advice).body, "index": "x"})
+    return [
+        message("1234", sia("BA", "alarm", zone=3, area=1), cid("602", 1, "test")),
+        NewRecord(
+            kind=RecordKind.MESSAGE,
+            received_at=T,
+            account="1",
+            body={"token": 5, "sequence": 42, "events": [{"code": "BA", "zone": [1]}, {}]},
+        ),
+        new_record(advice),
+        odd_advice,
+        untyped,
+        derived("1", "card.red", "status"),
+        derived("1", "some.future_type", "status"),
+        NewRecord(kind=RecordKind.COMMAND, received_at=T, body={"action": "x", "on": "yes"}),
+        NewRecord(kind=RecordKind.ANCHOR, received_at=T, body={"head_seq": "9"}),
+    ]
+
+
+def test_a_record_read_from_a_row_has_the_same_body_and_view() -> None:
+    for seq, new in enumerate(_odd_bodies(), start=1):
+        row = (
+            seq,
+            format_received_at(new.received_at),
+            new.kind.value,
+            new.account,
+            new.peer,
+            new.transport,
+            new.reply,
+            new.priority,
+            canonical_body(new.body),
+            new.raw,
+            "0" * 64,
+            "0" * 64,
+        )
+        from_row, same = record_from_stored(row), stored(new, seq)
+        assert bodies.view(from_row) == bodies.view(same), new.body
+        assert from_row.body == msgspec.json.decode(canonical_body(new.body))
+        assert from_row == same
+        assert record_from_stored(row) == from_row  # the body decoded on one side only
+        assert not hasattr(from_row, "bod")

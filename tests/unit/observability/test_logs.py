@@ -118,3 +118,16 @@ def test_rate_limited_log_forgets_the_oldest_keys() -> None:
         for key in ("a", "b", "c", "a"):
             limited.error(key, "limit_hit")
     assert len(captured) == 4  # "a" was forgotten when "c" arrived, so it logs again
+
+
+def test_json_lines_are_the_text_json_dumps_gives() -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    stream = io.StringIO()
+    configure("info", "json", stream=stream)
+    structlog.get_logger().info("zone_named", name="Køkken ☃", refs=(1, 2), thing=Opaque())
+    (line,) = json_lines(stream)
+    assert stream.getvalue() == json.dumps(line) + "\n"
+    assert (line["name"], line["refs"], line["thing"]) == ("Køkken ☃", [1, 2], "<opaque>")
