@@ -3,6 +3,7 @@ NOTIFY_SOCKET to learn when it is READY and which ports it bound, and frames to 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -137,6 +138,15 @@ class Daemon:
         """Everything the daemon wrote so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def stop_complaints(self) -> list[str]:
+        """The lines logged from the first ``daemon_stopping`` on that are not info or
+        debug events: warnings, errors, or anything that is not a JSON event (a
+        traceback). Needs ``format = "json"`` (``write_config``'s)."""
+        lines = self.log().splitlines()
+        start = next((i for i, line in enumerate(lines) if '"daemon_stopping"' in line), None)
+        assert start is not None, f"no daemon_stopping in:\n{self.log()}"
+        return [line for line in lines[start:] if _level(line) not in ("debug", "info")]
+
     def terminate(self, timeout: float = 20.0) -> int:
         """SIGTERM and wait; the exit status."""
         return self._signal(signal.SIGTERM, timeout)
@@ -166,6 +176,15 @@ class Daemon:
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill()
+
+
+def _level(line: str) -> str | None:
+    """The ``level`` of a JSON log line; None for any other line."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event.get("level") if isinstance(event, dict) else None
 
 
 def children(pid: int) -> list[int]:

@@ -10,6 +10,7 @@ bin``). Under ``CI=true`` a missing server fails the test; elsewhere it skips it
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -21,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -73,6 +75,8 @@ class PostgreSQL:
     not created by initdb but copied from that running primary (``pg_basebackup -R``) and
     starts as its streaming standby, reporting as ``STANDBY_NAME``."""
 
+    _templates: ClassVar[dict[Path, Path]] = {}  # server binaries -> what initdb made
+
     def __init__(
         self, *, settings: dict[str, str] | None = None, primary: PostgreSQL | None = None
     ) -> None:
@@ -87,14 +91,32 @@ class PostgreSQL:
         self.password_file.chmod(0o600)
         self._databases = 0
         self._as_root = os.geteuid() == 0
-        if self._as_root:
-            owner = pwd.getpwnam(SERVER_USER)
-            os.chown(self.root, owner.pw_uid, owner.pw_gid)
-        self.root.chmod(0o711)  # the server user enters; only the owner lists
+        self._give(self.root)
         if primary is None:
-            self._initdb()
+            self._run("cp", "-a", str(self._initialised()), str(self.data))
         else:
             self._base_backup(primary)
+
+    def _give(self, directory: Path) -> None:
+        """The server user enters ``directory`` (and owns it, under root); only the owner
+        lists it."""
+        if self._as_root:
+            owner = pwd.getpwnam(SERVER_USER)
+            os.chown(directory, owner.pw_uid, owner.pw_gid)
+        directory.chmod(0o711)
+
+    def _initialised(self) -> Path:
+        """A data directory as initdb makes it, for these server binaries: made once per
+        test session (removed when it ends) and copied by every cluster, since initdb is a
+        good part of starting one."""
+        template = self._templates.get(self.bin)
+        if template is None:
+            template = Path(tempfile.mkdtemp(prefix="alarmrx-pg-initdb-"))
+            atexit.register(shutil.rmtree, template, ignore_errors=True)
+            self._give(template)
+            self._initdb(template / "data")
+            self._templates[self.bin] = template
+        return template / "data"
 
     def _run(self, *argv: str) -> subprocess.CompletedProcess[bytes]:
         prefix = ["runuser", "-u", SERVER_USER, "--"] if self._as_root else []
@@ -105,7 +127,7 @@ class PostgreSQL:
             raise RuntimeError(f"{' '.join(argv[:2])} failed: {output}")
         return done
 
-    def _initdb(self) -> None:
+    def _initdb(self, data: Path) -> None:
         pwfile = self.root / "initdb-password"
         pwfile.write_text(PASSWORD + "\n")
         if self._as_root:
@@ -113,7 +135,7 @@ class PostgreSQL:
         self._run(
             str(self.bin / "initdb"),
             "-D",
-            str(self.data),
+            str(data),
             "-U",
             ROLE,
             f"--pwfile={pwfile}",

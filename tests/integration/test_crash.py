@@ -10,12 +10,12 @@ import os
 import random
 import socket
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from tests.daemon import Daemon, frame, read_reply, write_config
+from tests.hostile.support import wait_until
 
 from alarmrx.journal.query import query
 from alarmrx.journal.records import RecordKind
@@ -57,7 +57,9 @@ def test_every_acked_frame_survives_sigkill(tmp_path: Path) -> None:
         ]
         for panel in panels:
             panel.start()
-        time.sleep(rng.uniform(0.3, 1.2))
+        # the kill lands at a random point of the load: after a random number of new ACKs
+        target = len(acked) + rng.randint(21, 300)
+        wait_until(lambda n=target: len(acked) >= n, 30, f"{target} frames ACKed by round {rnd}")
         daemon.kill()
         stop.set()
         for panel in panels:

@@ -158,11 +158,13 @@ def test_bad_input_does_not_disturb_another_connection(daemon: Daemon) -> None:
 
 
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
-    """SIGTERM: STOPPING=1, exit 0, and the chain verifies."""
+    """SIGTERM: STOPPING=1, exit 0, the chain verifies, and the stop logs no warning or
+    error (the writer going away last is the orderly stop, not a lost writer)."""
     daemon = Daemon(write_config(tmp_path, accounts=ACCOUNTS)).start()
     exchange_tcp(daemon.port, [frame("1234", "#1234|NBA1")])
     assert daemon.terminate() == 0
     assert any("STOPPING=1" in n for n in daemon.notifications) or "daemon_stopped" in daemon.log()
+    assert daemon.stop_complaints() == []  # from daemon_stopping on: the whole stop
     assert verify_chain(tmp_path / "journal.db").ok
 
 

@@ -38,6 +38,8 @@ from tests.panels import Event, Panels, accounts
 from tests.postgres import Database, PostgreSQL, Replicated
 from tests.proxy import Proxy
 
+from alarmrx.receiver.handler import COMMIT_TIMEOUT_S
+
 pytestmark = pytest.mark.integration
 
 LONG = os.environ.get("ALARMRX_LONG_FAILOVER") == "1"
@@ -140,9 +142,11 @@ async def check_outcome(panels: Panels, config: Path, subscriber: Subscriber) ->
     exactly once and was published."""
     events = panels.events
     acked = [e.key for e in events if e.acked_by is not None]
-    verified = await asyncio.to_thread(alarmrx, "journal", "verify", "--config", str(config))
+    verified, stored = await asyncio.gather(
+        asyncio.to_thread(alarmrx, "journal", "verify", "--config", str(config)),
+        asyncio.to_thread(journaled, config),
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    stored = await asyncio.to_thread(journaled, config)
     assert [key for key in acked if stored[key] != 1] == []
 
     def published() -> set[tuple[str, str]]:
@@ -203,7 +207,7 @@ async def test_the_nodes_follow_a_promoted_standby(
     first = node_config(tmp_path / "a", "rx-a", dsn, db, mosquitto.url)
     second = node_config(tmp_path / "b", "rx-b", dsn, db, mosquitto.url)
     migrate(first)
-    a, b = await start(first), await start(second)
+    a, b = await asyncio.gather(start(first), start(second))  # either may run the consumers
     try:
         with Panels((a.port, b.port), accounts(PANELS)) as panels:
             await asyncio.to_thread(panels.wait_acked, ACKED_AROUND, WAIT_S)
@@ -239,7 +243,7 @@ async def test_a_node_cut_from_the_database_stops_acking_and_resumes(
         first = node_config(tmp_path / "a", "rx-a", cut, db, mosquitto.url)
         second = node_config(tmp_path / "b", "rx-b", direct, db, mosquitto.url)
         migrate(second)
-        a, b = await start(first), await start(second)
+        a, b = await asyncio.gather(start(first), start(second))  # either may run the consumers
         try:
             with Panels((a.port, b.port), accounts(PANELS)) as panels:
                 await asyncio.to_thread(panels.wait_acked, ACKED_AROUND, WAIT_S)
@@ -249,7 +253,8 @@ async def test_a_node_cut_from_the_database_stops_acking_and_resumes(
                 _, reason = await asyncio.to_thread(http, a.metrics_port, "/readyz")
                 assert "journal" in reason.lower() or "database" in reason.lower(), reason
                 probe = frame(probe_account(), "Nri1/BA001", sequence=1)
-                reply = await asyncio.to_thread(exchange_tcp, a.port, [probe], 8.0)
+                # past its commit deadline a frame is never ACKed: waiting longer shows nothing
+                reply = await asyncio.to_thread(exchange_tcp, a.port, [probe], COMMIT_TIMEOUT_S + 1)
                 assert b'"ACK"' not in reply[0], reply  # ready or not, it does not ACK
                 await asyncio.to_thread(panels.wait_acked, ACKED_AROUND, WAIT_S, since=blocked_at)
                 proxy.unblock()

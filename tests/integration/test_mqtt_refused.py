@@ -27,7 +27,8 @@ async def test_a_refused_event_is_not_passed_and_goes_out_once_allowed(tmp_path:
         async with await Journal.open(tmp_path / "journal.db", fsync=False) as journal:
             await journal.append(message("1234", sia("BA", "alarm", zone=5)))
             metrics = RecordingMetrics()
-            options = {"metrics": metrics, "mqtt": {"protocol": "5"}}
+            # the publisher acts on a refusal once the PUBACKs are due: a short timeout
+            options = {"metrics": metrics, "mqtt": {"protocol": "5", "publish_timeout_s": 1.0}}
             async with running(publisher(broker, journal, **options)):
                 await metrics.wait_until(lambda m: m.failures.count("refused") >= 2)
             assert await journal.load_cursor(CURSOR) == 0

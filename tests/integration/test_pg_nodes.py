@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,10 @@ def records(config: Path) -> list[dict[str, Any]]:
 def nodes(tmp_path: Path, postgres: Database, mosquitto: Mosquitto) -> Iterator[list[Node]]:
     configs = [node_config(tmp_path / n, postgres, n, mosquitto.port) for n in ("rx1", "rx2")]
     migrate(configs[0])
-    started: list[Node] = []
+    started = [Node(n, Daemon(c)) for n, c in zip(("rx1", "rx2"), configs, strict=True)]
     try:
-        for name, config in zip(("rx1", "rx2"), configs, strict=True):
-            started.append(Node(name, Daemon(config).start()))
+        with ThreadPoolExecutor(len(started)) as pool:  # at once: either may win the consumers
+            list(pool.map(Daemon.start, (node.daemon for node in started)))
         yield started
     finally:
         for node in started:

@@ -29,14 +29,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alarmrx.evidence.sealed import Entry
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import AlarmVerified, CommandBody, EventBody, MessageBody, OnAlarmBody
 from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.isotime import parse_iso_time
+from alarmrx.journal.records import RecordKind
 
 RESPONSE_ACTIONS = ("alerted", "guard_arrived")
 # The rules' conclusions about an alarm, by derived type: the incident's field they fill.
 OUTCOMES: Mapping[str, str] = {"alarm.cancelled": "cancelled", "alarm.false": "marked_false"}
 INVALID_ARRIVAL = "invalid: guard arrival before alarm"
-Event = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,7 +183,7 @@ class _Flat:
     journal_seq: int
     index: int
     at: datetime
-    event: Event
+    event: EventBody
     panel_time: str | None = None
 
 
@@ -212,77 +214,72 @@ def incidents(
     return [
         _incident(index, flat, follow_up, params, required)
         for flat in index.events
-        if flat.event.get("category") == "alarm" and since <= flat.at < until
+        if flat.event.category == "alarm" and since <= flat.at < until
     ]
 
 
 def _index(entries: Sequence[Entry]) -> _Index:
     index = _Index()
     for entry in entries:
-        _FOLDS.get(entry.kind, _ignore)(index, entry)
+        fold = _FOLDS.get(entry.kind)
+        if fold is not None:
+            fold(index, entry, bodies.of_kind(RecordKind(entry.kind), entry.body))
     for marks in index.responses.values():
         marks.sort(key=lambda m: (m.at, m.journal_seq))
     return index
 
 
-def _ignore(index: _Index, entry: Entry) -> None:
-    del index, entry
-
-
-def _message(index: _Index, entry: Entry) -> None:
-    events = [e for e in entry.body.get("events") or () if isinstance(e, Mapping)]
-    panel_time = entry.body.get("panel_time")
-    panel_time = panel_time if isinstance(panel_time, str) else None
-    index.events += [
-        _Flat(entry.journal_seq, i, entry.received_at, e, panel_time) for i, e in enumerate(events)
-    ]
-    if any(e.get("category") == "alarm" for e in events):
-        index.alarm_seqs.append(entry.journal_seq)
-
-
-def _derived(index: _Index, entry: Entry) -> None:
-    outcome = OUTCOMES.get(str(entry.body.get("type")))
-    if outcome is not None:
-        _outcome(index, entry, outcome)
-    if entry.body.get("type") != "alarm.verified":
+def _message(index: _Index, entry: Entry, body: bodies.Body) -> None:
+    if not isinstance(body, MessageBody):
         return
-    for alarm in entry.body.get("alarms") or ():
-        if isinstance(alarm, Mapping):
-            key = (alarm.get("journal_seq"), alarm.get("index"))
-            mark = Mark(entry.received_at, entry.journal_seq, entry.body.get("verified_by"))
-            index.verified.setdefault(key, mark)  # type: ignore[arg-type]  # ints when well-formed
+    at, seq = entry.received_at, entry.journal_seq
+    index.events += [_Flat(seq, i, at, e, body.panel_time) for i, e in enumerate(body.events)]
+    if any(e.category == "alarm" for e in body.events):
+        index.alarm_seqs.append(seq)
 
 
-def _outcome(index: _Index, entry: Entry, name: str) -> None:
+def _derived(index: _Index, entry: Entry, body: bodies.Body) -> None:
+    if isinstance(body, OnAlarmBody):
+        _outcome(index, entry, body)
+    elif isinstance(body, AlarmVerified):
+        _verified(index, entry, body)
+
+
+def _verified(index: _Index, entry: Entry, body: AlarmVerified) -> None:
+    """The first ``alarm.verified`` naming each alarm event."""
+    mark = Mark(entry.received_at, entry.journal_seq, body.verified_by)
+    for alarm in body.alarms:
+        key = (alarm.get("journal_seq"), alarm.get("index"))
+        index.verified.setdefault(key, mark)  # type: ignore[arg-type]  # ints when well-formed
+
+
+def _outcome(index: _Index, entry: Entry, body: OnAlarmBody) -> None:
     """The first ``alarm.cancelled`` or ``alarm.false`` naming an alarm record."""
-    alarm_seq = entry.body.get("alarm_seq")
-    if isinstance(alarm_seq, int):
-        detail = entry.body.get("description")
-        mark = Mark(entry.received_at, entry.journal_seq, str(detail) if detail else None)
-        index.outcomes.setdefault((alarm_seq, name), mark)
+    name = OUTCOMES.get(body.type)
+    if name is not None and body.alarm_seq is not None:
+        mark = Mark(entry.received_at, entry.journal_seq, body.description or None)
+        index.outcomes.setdefault((body.alarm_seq, name), mark)
 
 
-def _command(index: _Index, entry: Entry) -> None:
-    body = entry.body
-    action = body.get("action")
-    if action not in RESPONSE_ACTIONS or body.get("accepted") is not True:
+def _command(index: _Index, entry: Entry, body: bodies.Body) -> None:
+    if not isinstance(body, CommandBody) or body.accepted_action not in RESPONSE_ACTIONS:
         return
-    target = body.get("journal_seq")
-    if not isinstance(target, int):
+    target = body.journal_seq
+    if target is None:
         position = bisect.bisect_left(index.alarm_seqs, entry.journal_seq)
         target = index.alarm_seqs[position - 1] if position else None
     if target is None:
         return
-    detail = " — ".join(str(body[k]) for k in ("who", "note") if body.get(k))
-    mark = Mark(_when(body.get("at"), entry.received_at), entry.journal_seq, detail or None)
-    index.responses.setdefault((target, str(action)), []).append(mark)
+    detail = " — ".join(text for text in (body.who, body.note) if text)
+    mark = Mark(_when(body.at, entry.received_at), entry.journal_seq, detail or None)
+    index.responses.setdefault((target, str(body.action)), []).append(mark)
 
 
 def _when(value: object, default: datetime) -> datetime:
     return parse_iso_time(value, zoned=True) or default
 
 
-_FOLDS: Mapping[str, Callable[[_Index, Entry], None]] = {
+_FOLDS: Mapping[str, Callable[[_Index, Entry, bodies.Body], None]] = {
     "message": _message,
     "derived": _derived,
     "command": _command,
@@ -298,7 +295,7 @@ def _incident(
 ) -> Incident:
     event = alarm.event
 
-    def later(test: Callable[[Event], bool]) -> Mark | None:
+    def later(test: Callable[[EventBody], bool]) -> Mark | None:
         return _first_after(index.events, alarm, alarm.at + follow_up, test)
 
     alerted = _within(index.responses.get((alarm.journal_seq, "alerted"), []), alarm, follow_up)
@@ -310,15 +307,15 @@ def _incident(
     return Incident(
         journal_seq=alarm.journal_seq,
         index=alarm.index,
-        code=str(event.get("code") or ""),
-        description=str(event.get("description") or ""),
-        zone=event.get("zone"),
-        area=event.get("area"),
+        code=event.code or "",
+        description=event.description or "",
+        zone=event.zone,
+        area=event.area,
         received_at=alarm.at,
         panel_time=alarm.panel_time,
         verified=index.verified.get((alarm.journal_seq, alarm.index)),
-        disarmed=later(lambda e: e.get("category") == "open"),
-        keybox=later(lambda e: str(e.get("code")) in params.keybox_codes),
+        disarmed=later(lambda e: e.category == "open"),
+        keybox=later(lambda e: str(e.code) in params.keybox_codes),
         alerted=tuple(alerted),
         guard_arrived=valid[0] if valid else None,
         guard_arrived_before_alarm=early,
@@ -333,7 +330,7 @@ def _within(marks: list[Mark], alarm: _Flat, follow_up: timedelta) -> list[Mark]
 
 
 def _first_after(
-    events: Sequence[_Flat], alarm: _Flat, limit: datetime, test: Callable[[Event], bool]
+    events: Sequence[_Flat], alarm: _Flat, limit: datetime, test: Callable[[EventBody], bool]
 ) -> Mark | None:
     """The first event after ``alarm`` in journal order, received by ``limit``, passing
     ``test``."""
@@ -344,6 +341,6 @@ def _first_after(
         if flat.at > limit:
             return None
         if test(flat.event):
-            user = flat.event.get("user")
+            user = flat.event.user
             return Mark(flat.at, flat.journal_seq, None if user is None else f"user {user}")
     return None

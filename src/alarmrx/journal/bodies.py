@@ -155,6 +155,7 @@ class AlarmVerified(DerivedBody, frozen=True, kw_only=True, tag="alarm.verified"
     """Burglary alarms verified (``alarms``: ``{journal_seq, index, …}``)."""
 
     alarms: tuple[dict[str, Any], ...] = ()
+    verified_by: str | None = None  # ``rule``, ``camera``, ``operator``, …
 
 
 class TestStarted(DerivedBody, frozen=True, kw_only=True, tag="test.started"):
@@ -447,6 +448,13 @@ def _as(record: Record, kind: RecordKind, shape: type[T]) -> T | None:
         return None
     typed = view(record)
     return typed if isinstance(typed, shape) else None
+
+
+def of_kind(kind: RecordKind, body: Mapping[str, Any]) -> Body:
+    """The typed view of a body read without its ``Record`` (a sealed record of an evidence
+    bundle: its stored kind and its parsed JSON), with the views and tolerance of ``view``."""
+    typed: Body = _convert(body, _VIEWS[kind])
+    return typed
 
 
 def command_of(body: Mapping[str, Any]) -> CommandBody:

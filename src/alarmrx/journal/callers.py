@@ -1,20 +1,21 @@
 """What every journal does for its callers (``Journal``, ``PostgresJournal``,
 ``RemoteJournal``): ``append`` and ``append_many`` over ``submit``, a batch's outcome told
-to the metrics, and each caller's result handed to its future or callback."""
+to the metrics, each caller's result handed to its future or callback, and the consumers'
+cursors of a journal with its own writer."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import structlog
 
 from alarmrx.journal.chain import Encoded
 from alarmrx.journal.metrics import JournalMetrics
 from alarmrx.journal.records import AppendResult, NewRecord
-from alarmrx.journal.writer import Outcome, Waiter
+from alarmrx.journal.writer import CursorRequest, Outcome, Waiter
 
 log = structlog.get_logger("alarmrx.journal")
 
@@ -65,6 +66,39 @@ class AppendingJournal(Generic[R]):
         future: asyncio.Future[list[AppendResult]] = self._loop.create_future()
         self.submit(records, future)
         return await future
+
+
+class CursorWriter(Protocol):
+    """A writer that commits a cursor with its next batch."""
+
+    def submit(self, request: CursorRequest) -> None: ...
+
+
+class CursorStore:
+    """``load_cursor`` and ``save_cursor`` for a journal that reads its database with
+    ``_read`` and saves cursors through its own writer."""
+
+    _LOAD_CURSOR: ClassVar[str]  # one cursor's ``journal_seq`` by ``name``, in the driver's style
+    _loop: asyncio.AbstractEventLoop
+    _writer: CursorWriter
+
+    def _ensure_open(self) -> None:
+        raise NotImplementedError
+
+    async def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def load_cursor(self, name: str) -> int:
+        """The position a consumer saved, 0 when it never saved one."""
+        rows = await self._read(self._LOAD_CURSOR, (name,))
+        return int(rows[0][0]) if rows else 0
+
+    async def save_cursor(self, name: str, journal_seq: int) -> None:
+        """Store a consumer's position durably (committed with the next batch)."""
+        self._ensure_open()
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._writer.submit(CursorRequest(name, journal_seq, future))
+        await future
 
 
 def report_outcome(metrics: JournalMetrics | None, outcome: Outcome) -> None:

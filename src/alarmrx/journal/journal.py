@@ -21,7 +21,7 @@ from typing import Any, Self
 
 import structlog
 
-from alarmrx.journal.callers import AppendingJournal, release, report_outcome
+from alarmrx.journal.callers import AppendingJournal, CursorStore, release, report_outcome
 from alarmrx.journal.chain import Encoded
 from alarmrx.journal.errors import (
     InvalidRecordError,
@@ -36,7 +36,6 @@ from alarmrx.journal.schema import connect_reader
 from alarmrx.journal.tail import Tail
 from alarmrx.journal.writer import (
     AppendRequest,
-    CursorRequest,
     Outcome,
     PruneRequest,
     Waiter,
@@ -51,11 +50,13 @@ log = structlog.get_logger("alarmrx.journal")
 CommitListener = Callable[[list[StoredRow], list[int]], None]
 
 _READ_AFTER = f"{SELECT_RECORDS} WHERE r.journal_seq > ? ORDER BY r.journal_seq LIMIT ?"
-_LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
 
 
-class Journal(AppendingJournal[NewRecord | Encoded]):
+class Journal(AppendingJournal[NewRecord | Encoded], CursorStore):
     """Append-only, hash-chained, durable before ``append`` returns. Build with ``open``."""
+
+    _writer: Writer
+    _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
 
     def __init__(
         self,
@@ -179,18 +180,6 @@ class Journal(AppendingJournal[NewRecord | Encoded]):
         while self._last_seq <= journal_seq:
             self._ensure_open()
             await self._advanced.wait()
-
-    async def load_cursor(self, name: str) -> int:
-        """The position a consumer saved, 0 when it never saved one."""
-        rows = await self._read(_LOAD_CURSOR, (name,))
-        return int(rows[0][0]) if rows else 0
-
-    async def save_cursor(self, name: str, journal_seq: int) -> None:
-        """Store a consumer's position durably (committed with the next batch)."""
-        self._ensure_open()
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._writer.submit(CursorRequest(name, journal_seq, future))
-        await future
 
     async def prune(
         self, *, before: datetime, now: datetime, min_age: timedelta = DEFAULT_MIN_AGE

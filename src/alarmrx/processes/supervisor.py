@@ -379,11 +379,19 @@ class Supervisor:
         log.info("config_reloaded", accounts=len(settings.accounts))
 
     async def _stop_children(self) -> None:
-        """Workers first, then the consumers, then the writer; each group drained."""
+        """Workers first, then the consumers, then the writer; each group drained. The
+        supervisor's own client of the writer closes before the writer stops: that writer
+        going away is the orderly stop, not a lost writer to warn of."""
         self._stopping = True
-        for role in ("worker", "consumers", "writer"):
-            group = [c.process for c in self.children if c.role == role and c.process]
-            await asyncio.gather(*(_terminate(p) for p in group))
+        await self._stop_role("worker")
+        await self._stop_role("consumers")
+        if self._journal is not None:
+            await self._journal.close()
+        await self._stop_role("writer")
+
+    async def _stop_role(self, role: str) -> None:
+        group = [c.process for c in self.children if c.role == role and c.process]
+        await asyncio.gather(*(_terminate(p) for p in group))
 
 
 async def _terminate(process: asyncio.subprocess.Process) -> None:

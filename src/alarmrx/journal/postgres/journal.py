@@ -20,7 +20,7 @@ from typing import Any, Self
 import psycopg
 import structlog
 
-from alarmrx.journal.callers import AppendingJournal, release, report_outcome
+from alarmrx.journal.callers import AppendingJournal, CursorStore, release, report_outcome
 from alarmrx.journal.errors import InvalidRecordError, JournalClosedError, JournalError
 from alarmrx.journal.heads import ChainHead
 from alarmrx.journal.metrics import JournalMetrics
@@ -32,7 +32,7 @@ from alarmrx.journal.postgres.schema import SCHEMA, SEQUENCE, check_version
 from alarmrx.journal.postgres.writer import Conn, PgWriter, connect
 from alarmrx.journal.prune import DEFAULT_MIN_AGE, PruneReport
 from alarmrx.journal.records import NewRecord, Record, RecordKind
-from alarmrx.journal.writer import AppendRequest, CursorRequest, Outcome, Waiter
+from alarmrx.journal.writer import AppendRequest, Outcome, Waiter
 
 log = structlog.get_logger("alarmrx.journal")
 
@@ -47,7 +47,6 @@ _READ_AFTER = (
     f"{SELECT_RECORDS} WHERE r.journal_seq > %s AND r.journal_seq <= %s "
     "ORDER BY r.journal_seq LIMIT %s"
 )
-_LOAD_CURSOR = f"SELECT journal_seq FROM {SCHEMA}.cursors WHERE name = %s"
 _ALLOCATED = f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {SEQUENCE}"
 _SNAPSHOT = (
     "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
@@ -55,8 +54,11 @@ _SNAPSHOT = (
 )
 
 
-class PostgresJournal(AppendingJournal[NewRecord]):
+class PostgresJournal(AppendingJournal[NewRecord], CursorStore):
     """One node's view of the shared journal. Build with ``open``."""
+
+    _writer: PgWriter
+    _LOAD_CURSOR = f"SELECT journal_seq FROM {SCHEMA}.cursors WHERE name = %s"
 
     def __init__(
         self,
@@ -175,18 +177,6 @@ class PostgresJournal(AppendingJournal[NewRecord]):
             self._ensure_open()
             with contextlib.suppress(JournalReadError):
                 await self._refresh()
-
-    async def load_cursor(self, name: str) -> int:
-        """The position a consumer saved, 0 when it never saved one."""
-        rows = await self._read(_LOAD_CURSOR, (name,))
-        return int(rows[0][0]) if rows else 0
-
-    async def save_cursor(self, name: str, journal_seq: int) -> None:
-        """Store a consumer's position (committed with the next batch)."""
-        self._ensure_open()
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._writer.submit(CursorRequest(name, journal_seq, future))
-        await future
 
     async def chain_heads(self) -> list[ChainHead]:
         """Every chain's head, proven against its last record, for anchors (``heads.py``)."""
