@@ -24,8 +24,13 @@ def _texts() -> list[tuple[Path, str]]:
     return [
         (path, path.read_text(encoding="utf-8"))
         for path in paths
-        if path.is_file() and path.suffix in keep and "__pycache__" not in path.parts
+        if path.is_file() and path.suffix in keep and not _generated(path.relative_to(ROOT))
     ]
+
+
+def _generated(path: Path) -> bool:
+    """Caches and the benchmark's interpreters (``benchmarks/.envs``) are not the project's text."""
+    return "__pycache__" in path.parts or any(part.startswith(".") for part in path.parts)
 
 
 def _headings(page: str) -> set[str]:
