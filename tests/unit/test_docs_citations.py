@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from tests.tree import ROOT, project_files
 
-ROOT = Path(__file__).resolve().parents[2]
 SEARCHED = ("src", "tests", "benchmarks", "docs", "config", "README.md")
 # `docs/protocol.md, "Section"` in code; `protocol.md, "Section"` between docs pages.
 CITATION = re.compile(r'(?:docs/)?(protocol|architecture)\.md,\s*(?:#\s*)?"([^"]+)"')
@@ -16,21 +16,8 @@ OUTSIDE = re.compile("|".join(("DESIGN" + r"\.md", "standards" + r"\.md", r"\.\.
 
 
 def _texts() -> list[tuple[Path, str]]:
-    paths: list[Path] = []
-    for name in SEARCHED:
-        target = ROOT / name
-        paths += [target] if target.is_file() else sorted(target.rglob("*"))
-    keep = {".py", ".md", ".toml", ".json", ".sh", ""}
-    return [
-        (path, path.read_text(encoding="utf-8"))
-        for path in paths
-        if path.is_file() and path.suffix in keep and not _generated(path.relative_to(ROOT))
-    ]
-
-
-def _generated(path: Path) -> bool:
-    """Caches and the benchmark's interpreters (``benchmarks/.envs``) are not the project's text."""
-    return "__pycache__" in path.parts or any(part.startswith(".") for part in path.parts)
+    keep = (".py", ".md", ".toml", ".json", ".sh", "")
+    return [(path, path.read_text(encoding="utf-8")) for path in project_files(SEARCHED, keep)]
 
 
 def _headings(page: str) -> set[str]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from tests.tree import ROOT, project_files
 
-ROOT = Path(__file__).resolve().parents[2]
 MARKERS = ("# fmt: " + "skip", "# fmt: " + "off")  # split, so this file does not match itself
 
 
 def test_no_code_opts_out_of_the_formatter() -> None:
     found = [
         f"{path.relative_to(ROOT)}:{number}"
-        for folder in ("src", "tests", "benchmarks", "fuzz", "scripts")
-        for path in sorted((ROOT / folder).rglob("*.py"))
+        for path in project_files(("src", "tests", "benchmarks", "fuzz", "scripts"), (".py",))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if any(marker in line for marker in MARKERS)
     ]
