@@ -134,6 +134,12 @@ def test_readiness_and_metrics_cover_every_child(tmp_path: Path) -> None:
             10,
             "every ACKed frame counted",
         )
+        # the writer sets the head it tells its subscribers; every ACKed frame is a record
+        wait_until(
+            lambda: metric(daemon, "alarmrx_journal_last_seq") >= len(panels.acked),
+            10,
+            "the writer's head counts every ACKed frame",
+        )
         [worker, _] = daemon.child_pids("worker")
         os.kill(worker, signal.SIGKILL)
         wait_until(

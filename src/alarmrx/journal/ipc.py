@@ -164,9 +164,11 @@ class MessageStream(asyncio.Protocol):
         self._buffer = bytearray()
         self._out: list[bytes] = []
         self.transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # a stream: uvloop's or asyncio's
+        self._loop = asyncio.get_running_loop()  # looked up once, not at every send
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -183,10 +185,10 @@ class MessageStream(asyncio.Protocol):
 
     def send_encoded(self, data: bytes) -> None:
         """Queue one message ``encode`` gave (encoded once for several streams)."""
-        if self.transport is None:
+        if self.transport is None or self._loop is None:
             return
         if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
         self._out.append(data)
 
     def _flush(self) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +78,20 @@ class _Client:
 
 
 class JournalService:
-    """Serves ``journal`` on a Unix socket at ``path`` until ``close``."""
+    """Serves ``journal`` on a Unix socket at ``path`` until ``close``; ``on_head`` (if any)
+    gets each new ``Head`` the subscribers get, on the event loop."""
 
-    def __init__(self, journal: Journal, path: Path) -> None:
+    def __init__(
+        self, journal: Journal, path: Path, *, on_head: Callable[[Head], None] | None = None
+    ) -> None:
         self.journal = journal
         self.path = path
         self.clients: set[_Client] = set()
         self._server: asyncio.AbstractServer | None = None
         self._last: Head | None = None
         self._pending = False
+        self._on_head = on_head
+        self._loop = asyncio.get_running_loop()
         journal.on_commit(self._committed, keep_tail=False)
 
     def head(self) -> Head:
@@ -99,9 +104,7 @@ class JournalService:
             self.path.unlink()
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.get_running_loop().create_unix_server(
-                self._connected, str(self.path)
-            )
+            self._server = await self._loop.create_unix_server(self._connected, str(self.path))
         finally:
             os.umask(old)
 
@@ -154,7 +157,7 @@ class JournalService:
         """After an outcome: tell subscribers the head and health, once per loop turn."""
         if not self._pending:
             self._pending = True
-            asyncio.get_running_loop().call_soon(self._publish_head)
+            self._loop.call_soon(self._publish_head)
 
     def _publish_head(self) -> None:
         self._pending = False
@@ -162,6 +165,8 @@ class JournalService:
         if head == self._last:
             return
         self._last = head
+        if self._on_head is not None:
+            self._on_head(head)
         for client in self.clients:
             if client.subscribed:
                 client.stream.send(head)

@@ -7,14 +7,11 @@ runs here, so a slow consumer or a busy worker never delays a commit.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from prometheus_client import CollectorRegistry
 
 from alarmrx.config import Settings
 from alarmrx.journal import Journal
-from alarmrx.journal.errors import JournalClosedError
+from alarmrx.journal.ipc import Head
 from alarmrx.journal.service import JournalService
 from alarmrx.observability.metrics import Metrics
 from alarmrx.processes.runtime import Runtime
@@ -29,7 +26,6 @@ class WriterProcess:
         self._metrics = Metrics(CollectorRegistry())
         self._journal: Journal | None = None
         self._service: JournalService | None = None
-        self._head: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         journal_settings = self.settings.journal
@@ -40,16 +36,16 @@ class WriterProcess:
             metrics=self._metrics,
         )
         self._journal = journal
-        self._service = JournalService(journal, self._runtime.writer_socket)
+        self._metrics.journal_last_seq.set(journal.last_seq)
+        self._service = JournalService(
+            journal, self._runtime.writer_socket, on_head=self._head_moved
+        )
         await self._service.start()
-        self._head = asyncio.create_task(self._follow_head(journal))
 
-    async def _follow_head(self, journal: Journal) -> None:
-        """``alarmrx_journal_last_seq`` from this process, where the head moves."""
-        with contextlib.suppress(JournalClosedError):
-            while True:
-                self._metrics.journal_last_seq.set(journal.last_seq)
-                await journal.wait_for(journal.last_seq)
+    def _head_moved(self, head: Head) -> None:
+        """``alarmrx_journal_last_seq`` from this process, where the head moves: set with
+        the head the subscribers are told, once per turn of the loop (no task per commit)."""
+        self._metrics.journal_last_seq.set(head.journal_seq)
 
     def reload(self, settings: Settings) -> None:
         """The journal's settings take effect on restart; nothing to swap here."""
@@ -61,5 +57,3 @@ class WriterProcess:
             await self._service.close()
         if self._journal is not None:
             await self._journal.close()
-        if self._head is not None:
-            self._head.cancel()
