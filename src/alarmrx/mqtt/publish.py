@@ -132,6 +132,7 @@ class MQTTPublisher:
         backoff: Backoff | None = None,
         window: int = 2000,
         status_interval_s: float = 60.0,
+        state_refresh_s: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         commands: CommandHandler | None = None,
         event_ids: str | None = None,
@@ -148,6 +149,7 @@ class MQTTPublisher:
             discovery=discovery,
             window=window,
             event_ids=event_ids,
+            state_refresh_s=state_refresh_s,
         )
         self._metrics = metrics or NoMetrics()
         self._backoff = backoff or Backoff()
