@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alarmrx.journal.query import query, record_json
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "alarmrx.example.toml"
 START_TIMEOUT_S = 20.0
@@ -229,17 +231,9 @@ class Demo:
         raise DemoError(f"no record of the frame with sequence {sequence}")
 
     def records(self) -> list[dict[str, Any]]:
-        """The account's records, read quietly."""
-        done = subprocess.run(
-            ["alarmrx", "journal", "query", "--config", "alarmrx.toml", "--account", ACCOUNT],
-            cwd=self.dir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=COMMAND_TIMEOUT_S,
-        )
-        return [json.loads(line) for line in done.stdout.splitlines()]
+        """The account's records as ``alarmrx journal query`` prints them, read quietly (in
+        this process: the demo polls them, and a command's start-up would cost most)."""
+        return [record_json(r) for r in query(self.dir / "journal.db", account=ACCOUNT)]
 
     def derived(self, kind: str) -> list[dict[str, Any]]:
         """The account's derived records of one type (``alarm.cancelled`` …)."""
