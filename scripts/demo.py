@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alarmrx.journal.query import query, record_json
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "alarmrx.example.toml"
 START_TIMEOUT_S = 20.0
@@ -229,21 +231,24 @@ class Demo:
         raise DemoError(f"no record of the frame with sequence {sequence}")
 
     def records(self) -> list[dict[str, Any]]:
-        """The account's records, read quietly."""
-        done = subprocess.run(
-            ["alarmrx", "journal", "query", "--config", "alarmrx.toml", "--account", ACCOUNT],
-            cwd=self.dir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=COMMAND_TIMEOUT_S,
-        )
-        return [json.loads(line) for line in done.stdout.splitlines()]
+        """The account's records as ``alarmrx journal query`` prints them, read quietly (in
+        this process: the demo polls them, and a command's start-up would cost most)."""
+        return [record_json(r) for r in query(self.dir / "journal.db", account=ACCOUNT)]
+
+    def received_at(self, journal_seq: int) -> datetime:
+        """When the record ``journal_seq`` of the account was received."""
+        for record in self.records():
+            if record["journal_seq"] == journal_seq:
+                return datetime.fromisoformat(record["received_at"])
+        raise DemoError(f"no record {journal_seq}")
 
     def derived(self, kind: str) -> list[dict[str, Any]]:
         """The account's derived records of one type (``alarm.cancelled`` …)."""
         return [r for r in self.records() if r["body"].get("type") == kind]
+
+
+def _whole_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
 
 def quick_start(demo: Demo) -> None:
@@ -303,7 +308,10 @@ def reports_and_evidence(demo: Demo) -> None:
         f"alarmrx alerted --config alarmrx.toml --account {ACCOUNT} "
         f'--journal-seq {alarm} --who "Guard company"'
     )
-    at = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+    # README gives the arrival to the second: wait until that second is after the alarm's
+    received = demo.received_at(alarm)
+    wait_until("a second after the alarm", lambda: _whole_second(datetime.now(UTC)) > received)
+    at = _whole_second(datetime.now(UTC)).astimezone().isoformat()
     demo.sh(
         f'alarmrx guard-arrived --config alarmrx.toml --account {ACCOUNT} --note "car 12" --at {at}'
     )

@@ -38,7 +38,7 @@ def postgres_cluster() -> Iterator[PostgreSQL]:
     cluster = PostgreSQL()
     cluster.start()
     yield cluster
-    cluster.destroy()
+    cluster.destroy(detach_removal=True)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ SERVER_USER = "postgres"  # who runs the server when the tests run as root
 ROLE = "alarmrx"
 PASSWORD = "test-only-password"
 START_TIMEOUT_S = 60
+_DETACHED: list[subprocess.Popen[bytes]] = []  # removals left running (``destroy``)
 STANDBY_NAME = "standby1"  # the standby's application_name, named by synchronous_standby_names
 
 
@@ -281,11 +282,25 @@ class PostgreSQL:
         )
         return done.stdout.decode()
 
-    def destroy(self) -> None:
+    def destroy(self, *, detach_removal: bool = False) -> None:
+        """Stop the server at once and remove its files; with ``detach_removal`` a process
+        of its own removes them, outliving this one: at the end of a session the cluster
+        holds every test's database (thousands of files), and removing them took most of
+        the session's teardown while the server stopped at once."""
         self.resume()  # a server a failed test left paused would ignore the stop
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+        if detach_removal:
+            removal = subprocess.Popen(
+                ["rm", "-rf", "--", str(self.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            _DETACHED.append(removal)  # not reaped: it may outlive this process
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Replicated:

@@ -97,6 +97,7 @@ MIXED = [
     message("1234", sia("OP", "open", area=1, user=2), test=True),
 ]
 MIXED_EVENTS = 9
+REFRESH_S = 1.0  # states that only moved last_event_at go out after this (10 s by default)
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -108,7 +109,15 @@ async def test_every_event_arrives_and_validates(
     metrics = RecordingMetrics()
     async with (
         Subscriber(mosquitto.port, "alarmrx/#") as sub,
-        running(publisher(mosquitto, journal, metrics=metrics, mqtt={"protocol": protocol})),
+        running(
+            publisher(
+                mosquitto,
+                journal,
+                metrics=metrics,
+                mqtt={"protocol": protocol},
+                state_refresh_s=REFRESH_S,
+            )
+        ),
     ):
         await sub.wait_until(has_events(MIXED_EVENTS))
         await journal.append(message("1234", sia("BR", "restore", zone=5)))  # a live one too

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import AnchorBody
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.heads import ChainHead, body_heads
+from alarmrx.journal.heads import ChainHead, anchor_heads
 from alarmrx.journal.records import NewRecord, Record, RecordKind
 
 ANCHOR_INTERVAL = timedelta(minutes=5)
@@ -115,9 +117,10 @@ def anchor_payload(anchor: Anchor, receiver_id: str) -> bytes:
 def anchor_of(record: Record) -> Anchor | None:
     """The anchor an ANCHOR record states, with the chain it was read from; None for any
     other record."""
-    if record.kind is not RecordKind.ANCHOR:
+    typed = bodies.anchor(record)
+    if typed is None:
         return None
-    return parse_anchor(record.body, record.journal_seq, record.chain)
+    return typed_anchor(typed, record.journal_seq, record.chain)
 
 
 def parse_anchor(
@@ -125,11 +128,18 @@ def parse_anchor(
 ) -> Anchor | None:
     """The anchor an ANCHOR body states; None when it is not one. A single-chain body read
     from a PostgreSQL chain (a migrated SQLite journal's) names that ``chain``."""
-    heads = body_heads(body, chain)
+    return typed_anchor(bodies.anchor_of(body), journal_seq, chain)
+
+
+def typed_anchor(
+    body: AnchorBody, journal_seq: int | None = None, chain: str | None = None
+) -> Anchor | None:
+    """``parse_anchor`` of a body's typed view (``Record.typed``)."""
+    heads = anchor_heads(body, chain)
     if heads is None:
         return None
     try:
-        moment = datetime.fromisoformat(str(body.get("at")))
+        moment = datetime.fromisoformat(str(body.at))
     except ValueError:
         return None
     return Anchor(heads, moment, journal_seq)

@@ -30,8 +30,10 @@ from alarmrx.evidence.html import render
 from alarmrx.evidence.incidents import Incident, Parameters, incidents
 from alarmrx.evidence.sealed import Sealed, entry, to_json
 from alarmrx.evidence.source import AnchorAt, Snapshot, snapshot
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import AnchorBody
 from alarmrx.journal.canonical import format_received_at
-from alarmrx.journal.heads import body_heads
+from alarmrx.journal.heads import anchor_heads
 
 FORMAT = "alarmrx.evidence.v1"  # the SQLite journal: one chain
 CHAINS_FORMAT = "alarmrx.evidence.v2"  # PostgreSQL: records of several chains
@@ -171,29 +173,29 @@ def anchors_of(records: Sequence[Sealed]) -> list[dict[str, Any]]:
     out = []
     for record in records:
         if record.content.kind == "anchor":
-            body = json.loads(record.content.body)
+            body = bodies.anchor_of(json.loads(record.content.body))
             out.append(_single(record, body) if record.chain is None else _chains(record, body))
     return out
 
 
-def _single(record: Sealed, body: dict[str, Any]) -> dict[str, Any]:
+def _single(record: Sealed, body: AnchorBody) -> dict[str, Any]:
     return {
         "journal_seq": record.journal_seq,
-        "head_seq": body.get("head_seq"),
-        "head_hash": body.get("head_hash"),
-        "at": body.get("at"),
+        "head_seq": body.head_seq,
+        "head_hash": body.head_hash,
+        "at": body.at,
     }
 
 
-def _chains(record: Sealed, body: dict[str, Any]) -> dict[str, Any]:
+def _chains(record: Sealed, body: AnchorBody) -> dict[str, Any]:
     chain, seq = record.place
-    heads = body_heads(body, chain)
+    heads = anchor_heads(body, chain)
     return {
         "journal_seq": record.journal_seq,
         "chain": chain,
         "chain_seq": seq,
         "heads": None if heads is None else heads_json(heads),
-        "at": body.get("at"),
+        "at": body.at,
     }
 
 

@@ -326,11 +326,21 @@ class CommandBody(_Body, frozen=True, kw_only=True):
         return self.action if self.accepted is True else None
 
 
+class AnchorHead(_Body, frozen=True, kw_only=True):
+    """One chain's head in a several-chains ANCHOR body (the PostgreSQL journal's)."""
+
+    chain: str | None = None
+    head_seq: int | None = None
+    head_hash: str | None = None
+
+
 class AnchorBody(_Body, frozen=True, kw_only=True):
-    """An ANCHOR body (``evidence/anchor.py``)."""
+    """An ANCHOR body (``evidence/anchor.py``): one chain's ``head_seq`` and ``head_hash``,
+    or several chains' ``heads``."""
 
     head_seq: int | None = None
     head_hash: str | None = None
+    heads: tuple[AnchorHead, ...] | None = None
     at: str | None = None
 
 
@@ -391,6 +401,8 @@ def _shape(body: Mapping[str, Any], shape: Any) -> Any:
 
 
 def _convert(body: Mapping[str, Any], shape: Any) -> Any:
+    if shape is AnchorBody:
+        return anchor_of(body)
     concrete = _shape(body, shape)
     try:
         return msgspec.convert(body, concrete, strict=False)
@@ -419,7 +431,7 @@ def _fits(body: Mapping[str, Any], shape: Any) -> bool:
 
 
 _DECODERS: Mapping[RecordKind, msgspec.json.Decoder[Any]] = {
-    kind: msgspec.json.Decoder(shape, strict=False) for kind, shape in _VIEWS.items()
+    kind: msgspec.json.Decoder(shape, strict=shape is AnchorBody) for kind, shape in _VIEWS.items()
 }
 
 
@@ -468,6 +480,35 @@ def derived_of(body: Mapping[str, Any]) -> DerivedBody | OtherDerived:
     conclusion, ``rules/derived.py``'s ``body``)."""
     typed: DerivedBody | OtherDerived = _convert(body, AnyDerived)
     return typed
+
+
+def anchor_of(body: Mapping[str, Any]) -> AnchorBody:
+    """The typed view of an ANCHOR body read without its ``Record`` (a sealed record of an
+    evidence bundle, a PostgreSQL journal's anchor row).
+
+    Strict, unlike the other views: an anchor names hashes and places exactly, so a
+    ``head_seq`` of ``"7"`` or ``true`` is no place. A field that does not fit is left out;
+    ``heads`` that do not fit read as an empty list, which names no head (and never as the
+    single-chain form)."""
+    try:
+        return msgspec.convert(body, AnchorBody)
+    except msgspec.ValidationError:
+        pass
+    kept: dict[str, Any] = {}
+    for name, value in body.items():
+        if _fits_strictly({**kept, name: value}, AnchorBody):
+            kept[name] = value
+    if "heads" in body and "heads" not in kept:
+        kept["heads"] = []
+    return msgspec.convert(kept, AnchorBody)
+
+
+def _fits_strictly(body: Mapping[str, Any], shape: Any) -> bool:
+    try:
+        msgspec.convert(body, shape)
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 def message(record: Record) -> MessageBody | None:

@@ -132,6 +132,7 @@ class MQTTPublisher:
         backoff: Backoff | None = None,
         window: int = 2000,
         status_interval_s: float = 60.0,
+        state_refresh_s: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         commands: CommandHandler | None = None,
         event_ids: str | None = None,
@@ -148,6 +149,7 @@ class MQTTPublisher:
             discovery=discovery,
             window=window,
             event_ids=event_ids,
+            state_refresh_s=state_refresh_s,
         )
         self._metrics = metrics or NoMetrics()
         self._backoff = backoff or Backoff()
@@ -165,6 +167,7 @@ class MQTTPublisher:
         self._saver = CursorSaver(journal, 0)
         self._acked = asyncio.Event()  # set by every PUBACK of a window's message
         self._refusal: ReasonCode | None = None  # a PUBACK's failure reason, until handled
+        self._idling: asyncio.Timeout | None = None  # the wait of ``_idle``, while it waits
 
     @property
     def broker(self) -> BrokerAddress:
@@ -315,6 +318,7 @@ class MQTTPublisher:
                 flight.acked(mid)
             elif mid in flight:  # a journal record's message: never past the cursor
                 self._refusal = refusal
+                self._wake()
             else:  # a command's reply (its response topic) or the status: only it is lost
                 log.warning(
                     "mqtt_publication_refused", reason=str(refusal), code=f"0x{refusal.value:02x}"
@@ -362,12 +366,25 @@ class MQTTPublisher:
             raise TimeoutError("no PUBACK within publish_timeout_s")
 
     async def _idle(self, seconds: float) -> None:
-        """Until the journal has a record after what is planned, or ``seconds`` passed."""
+        """Until the journal has a record after what is planned, ``seconds`` passed or the
+        broker refused a publication (``_wake``)."""
+        if self._refusal is not None:
+            return
         try:
-            async with asyncio.timeout(max(seconds, 0.0)):
+            async with asyncio.timeout(max(seconds, 0.0)) as idling:
+                self._idling = idling
                 await self.outbox.journal.wait_for(self.outbox.planned)
         except TimeoutError:
             return
+        finally:
+            self._idling = None
+
+    def _wake(self) -> None:
+        """End ``_idle`` now (its wait expires), so that a refusal is acted on at once and
+        not when the PUBACKs are due."""
+        idling = self._idling
+        if idling is not None and not idling.expired():
+            idling.reschedule(asyncio.get_running_loop().time())
 
     async def _send(self, connection: Connection, message: Outgoing) -> None:
         """One publication, acknowledged (QoS 1 PUBACK) within ``publish_timeout_s``."""

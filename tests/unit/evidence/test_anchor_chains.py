@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from tests.unit.builders import stored
+
 from alarmrx.evidence.anchor import (
     Anchor,
+    anchor_of,
     anchor_payload,
     body_of,
     parse_anchor,
     record_of,
     single_anchor,
 )
-from alarmrx.journal.heads import ChainHead, body_heads
+from alarmrx.journal import bodies
+from alarmrx.journal.bodies import AnchorHead
+from alarmrx.journal.heads import ChainHead, anchor_heads, body_heads
 
 AT = datetime(2025, 3, 3, 21, 5, tzinfo=UTC)
 HEADS = (ChainHead("rx1", 12, "ab" * 32), ChainHead("rx2", 7, "cd" * 32))
@@ -63,3 +68,23 @@ def test_malformed_heads_name_none() -> None:
         assert body_heads({"heads": heads, "at": "2025-03-03T21:05:00+00:00"}) is None, heads
         assert parse_anchor({"heads": heads, "at": "2025-03-03T21:05:00+00:00"}) is None
     assert parse_anchor({"heads": [good], "at": "yesterday"}) is None
+
+
+def test_the_typed_view_reads_the_heads_of_a_stored_record() -> None:
+    record = stored(record_of(Anchor(HEADS, AT)), 40)
+    typed = bodies.anchor(record)
+    assert typed is not None and typed.head_seq is None
+    assert typed.heads == (
+        AnchorHead(chain="rx1", head_seq=12, head_hash="ab" * 32),
+        AnchorHead(chain="rx2", head_seq=7, head_hash="cd" * 32),
+    )
+    assert anchor_heads(typed, "rx1") == HEADS
+    assert anchor_of(record) == Anchor(HEADS, AT, 40)
+
+
+def test_malformed_heads_never_read_as_the_single_chain_form() -> None:
+    odd = {"chain": "rx2", "head_seq": "7", "head_hash": "cd" * 32}
+    body = {"head_seq": 5, "head_hash": "ef" * 32, "heads": [odd], "at": "2025-03-03T21:05:00"}
+    assert bodies.anchor_of(body).heads == ()
+    assert body_heads(body) is None
+    assert parse_anchor(body) is None
