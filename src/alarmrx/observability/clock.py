@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -61,7 +62,8 @@ class ClockStatus:
 
 
 @lru_cache(maxsize=1)
-def _adjtimex() -> ctypes._NamedFuncPointer | None:
+def _adjtimex() -> Callable[[object], int] | None:
+    """libc's ``adjtimex`` (``ntp_adjtime`` where it is called so), typed for ``Timex``."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
