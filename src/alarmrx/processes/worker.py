@@ -7,6 +7,10 @@ PostgreSQL each worker commits its own (``journals.py``) and ACKs once its COMMI
 tests go to supervision over the link channel (``links``). A worker asks the rules nothing:
 whether an account was in test mode, the readers of its records learn from the rules' own
 ``test.started`` and ``test.ended`` records (``rules/state.py``).
+
+A worker that cannot reach the writer answers no frame, so it tells the supervisor each time
+its connection to the writer is made or lost (``sdnotify.JOURNAL_CONNECTED``, ``JOURNAL_LOST``):
+the supervisor counts it ready only while it is connected.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from alarmrx.config import AccountTable, ListenAddress, Settings
 from alarmrx.journal.remote import RemoteJournal
+from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import clock_status
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
@@ -42,6 +47,10 @@ STOP_GRACE_S = 10.0
 def utc_now() -> datetime:
     """The receiver's clock: aware UTC with microseconds."""
     return datetime.now(UTC)
+
+
+def _tell_supervisor(connected: bool) -> None:
+    sdnotify.notify(sdnotify.JOURNAL_CONNECTED if connected else sdnotify.JOURNAL_LOST)
 
 
 class WorkerProcess:
@@ -71,6 +80,7 @@ class WorkerProcess:
             metrics=self._metrics,
             subscribe=False,
             within_s=None,
+            on_connection=_tell_supervisor,
         )
         self._journal = journal
         self._tasks.append(asyncio.create_task(self._clock_loop()))
