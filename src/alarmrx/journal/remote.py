@@ -90,6 +90,7 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         self._tail = Tail()
         self._keeper: asyncio.Task[None] | None = None
         self._on_connection: Callable[[bool], None] | None = None  # see ``connect``
+        self._retry = asyncio.Event()  # set by ``reconnect_now``
         self._batch: list[tuple[list[msgspec.Raw], _Waiter]] = []
 
     @classmethod
@@ -194,6 +195,7 @@ class RemoteJournal(AppendingJournal[NewRecord]):
     async def _keep_connected(self) -> None:
         while not self._closed:
             lost = self._loop.create_future()
+            self._retry.clear()
             try:
                 _, stream = await self._loop.create_unix_connection(
                     functools.partial(
@@ -203,11 +205,17 @@ class RemoteJournal(AppendingJournal[NewRecord]):
                 )
             except OSError as err:
                 self._last_error = f"journal writer unavailable: {err}"
-                await asyncio.sleep(RECONNECT_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), RECONNECT_S)
                 continue
             self._opened(stream)
             await lost
             self._lost()
+
+    def reconnect_now(self) -> None:
+        """Try to connect at once, not ``RECONNECT_S`` after the last failed try (the writer
+        is back); nothing happens while connected."""
+        self._retry.set()
 
     def _opened(self, stream: MessageStream) -> None:
         self._stream = stream

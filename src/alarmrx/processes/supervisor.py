@@ -5,7 +5,8 @@ says READY=1 and WATCHDOG=1 to the supervisor; a receiver worker on SQLite also 
 is connected to the journal writer (``X_JOURNAL=connected|lost``), and counts as ready only
 while it is: a worker without the writer answers no frame. The supervisor says READY=1 to
 systemd once every child is ready, then keeps ``STATUS=`` and ``/readyz`` on which child is
-not ready (a restarted writer, a worker not reconnected to it yet), and WATCHDOG=1 only while
+not ready (a restarted writer, a worker not reconnected to it yet: once the writer is ready the
+workers are told to connect, ``runtime.WRITER_BACK``), and WATCHDOG=1 only while
 every child keeps its watchdog fed (a child that stops feeding it is killed and restarted).
 A child that dies is logged, counted in
 ``alarmrx_child_restarts_total{role}`` and started again after a backoff; nothing ACKed is
@@ -23,6 +24,7 @@ the consumers (their last cursors and derived records go through the writer), th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -48,7 +50,7 @@ from alarmrx.observability.http import MetricsServer
 from alarmrx.processes.journals import on_postgresql, postgres_conninfo
 from alarmrx.processes.links import bind_datagrams
 from alarmrx.processes.process_metrics import ChildProcessCollector
-from alarmrx.processes.runtime import RUNTIME_ENV, Runtime
+from alarmrx.processes.runtime import RUNTIME_ENV, WRITER_BACK, Runtime
 
 if TYPE_CHECKING:
     from alarmrx.processes.probe import DatabaseProbe
@@ -318,6 +320,21 @@ class Supervisor:
             await asyncio.sleep(delay)
             if not self.stopping:  # SIGTERM may have come during the delay
                 await self._launch(child)
+            if child.role == "writer" and child.ready.is_set() and not self.stopping:
+                self._writer_back()
+
+    def _writer_back(self) -> None:
+        """Tell each worker that is running (READY=1 said: its handler is in place) to
+        connect to the restarted writer now, not at its next retry; the same for the
+        supervisor's own client (``/healthz``)."""
+        if self._journal is not None:
+            self._journal.reconnect_now()
+        for child in self.children:
+            process = child.process
+            if not (child.tells_journal and child.said_ready and process is not None):
+                continue
+            with contextlib.suppress(ProcessLookupError):  # it has just exited
+                process.send_signal(WRITER_BACK)
 
     async def _watchdog(self) -> None:
         """Feed systemd's watchdog while every child feeds ours; kill a child that stopped

@@ -10,7 +10,9 @@ whether an account was in test mode, the readers of its records learn from the r
 
 A worker that cannot reach the writer answers no frame, so it tells the supervisor each time
 its connection to the writer is made or lost (``sdnotify.JOURNAL_CONNECTED``, ``JOURNAL_LOST``):
-the supervisor counts it ready only while it is connected.
+the supervisor counts it ready only while it is connected. The supervisor signals the workers
+(``runtime.WRITER_BACK``) once a restarted writer is ready, and they connect at once instead of
+at their next retry.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
 from alarmrx.processes.journals import open_journal
 from alarmrx.processes.links import LinkSender
-from alarmrx.processes.runtime import Runtime
+from alarmrx.processes.runtime import WRITER_BACK, Runtime
 from alarmrx.receiver import FrameHandler, Receiver
 from alarmrx.receiver.randomness import RandomPool
 
@@ -83,6 +85,8 @@ class WorkerProcess:
             on_connection=_tell_supervisor,
         )
         self._journal = journal
+        if isinstance(journal, RemoteJournal):
+            asyncio.get_running_loop().add_signal_handler(WRITER_BACK, journal.reconnect_now)
         self._tasks.append(asyncio.create_task(self._clock_loop()))
         self._tasks.append(asyncio.create_task(self._flush_loop()))
         metrics = self._receiver_metrics
