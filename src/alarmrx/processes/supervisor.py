@@ -1,17 +1,17 @@
 """``alarmrx run``: the supervisor of the writer, the consumers and the receiver workers.
 
 systemd sees one ``Type=notify`` service. Each child gets its own ``NOTIFY_SOCKET`` here and
-says READY=1 and WATCHDOG=1 to the supervisor; a receiver worker on SQLite also says whether it
-is connected to the journal writer (``X_JOURNAL=connected|lost``), and counts as ready only
-while it is: a worker without the writer answers no frame. The supervisor says READY=1 to
-systemd once every child is ready, then keeps ``STATUS=`` and ``/readyz`` on which child is
-not ready (a restarted writer, a worker not reconnected to it yet: once the writer is ready the
-workers are told to connect, ``runtime.WRITER_BACK``), and WATCHDOG=1 only while
-every child keeps its watchdog fed (a child that stops feeding it is killed and restarted).
-A child that dies is logged, counted in
-``alarmrx_child_restarts_total{role}`` and started again after a backoff; nothing ACKed is
-lost, because a worker ACKs only what the writer reported durable. ``/metrics`` serves every
-process's values (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``).
+says READY=1 and WATCHDOG=1 to the supervisor; a receiver worker on SQLite also says when its
+connection to the journal writer is made and lost (``X_JOURNAL=connected|lost``) and counts as
+ready only while connected, since a worker without the writer answers no frame. The supervisor
+says READY=1 to systemd once every child is ready; afterwards ``/readyz`` and ``STATUS=`` name
+the children not ready (a restarted writer, the workers not reconnected to it yet: they are
+told to connect, ``runtime.WRITER_BACK``, once it is ready). It says WATCHDOG=1 only while
+every child keeps its watchdog fed (a child that stops feeding it is killed and restarted). A
+child that dies is logged, counted in ``alarmrx_child_restarts_total{role}`` and started again
+after a backoff; nothing ACKed is lost, because a worker ACKs only what the writer reported
+durable. ``/metrics`` serves every process's values (prometheus-client's multiprocess mode,
+``PROMETHEUS_MULTIPROC_DIR``).
 
 Start: writer, then the consumers and the workers. On PostgreSQL there is no writer: every
 worker and the consumers commit on their own connections (``journals.py``), the consumers
