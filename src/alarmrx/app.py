@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -331,6 +330,7 @@ def run(config: Path) -> int:
     (``alarmrx.processes``); ``Daemon`` is the same parts in one process."""
     settings = load_settings(config)
     from alarmrx.observability.logs import configure  # noqa: PLC0415
+    from alarmrx.processes.loop import run_loop  # noqa: PLC0415
     from alarmrx.processes.supervisor import Supervisor  # noqa: PLC0415 - imports a cycle
 
     configure(settings.logging.level, settings.logging.format)
@@ -338,19 +338,6 @@ def run(config: Path) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         return run_loop(Supervisor(settings).run())
     return 0
-
-
-def run_loop(main: Coroutine[Any, Any, int]) -> int:
-    """uvloop when it is installed (the ``uvloop`` extra; measured in docs/performance.md),
-    unless ``ALARMRX_EVENT_LOOP=asyncio``; the standard loop otherwise."""
-    if os.environ.get("ALARMRX_EVENT_LOOP", "uvloop") == "uvloop":
-        try:
-            import uvloop  # noqa: PLC0415 - optional
-
-            return uvloop.run(main)
-        except ImportError:
-            pass
-    return asyncio.run(main)
 
 
 def _plans(settings: Settings) -> RulePlans:

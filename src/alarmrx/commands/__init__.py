@@ -1,8 +1,14 @@
-"""Command-line commands. Each module has ``register(subparsers)`` setting ``handler``."""
+"""Command-line commands: every command's name, the module that adds it, its one-line help.
+
+``alarmrx`` imports only the chosen command's module (``alarmrx.commands.<module>``), whose
+``register(subparsers)`` adds its commands with ``add_command`` and sets ``handler``; the
+others are listed by name and help alone, so ``alarmrx --help`` imports none of them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -14,36 +20,41 @@ class CommandError(Exception):
         self.status = status
 
 
-def _registry() -> list[Callable[[Any], None]]:
-    from alarmrx.commands import (  # noqa: PLC0415 - keeps `alarmrx --help` import-light
-        anchor,
-        card,
-        check,
-        decode,
-        evidence,
-        journal,
-        operate,
-        report,
-        response,
-        run,
-        send,
-    )
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Where a command lives and what ``alarmrx --help`` says of it."""
 
-    return [
-        run.register,
-        check.register,
-        send.register,
-        decode.register,
-        journal.register,
-        operate.register,
-        report.register,
-        evidence.register,
-        anchor.register,
-        response.register,
-        card.register,
-    ]
+    module: str  # under alarmrx.commands
+    help: str
 
 
-COMMANDS: list[Callable[[Any], None]] = _registry()
+COMMANDS: dict[str, Command] = {  # in the order of ``alarmrx --help``
+    "run": Command("run", "run the receiver daemon"),
+    "check": Command("check", "validate a configuration file and its keys"),
+    "send": Command("send", "send one frame to a receiver, print its reply"),
+    "decode": Command("decode", "decode one frame given as argument or on stdin"),
+    "journal": Command("journal", "verify, query, prune or back up the journal"),
+    "verify": Command("operate", "verify an alarm (operator or camera)"),
+    "test-mode": Command("operate", "put an account in test (at most 7 days) or end it"),
+    "report": Command("report", "reports from the journal (open/close)"),
+    "evidence": Command("evidence", "export or verify insurance evidence"),
+    "anchor": Command("anchor", "anchor the journal's chain head now (daemon)"),
+    "overtime": Command("response", "keep an account's premises open until a time"),
+    "alerted": Command("response", "record that someone was alerted"),
+    "guard-arrived": Command("response", "record the guard's arrival"),
+    "cancel": Command("card", "a contact cancelled an alarm (operator)"),
+    "mark-false": Command("card", "mark an alarm false (operator)"),
+    "close-alarm": Command("card", "close an open alarm (operator)"),
+    "temporary-change": Command("card", "a note on the account card, < 1 week"),
+    "change-pin": Command("card", "set a contact's PIN (read from stdin or asked)"),
+    "pin-hash": Command("card", "print the pin_hash of a PIN (stdin or asked)"),
+}
 
-__all__ = ["COMMANDS", "CommandError"]
+
+def add_command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name``, with its help from ``COMMANDS``."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=COMMANDS[name].help, **kwargs)
+    return parser
+
+
+__all__ = ["COMMANDS", "Command", "CommandError", "add_command"]

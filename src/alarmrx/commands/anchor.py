@@ -14,13 +14,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 from alarmrx.commands.operate import daemon_request
 
 
 def register(sub: Any) -> None:
     """Add ``anchor``."""
-    parser = sub.add_parser("anchor", help="anchor the journal's chain head now (daemon)")
+    parser = add_command(sub, "anchor")
     parser.add_argument("--config", required=True, type=Path, help="the daemon's TOML config")
     parser.set_defaults(handler=run)
 

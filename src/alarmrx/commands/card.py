@@ -27,41 +27,41 @@ import os
 import sys
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 from alarmrx.commands.operate import _common, _send, duration_s
 
 
 def register(sub: Any) -> None:
     """Add ``cancel``, ``mark-false``, ``close-alarm``, ``temporary-change``, ``change-pin``
     and ``pin-hash``."""
-    cancel = sub.add_parser("cancel", help="a contact cancelled an alarm (operator)")
+    cancel = add_command(sub, "cancel")
     _common(cancel)
     cancel.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     cancel.add_argument("--id-code", required=True, help="the contact who cancelled")
     cancel.add_argument("--by", default=None, help="the operator (default: your user name)")
     cancel.set_defaults(handler=handle_cancel)
     _register_mark_false(sub)
-    close = sub.add_parser("close-alarm", help="close an open alarm (operator)")
+    close = add_command(sub, "close-alarm")
     _common(close)
     close.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     close.add_argument("--by", default=None, help="the operator (default: your user name)")
     close.add_argument("--note", default=None, help="free text kept with it")
     close.set_defaults(handler=handle_close_alarm)
-    temporary = sub.add_parser("temporary-change", help="a note on the account card, < 1 week")
+    temporary = add_command(sub, "temporary-change")
     _common(temporary)
     temporary.add_argument("--note", required=True, help="the change, for the operators")
     temporary.add_argument("--duration", required=True, help="e.g. 90m, 8h, 3d (under 7 days)")
     temporary.set_defaults(handler=handle_temporary_change)
-    change = sub.add_parser("change-pin", help="set a contact's PIN (read from stdin or asked)")
+    change = add_command(sub, "change-pin")
     _common(change)
     change.add_argument("--id-code", required=True, help="the contact")
     change.set_defaults(handler=handle_change_pin)
-    pin_hash = sub.add_parser("pin-hash", help="print the pin_hash of a PIN (stdin or asked)")
+    pin_hash = add_command(sub, "pin-hash")
     pin_hash.set_defaults(handler=handle_pin_hash)
 
 
 def _register_mark_false(sub: Any) -> None:
-    mark = sub.add_parser("mark-false", help="mark an alarm false (operator)")
+    mark = add_command(sub, "mark-false")
     _common(mark)
     mark.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     police = mark.add_mutually_exclusive_group(required=True)

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from alarmrx.commands import add_command
 from alarmrx.config import (
     AccountSettings,
     ConfigError,
@@ -34,7 +35,7 @@ EX_CONFIG = 78
 
 def register(sub: Any) -> None:
     """Add the ``check`` sub-command."""
-    parser = sub.add_parser("check", help="validate a configuration file and its keys")
+    parser = add_command(sub, "check")
     parser.add_argument("--config", required=True, type=Path, metavar="FILE")
     parser.add_argument(
         "--credentials",

@@ -19,7 +19,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 from alarmrx.protocols import (
     CORRUPT_REASONS,
     MESSAGE_DECODERS,
@@ -44,7 +44,7 @@ _DECODERS = {**MESSAGE_DECODERS, **REPLY_DECODERS}
 
 def register(sub: Any) -> None:
     """Add the ``decode`` sub-command."""
-    parser = sub.add_parser("decode", help="decode one frame given as argument or on stdin")
+    parser = add_command(sub, "decode")
     parser.add_argument("frame", nargs="?", help="the frame; read from stdin when absent")
     parser.add_argument("--key", help="AES key: 32/48/64 hex digits or 16/24/32 characters")
     parser.add_argument(

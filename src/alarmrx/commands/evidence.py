@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 from alarmrx.commands.report import account_timezone, load, period_arguments
 
 EX_UNANCHORED = 3
@@ -28,7 +28,7 @@ EX_UNANCHORED = 3
 
 def register(sub: Any) -> None:
     """Add ``evidence`` and its two actions."""
-    parser = sub.add_parser("evidence", help="export or verify insurance evidence")
+    parser = add_command(sub, "evidence")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser("export", help="write an account's evidence bundle to DIR")
     period_arguments(export)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 from alarmrx.journal import (
     DEFAULT_MIN_AGE,
     JournalError,
@@ -38,7 +38,7 @@ EX_CONFIG = 78  # sysexits.h: the configuration is wrong, as for `alarmrx check`
 
 def register(sub: Any) -> None:
     """Add ``journal`` and its four actions."""
-    parser = sub.add_parser("journal", help="verify, query, prune or back up the journal")
+    parser = add_command(sub, "journal")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = _action(actions, "verify", "check the hash chain; exit 1 if any record is bad")
     verify.set_defaults(handler=run_verify)

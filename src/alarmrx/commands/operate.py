@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 
 _DURATION = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>[smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -26,13 +26,13 @@ MAX_TEST_S = 7 * 86400
 
 def register(sub: Any) -> None:
     """Add ``verify`` and ``test-mode``."""
-    verify = sub.add_parser("verify", help="verify an alarm (operator or camera)")
+    verify = add_command(sub, "verify")
     _common(verify)
     verify.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     verify.add_argument("--by", choices=("operator", "camera"), default="operator")
     verify.add_argument("--note", default=None, help="free text kept with the verification")
     verify.set_defaults(handler=handle_verify)
-    test = sub.add_parser("test-mode", help="put an account in test (at most 7 days) or end it")
+    test = add_command(sub, "test-mode")
     _common(test)
     state = test.add_mutually_exclusive_group(required=True)
     state.add_argument("--on", action="store_true", help="start test mode")

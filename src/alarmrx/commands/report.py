@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 
 EX_CONFIG = 78
 
 
 def register(sub: Any) -> None:
     """Add ``report`` and its ``openclose`` action."""
-    parser = sub.add_parser("report", help="reports from the journal (open/close)")
+    parser = add_command(sub, "report")
     actions = parser.add_subparsers(dest="action", required=True, metavar="REPORT")
     openclose = actions.add_parser("openclose", help="every arming and disarming of an account")
     period_arguments(openclose)

@@ -14,23 +14,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from alarmrx.commands import add_command
 from alarmrx.commands.operate import _common, _send
 from alarmrx.commands.report import moment
 
 
 def register(sub: Any) -> None:
     """Add ``overtime``, ``alerted`` and ``guard-arrived``."""
-    overtime = sub.add_parser("overtime", help="keep an account's premises open until a time")
+    overtime = add_command(sub, "overtime")
     _common(overtime)
     overtime.add_argument(
         "--until", required=True, type=moment, help="ISO 8601 time (with a zone, else UTC)"
     )
     overtime.set_defaults(handler=handle_overtime)
-    for name, action, text in (
-        ("alerted", "alerted", "record that someone was alerted"),
-        ("guard-arrived", "guard_arrived", "record the guard's arrival"),
-    ):
-        parser = sub.add_parser(name, help=text)
+    for name, action in (("alerted", "alerted"), ("guard-arrived", "guard_arrived")):
+        parser = add_command(sub, name)
         _common(parser)
         parser.add_argument("--journal-seq", type=int, help="the alarm's record")
         parser.add_argument("--who", help="who was alerted, or which guard")

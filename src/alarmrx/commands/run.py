@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 
 EX_CONFIG = 78
 
 
 def register(sub: Any) -> None:
     """Add the ``run`` sub-command."""
-    parser = sub.add_parser("run", help="run the receiver daemon")
+    parser = add_command(sub, "run")
     parser.add_argument("--config", required=True, type=Path, help="the TOML configuration")
     parser.set_defaults(handler=handle)
 

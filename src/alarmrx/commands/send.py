@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from alarmrx.commands import CommandError
+from alarmrx.commands import CommandError, add_command
 from alarmrx.commands.sequence import LAST, following, state_file, take
 from alarmrx.config.model import ListenAddress
 from alarmrx.protocols import (
@@ -36,7 +36,7 @@ from alarmrx.protocols import (
 
 def register(sub: Any) -> None:
     """Add the ``send`` sub-command."""
-    parser = sub.add_parser("send", help="send one frame to a receiver, print its reply")
+    parser = add_command(sub, "send")
     parser.add_argument("--to", required=True, help="receiver HOST:PORT")
     parser.add_argument("--udp", action="store_true", help="send over UDP (default TCP)")
     parser.add_argument("--account", required=True, help="the panel's account, verbatim")

@@ -89,6 +89,8 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         self._reader_conn: sqlite3.Connection | None = None
         self._tail = Tail()
         self._keeper: asyncio.Task[None] | None = None
+        self._on_connection: Callable[[bool], None] | None = None  # see ``connect``
+        self._retry = asyncio.Event()  # set by ``reconnect_now``
         self._batch: list[tuple[list[msgspec.Raw], _Waiter]] = []
 
     @classmethod
@@ -100,12 +102,15 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         subscribe: bool = True,
         records: bool = False,
         within_s: float | None = 30.0,
+        on_connection: Callable[[bool], None] | None = None,
     ) -> Self:
         """Connect to the writer serving ``path`` on ``socket`` within ``within_s`` (None:
         return at once, connected or not); keep reconnecting whenever the connection drops.
         Subscribers follow the head (``last_seq``, ``wait_for``); with ``records`` they also
-        get every commit's records into the tail ``read_after`` answers from."""
+        get every commit's records into the tail ``read_after`` answers from.
+        ``on_connection`` is told of each connection made (True) and lost (False)."""
         journal = cls(path, socket, subscribe=subscribe, records=records and subscribe)
+        journal._on_connection = on_connection
         journal._keeper = asyncio.create_task(journal._keep_connected())
         if within_s is None:
             return journal
@@ -190,6 +195,7 @@ class RemoteJournal(AppendingJournal[NewRecord]):
     async def _keep_connected(self) -> None:
         while not self._closed:
             lost = self._loop.create_future()
+            self._retry.clear()
             try:
                 _, stream = await self._loop.create_unix_connection(
                     functools.partial(
@@ -199,11 +205,17 @@ class RemoteJournal(AppendingJournal[NewRecord]):
                 )
             except OSError as err:
                 self._last_error = f"journal writer unavailable: {err}"
-                await asyncio.sleep(RECONNECT_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), RECONNECT_S)
                 continue
             self._opened(stream)
             await lost
             self._lost()
+
+    def reconnect_now(self) -> None:
+        """Try to connect at once, not ``RECONNECT_S`` after the last failed try (the writer
+        is back); nothing happens while connected."""
+        self._retry.set()
 
     def _opened(self, stream: MessageStream) -> None:
         self._stream = stream
@@ -212,6 +224,8 @@ class RemoteJournal(AppendingJournal[NewRecord]):
             stream.send(Subscribe(records=self._records))
         self._connected.set()
         log.info("journal_writer_connected", socket=str(self._socket))
+        if self._on_connection is not None:
+            self._on_connection(True)
 
     def _lost(self) -> None:
         self._stream = None
@@ -222,6 +236,8 @@ class RemoteJournal(AppendingJournal[NewRecord]):
             _resolve(waiter, JournalWriteError(self._last_error))
         if not self._closed:
             log.warning("journal_writer_lost", socket=str(self._socket), failed=len(waiting))
+        if self._on_connection is not None:
+            self._on_connection(False)
 
     def _received(self, message: Message) -> None:
         if isinstance(message, Head):

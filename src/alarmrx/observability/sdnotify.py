@@ -2,6 +2,10 @@
 
 ``notify("READY=1")`` sends a datagram to ``$NOTIFY_SOCKET``; a name starting with ``@`` is
 in the abstract namespace. Without the variable (not under systemd) it does nothing.
+
+Variables of alarmrx's own take the ``X_`` prefix ``sd_notify(3)`` recommends for names it does
+not define (systemd ignores them): a receiver worker tells the supervisor ``X_JOURNAL=connected``
+and ``X_JOURNAL=lost`` as its connection to the journal writer comes and goes.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import os
 import socket
 
 NOTIFY_SOCKET = "NOTIFY_SOCKET"
+JOURNAL_CONNECTED = "X_JOURNAL=connected"
+JOURNAL_LOST = "X_JOURNAL=lost"
 
 
 def notify(message: str) -> bool:

@@ -21,10 +21,10 @@ from typing import Protocol
 
 import structlog
 
-from alarmrx.app import run_loop
 from alarmrx.config import ConfigError, ListenAddress, Settings, load_settings
 from alarmrx.observability import sdnotify
 from alarmrx.observability.logs import configure
+from alarmrx.processes.loop import run_loop
 from alarmrx.processes.runtime import Runtime
 
 log = structlog.get_logger("alarmrx.processes.child")

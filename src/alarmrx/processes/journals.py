@@ -8,6 +8,7 @@ never wait on each other's (docs/journal.md, "PostgreSQL").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from alarmrx.config import Settings
@@ -45,13 +46,18 @@ async def open_journal(
     metrics: JournalMetrics | None = None,
     subscribe: bool = True,
     within_s: float | None = 30.0,
+    on_connection: Callable[[bool], None] | None = None,
 ) -> RemoteJournal | PostgresJournal:
-    """This process's journal: the writer's (``subscribe``, ``within_s`` as
-    ``RemoteJournal.connect`` takes them) or PostgreSQL's, opened even while the database
+    """This process's journal: the writer's (``subscribe``, ``within_s``, ``on_connection``
+    as ``RemoteJournal.connect`` takes them) or PostgreSQL's, opened even while the database
     cannot be reached (nothing is ACKed until it can)."""
     if not on_postgresql(settings):
         return await RemoteJournal.connect(
-            settings.journal.path, runtime.writer_socket, subscribe=subscribe, within_s=within_s
+            settings.journal.path,
+            runtime.writer_socket,
+            subscribe=subscribe,
+            within_s=within_s,
+            on_connection=on_connection,
         )
     from alarmrx.journal.postgres import PostgresJournal  # noqa: PLC0415 - optional extra
 

@@ -7,10 +7,13 @@ supervisor makes a temporary directory (mode 0700) and removes it when it stops.
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 RUNTIME_ENV = "ALARMRX_RUNTIME_DIR"
+# The supervisor to the receiver workers: the restarted journal writer is ready, connect now.
+WRITER_BACK = signal.SIGUSR1
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,17 @@
 """``alarmrx run``: the supervisor of the writer, the consumers and the receiver workers.
 
 systemd sees one ``Type=notify`` service. Each child gets its own ``NOTIFY_SOCKET`` here and
-says READY=1 and WATCHDOG=1 to the supervisor; the supervisor says READY=1 to systemd once
-every child is ready, and WATCHDOG=1 only while every child keeps its watchdog fed (a child
-that stops feeding it is killed and restarted). A child that dies is logged, counted in
-``alarmrx_child_restarts_total{role}`` and started again after a backoff; nothing ACKed is
-lost, because a worker ACKs only what the writer reported durable. ``/metrics`` serves every
-process's values (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``).
+says READY=1 and WATCHDOG=1 to the supervisor; a receiver worker on SQLite also says when its
+connection to the journal writer is made and lost (``X_JOURNAL=connected|lost``) and counts as
+ready only while connected, since a worker without the writer answers no frame. The supervisor
+says READY=1 to systemd once every child is ready; afterwards ``/readyz`` and ``STATUS=`` name
+the children not ready (a restarted writer, the workers not reconnected to it yet: they are
+told to connect, ``runtime.WRITER_BACK``, once it is ready). It says WATCHDOG=1 only while
+every child keeps its watchdog fed (a child that stops feeding it is killed and restarted). A
+child that dies is logged, counted in ``alarmrx_child_restarts_total{role}`` and started again
+after a backoff; nothing ACKed is lost, because a worker ACKs only what the writer reported
+durable. ``/metrics`` serves every process's values (prometheus-client's multiprocess mode,
+``PROMETHEUS_MULTIPROC_DIR``).
 
 Start: writer, then the consumers and the workers. On PostgreSQL there is no writer: every
 worker and the consumers commit on their own connections (``journals.py``), the consumers
@@ -19,6 +24,7 @@ the consumers (their last cursors and derived records go through the writer), th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -44,7 +50,7 @@ from alarmrx.observability.http import MetricsServer
 from alarmrx.processes.journals import on_postgresql, postgres_conninfo
 from alarmrx.processes.links import bind_datagrams
 from alarmrx.processes.process_metrics import ChildProcessCollector
-from alarmrx.processes.runtime import RUNTIME_ENV, Runtime
+from alarmrx.processes.runtime import RUNTIME_ENV, WRITER_BACK, Runtime
 
 if TYPE_CHECKING:
     from alarmrx.processes.probe import DatabaseProbe
@@ -65,21 +71,38 @@ class Child:
     role: str
     argv: list[str]
     notify: socket.socket
+    tells_journal: bool = False  # says X_JOURNAL=connected|lost: a worker on SQLite
     process: asyncio.subprocess.Process | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # said_ready and connected
+    said_ready: bool = False  # READY=1 from this process
+    connected: bool = True  # to the journal writer, as it last said (if it tells)
     fed_at: float = 0.0  # time.monotonic() of the last WATCHDOG=1 (or of the start)
     failures: int = 0
     role_status: str = ""  # the consumers' STATUS=consumers active|standby (PostgreSQL)
 
+    def forget(self) -> None:
+        """A new process (or none): nothing heard from it yet."""
+        self.said_ready = False
+        self.connected = not self.tells_journal
+        self.ready.clear()
+
     def heard(self, message: str) -> None:
         for line in message.splitlines():
             if line == "READY=1":
-                self.ready.set()
+                self.said_ready = True
                 self.failures = 0
             if line in {"READY=1", "WATCHDOG=1"}:
                 self.fed_at = time.monotonic()
+            self.connected = _CONNECTED.get(line, self.connected)
             if line.startswith("STATUS=consumers "):
                 self.role_status = line.removeprefix("STATUS=")
+        if self.said_ready and self.connected:
+            self.ready.set()
+        else:
+            self.ready.clear()
+
+
+_CONNECTED = {sdnotify.JOURNAL_CONNECTED: True, sdnotify.JOURNAL_LOST: False}
 
 
 def worker_count(settings: Settings) -> int:
@@ -106,6 +129,8 @@ class Supervisor:
             registry=self.registry,
         )
         self._started = False  # every child was ready once: READY=1 went to systemd
+        self._told_ready = False  # what the last STATUS= to systemd said
+        self._http: MetricsServer | None = None
         self._stopping = False
         self._stop = asyncio.Event()
         self._journal: RemoteJournal | None = None
@@ -156,10 +181,10 @@ class Supervisor:
             holder.close()
         self._holders = []
         await self._watch_journal()
-        http = await self._start_http()
+        http = self._http = await self._start_http()
         self._install_signals()
-        self._started = True
-        sdnotify.notify(f"READY=1\nSTATUS={self._status(http)}\nMAINPID={os.getpid()}")
+        self._started = self._told_ready = True
+        sdnotify.notify(f"READY=1\nSTATUS={self._status()}\nMAINPID={os.getpid()}")
         log.info("daemon_ready", version=__version__, workers=self.workers, listeners=self.bound)
         self._tasks.append(asyncio.create_task(self._watchdog()))
         try:
@@ -237,15 +262,16 @@ class Supervisor:
         argv = [sys.executable, "-m", "alarmrx.processes.child", role, "--config", config]
         argv += [f"--parent={os.getpid()}", *args]
         notify = bind_datagrams(self.runtime.notify_socket(name))
-        child = Child(name, role, argv, notify)
+        tells_journal = role == "worker" and not on_postgresql(self.settings)
+        child = Child(name, role, argv, notify, tells_journal)
         self.children.append(child)
-        self._tasks.append(asyncio.create_task(_listen(child)))
+        self._tasks.append(asyncio.create_task(self._listen(child)))
         return child
 
     async def _launch(self, child: Child, *, initial: bool = False) -> None:
         """Start ``child`` and wait for its READY=1; at start, a child that cannot get
         ready stops the daemon (``JournalError`` for the writer: the journal cannot open)."""
-        child.ready.clear()
+        child.forget()
         child.fed_at = time.monotonic()
         child.process = await asyncio.create_subprocess_exec(
             *child.argv, env=self._environment(child), stdin=asyncio.subprocess.DEVNULL
@@ -282,7 +308,8 @@ class Supervisor:
             if process is None:
                 return
             status = await process.wait()
-            child.ready.clear()
+            child.forget()
+            self._readiness_changed()
             mark_process_dead(process.pid, str(self.runtime.metrics_directory))  # type: ignore[no-untyped-call]
             if self.stopping:
                 return
@@ -293,6 +320,21 @@ class Supervisor:
             await asyncio.sleep(delay)
             if not self.stopping:  # SIGTERM may have come during the delay
                 await self._launch(child)
+            if child.role == "writer" and child.ready.is_set() and not self.stopping:
+                self._writer_back()
+
+    def _writer_back(self) -> None:
+        """Tell each worker that is running (READY=1 said: its handler is in place) to
+        connect to the restarted writer now, not at its next retry; the same for the
+        supervisor's own client (``/healthz``)."""
+        if self._journal is not None:
+            self._journal.reconnect_now()
+        for child in self.children:
+            process = child.process
+            if not (child.tells_journal and child.said_ready and process is not None):
+                continue
+            with contextlib.suppress(ProcessLookupError):  # it has just exited
+                process.send_signal(WRITER_BACK)
 
     async def _watchdog(self) -> None:
         """Feed systemd's watchdog while every child feeds ours; kill a child that stopped
@@ -339,25 +381,42 @@ class Supervisor:
         return True, "ok"
 
     def ready(self) -> bool:
-        """Every child ready."""
+        """Every child ready (a worker on SQLite: also connected to the writer)."""
         children = self.children
         return self._started and not self._stopping and all(c.ready.is_set() for c in children)
 
     def readiness(self) -> tuple[bool, str]:
-        """``/readyz``: ``ready``; on PostgreSQL also the database reachable (the reason
-        when not), and the answer names the consumers' role on this node."""
+        """``/readyz``: ``ready``, or the children it waits for; on PostgreSQL also the
+        database reachable (the reason when not), and the answer names the consumers' role on
+        this node."""
         if not self.ready():
-            return False, "not ready"
+            return False, self._not_ready()
         healthy, reason = self.health()
         if self._probe is not None and not healthy:
             return False, reason
         roles = [c.role_status for c in self.children if c.role == "consumers" and c.role_status]
         return True, "; ".join(["ready", *roles])
 
-    def _status(self, http: MetricsServer | None) -> str:
+    def _not_ready(self) -> str:
+        """``not ready: waiting for writer, worker-0`` (no names while starting or stopping)."""
+        waiting = [c.name for c in self.children if not c.ready.is_set()]
+        if not waiting or not self._started or self._stopping:
+            return "not ready"
+        return f"not ready: waiting for {', '.join(waiting)}"
+
+    def _readiness_changed(self) -> None:
+        """After the start, systemd's ``STATUS=`` follows ``ready``: the children waited for,
+        then the status of the start again."""
+        ready = self.ready()
+        if not self._started or self._stopping or ready == self._told_ready:
+            return
+        self._told_ready = ready
+        sdnotify.notify(f"STATUS={self._status() if ready else self._not_ready()}")
+
+    def _status(self) -> str:
         """``receiving dc09=host:port,… metrics=host:port`` (tests read the ports here)."""
         dc09 = ",".join(f"dc09={address}" for address in self.bound)
-        listen = self.settings.metrics.listen
+        listen, http = self.settings.metrics.listen, self._http
         metrics = f" metrics={listen.host}:{http.port}" if http and listen else ""
         return f"receiving {dc09}{metrics} workers={self.workers}"
 
@@ -377,6 +436,14 @@ class Supervisor:
             if child.process is not None and child.process.returncode is None:
                 child.process.send_signal(signal.SIGHUP)
         log.info("config_reloaded", accounts=len(settings.accounts))
+
+    async def _listen(self, child: Child) -> None:
+        """Every ``sd_notify`` message a child sends, to ``child.heard``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await loop.sock_recv(child.notify, 4096)
+            child.heard(data.decode("utf-8", "replace"))
+            self._readiness_changed()
 
     async def _stop_children(self) -> None:
         """Workers first, then the consumers, then the writer; each group drained. The
@@ -405,14 +472,6 @@ async def _terminate(process: asyncio.subprocess.Process) -> None:
         log.error("child_kill_after_timeout", pid=process.pid)
         process.kill()
         await process.wait()
-
-
-async def _listen(child: Child) -> None:
-    """Every ``sd_notify`` message a child sends, to ``child.heard``."""
-    loop = asyncio.get_running_loop()
-    while True:
-        data = await loop.sock_recv(child.notify, 4096)
-        child.heard(data.decode("utf-8", "replace"))
 
 
 def _runtime_directory() -> Runtime:

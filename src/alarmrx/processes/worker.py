@@ -7,6 +7,12 @@ PostgreSQL each worker commits its own (``journals.py``) and ACKs once its COMMI
 tests go to supervision over the link channel (``links``). A worker asks the rules nothing:
 whether an account was in test mode, the readers of its records learn from the rules' own
 ``test.started`` and ``test.ended`` records (``rules/state.py``).
+
+A worker that cannot reach the writer answers no frame, so it tells the supervisor each time
+its connection to the writer is made or lost (``sdnotify.JOURNAL_CONNECTED``, ``JOURNAL_LOST``):
+the supervisor counts it ready only while it is connected. The supervisor signals the workers
+(``runtime.WRITER_BACK``) once a restarted writer is ready, and they connect at once instead of
+at their next retry.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from prometheus_client import CollectorRegistry
 
 from alarmrx.config import AccountTable, ListenAddress, Settings
 from alarmrx.journal.remote import RemoteJournal
+from alarmrx.observability import sdnotify
 from alarmrx.observability.clock import clock_status
 from alarmrx.observability.metrics import Metrics
 from alarmrx.observability.receiver import PrometheusReceiverMetrics
 from alarmrx.processes.journals import open_journal
 from alarmrx.processes.links import LinkSender
-from alarmrx.processes.runtime import Runtime
+from alarmrx.processes.runtime import WRITER_BACK, Runtime
 from alarmrx.receiver import FrameHandler, Receiver
 from alarmrx.receiver.randomness import RandomPool
 
@@ -42,6 +49,10 @@ STOP_GRACE_S = 10.0
 def utc_now() -> datetime:
     """The receiver's clock: aware UTC with microseconds."""
     return datetime.now(UTC)
+
+
+def _tell_supervisor(connected: bool) -> None:
+    sdnotify.notify(sdnotify.JOURNAL_CONNECTED if connected else sdnotify.JOURNAL_LOST)
 
 
 class WorkerProcess:
@@ -71,8 +82,11 @@ class WorkerProcess:
             metrics=self._metrics,
             subscribe=False,
             within_s=None,
+            on_connection=_tell_supervisor,
         )
         self._journal = journal
+        if isinstance(journal, RemoteJournal):
+            asyncio.get_running_loop().add_signal_handler(WRITER_BACK, journal.reconnect_now)
         self._tasks.append(asyncio.create_task(self._clock_loop()))
         self._tasks.append(asyncio.create_task(self._flush_loop()))
         metrics = self._receiver_metrics
