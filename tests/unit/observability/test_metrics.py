@@ -163,11 +163,18 @@ def test_batched_receiver_adapter_writes_per_frame_counters_on_flush(
     adapter.link_test("udp")
     adapter.replied("sctp", "WHAT", received, received)
     adapter.rejected("tcp", "crc")
-    # the histogram and the rare counters are written at once
-    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
+    # the rare counters are written at once
     assert value(registry, "alarmrx_frames_rejected_total", transport="tcp", reason="crc") == 1
     assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 0
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 0
     adapter.flush()
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
+    assert value(registry, "alarmrx_ack_latency_seconds_sum", transport="tcp") == pytest.approx(
+        0.009
+    )
+    assert value(registry, "alarmrx_ack_latency_seconds_bucket", transport="tcp", le="0.003") == 3
+    assert value(registry, "alarmrx_ack_latency_seconds_bucket", transport="tcp", le="0.002") == 0
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="other") == 1
     assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 3
     assert value(registry, "alarmrx_messages_committed_total", transport="tcp") == 3
     assert value(registry, "alarmrx_replies_total", transport="tcp", reply="ACK") == 3
@@ -176,6 +183,7 @@ def test_batched_receiver_adapter_writes_per_frame_counters_on_flush(
     assert value(registry, "alarmrx_replies_total", transport="other", reply="other") == 1
     adapter.flush()  # nothing new: nothing counted twice
     assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 3
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
 
 
 def test_journal_publisher_and_clock_hooks(metrics: Metrics, registry: CollectorRegistry) -> None:
