@@ -139,10 +139,18 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         """``done`` (a callback or a future) gets one result per record once durable, or the
         ``JournalError``. Raises ``JournalError`` when nothing can be sent. The appends of one
         turn of the event loop go to the writer as one message."""
-        self._ensure_open()
-        self._ensure_connected()
+        if self._closed:
+            self._ensure_open()
+        stream = self._stream
+        if stream is None or not stream.open:
+            self._ensure_connected()
         try:
-            encoded = [encode_record(_checked(record)) for record in records]
+            # A receiver submits one record at a time: no list comprehension for it.
+            encoded = (
+                [encode_record(_checked(records[0]))]
+                if len(records) == 1
+                else [encode_record(_checked(record)) for record in records]
+            )
         except (TypeError, msgspec.EncodeError) as err:
             raise InvalidRecordError(f"record cannot be stored: {err}") from err
         if not self._batch:
@@ -337,8 +345,9 @@ class _Split:
             return
         start = 0
         for records, waiter in self._batch:
-            _resolve(waiter, result[start : start + len(records)])
-            start += len(records)
+            count = len(records)
+            _resolve(waiter, result[start : start + count])
+            start += count
 
 
 def _result(message: Appended | Saved | Pruned) -> object:
