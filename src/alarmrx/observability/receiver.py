@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +22,11 @@ class PrometheusReceiverMetrics:
     to the registry by ``flush``, which the owner calls on a timer (a receiver worker:
     ``processes/worker.py``, ``METRICS_FLUSH_S``) and once more when it stops. Under the
     supervisor every counter write is a locked write into a memory-mapped file, several per
-    frame; batched, it is one per series and flush. The reply latencies are kept as they
-    are measured and observed by ``flush`` too (the histogram's public API takes one
-    observation at a time): the same observations, off the path that writes the replies.
-    The rare counters (rejections, limits, quirks) are written at once.
+    frame; batched, it is one per series and flush. The reply latencies are observed once
+    the turn of the event loop that wrote their replies is over (the histogram's public API
+    takes one observation at a time): the same observations, right after the replies rather
+    than between them; without a running loop, by ``flush``. The rare counters (rejections,
+    limits, quirks) are written at once.
     """
 
     __slots__ = ("_batched", "_children", "_latencies", "_m", "_pending")
@@ -33,7 +36,7 @@ class PrometheusReceiverMetrics:
         self._batched = batched
         self._children: dict[tuple[str, str, str], Any] = {}
         self._pending: dict[tuple[str, str, str], int] = {}
-        # transport -> (received_at, sent_at) of the replies since the last flush
+        # transport -> (received_at, sent_at) of the replies not observed yet
         self._latencies: dict[str, list[tuple[datetime, datetime]]] = {}
 
     def _child(self, name: str, first: str, second: str = "") -> Any:
@@ -66,6 +69,9 @@ class PrometheusReceiverMetrics:
         pending, self._pending = self._pending, {}
         for key, count in pending.items():
             self._add(key, count)
+        self._observe_latencies()
+
+    def _observe_latencies(self) -> None:
         latencies, self._latencies = self._latencies, {}
         for transport, replies in latencies.items():
             self._observe(transport, replies)
@@ -102,6 +108,8 @@ class PrometheusReceiverMetrics:
         if not self._batched:
             self._observe(transport, [(received_at, sent_at)])
             return
+        if not self._latencies:
+            _after_this_turn(self._observe_latencies)
         replies = self._latencies.get(transport)
         if replies is None:
             replies = self._latencies[transport] = []
@@ -127,3 +135,13 @@ class PrometheusReceiverMetrics:
     def internal_error(self, where: str) -> None:
         """A bug surfaced at a task root."""
         self._m.internal_error(where)
+
+
+def _after_this_turn(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current turn of the running event loop is over; without a
+    running loop (a test, a tool), never: ``flush`` does the work then."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.call_soon(callback)
