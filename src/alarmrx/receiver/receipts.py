@@ -21,7 +21,9 @@ import msgspec
 STEP_LOGGED_S = 1.0
 
 
-class Receipt(msgspec.Struct, frozen=True):
+# gc=False: its fields are values that never refer back to it, so it is in no reference
+# cycle and the garbage collector need not track it.
+class Receipt(msgspec.Struct, frozen=True, gc=False):
     """The receipt time to record (``at``) and what the clock said (``clock_read``); one per
     frame, so a Struct (built in C)."""
 

@@ -97,7 +97,9 @@ class AccountPolicy:
     accept_unrecognised: bool = False
 
 
-class FrameHeader(msgspec.Struct, frozen=True, kw_only=True):
+# gc=False: its fields are values that never refer back to it, so it is in no reference
+# cycle and the garbage collector need not track it.
+class FrameHeader(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The addressing part of a frame, kept verbatim for echoing in the reply. Built for
     every frame, so a Struct (built in C), like ``DC09Message``.
 
@@ -169,7 +171,9 @@ class Unrecognised:
     detail: str
 
 
-class DC09Message(msgspec.Struct, frozen=True, kw_only=True):
+# gc=False: its fields are values that never refer back to it, so it is in no reference
+# cycle and the garbage collector need not track it.
+class DC09Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An accepted frame.
 
     ``content`` is the cleartext after the header and pad (data, xdata, timestamp): two

@@ -246,7 +246,9 @@ def _parse_after_header(
     )
 
 
-class _Content(msgspec.Struct, frozen=True):
+# gc=False: its fields are values that never refer back to it, so it is in no reference
+# cycle and the garbage collector need not track it.
+class _Content(msgspec.Struct, frozen=True, gc=False):
     """The content after the header, decoded as far as the frame allows (one per frame, so
     a Struct, built in C)."""
 
