@@ -139,18 +139,10 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         """``done`` (a callback or a future) gets one result per record once durable, or the
         ``JournalError``. Raises ``JournalError`` when nothing can be sent. The appends of one
         turn of the event loop go to the writer as one message."""
-        if self._closed:
-            self._ensure_open()
-        stream = self._stream
-        if stream is None or not stream.open:
-            self._ensure_connected()
+        self._ensure_open()
+        self._ensure_connected()
         try:
-            # A receiver submits one record at a time: no list comprehension for it.
-            encoded = (
-                [encode_record(_checked(records[0]))]
-                if len(records) == 1
-                else [encode_record(_checked(record)) for record in records]
-            )
+            encoded = list(map(encode_record, map(_checked, records)))  # no comprehension frame
         except (TypeError, msgspec.EncodeError) as err:
             raise InvalidRecordError(f"record cannot be stored: {err}") from err
         if not self._batch:
