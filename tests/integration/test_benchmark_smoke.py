@@ -13,10 +13,10 @@ import json
 import random
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from benchmarks.accounts import make_accounts
 from benchmarks.cipher import KeyCipher
@@ -127,7 +127,7 @@ def test_frames_are_what_alarmrx_makes_and_parses(mode: str) -> None:
         data = message.content.rpartition("]")[0]
         assert data in {f"#{sent.account.account}|{d}" if d else "" for _, d in MIX}
         plain = encode_message(
-            header=replace(sent.header, encrypted=False), data=data, timestamp=now
+            header=msgspec.structs.replace(sent.header, encrypted=False), data=data, timestamp=now
         )
         if sent.key is None:
             assert sent.frame == plain  # byte for byte what alarmrx's encoder makes

@@ -147,7 +147,7 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         self._ensure_open()
         self._ensure_connected()
         try:
-            encoded = [encode_record(_checked(record)) for record in records]
+            encoded = list(map(encode_record, map(_checked, records)))  # no comprehension frame
         except (TypeError, msgspec.EncodeError) as err:
             raise InvalidRecordError(f"record cannot be stored: {err}") from err
         if not self._batch:
@@ -353,8 +353,9 @@ class _Split:
             return
         start = 0
         for records, waiter in self._batch:
-            _resolve(waiter, result[start : start + len(records)])
-            start += len(records)
+            count = len(records)
+            _resolve(waiter, result[start : start + count])
+            start += count
 
 
 def _result(message: Appended | Saved | Pruned) -> object:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,18 +22,22 @@ class PrometheusReceiverMetrics:
     to the registry by ``flush``, which the owner calls on a timer (a receiver worker:
     ``processes/worker.py``, ``METRICS_FLUSH_S``) and once more when it stops. Under the
     supervisor every counter write is a locked write into a memory-mapped file, several per
-    frame; batched, it is one per series and flush. The reply-latency histogram and the rare
-    counters (rejections, limits, quirks) are written at once: the histogram's public API
-    takes one observation at a time, so batching it would save nothing.
+    frame; batched, it is one per series and flush. The reply latencies are observed once
+    the turn of the event loop that wrote their replies is over (the histogram's public API
+    takes one observation at a time): the same observations, right after the replies rather
+    than between them; without a running loop, by ``flush``. The rare counters (rejections,
+    limits, quirks) are written at once.
     """
 
-    __slots__ = ("_batched", "_children", "_m", "_pending")
+    __slots__ = ("_batched", "_children", "_latencies", "_m", "_pending")
 
     def __init__(self, metrics: Metrics, *, batched: bool = False) -> None:
         self._m = metrics
         self._batched = batched
         self._children: dict[tuple[str, str, str], Any] = {}
         self._pending: dict[tuple[str, str, str], int] = {}
+        # transport -> (received_at, sent_at) of the replies not observed yet
+        self._latencies: dict[str, list[tuple[datetime, datetime]]] = {}
 
     def _child(self, name: str, first: str, second: str = "") -> Any:
         key = (name, first, second)
@@ -58,10 +64,22 @@ class PrometheusReceiverMetrics:
         self._child(name, *labels).inc(count)
 
     def flush(self) -> None:
-        """Write the counts kept since the last flush (nothing to do unless batched)."""
+        """Write the counts and latencies kept since the last flush (nothing to do unless
+        batched)."""
         pending, self._pending = self._pending, {}
         for key, count in pending.items():
             self._add(key, count)
+        self._observe_latencies()
+
+    def _observe_latencies(self) -> None:
+        latencies, self._latencies = self._latencies, {}
+        for transport, replies in latencies.items():
+            self._observe(transport, replies)
+
+    def _observe(self, transport: str, replies: list[tuple[datetime, datetime]]) -> None:
+        observe = self._child("ack_latency", lb.label(transport, lb.TRANSPORTS)).observe
+        for received_at, sent_at in replies:
+            observe(max((sent_at - received_at).total_seconds(), 0.0))
 
     def frame_received(self, transport: str) -> None:
         """A complete frame (or datagram) arrived."""
@@ -87,8 +105,15 @@ class PrometheusReceiverMetrics:
     def replied(self, transport: str, reply: str, received_at: datetime, sent_at: datetime) -> None:
         """A reply was written; the gap since the frame arrived is the ACK latency."""
         self._count("replies", transport, reply)
-        seconds = (sent_at - received_at).total_seconds()
-        self._child("ack_latency", lb.label(transport, lb.TRANSPORTS)).observe(max(seconds, 0.0))
+        if not self._batched:
+            self._observe(transport, [(received_at, sent_at)])
+            return
+        if not self._latencies:
+            _after_this_turn(self._observe_latencies)
+        replies = self._latencies.get(transport)
+        if replies is None:
+            replies = self._latencies[transport] = []
+        replies.append((received_at, sent_at))
 
     def unrecognised(self, transport: str, reason: str) -> None:
         """An intact frame was accepted without being understood."""
@@ -110,3 +135,13 @@ class PrometheusReceiverMetrics:
     def internal_error(self, where: str) -> None:
         """A bug surfaced at a task root."""
         self._m.internal_error(where)
+
+
+def _after_this_turn(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current turn of the running event loop is over; without a
+    running loop (a test, a tool), never: ``flush`` does the work then."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.call_soon(callback)

@@ -98,6 +98,8 @@ class Framer:
         continues with what follows.
         """
         buf = self._buf
+        if not buf:
+            return None  # all taken: the usual second call after a whole read
         while True:
             start = buf.find(LF)
             if start < 0:

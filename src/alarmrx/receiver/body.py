@@ -85,5 +85,13 @@ def dedupe_key(message: DC09Message) -> bytes:
     """Same account, addressing, sequence and decrypted content = the same message (DC-09
     Annex C duplicate test): a retransmission is ACKed again and recorded once."""
     header = message.header
-    parts = (message.account, header.receiver, header.line, header.sequence, message.content)
-    return hashlib.sha256("\0".join([p or "" for p in parts]).encode()).digest()
+    text = "\0".join(
+        (
+            message.account or "",
+            header.receiver or "",
+            header.line or "",
+            header.sequence or "",
+            message.content or "",
+        )
+    )
+    return hashlib.sha256(text.encode()).digest()

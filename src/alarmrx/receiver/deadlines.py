@@ -44,7 +44,7 @@ class CommitDeadlines:
         waiting = self._waiting
         while waiting and waiting[0][1].settled:  # most commits come back in order, quickly
             waiting.popleft()
-        loop = self._running_loop()
+        loop = self._loop or self._running_loop()
         waiting.append((loop.time() + self._timeout_s, frame))
         if self._timer is None:
             self._timer = loop.call_at(waiting[0][0], self._expire)

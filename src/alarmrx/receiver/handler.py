@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import structlog
 
 from alarmrx.config import AccountTable, ReceiverSettings
@@ -41,7 +42,6 @@ from alarmrx.protocols import (
     parse_frame,
     reply_kind,
 )
-from alarmrx.protocols.fastinit import fast_init
 from alarmrx.protocols.priority import Priority, message_priority
 from alarmrx.receiver.body import dedupe_key, message_body
 from alarmrx.receiver.deadlines import CommitDeadlines, Waiting
@@ -74,10 +74,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@fast_init
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one frame: the reply bytes (None = stay silent) and its kind."""
+class Outcome(msgspec.Struct, frozen=True):
+    """What became of one frame: the reply bytes (None = stay silent) and its kind.
+
+    A Struct rather than a dataclass: one or two are built per frame, and a Struct is built
+    in C."""
 
     reply: bytes | None
     kind: Reply
@@ -138,6 +139,9 @@ class FrameHandler:
         self._samples = _Sampler(per_minute=reject_samples_per_minute)
         self._receipts = ReceiptClock()
         self._deadlines = CommitDeadlines(COMMIT_TIMEOUT_S, self._expired)
+        # (header, account, policy) of the configured account ``lookup`` found last: an
+        # encrypted frame's ACK is encrypted with the key the parser decrypted it with.
+        self._found: tuple[FrameHeader, str | None, AccountPolicy] | None = None
         # A concrete logger: structlog's module-level proxy binds a new one on every call,
         # costly for a debug line that is then dropped.
         self._log = log.bind()
@@ -183,7 +187,9 @@ class FrameHandler:
         if account is not None:
             entry = self.accounts.lookup(account, header.receiver, header.line)
             if entry is not None:
-                return self.accounts.policy(entry)
+                policy = self.accounts.policy(entry)
+                self._found = (header, account, policy)
+                return policy
         if self.settings.unknown_accounts != "accept" or account is None:
             return None
         if self._unknown.admit(account):
@@ -315,7 +321,10 @@ class FrameHandler:
         """The key an encrypted frame was decrypted with (its ACK is encrypted with it)."""
         if not header.encrypted:
             return None
-        policy = self.lookup(header, header.account)  # the parser just found it: same table
+        found = self._found
+        if found is not None and found[0] is header and found[1] == header.account:
+            return found[2].key  # what the parser found for this frame's account
+        policy = self.lookup(header, header.account)
         return policy.key if policy is not None else None
 
     def _reply(self, message: DC09Message, key: bytes | None, kind: Reply) -> Outcome:

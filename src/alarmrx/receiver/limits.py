@@ -74,15 +74,17 @@ class PeerRateLimiter:
 
     def allow(self, peer_ip: str, now: float) -> bool:
         """Spend one token for ``peer_ip`` at monotonic time ``now``; False when empty."""
-        bucket = self._buckets.get(peer_ip)
+        buckets = self._buckets
+        bucket = buckets.get(peer_ip)
         if bucket is None:
             bucket = _Bucket(self.burst, now)
-            self._buckets[peer_ip] = bucket
-            if len(self._buckets) > self.max_peers:
-                self._buckets.popitem(last=False)
+            buckets[peer_ip] = bucket
+            if len(buckets) > self.max_peers:
+                buckets.popitem(last=False)
         else:
-            self._buckets.move_to_end(peer_ip)
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+            buckets.move_to_end(peer_ip)
+            tokens = bucket.tokens + (now - bucket.stamp) * self.rate
+            bucket.tokens = tokens if tokens < self.burst else self.burst  # min(), inline
             bucket.stamp = now
         if bucket.tokens < 1.0:
             return False

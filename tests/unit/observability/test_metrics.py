@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import sys
@@ -163,11 +164,19 @@ def test_batched_receiver_adapter_writes_per_frame_counters_on_flush(
     adapter.link_test("udp")
     adapter.replied("sctp", "WHAT", received, received)
     adapter.rejected("tcp", "crc")
-    # the histogram and the rare counters are written at once
-    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
+    # the rare counters are written at once
     assert value(registry, "alarmrx_frames_rejected_total", transport="tcp", reason="crc") == 1
     assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 0
+    # no running loop: the latencies wait for the flush too
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 0
     adapter.flush()
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
+    assert value(registry, "alarmrx_ack_latency_seconds_sum", transport="tcp") == pytest.approx(
+        0.009
+    )
+    assert value(registry, "alarmrx_ack_latency_seconds_bucket", transport="tcp", le="0.003") == 3
+    assert value(registry, "alarmrx_ack_latency_seconds_bucket", transport="tcp", le="0.002") == 0
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="other") == 1
     assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 3
     assert value(registry, "alarmrx_messages_committed_total", transport="tcp") == 3
     assert value(registry, "alarmrx_replies_total", transport="tcp", reply="ACK") == 3
@@ -176,6 +185,30 @@ def test_batched_receiver_adapter_writes_per_frame_counters_on_flush(
     assert value(registry, "alarmrx_replies_total", transport="other", reply="other") == 1
     adapter.flush()  # nothing new: nothing counted twice
     assert value(registry, "alarmrx_frames_received_total", transport="tcp") == 3
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
+
+
+async def test_batched_ack_latencies_are_observed_after_the_turn_that_wrote_the_replies(
+    metrics: Metrics, registry: CollectorRegistry
+) -> None:
+    """Under a running loop the latencies wait for the end of the turn, not for ``flush``."""
+    adapter = PrometheusReceiverMetrics(metrics, batched=True)
+    received = datetime(2024, 1, 1, tzinfo=UTC)
+    for ms in (1, 3, 40):
+        adapter.replied("tcp", "ACK", received, received + timedelta(milliseconds=ms))
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 0
+    await asyncio.sleep(0)  # the turn is over
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 3
+    assert value(registry, "alarmrx_ack_latency_seconds_bucket", transport="tcp", le="0.003") == 2
+    assert value(registry, "alarmrx_ack_latency_seconds_sum", transport="tcp") == pytest.approx(
+        0.044
+    )
+    adapter.replied("tcp", "ACK", received, received - timedelta(milliseconds=1))  # clock step
+    await asyncio.sleep(0)
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 4
+    assert value(registry, "alarmrx_ack_latency_seconds_bucket", transport="tcp", le="0.001") == 2
+    adapter.flush()  # observed once only
+    assert value(registry, "alarmrx_ack_latency_seconds_count", transport="tcp") == 4
 
 
 def test_journal_publisher_and_clock_hooks(metrics: Metrics, registry: CollectorRegistry) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, timedelta, timezone
 
+import msgspec
 from tests.unit.protocols.helpers import NOW, STAMP, frame, parse
 
 from alarmrx.receiver.body import dedupe_key, message_body
@@ -40,7 +40,7 @@ def test_the_same_instant_at_another_offset_keeps_its_own_text() -> None:
     assert message_body(message, CLOCK)["panel_time"] == NOW.isoformat()
     plus_one = NOW.astimezone(timezone(timedelta(hours=1)))
     assert plus_one == NOW
-    moved = dataclasses.replace(message, timestamp=plus_one)
+    moved = msgspec.structs.replace(message, timestamp=plus_one)
     assert message_body(moved, CLOCK)["panel_time"] == "2026-03-04T13:00:00+01:00"
     assert message_body(message, CLOCK)["panel_time"] == "2026-03-04T12:00:00+00:00"
     assert NOW.tzinfo is UTC

@@ -231,3 +231,33 @@ async def test_ack_pad_copies_the_panels_style(
         outcome = await _handle(handler, raw_frame(f'"*SIA-DCS"0001L0#5678[{sealed}'))
         assert outcome.reply is not None
         assert (_ack_pad(outcome.reply) >= 16) is expect_long
+
+
+async def test_each_encrypted_ack_uses_its_own_accounts_key(tmp_path: Path) -> None:
+    """Frames of two accounts with different keys, read in one turn: every *ACK is encrypted
+    with the key of the account whose frame it answers."""
+    other_key = bytes(range(16, 32))
+    settings = Settings(
+        source=Path("test.toml"),
+        accounts=(
+            AccountSettings(account="5678", key=KEY),
+            AccountSettings(account="9999", key=other_key),
+        ),
+    )
+    async with await Journal.open(tmp_path / "j.db") as journal:
+        handler = FrameHandler(
+            settings=settings.receiver,
+            accounts=AccountTable(settings),
+            sink=journal,
+            metrics=Recorder(),  # type: ignore[arg-type]
+        )
+        keys = [KEY, other_key] * 3
+        sent = [
+            frame(account, f"#{account}|NBA{n}", sequence=n, key=key.hex())
+            for n, (account, key) in enumerate(zip(["5678", "9999"] * 3, keys, strict=True), 1)
+        ]
+        outcomes = await asyncio.gather(*(_handle(handler, data) for data in sent))
+        for outcome, key in zip(outcomes, keys, strict=True):
+            assert outcome.kind is Reply.ACK and outcome.reply is not None
+            ciphertext = bytes.fromhex(outcome.reply[outcome.reply.index(b"[") + 1 : -1].decode())
+            assert b"|]_" in crypto.decrypt(key, ciphertext)
