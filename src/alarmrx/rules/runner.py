@@ -28,6 +28,7 @@ deadline, each on its own clock, and at most ``MAX_SLEEP_S``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -142,6 +143,14 @@ class RulesRunner:
 
     async def run(self) -> None:
         """Rebuild, then follow the journal until cancelled (or the journal is closed)."""
+        watching = asyncio.create_task(self._watch_journal())
+        try:
+            await self._follow()
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+
+    async def _follow(self) -> None:
         failures = 0
         while True:
             try:
@@ -379,6 +388,17 @@ class RulesRunner:
             )
         self._outbox = self.engine.follow_ups()
 
+    async def _watch_journal(self) -> None:
+        """Wake the runner whenever the journal moves (or is closed: the next read says so)."""
+        seen = self._journal.last_seq
+        try:
+            while True:
+                await self._journal.wait_for(seen)
+                seen = self._journal.last_seq
+                self._wake.set()
+        finally:
+            self._wake.set()
+
     async def _idle(self) -> None:
         """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""
         if self._wake.is_set() or self._journal.last_seq > self.position:
@@ -386,16 +406,9 @@ class RulesRunner:
         timeout = self._timeout()
         if timeout <= 0:
             return
-        waits = {
-            asyncio.ensure_future(self._journal.wait_for(self.position)),
-            asyncio.ensure_future(self._wake.wait()),
-        }
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()  # a new record sets it too (``_watch_journal``)
 
     def _due(self) -> list[Derived]:
         """What the cores conclude now, supervision on supervision time."""
