@@ -374,11 +374,13 @@ class RulesRunner:
         batch = [self.engine.flagged(d) for d in self._outbox]
         results = await self._journal.append_many([new_record(d) for d in batch])
         self._outbox = []
+        # one logger bound for the batch: the module's lazy logger binds anew for every line
+        logged = log.bind()
         for derived, result in zip(batch, results, strict=True):
             self.engine.recorded(derived, result.journal_seq)
             kind = str(derived.type)
             self._metrics.derived_event(kind)
-            log.info(
+            logged.info(
                 "derived_recorded",
                 type=kind,
                 account=derived.account,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import structlog.testing
 from tests.unit.rules.records import Clock, at, burglary, message
 
 from alarmrx.config.model import AccountSettings, SupervisionSettings, VerificationSettings
@@ -391,3 +392,35 @@ async def test_a_guard_arrival_before_its_alarm_is_accepted_with_a_warning(
         assert fine == {"ok": True, "journal_seq": fine["journal_seq"]}
         alerted = {"action": "alerted", "account": "1", "at": at(99).isoformat()}
         assert "warning" not in await runner.command(alerted)
+
+
+async def test_every_appended_conclusion_is_logged_once(path: Path, clock: Clock) -> None:
+    with structlog.testing.capture_logs() as logged:
+        async with (
+            await Journal.open(path, fsync=False) as journal,
+            running(journal, clock),
+        ):
+            clock.set(50)
+            await journal.append(message("1", burglary(1), when=at(50)))
+            await journal.append(message("1", burglary(2), when=at(55)))
+            await wait_derived(journal, "alarm.verified")
+            appended = await derived(journal)
+            await eventually(
+                lambda: sum(e["event"] == "derived_recorded" for e in logged) >= len(appended)
+            )
+    lines = [
+        {k: e[k] for k in ("type", "account", "journal_seq", "refs", "test", "log_level")}
+        for e in logged
+        if e["event"] == "derived_recorded"
+    ]
+    assert lines == [
+        {
+            "type": r.body["type"],
+            "account": r.account,
+            "journal_seq": r.journal_seq,
+            "refs": r.body["refs"],
+            "test": False,
+            "log_level": "info",
+        }
+        for r in appended
+    ]
