@@ -391,11 +391,21 @@ class RulesRunner:
         self._outbox = self.engine.follow_ups()
 
     async def _watch_journal(self) -> None:
-        """Wake the runner whenever the journal moves (or is closed: the next read says so)."""
+        """Wake the runner whenever the journal moves, and once more when this ends (the
+        journal was closed, or the runner stops). A failed wait wakes it too, so that its
+        next step meets the failure and reports it; the wait is tried again ``RETRY_S``
+        later."""
         seen = self._journal.last_seq
         try:
             while True:
-                await self._journal.wait_for(seen)
+                try:
+                    await self._journal.wait_for(seen)
+                except JournalClosedError:
+                    return
+                except Exception:  # noqa: BLE001 - the runner's step reports it
+                    self._wake.set()
+                    await asyncio.sleep(RETRY_S)
+                    continue
                 seen = self._journal.last_seq
                 self._wake.set()
         finally:

@@ -15,6 +15,7 @@ import structlog.testing
 from tests.unit.rules.records import Clock, at, burglary, message
 
 from alarmrx.config.model import AccountSettings, SupervisionSettings, VerificationSettings
+from alarmrx.journal.errors import JournalError
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.mqtt.payloads import event_messages
@@ -424,3 +425,33 @@ async def test_every_appended_conclusion_is_logged_once(path: Path, clock: Clock
         }
         for r in appended
     ]
+
+
+class FailingOnceJournal(Journal):
+    """A real journal whose first wait for new records fails."""
+
+    failed = False
+
+    async def wait_for(self, journal_seq: int) -> None:
+        if not self.failed:
+            self.failed = True
+            raise JournalError("the reader failed once")
+        await super().wait_for(journal_seq)
+
+
+async def test_a_failed_wait_for_records_does_not_stop_the_following(
+    path: Path, clock: Clock
+) -> None:
+    async with (
+        await FailingOnceJournal.open(path, fsync=False) as journal,
+        running(journal, clock) as runner,
+    ):
+        assert isinstance(journal, FailingOnceJournal)
+        await eventually(lambda: journal.failed)
+        clock.set(50)
+        first = await journal.append(message("1", burglary(1), when=at(50)))
+        second = await journal.append(message("1", burglary(2), when=at(55)))
+        # folded as they come, well before the runner's longest sleep (``MAX_SLEEP_S``)
+        await eventually(lambda: runner.position >= second.journal_seq, within_s=5.0)
+        (verified,) = await wait_derived(journal, "alarm.verified")
+        assert verified.body["refs"] == [first.journal_seq, second.journal_seq]
