@@ -20,7 +20,9 @@ SELECT_CONTENT = (
     "raw, prev_hash, hash FROM records"
 )
 FETCH_SIZE = 500
-_UNREAD: dict[str, Any] = {}
+_new = object.__new__
+_set = object.__setattr__  # Record is frozen
+_fromisoformat = datetime.fromisoformat
 _KINDS = {kind.value: kind for kind in RecordKind}  # a lookup, not ``EnumType.__call__``
 # A record as stored: the ``SELECT_RECORDS`` columns but the repeats count.
 StoredRow = tuple[
@@ -39,25 +41,30 @@ def record_from_stored(row: StoredRow) -> Record:
 
 
 def _record(row: tuple[Any, ...], repeats: int) -> Record:
-    """The record of ``row``, its body left as stored until it is used (``Record.body``)."""
+    """The record of ``row``, its body left as stored until it is used (``Record.body``).
+
+    Every field but ``body`` is set here without ``Record.__init__`` (a frozen dataclass's
+    ``__init__`` sets each field through a global lookup and a call): this runs for every
+    record the consumers read. ``tests/unit/journal/test_rows.py`` holds it to the fields.
+    """
     seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
-    record = Record(
-        journal_seq=seq,
-        kind=_KINDS.get(kind) or RecordKind(kind),
-        received_at=datetime.fromisoformat(received_at),
-        account=account,
-        body=_UNREAD,
-        raw=bytes(raw),
-        peer=peer,
-        transport=transport,
-        reply=reply,
-        priority=priority,
-        prev_hash=row[10],
-        hash=row[11],
-        repeats=repeats,
-    )
-    object.__setattr__(record, "stored_body", body)
-    object.__delattr__(record, "body")  # decoded from ``stored_body`` when first read
+    record = _new(Record)
+    _set(record, "journal_seq", seq)
+    _set(record, "kind", _KINDS.get(kind) or RecordKind(kind))
+    _set(record, "received_at", _fromisoformat(received_at))
+    _set(record, "account", account)
+    _set(record, "raw", bytes(raw))
+    _set(record, "peer", peer)
+    _set(record, "transport", transport)
+    _set(record, "reply", reply)
+    _set(record, "priority", priority)
+    _set(record, "hash", row[11])
+    _set(record, "prev_hash", row[10])
+    _set(record, "repeats", repeats)
+    _set(record, "chain", None)
+    _set(record, "chain_seq", None)
+    _set(record, "typed", None)
+    _set(record, "stored_body", body)  # ``body`` is decoded from it when first read
     return record
 
 

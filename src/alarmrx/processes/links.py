@@ -33,6 +33,7 @@ class Link(msgspec.Struct, array_like=True):
 
 
 MAX_LINKS_PER_DATAGRAM = 256
+READS_PER_TURN = 64  # datagrams read in one turn of the consumers' event loop at most
 _link_decoder = msgspec.msgpack.Decoder(list[Link])
 _encoder = msgspec.msgpack.Encoder()
 
@@ -98,14 +99,37 @@ LinkObserver = Callable[[str, str | None, str | None, str, str, datetime], None]
 
 
 async def receive_links(sock: socket.socket, observe: LinkObserver) -> None:
-    """The consumers' end: hand every report to supervision until cancelled."""
+    """The consumers' end: hand every report to supervision until cancelled (or until a
+    read or ``observe`` fails: raised here). The socket is watched for as long as this
+    runs, one reader rather than one per datagram; each time it is ready, up to
+    ``READS_PER_TURN`` datagrams are read (the rest at the next turn of the loop)."""
     loop = asyncio.get_running_loop()
-    while True:
-        data = await loop.sock_recv(sock, 1 << 16)
-        try:
-            links = _link_decoder.decode(data)
-        except msgspec.DecodeError:
-            log.warning("link_report_unreadable", size=len(data))
-            continue
-        for link in links:
-            observe(link.account, link.receiver, link.line, link.transport, link.peer, link.at)
+    failed: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(sock, _readable, sock, observe, failed)
+    try:
+        await failed
+    finally:
+        loop.remove_reader(sock)
+
+
+def _readable(sock: socket.socket, observe: LinkObserver, failed: asyncio.Future[None]) -> None:
+    try:
+        for _ in range(READS_PER_TURN):
+            try:
+                data = sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            _observe(data, observe)
+    except Exception as exc:  # noqa: BLE001 - raised in receive_links, the task's root
+        if not failed.done():
+            failed.set_exception(exc)
+
+
+def _observe(data: bytes, observe: LinkObserver) -> None:
+    try:
+        links = _link_decoder.decode(data)
+    except msgspec.DecodeError:
+        log.warning("link_report_unreadable", size=len(data))
+        return
+    for link in links:
+        observe(link.account, link.receiver, link.line, link.transport, link.peer, link.at)

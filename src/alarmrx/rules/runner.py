@@ -28,6 +28,7 @@ deadline, each on its own clock, and at most ``MAX_SLEEP_S``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -142,6 +143,14 @@ class RulesRunner:
 
     async def run(self) -> None:
         """Rebuild, then follow the journal until cancelled (or the journal is closed)."""
+        watching = asyncio.create_task(self._watch_journal())
+        try:
+            await self._follow()
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+
+    async def _follow(self) -> None:
         failures = 0
         while True:
             try:
@@ -365,11 +374,13 @@ class RulesRunner:
         batch = [self.engine.flagged(d) for d in self._outbox]
         results = await self._journal.append_many([new_record(d) for d in batch])
         self._outbox = []
+        # one logger bound for the batch: the module's lazy logger binds anew for every line
+        logged = log.bind()
         for derived, result in zip(batch, results, strict=True):
             self.engine.recorded(derived, result.journal_seq)
             kind = str(derived.type)
             self._metrics.derived_event(kind)
-            log.info(
+            logged.info(
                 "derived_recorded",
                 type=kind,
                 account=derived.account,
@@ -379,6 +390,27 @@ class RulesRunner:
             )
         self._outbox = self.engine.follow_ups()
 
+    async def _watch_journal(self) -> None:
+        """Wake the runner whenever the journal moves, and once more when this ends (the
+        journal was closed, or the runner stops). A failed wait wakes it too, so that its
+        next step meets the failure and reports it; the wait is tried again ``RETRY_S``
+        later."""
+        seen = self._journal.last_seq
+        try:
+            while True:
+                try:
+                    await self._journal.wait_for(seen)
+                except JournalClosedError:
+                    return
+                except Exception:  # noqa: BLE001 - the runner's step reports it
+                    self._wake.set()
+                    await asyncio.sleep(RETRY_S)
+                    continue
+                seen = self._journal.last_seq
+                self._wake.set()
+        finally:
+            self._wake.set()
+
     async def _idle(self) -> None:
         """Until a new record, a wake-up, or the earliest deadline (at most ``MAX_SLEEP_S``)."""
         if self._wake.is_set() or self._journal.last_seq > self.position:
@@ -386,16 +418,9 @@ class RulesRunner:
         timeout = self._timeout()
         if timeout <= 0:
             return
-        waits = {
-            asyncio.ensure_future(self._journal.wait_for(self.position)),
-            asyncio.ensure_future(self._wake.wait()),
-        }
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()  # a new record sets it too (``_watch_journal``)
 
     def _due(self) -> list[Derived]:
         """What the cores conclude now, supervision on supervision time."""

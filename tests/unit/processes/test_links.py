@@ -47,3 +47,18 @@ async def test_reports_without_a_listener_are_dropped_and_counted(tmp_path: Path
             await asyncio.sleep(0)
     sender.close()
     assert len(dropped) == 2
+
+
+async def test_a_failing_observer_ends_the_receiving_task_with_its_error(tmp_path: Path) -> None:
+    def observe(*report: object) -> None:
+        raise RuntimeError(f"observer failed on {report[0]}")
+
+    sock = bind_datagrams(tmp_path / "links.sock")
+    receiving = asyncio.create_task(receive_links(sock, observe))
+    sender = LinkSender(tmp_path / "links.sock", lambda: None)
+    sender("0042", "R1", "L1", "tcp", "127.0.0.1:5000", T0)
+    async with asyncio.timeout(10):
+        results = await asyncio.gather(receiving, return_exceptions=True)
+    sender.close()
+    sock.close()
+    assert [str(error) for error in results] == ["observer failed on 0042"]

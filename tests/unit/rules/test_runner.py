@@ -11,9 +11,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import structlog.testing
 from tests.unit.rules.records import Clock, at, burglary, message
 
 from alarmrx.config.model import AccountSettings, SupervisionSettings, VerificationSettings
+from alarmrx.journal.errors import JournalError
 from alarmrx.journal.journal import Journal
 from alarmrx.journal.records import Record, RecordKind
 from alarmrx.mqtt.payloads import event_messages
@@ -391,3 +393,65 @@ async def test_a_guard_arrival_before_its_alarm_is_accepted_with_a_warning(
         assert fine == {"ok": True, "journal_seq": fine["journal_seq"]}
         alerted = {"action": "alerted", "account": "1", "at": at(99).isoformat()}
         assert "warning" not in await runner.command(alerted)
+
+
+async def test_every_appended_conclusion_is_logged_once(path: Path, clock: Clock) -> None:
+    with structlog.testing.capture_logs() as logged:
+        async with (
+            await Journal.open(path, fsync=False) as journal,
+            running(journal, clock),
+        ):
+            clock.set(50)
+            await journal.append(message("1", burglary(1), when=at(50)))
+            await journal.append(message("1", burglary(2), when=at(55)))
+            await wait_derived(journal, "alarm.verified")
+            appended = await derived(journal)
+            await eventually(
+                lambda: sum(e["event"] == "derived_recorded" for e in logged) >= len(appended)
+            )
+    lines = [
+        {k: e[k] for k in ("type", "account", "journal_seq", "refs", "test", "log_level")}
+        for e in logged
+        if e["event"] == "derived_recorded"
+    ]
+    assert lines == [
+        {
+            "type": r.body["type"],
+            "account": r.account,
+            "journal_seq": r.journal_seq,
+            "refs": r.body["refs"],
+            "test": False,
+            "log_level": "info",
+        }
+        for r in appended
+    ]
+
+
+class FailingOnceJournal(Journal):
+    """A real journal whose first wait for new records fails."""
+
+    failed = False
+
+    async def wait_for(self, journal_seq: int) -> None:
+        if not self.failed:
+            self.failed = True
+            raise JournalError("the reader failed once")
+        await super().wait_for(journal_seq)
+
+
+async def test_a_failed_wait_for_records_does_not_stop_the_following(
+    path: Path, clock: Clock
+) -> None:
+    async with (
+        await FailingOnceJournal.open(path, fsync=False) as journal,
+        running(journal, clock) as runner,
+    ):
+        assert isinstance(journal, FailingOnceJournal)
+        await eventually(lambda: journal.failed)
+        clock.set(50)
+        first = await journal.append(message("1", burglary(1), when=at(50)))
+        second = await journal.append(message("1", burglary(2), when=at(55)))
+        # folded as they come, well before the runner's longest sleep (``MAX_SLEEP_S``)
+        await eventually(lambda: runner.position >= second.journal_seq, within_s=5.0)
+        (verified,) = await wait_derived(journal, "alarm.verified")
+        assert verified.body["refs"] == [first.journal_seq, second.journal_seq]
