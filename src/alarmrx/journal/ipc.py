@@ -191,6 +191,11 @@ class MessageStream(asyncio.Protocol):
             self._loop.call_soon(self._flush)
         self._out.append(data)
 
+    def flush(self) -> None:
+        """Write what is queued now rather than at the end of this turn of the loop: for a
+        message whose answer someone waits for, when nothing more will join it this turn."""
+        self._flush()
+
     def _flush(self) -> None:
         out, self._out = self._out, []
         if self.transport is not None and out:

@@ -166,6 +166,9 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         self._next_id += 1
         self._waiting[self._next_id] = _Split(batch)
         self._stream.send(AppendEncoded(self._next_id, [r for rs, _ in batch for r in rs]))
+        # The turn's appends are all in: they leave now, not after the next turn's frames are
+        # parsed, and the commit starts that much sooner.
+        self._stream.flush()
 
     async def save_cursor(self, name: str, journal_seq: int) -> None:
         future: asyncio.Future[None] = self._loop.create_future()
