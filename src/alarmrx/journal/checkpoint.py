@@ -26,8 +26,8 @@ from alarmrx.journal.schema import BUSY_TIMEOUT_MS
 
 log = structlog.get_logger("alarmrx.journal.checkpoint")
 
-DELAY_S = 0.2  # after a commit, the checkpoint waits this long for more commits to share it
-RESTART_FRAMES = 4000  # pages (of 4 KiB by default) the WAL may reach before it is restarted
+DELAY_S = 0.5  # after a commit, the checkpoint waits this long for more commits to share it
+RESTART_FRAMES = 5000  # pages (of 4 KiB by default) the WAL may reach before it is restarted
 
 PASSIVE = "PRAGMA wal_checkpoint(PASSIVE)"
 
