@@ -65,9 +65,9 @@ class Checkpointer:
     def _run(self) -> None:
         while True:
             self._wake.wait()
+            self._wake.clear()  # before ``_stopping`` is looked at: a ``stop`` is never lost
             if self._stopping.wait(DELAY_S):
                 break
-            self._wake.clear()
             self._checkpoint()
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):

@@ -86,3 +86,15 @@ async def test_the_writer_checkpoints_itself_when_the_thread_never_asks(
     finally:
         await journal.close()  # stops the waiting thread at once
     assert largest < 300
+
+
+async def test_close_ends_the_checkpoint_thread_whenever_it_comes(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stop`` may come at any point of the thread's loop, while it checkpoints too."""
+    monkeypatch.setattr(checkpoint, "DELAY_S", 0.0)
+    for n in range(40):
+        journal = await Journal.open(path)
+        for k in range(n % 4):
+            await journal.append(message(n * 4 + k))
+        await asyncio.wait_for(journal.close(), 10)
