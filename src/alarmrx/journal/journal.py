@@ -35,12 +35,12 @@ from alarmrx.journal.rows import SELECT_RECORDS, StoredRow, record_from_row, rec
 from alarmrx.journal.schema import connect_reader
 from alarmrx.journal.tail import Tail
 from alarmrx.journal.writer import (
+    AppendRequest,
     Outcome,
     PruneRequest,
     Waiter,
     Writer,
     WriterHooks,
-    prepared_request,
 )
 
 log = structlog.get_logger("alarmrx.journal")
@@ -128,10 +128,8 @@ class Journal(AppendingJournal[NewRecord | Encoded], CursorStore):
         """``append_many`` with a callback: ``done`` runs on the event loop with the results
         once the records are durable, or with the ``JournalError`` when the commit failed.
         The receiver's hot path: no task or future per frame. Raises like ``append_many``
-        for a closed journal or a naive ``received_at``. The records are encoded and checked
-        here (``chain.prepare``; those encoded beforehand, ``chain.encode_new``, from another
-        process, only checked), beside the writer thread's SQLite work; a record that cannot
-        be stored fails its request with the batch, as ``InvalidRecordError``."""
+        for a closed journal or a naive ``received_at``. Records encoded beforehand
+        (``chain.encode_new``, from another process) are checked by the writer thread."""
         self._queue(records, done)
 
     def _queue(self, records: Sequence[NewRecord | Encoded], waiter: Waiter) -> None:
@@ -139,8 +137,7 @@ class Journal(AppendingJournal[NewRecord | Encoded], CursorStore):
         for record in records:
             if isinstance(record, NewRecord) and record.received_at.tzinfo is None:
                 raise InvalidRecordError("received_at must carry a time zone")
-        # Prepared here, while the writer thread is in SQLite (which runs without the GIL).
-        self._writer.submit(prepared_request(tuple(records), waiter))
+        self._writer.submit(AppendRequest(tuple(records), waiter))
 
     async def read_after(self, journal_seq: int, *, limit: int = 500) -> list[Record]:
         """Up to ``limit`` records with a ``journal_seq`` above the given one, in order.

@@ -1,13 +1,13 @@
 """The writer thread: group commit of everything queued, one transaction and one fsync each.
 
 The event loop puts requests on a queue, each with a waiter: a future to await, or a callback
-(the receiver's hot path, no future per frame), and the records encoded and checked
-beforehand (``prepared_request``). The thread takes the first request, then everything else
-already waiting (up to ``MAX_BATCH`` records), links and writes them in one transaction,
-commits, and hands the outcome back to the loop in one ``call_soon_threadsafe``, with the new
-records' rows as stored. A failed commit fails every request of its batch and drops the
-connection; the next batch reconnects, re-reads the head and tries again. The WAL is
-checkpointed beside the thread, not in its COMMIT (``checkpoint.py``).
+(the receiver's hot path, no future per frame). The thread takes the first request, then
+everything else already waiting (up to ``MAX_BATCH`` records), encodes, hashes and writes
+them in one transaction, commits, and hands the outcome back to the loop in one
+``call_soon_threadsafe``, with the new records' rows as stored. A failed commit
+fails every request of its batch and drops the connection; the next batch reconnects,
+re-reads the head and tries again. The WAL is checkpointed beside the thread, not in its
+COMMIT (``checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -69,24 +69,8 @@ Waiter = asyncio.Future[Any] | Callback
 
 @dataclass(slots=True)
 class AppendRequest:
-    """``prepared``: the records ``prepare``d by ``prepared_request`` on the event loop,
-    beside the thread's SQLite work, or the error that refused one; None, the thread
-    prepares them."""
-
     records: Sequence[NewRecord | Encoded]
     waiter: Waiter
-    prepared: list[Prepared] | InvalidRecordError | None = None
-
-
-def prepared_request(records: Sequence[NewRecord | Encoded], waiter: Waiter) -> AppendRequest:
-    """An ``AppendRequest`` with its records prepared; a refused one fails the request with
-    its batch, as if the thread had prepared it."""
-    prepared: list[Prepared] | InvalidRecordError
-    try:
-        prepared = [prepare(r) for r in records]
-    except InvalidRecordError as err:
-        prepared = err
-    return AppendRequest(records, waiter, prepared)
 
 
 @dataclass(slots=True)
@@ -316,16 +300,10 @@ class Writer:
             if not isinstance(request, AppendRequest):
                 work.append((request, []))
                 continue
-            prepared = request.prepared
-            if prepared is None:
-                try:
-                    prepared = [prepare(r) for r in request.records]
-                except InvalidRecordError as err:
-                    prepared = err
-            if isinstance(prepared, InvalidRecordError):
-                outcome.failed.append((request.waiter, prepared))
-            else:
-                work.append((request, prepared))
+            try:
+                work.append((request, [prepare(r) for r in request.records]))
+            except InvalidRecordError as err:
+                outcome.failed.append((request.waiter, err))
         return work
 
     def _reconnect(self) -> sqlite3.Connection:
