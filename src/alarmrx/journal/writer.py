@@ -6,7 +6,8 @@ everything else already waiting (up to ``MAX_BATCH`` records), encodes, hashes a
 them in one transaction, commits, and hands the outcome back to the loop in one
 ``call_soon_threadsafe``, with the new records' rows as stored. A failed commit
 fails every request of its batch and drops the connection; the next batch reconnects,
-re-reads the head and tries again.
+re-reads the head and tries again. The WAL is checkpointed beside the thread, not in its
+COMMIT (``checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from alarmrx.journal.chain import (
     prepare,
     read_head,
 )
+from alarmrx.journal.checkpoint import PASSIVE, Checkpointer
 from alarmrx.journal.dedupe import DedupeIndex
 from alarmrx.journal.errors import InvalidRecordError, JournalError, JournalWriteError
 from alarmrx.journal.prune import prune_on
@@ -41,6 +43,9 @@ from alarmrx.journal.rows import StoredRow
 from alarmrx.journal.schema import INSERT_RECORD, SET_HEAD, connect_writer
 
 MAX_BATCH = 1000
+# Commits after which the writer checkpoints itself even if the checkpoint thread never asked
+# (``checkpoint.py``): the WAL stays bounded whatever that thread does.
+MAX_COMMITS_UNCHECKPOINTED = 2000
 
 _UPSERT_REPEAT = (
     "INSERT INTO repeats (journal_seq, count, last_received_at) VALUES (?, 1, ?) "
@@ -143,11 +148,14 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._index = DedupeIndex(dedupe_window)
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+        self._checkpointer = Checkpointer(path, fsync=fsync)
+        self._uncheckpointed = 0  # commits since this thread last checkpointed
 
     def connect(self) -> Head:
         """Open (or reopen) the file, check the head and rebuild the dedupe index."""
         conn = connect_writer(self._path, fsync=self._fsync)
         try:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work
             head = checked_head(conn)
             self._index = self._recent_keys(conn, head)
         except BaseException:
@@ -170,6 +178,7 @@ class Writer:
         return index
 
     def start(self) -> None:
+        self._checkpointer.start()
         self._thread.start()
 
     def submit(self, request: Request) -> None:
@@ -190,12 +199,33 @@ class Writer:
             requests = [r for r in batch if r is not None]
             if requests:
                 self._deliver(self._serve(requests))
+                self._restart_wal()
+        self._checkpointer.stop()
         if self._conn is not None:
             # Move every record into journal.db itself, so the file alone is the whole journal
             # after a clean stop (a copy of it restores; docs/operations.md, "Backup").
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
+
+    def _restart_wal(self) -> None:
+        """After a batch is answered: copy what the checkpoint thread left in a WAL it found
+        long (or after ``MAX_COMMITS_UNCHECKPOINTED``), so the next commit restarts it."""
+        checkpointer = self._checkpointer
+        overdue = self._uncheckpointed >= MAX_COMMITS_UNCHECKPOINTED
+        if self._conn is None or not (checkpointer.due or overdue):
+            return
+        if not checkpointer.lock.acquire(blocking=overdue):
+            return  # the checkpoint thread is at it: next batch
+        try:
+            self._conn.execute(PASSIVE).fetchone()
+        except sqlite3.Error:
+            # A disk error here fails the next commit, which reconnects (``_commit``).
+            return
+        finally:
+            checkpointer.lock.release()
+        checkpointer.due = False
+        self._uncheckpointed = 0
 
     def _take(self) -> list[Request | None]:
         first = self._queue.get()
@@ -235,6 +265,7 @@ class Writer:
             return
         outcome.settled.append((request.waiter, report))
         if report.checkpoint_seq is not None:
+            self._committed()
             outcome.head_seq = max(outcome.head_seq, report.checkpoint_seq)
             outcome.committed = True
 
@@ -251,10 +282,15 @@ class Writer:
             self._drop_connection()
             return _failed(work, outcome, err)
         self._index.add_commit(plan.keys)
+        self._committed()
         outcome.seconds = time.perf_counter() - started
         outcome.head_seq = plan.seq
         outcome.committed = True
         return outcome
+
+    def _committed(self) -> None:
+        self._uncheckpointed += 1
+        self._checkpointer.committed()
 
     def _prepare_all(
         self, requests: list[Request], outcome: Outcome
