@@ -16,6 +16,7 @@ then writes the WAL from its start again.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -33,7 +34,8 @@ PASSIVE = "PRAGMA wal_checkpoint(PASSIVE)"
 
 
 class Checkpointer:
-    """The checkpoint thread of one writer; ``committed`` after each commit, ``stop`` last.
+    """The checkpoint thread of one writer: ``committed`` after each commit; ``stop``, then
+    ``release``, at the end.
 
     ``lock`` is held by whichever thread is checkpointing, so the two never get in each
     other's way; ``due`` is set here and cleared by the writer once it restarted the WAL.
@@ -46,6 +48,7 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._conn: sqlite3.Connection | None = None
+        self._database: int | None = None  # journal.db, kept open: see ``_sync_database``
         self._thread = threading.Thread(target=self._run, name="journal-checkpoint", daemon=True)
 
     def start(self) -> None:
@@ -62,6 +65,13 @@ class Checkpointer:
         if self._thread.is_alive():
             self._thread.join()
 
+    def release(self) -> None:
+        """After ``stop``, once the writer's connection is closed: close the descriptor
+        ``_sync_database`` kept (closing it earlier would drop the writer's locks)."""
+        database, self._database = self._database, None
+        if database is not None:
+            os.close(database)
+
     def _run(self) -> None:
         while True:
             self._wake.wait()
@@ -77,8 +87,10 @@ class Checkpointer:
         with self.lock:
             try:
                 conn = self._conn if self._conn is not None else self._connect()
-                _, frames, _ = conn.execute(PASSIVE).fetchone()
-            except sqlite3.Error as err:
+                _, frames, copied = conn.execute(PASSIVE).fetchone()
+                if copied and self._fsync:
+                    self._sync_database()
+            except (sqlite3.Error, OSError) as err:
                 # The writer's own checkpoint (``due``) keeps the WAL bounded meanwhile.
                 log.warning("journal_checkpoint_failed", error=str(err))
                 self._close()
@@ -86,6 +98,20 @@ class Checkpointer:
                 return
         if frames >= RESTART_FRAMES:
             self.due = True
+
+    def _sync_database(self) -> None:
+        """Sync the pages a PASSIVE checkpoint copied into journal.db.
+
+        SQLite syncs journal.db only after a checkpoint that copied the whole WAL, which
+        beside a busy writer is the writer's own (``Writer``): that sync would then write out
+        everything this thread copied since, with the writer's batches waiting on it. Synced
+        here, it is left the last few pages. The descriptor stays open until ``release``:
+        closing any descriptor of a file drops the process's POSIX locks on it, SQLite's
+        included.
+        """
+        if self._database is None:
+            self._database = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        os.fdatasync(self._database)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)

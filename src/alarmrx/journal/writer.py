@@ -207,6 +207,7 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
+        self._checkpointer.release()
 
     def _restart_wal(self) -> None:
         """After a batch is answered: copy what the checkpoint thread left in a WAL it found

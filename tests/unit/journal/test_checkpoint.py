@@ -4,7 +4,9 @@ journal.db itself without a commit doing it, and the WAL file stays bounded unde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,32 @@ async def test_close_ends_the_checkpoint_thread_whenever_it_comes(
         for k in range(n % 4):
             await journal.append(message(n * 4 + k))
         await asyncio.wait_for(journal.close(), 10)
+
+
+def _descriptors_of(path: Path) -> int:
+    """This process's open descriptors of ``path`` (Linux: /proc/self/fd)."""
+    target = path.resolve()
+    count = 0
+    for link in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            count += link.readlink() == target
+    return count
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/fd")
+async def test_the_descriptor_the_checkpoint_thread_syncs_with_is_closed_at_stop(
+    path: Path, tmp_path: Path
+) -> None:
+    journal = await Journal.open(path, fsync=True)
+    try:
+        await journal.append_many([message(n) for n in range(5)])
+        copy = tmp_path / "copy.db"
+        for _ in range(200):  # the thread checkpoints DELAY_S after the commit, then syncs
+            if _in_database_file(path, copy) == 5:
+                break
+            await asyncio.sleep(0.05)
+        assert _in_database_file(path, copy) == 5
+        assert _descriptors_of(path) >= 1
+    finally:
+        await journal.close()
+    assert _descriptors_of(path) == 0
