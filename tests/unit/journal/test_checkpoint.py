@@ -61,19 +61,25 @@ async def _load(journal: Journal, path: Path, commits: int) -> int:
     return largest
 
 
-async def test_the_writer_restarts_a_wal_the_checkpoint_thread_found_long(
-    path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(checkpoint, "DELAY_S", 0.005)
-    monkeypatch.setattr(checkpoint, "RESTART_FRAMES", 50)
+async def _largest_wal_of_400_commits(path: Path) -> int:
+    """A new journal at ``path`` given 400 commits of 4 records, then closed: the WAL's
+    largest size meanwhile, in pages."""
     journal = await Journal.open(path)
     try:
         largest = await _load(journal, path, 400)
         assert journal.last_seq == 1600
     finally:
         await journal.close()
+    return largest
+
+
+async def test_the_writer_restarts_a_wal_the_checkpoint_thread_found_long(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoint, "DELAY_S", 0.005)
+    monkeypatch.setattr(checkpoint, "RESTART_FRAMES", 50)
     # Without restarts the WAL would hold every page of every commit: over two thousand.
-    assert largest < 600
+    assert await _largest_wal_of_400_commits(path) < 600
 
 
 async def test_the_writer_checkpoints_itself_when_the_thread_never_asks(
@@ -81,13 +87,7 @@ async def test_the_writer_checkpoints_itself_when_the_thread_never_asks(
 ) -> None:
     monkeypatch.setattr(checkpoint, "DELAY_S", 3600.0)  # the thread never gets to it
     monkeypatch.setattr(writer, "MAX_COMMITS_UNCHECKPOINTED", 20)
-    journal = await Journal.open(path)
-    try:
-        largest = await _load(journal, path, 400)
-        assert journal.last_seq == 1600
-    finally:
-        await journal.close()  # stops the waiting thread at once
-    assert largest < 300
+    assert await _largest_wal_of_400_commits(path) < 300  # closing stopped the thread at once
 
 
 async def test_close_ends_the_checkpoint_thread_whenever_it_comes(
