@@ -69,7 +69,15 @@ _LOAD_CURSOR = "SELECT journal_seq FROM cursors WHERE name = ?"
 class RemoteJournal(AppendingJournal[NewRecord]):
     """A client of the journal writer process. Build with ``connect``."""
 
-    def __init__(self, path: Path, socket: Path, *, subscribe: bool, records: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        socket: Path,
+        *,
+        subscribe: bool,
+        records: bool,
+        on_connection: Callable[[bool], None] | None = None,
+    ) -> None:
         self._path = path
         self._socket = socket
         self._subscribe = subscribe
@@ -89,7 +97,7 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         self._reader_conn: sqlite3.Connection | None = None
         self._tail = Tail()
         self._keeper: asyncio.Task[None] | None = None
-        self._on_connection: Callable[[bool], None] | None = None  # see ``connect``
+        self._on_connection = on_connection  # see ``connect``
         self._retry = asyncio.Event()  # set by ``reconnect_now``
         self._batch: list[tuple[list[msgspec.Raw], _Waiter]] = []
 
@@ -109,8 +117,13 @@ class RemoteJournal(AppendingJournal[NewRecord]):
         Subscribers follow the head (``last_seq``, ``wait_for``); with ``records`` they also
         get every commit's records into the tail ``read_after`` answers from.
         ``on_connection`` is told of each connection made (True) and lost (False)."""
-        journal = cls(path, socket, subscribe=subscribe, records=records and subscribe)
-        journal._on_connection = on_connection
+        journal = cls(
+            path,
+            socket,
+            subscribe=subscribe,
+            records=records and subscribe,
+            on_connection=on_connection,
+        )
         journal._keeper = asyncio.create_task(journal._keep_connected())
         if within_s is None:
             return journal
