@@ -150,9 +150,9 @@ def chain_hash(prev_hash: str, content: Content) -> str:
 
 def link_hash(prev_hash: str, journal_seq: int, tail: bytes) -> str:
     """``chain_hash`` with the tail encoded beforehand (the writer's fast path)."""
-    seq = str(journal_seq).encode("ascii")
-    head = _TAG_FIELD + _PRESENT_LENGTH(1, len(seq)) + seq  # canonical_head, inlined
-    return hashlib.sha256(bytes.fromhex(prev_hash) + head + tail).hexdigest()
+    seq = b"%d" % journal_seq
+    head = (bytes.fromhex(prev_hash), _TAG_FIELD, _PRESENT_LENGTH(1, len(seq)), seq, tail)
+    return hashlib.sha256(b"".join(head)).hexdigest()  # canonical_head inlined
 
 
 def _refuse(value: object) -> Any:
