@@ -28,6 +28,7 @@ from pathlib import Path
 from alarmrx.journal import Journal, NewRecord, RecordKind
 from alarmrx.journal.chain import Encoded, encode_new
 
+ACCOUNTS = 5000  # accounts the records take turns with, unless --accounts says otherwise
 _MAX_RATE = 20_000  # appends/s: records encoded beforehand for --encoded, per second run
 
 _BODY = {
@@ -67,7 +68,7 @@ class Commits:
         pass
 
 
-def _record(n: int, accounts: int) -> NewRecord:
+def _record(n: int, accounts: int = ACCOUNTS) -> NewRecord:
     return NewRecord(
         kind=RecordKind.MESSAGE,
         received_at=datetime.now(UTC),
@@ -131,7 +132,7 @@ async def main() -> None:
     parser.add_argument("--no-fsync", action="store_true")
     parser.add_argument("--appenders", type=int, nargs="*", default=[1, 100, 1000])
     parser.add_argument("--encoded", action="store_true", help="records encoded beforehand")
-    parser.add_argument("--accounts", type=int, default=5000, help="accounts taking turns")
+    parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts taking turns")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"fsync={'off' if args.no_fsync else 'on'} encoded={args.encoded} dir={args.dir}")
