@@ -1,14 +1,15 @@
 """Journal append throughput and latency, fsync on, at several numbers of concurrent appenders.
 
     .venv/bin/python -m benchmarks.journal_append [--dir DIR] [--seconds S] [--no-fsync]
-        [--appenders N ...] [--encoded]
+        [--appenders N ...] [--encoded] [--accounts N]
 
 Each appender awaits one append after another for S seconds (what one panel connection does:
 append, wait, ACK). Prints appends/s, the caller's append latency p50/p99 (what the panel
 waits for), the commit duration p50/p99 with the mean batch size (from the metrics hook) and
 the process's CPU time per append (user and system, every thread: the appenders' side too).
 With ``--encoded`` the records are encoded beforehand (``chain.encode_new``, outside the
-timing), as the writer process receives them from the receiver workers.
+timing), as the writer process receives them from the receiver workers. ``--accounts`` is how
+many accounts the records take turns with (each inserts at its own place in the account index).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from alarmrx.journal import Journal, NewRecord, RecordKind
 from alarmrx.journal.chain import Encoded, encode_new
 
+ACCOUNTS = 5000  # accounts the records take turns with, unless --accounts says otherwise
 _MAX_RATE = 20_000  # appends/s: records encoded beforehand for --encoded, per second run
 
 _BODY = {
@@ -66,11 +68,11 @@ class Commits:
         pass
 
 
-def _record(n: int) -> NewRecord:
+def _record(n: int, accounts: int = ACCOUNTS) -> NewRecord:
     return NewRecord(
         kind=RecordKind.MESSAGE,
         received_at=datetime.now(UTC),
-        account=f"{n % 5000:04d}",
+        account=f"{n % accounts:04d}",
         body=_BODY,
         raw=_RAW,
         peer="127.0.0.1:40000",
@@ -80,11 +82,11 @@ def _record(n: int) -> NewRecord:
     )
 
 
-def _records(encoded: int) -> Iterator[NewRecord | Encoded]:
+def _records(encoded: int, accounts: int) -> Iterator[NewRecord | Encoded]:
     """New records made as they are appended, or the first ``encoded`` encoded beforehand."""
     if encoded:
-        return iter([encode_new(_record(n)) for n in range(encoded)])
-    return (_record(n) for n in itertools.count())
+        return iter([encode_new(_record(n, accounts)) for n in range(encoded)])
+    return (_record(n, accounts) for n in itertools.count())
 
 
 async def _appender(
@@ -100,10 +102,12 @@ def _pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] * 1000
 
 
-async def run_one(path: Path, appenders: int, seconds: float, *, fsync: bool, encoded: bool) -> str:
+async def run_one(
+    path: Path, appenders: int, seconds: float, *, fsync: bool, encoded: bool, accounts: int
+) -> str:
     commits = Commits()
     journal = await Journal.open(path, fsync=fsync, metrics=commits)
-    records = _records(int(seconds * _MAX_RATE) if encoded else 0)
+    records = _records(int(seconds * _MAX_RATE) if encoded else 0, accounts)
     latencies: list[float] = []
     until = time.perf_counter() + seconds
     started, cpu = time.perf_counter(), time.process_time()
@@ -128,6 +132,7 @@ async def main() -> None:
     parser.add_argument("--no-fsync", action="store_true")
     parser.add_argument("--appenders", type=int, nargs="*", default=[1, 100, 1000])
     parser.add_argument("--encoded", action="store_true", help="records encoded beforehand")
+    parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts taking turns")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"fsync={'off' if args.no_fsync else 'on'} encoded={args.encoded} dir={args.dir}")
@@ -139,6 +144,7 @@ async def main() -> None:
                 args.seconds,
                 fsync=not args.no_fsync,
                 encoded=args.encoded,
+                accounts=args.accounts,
             )
         print(line, flush=True)
 

@@ -78,6 +78,48 @@ def canonical_head(journal_seq: int) -> bytes:
 
 def canonical_tail(content: StoredFields) -> bytes:
     """Every field after ``journal_seq``, encodable before the record has its place."""
+    try:
+        return _text_tail(content)
+    except AttributeError:  # bytes, read from a text column holding a BLOB: hashed as read
+        return _any_tail(content)
+
+
+def _text_tail(content: StoredFields) -> bytes:
+    """``canonical_tail`` of fields that are text or null, as a new record's always are:
+    written out field by field, the writer encodes every record."""
+    at = content.received_at.encode("utf-8")
+    kind = content.kind.encode("utf-8")
+    priority = str(content.priority).encode("utf-8")
+    body = content.body.encode("utf-8")
+    raw = content.raw
+    return b"".join(
+        (
+            _PRESENT_LENGTH(1, len(at)),
+            at,
+            _PRESENT_LENGTH(1, len(kind)),
+            kind,
+            _optional(content.account),
+            _optional(content.peer),
+            _optional(content.transport),
+            _optional(content.reply),
+            _PRESENT_LENGTH(1, len(priority)),
+            priority,
+            _PRESENT_LENGTH(1, len(body)),
+            body,
+            _PRESENT_LENGTH(1, len(raw)),
+            raw,
+        )
+    )
+
+
+def _optional(value: str | None) -> bytes:
+    if value is None:
+        return _NULL
+    data = value.encode("utf-8")
+    return _PRESENT_LENGTH(1, len(data)) + data
+
+
+def _any_tail(content: StoredFields) -> bytes:
     texts = (
         content.received_at,
         content.kind,
@@ -88,21 +130,9 @@ def canonical_tail(content: StoredFields) -> bytes:
         str(content.priority),
         content.body,
     )
-    parts: list[bytes] = []
-    append = parts.append
-    for value in texts:  # _field inlined: the writer encodes every record
-        if value is None:
-            append(_NULL)
-            continue
-        try:
-            data = value.encode("utf-8")
-        except AttributeError:  # bytes, read from a text column holding a BLOB: hashed as read
-            data = cast("bytes", value)
-        append(_PRESENT_LENGTH(1, len(data)))
-        append(data)
+    parts = [_field(cast("str | bytes | None", value)) for value in texts]
     raw = content.raw
-    append(_PRESENT_LENGTH(1, len(raw)))
-    append(raw)
+    parts += (_PRESENT_LENGTH(1, len(raw)), raw)
     return b"".join(parts)
 
 
@@ -120,9 +150,9 @@ def chain_hash(prev_hash: str, content: Content) -> str:
 
 def link_hash(prev_hash: str, journal_seq: int, tail: bytes) -> str:
     """``chain_hash`` with the tail encoded beforehand (the writer's fast path)."""
-    seq = str(journal_seq).encode("ascii")
-    head = _TAG_FIELD + _PRESENT_LENGTH(1, len(seq)) + seq  # canonical_head, inlined
-    return hashlib.sha256(bytes.fromhex(prev_hash) + head + tail).hexdigest()
+    seq = b"%d" % journal_seq
+    head = (bytes.fromhex(prev_hash), _TAG_FIELD, _PRESENT_LENGTH(1, len(seq)), seq, tail)
+    return hashlib.sha256(b"".join(head)).hexdigest()  # canonical_head inlined
 
 
 def _refuse(value: object) -> Any:
