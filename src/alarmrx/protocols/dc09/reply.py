@@ -33,7 +33,10 @@ def reply_kind(message: DC09Message) -> Reply:
 
 def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
     """Wrap a body (from the opening quote) in LF, CRC, length and CR."""
-    data = body.encode("ascii")
+    return _frame(body.encode("ascii"), crc_style)
+
+
+def _frame(data: bytes, crc_style: CRCStyle) -> bytes:
     crc = crc16_arc(data)
     if crc_style is CRCStyle.BINARY:
         return b"\n%b%04X%b\r" % (crc.to_bytes(2, "big"), len(data), data)
@@ -53,7 +56,7 @@ def addressing(header: FrameHeader) -> str:
 def encode_ack(
     header: FrameHeader,
     *,
-    now: datetime,
+    now: datetime | None,
     key: bytes | None = None,
     random_bytes: crypto.RandomBytes | None = None,
     long_pad: bool = False,
@@ -63,21 +66,28 @@ def encode_ack(
     """ACK (or RSP) for an accepted message; ``*ACK`` with an encrypted block if it was.
 
     The encrypted block is ``pad | ] _timestamp`` (DC-09-2013 §5.5.3.1; docs/protocol.md,
-    "Encryption").
+    "Encryption"). ``now`` may be None for a plaintext ACK without ``plain_timestamp``, the
+    one kind that carries no time (a caller need not read its clock for it).
     """
     address = addressing(header)
     if header.encrypted:
         if key is None or random_bytes is None:
             msg = "an encrypted ACK needs the account key and a random source"
             raise ValueError(msg)
-        block = crypto.encrypt_block(
-            key, "]" + format_timestamp(now), random_bytes, long_pad=long_pad
-        )
-        body = f'"*{token}"{header.sequence}{address}[{block}'
-    else:
-        stamp = format_timestamp(now) if plain_timestamp else ""
-        body = f'"{token}"{header.sequence}{address}[]{stamp}'
-    return encode_frame(body, header.crc_style)
+        payload = b"|]" + format_timestamp(_required(now)).encode("ascii")
+        block = crypto.seal(key, payload, random_bytes, long_pad=long_pad)
+        head = f'"*{token}"{header.sequence}{address}['.encode("ascii")
+        return _frame(head + block, header.crc_style)
+    stamp = format_timestamp(_required(now)) if plain_timestamp else ""
+    return encode_frame(f'"{token}"{header.sequence}{address}[]{stamp}', header.crc_style)
+
+
+def _required(now: datetime | None) -> datetime:
+    """The time an ACK that carries one is built with."""
+    if now is None:
+        msg = "this ACK carries the receiver's time: now is required"
+        raise ValueError(msg)
+    return now
 
 
 def encode_nak(*, now: datetime, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
