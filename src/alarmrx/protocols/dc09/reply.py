@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from alarmrx.protocols.dc09 import crypto
 from alarmrx.protocols.dc09.crc import crc16_arc
@@ -17,10 +18,15 @@ from alarmrx.protocols.errors import Reply
 
 def format_timestamp(now: datetime) -> str:
     """``_HH:MM:SS,MM-DD-YYYY`` in UTC (§1.9)."""
-    t = now.astimezone(UTC)
-    # Fields by hand, in printf style: strftime and an f-string with format specs cost more
-    # on every encrypted ACK.
-    fields = (t.hour, t.minute, t.second, t.month, t.day, t.year)
+    t = now if now.tzinfo is UTC else now.astimezone(UTC)  # the receiver's clock is UTC
+    return _timestamp_text((t.hour, t.minute, t.second, t.month, t.day, t.year))
+
+
+# Every reply within one second carries the same text: it is kept rather than formatted for
+# each encrypted ACK.
+@lru_cache(maxsize=4)
+def _timestamp_text(fields: tuple[int, int, int, int, int, int]) -> str:
+    # Fields by hand, in printf style: strftime and an f-string with format specs cost more.
     return "_%02d:%02d:%02d,%02d-%02d-%d" % fields  # noqa: UP031 - cheaper, see above
 
 
