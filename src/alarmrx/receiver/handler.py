@@ -17,7 +17,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,10 +88,10 @@ class Outcome(msgspec.Struct, frozen=True):
 Answer = Callable[[Outcome], None]
 
 
-@dataclass(slots=True)
-class _Pending:
+class _Pending(msgspec.Struct):
     """A message whose record is on its way to the journal, with the key its ACK is
-    encrypted with, found when it was parsed (a reload meanwhile may remove the account)."""
+    encrypted with, found when it was parsed (a reload meanwhile may remove the account).
+    One per frame, so a Struct (built in C)."""
 
     message: DC09Message
     transport: str
@@ -328,14 +327,16 @@ class FrameHandler:
         return policy.key if policy is not None else None
 
     def _reply(self, message: DC09Message, key: bytes | None, kind: Reply) -> Outcome:
-        """ACK (or RSP), padded like the panel's own frame unless ``long_pad`` forces 16-31."""
+        """ACK (or RSP), padded like the panel's own frame unless ``long_pad`` forces 16-31.
+        The clock is read only for an ACK that carries the time."""
+        header, settings = message.header, self.settings
         reply = encode_ack(
-            message.header,
-            now=self._clock(),
+            header,
+            now=self._clock() if header.encrypted or settings.ack_timestamp else None,
             key=key,
             random_bytes=self._random,
-            long_pad=self.settings.long_pad or Quirk.LONG_PAD in message.quirks,
-            plain_timestamp=self.settings.ack_timestamp,
+            long_pad=settings.long_pad or Quirk.LONG_PAD in message.quirks,
+            plain_timestamp=settings.ack_timestamp,
             token=REPLY_TEXT[kind],
         )
         return Outcome(reply=reply, kind=kind, message=message)

@@ -117,6 +117,36 @@ def test_encrypted_replies_need_key_and_random_source() -> None:
         encode_message(header=header, data="#1|NRP")
 
 
+def test_plain_ack_needs_no_time() -> None:
+    """A plaintext ACK without a timestamp carries no time: built the same without one."""
+    header = _header(line="0", account="1234")
+    assert encode_ack(header, now=None) == encode_ack(header, now=NOW)
+
+
+@pytest.mark.parametrize(("encrypted", "plain_timestamp"), [(True, False), (False, True)])
+def test_an_ack_with_a_time_needs_now(encrypted: bool, plain_timestamp: bool) -> None:
+    """An ACK that carries the receiver's time refuses to be built without it."""
+    header = _header(encrypted=encrypted, account="1234")
+    with pytest.raises(ValueError, match="now is required"):
+        encode_ack(
+            header,
+            now=None,
+            key=KEY,
+            random_bytes=random.Random(1).randbytes,
+            plain_timestamp=plain_timestamp,
+        )
+
+
+@pytest.mark.parametrize("long_pad", [False, True])
+def test_seal_is_encrypt_block_as_bytes(long_pad: bool) -> None:
+    """``seal`` gives the bytes of ``encrypt_block`` for the same random source."""
+    body = "]_12:00:00,03-04-2026"
+    text = crypto.encrypt_block(KEY, body, random.Random(5).randbytes, long_pad=long_pad)
+    sealed = crypto.seal(KEY, b"|" + body.encode(), random.Random(5).randbytes, long_pad=long_pad)
+    assert sealed == text.encode("ascii")
+    assert text == text.upper()
+
+
 def test_nak_form() -> None:
     """NAK: never encrypted, fixed addressing, the receiver's time."""
     body = b'"NAK"0000R0L0A0[]_12:00:00,03-04-2026'

@@ -7,6 +7,7 @@ No PKCS#7: the DC-09 pad is part of the cleartext.
 
 from __future__ import annotations
 
+from binascii import b2a_hex
 from collections.abc import Callable
 from functools import lru_cache
 from threading import get_ident
@@ -78,11 +79,9 @@ def _encryptor(key: bytes, thread: int) -> _ChainedEncryptor:
     return _ChainedEncryptor(key)
 
 
-def _check_whole_blocks(data: bytes) -> None:
-    """A shared ECB context would keep a partial block for the next caller: refuse it."""
-    if len(data) % BLOCK:
-        msg = f"{len(data)} bytes are not whole AES blocks"
-        raise ValueError(msg)
+def _not_whole_blocks(data: bytes) -> ValueError:
+    """A shared ECB context would keep a partial block for the next caller: refused."""
+    return ValueError(f"{len(data)} bytes are not whole AES blocks")
 
 
 def decrypt(key: bytes, ciphertext: bytes) -> bytes:
@@ -90,7 +89,8 @@ def decrypt(key: bytes, ciphertext: bytes) -> bytes:
 
     CBC: each decrypted block is xored with the ciphertext block before it (the IV first).
     """
-    _check_whole_blocks(ciphertext)
+    if len(ciphertext) % BLOCK:
+        raise _not_whole_blocks(ciphertext)
     blocks = _decryptor(key, get_ident()).update(ciphertext)
     chain = _ZERO_IV + ciphertext[:-BLOCK]
     return (int.from_bytes(blocks) ^ int.from_bytes(chain)).to_bytes(len(ciphertext))
@@ -101,7 +101,8 @@ def encrypt(key: bytes, cleartext: bytes) -> bytes:
 
     CBC: each cleartext block is xored with the ciphertext block before it (the IV first).
     """
-    _check_whole_blocks(cleartext)
+    if len(cleartext) % BLOCK:
+        raise _not_whole_blocks(cleartext)
     if not cleartext:
         return b""
     return _encryptor(key, get_ident()).encrypt(cleartext)
@@ -124,9 +125,15 @@ def encrypt_block(key: bytes, body: str, random_bytes: RandomBytes, *, long_pad:
     DC-09-2013: 1-16 pad bytes so the total is a multiple of 16; with ``long_pad`` the
     DC-09-2026 style of 16-31 bytes.
     """
-    payload = b"|" + body.encode("ascii")
+    return seal(key, b"|" + body.encode("ascii"), random_bytes, long_pad=long_pad).decode("ascii")
+
+
+def seal(key: bytes, payload: bytes, random_bytes: RandomBytes, *, long_pad: bool) -> bytes:
+    """``encrypt_block`` for a payload already encoded with its ``|``, as ASCII bytes: what
+    an encrypted ACK is built from, without a round trip through text."""
     pad_len = BLOCK - len(payload) % BLOCK
     if long_pad and pad_len < BLOCK:
         pad_len += BLOCK
+    # Whole blocks by construction, and never empty (the pad is at least one byte).
     cleartext = make_pad(pad_len, random_bytes) + payload
-    return encrypt(key, cleartext).hex().upper()
+    return b2a_hex(_encryptor(key, get_ident()).encrypt(cleartext)).upper()

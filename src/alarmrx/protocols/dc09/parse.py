@@ -355,16 +355,22 @@ def _decrypt(policy: AccountPolicy, hex_text: bytes, quirks: set[Quirk]) -> str:
     if policy.key is None:
         msg = "encrypted frame for an account without a key"
         raise ProtocolError(RejectReason.NO_KEY, msg)
-    msg = f"ciphertext of {len(hex_text)} characters is not whole AES blocks in hex"
     if not hex_text or len(hex_text) % 32:
-        raise ProtocolError(RejectReason.DECRYPT, msg)
+        raise _not_blocks(hex_text)
     try:
         ciphertext = binascii.unhexlify(hex_text)  # strict: hex digits only
     except binascii.Error as err:
-        raise ProtocolError(RejectReason.DECRYPT, msg) from err
+        raise _not_blocks(hex_text) from err
     if not hex_text.isupper() and not hex_text.isdigit():
         quirks.add(Quirk.LOWERCASE_HEX)
     return _strip_pad(crypto.decrypt(policy.key, ciphertext), quirks)
+
+
+def _not_blocks(hex_text: bytes) -> ProtocolError:
+    """The error for a ciphertext that is not whole AES blocks in hex (its text built only
+    when it is raised)."""
+    msg = f"ciphertext of {len(hex_text)} characters is not whole AES blocks in hex"
+    return ProtocolError(RejectReason.DECRYPT, msg)
 
 
 # A wrong key gives random cleartext. It is told from a right one by the cleartext's

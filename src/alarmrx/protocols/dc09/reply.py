@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from alarmrx.protocols.dc09 import crypto
 from alarmrx.protocols.dc09.crc import crc16_arc
@@ -17,10 +18,15 @@ from alarmrx.protocols.errors import Reply
 
 def format_timestamp(now: datetime) -> str:
     """``_HH:MM:SS,MM-DD-YYYY`` in UTC (§1.9)."""
-    t = now.astimezone(UTC)
-    # Fields by hand, in printf style: strftime and an f-string with format specs cost more
-    # on every encrypted ACK.
-    fields = (t.hour, t.minute, t.second, t.month, t.day, t.year)
+    t = now if now.tzinfo is UTC else now.astimezone(UTC)  # the receiver's clock is UTC
+    return _timestamp_text((t.hour, t.minute, t.second, t.month, t.day, t.year))
+
+
+# Every reply within one second carries the same text: it is kept rather than formatted for
+# each encrypted ACK.
+@lru_cache(maxsize=4)
+def _timestamp_text(fields: tuple[int, int, int, int, int, int]) -> str:
+    # Fields by hand, in printf style: strftime and an f-string with format specs cost more.
     return "_%02d:%02d:%02d,%02d-%02d-%d" % fields  # noqa: UP031 - cheaper, see above
 
 
@@ -33,7 +39,10 @@ def reply_kind(message: DC09Message) -> Reply:
 
 def encode_frame(body: str, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
     """Wrap a body (from the opening quote) in LF, CRC, length and CR."""
-    data = body.encode("ascii")
+    return _frame(body.encode("ascii"), crc_style)
+
+
+def _frame(data: bytes, crc_style: CRCStyle) -> bytes:
     crc = crc16_arc(data)
     if crc_style is CRCStyle.BINARY:
         return b"\n%b%04X%b\r" % (crc.to_bytes(2, "big"), len(data), data)
@@ -53,7 +62,7 @@ def addressing(header: FrameHeader) -> str:
 def encode_ack(
     header: FrameHeader,
     *,
-    now: datetime,
+    now: datetime | None,
     key: bytes | None = None,
     random_bytes: crypto.RandomBytes | None = None,
     long_pad: bool = False,
@@ -63,21 +72,28 @@ def encode_ack(
     """ACK (or RSP) for an accepted message; ``*ACK`` with an encrypted block if it was.
 
     The encrypted block is ``pad | ] _timestamp`` (DC-09-2013 §5.5.3.1; docs/protocol.md,
-    "Encryption").
+    "Encryption"). ``now`` may be None for a plaintext ACK without ``plain_timestamp``, the
+    one kind that carries no time (a caller need not read its clock for it).
     """
     address = addressing(header)
     if header.encrypted:
         if key is None or random_bytes is None:
             msg = "an encrypted ACK needs the account key and a random source"
             raise ValueError(msg)
-        block = crypto.encrypt_block(
-            key, "]" + format_timestamp(now), random_bytes, long_pad=long_pad
-        )
-        body = f'"*{token}"{header.sequence}{address}[{block}'
-    else:
-        stamp = format_timestamp(now) if plain_timestamp else ""
-        body = f'"{token}"{header.sequence}{address}[]{stamp}'
-    return encode_frame(body, header.crc_style)
+        payload = b"|]" + format_timestamp(_required(now)).encode("ascii")
+        block = crypto.seal(key, payload, random_bytes, long_pad=long_pad)
+        head = f'"*{token}"{header.sequence}{address}['.encode("ascii")
+        return _frame(head + block, header.crc_style)
+    stamp = format_timestamp(_required(now)) if plain_timestamp else ""
+    return encode_frame(f'"{token}"{header.sequence}{address}[]{stamp}', header.crc_style)
+
+
+def _required(now: datetime | None) -> datetime:
+    """The time an ACK that carries one is built with."""
+    if now is None:
+        msg = "this ACK carries the receiver's time: now is required"
+        raise ValueError(msg)
+    return now
 
 
 def encode_nak(*, now: datetime, crc_style: CRCStyle = CRCStyle.HEX) -> bytes:
