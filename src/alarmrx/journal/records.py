@@ -21,8 +21,7 @@ class RecordKind(StrEnum):
     CHECKPOINT = "checkpoint"  # written by pruning: the chain continues from here
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewRecord:
+class NewRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A record to append. ``body`` is JSON-able and holds the decoded content.
 
     For a MESSAGE, ``body`` has ``token``, ``encrypted``, ``sequence``, ``receiver``, ``line``,
@@ -35,7 +34,7 @@ class NewRecord:
     kind: RecordKind
     received_at: datetime
     account: str | None = None
-    body: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = msgspec.field(default_factory=dict)
     raw: bytes = b""
     peer: str | None = None
     transport: str | None = None

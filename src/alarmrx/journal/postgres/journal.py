@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Self
 
+import msgspec
 import psycopg
 import structlog
 
@@ -269,4 +269,4 @@ def conclusion_keyed(record: NewRecord) -> NewRecord:
     if record.dedupe_key is not None or not isinstance(key, str):
         return record
     digest = hashlib.sha256(f"derived|{key}".encode()).digest()
-    return dataclasses.replace(record, dedupe_key=digest)
+    return msgspec.structs.replace(record, dedupe_key=digest)
