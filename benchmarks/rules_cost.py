@@ -6,10 +6,13 @@ writes them: frames of ``benchmarks.frames.MIX`` (Contact ID and SIA DCS, NULL l
 left out as the receiver never journals them) built for 1 000 accounts, parsed with
 ``parse_frame`` and stored with ``receiver.body.message_body``. Every account is supervised
 (every fourth on two paths), has a verification chain over zones 3, 4 and 7, and every
-fourth has a weekly schedule. Then:
+fourth has a weekly schedule; with ``--bare``, the accounts are configured as
+``benchmarks.run`` configures them (an account alone: no supervision, verification or
+schedule), and every measure but the hooks' runs on them. Then:
 
 - ``fold``: ``RuleEngine.fold`` over the records read back, live (supervision time given),
-  with ``on_timer`` every 100 records as the runner's steps call it: µs per record;
+  with ``on_timer`` every 100 records as the runner's steps call it: µs of the thread's CPU
+  per record;
 - ``replay``: a ``RulesRunner`` started on the journal with no cursor, until it is ready
   (cursor 0 to the head, journal reads, derived appends and the cursor save included):
   records/s and µs of the process's CPU per record;
@@ -66,6 +69,11 @@ WEEKDAYS = tuple(OpenPeriod(weekday=d, start=8 * 60, end=17 * 60) for d in range
 def settings(count: int) -> tuple[AccountSettings, ...]:
     """``count`` accounts with supervision, verification and (every fourth) a schedule."""
     return tuple(_account(f"{index + 1:06d}", index) for index in range(count))
+
+
+def bare(count: int) -> tuple[AccountSettings, ...]:
+    """``count`` accounts as ``benchmarks.run`` configures them: the account alone."""
+    return tuple(AccountSettings(account=f"{index + 1:06d}") for index in range(count))
 
 
 def _account(account: str, index: int) -> AccountSettings:
@@ -136,12 +144,12 @@ def fold_cost(plans: alarmrx.rules.RulePlans, records: list[Record]) -> float:
     """µs per record of ``RuleEngine.fold``, live, with ``on_timer`` every 100 records."""
     engine = RuleEngine(plans)
     engine.supervision.start(records[0].received_at)
-    started = time.perf_counter()
+    started = time.thread_time()
     for index, record in enumerate(records):
         engine.fold(record, record.received_at)
         if index % 100 == 99:
             engine.on_timer(record.received_at, record.received_at)
-    return (time.perf_counter() - started) / len(records) * 1e6
+    return (time.thread_time() - started) / len(records) * 1e6
 
 
 async def replay(
@@ -247,7 +255,7 @@ async def hook_costs(
 
 async def measure(args: argparse.Namespace) -> None:
     """Build the journal, then print each measure (median of ``--runs``)."""
-    entries = settings(args.accounts)
+    entries = bare(args.accounts) if args.bare else settings(args.accounts)
     plans = plans_from(entries)
     records = list(messages(args.records, args.accounts))
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,7 +276,7 @@ async def measure(args: argparse.Namespace) -> None:
             with_runner = await follow(Path(tmp) / f"f{run}.db", entries, live)
             without = await follow(Path(tmp) / f"b{run}.db", None, live)
             follows.append((with_runner - without) / len(live) * 1e6)
-        link, test = await hook_costs(Path(tmp) / "hooks.db", entries, args.number)
+        link, test = await hook_costs(Path(tmp) / "hooks.db", settings(args.accounts), args.number)
     n = len(stored)
     replay_cpu = statistics.median(cpu for cpu, _ in replays)
     replay_wall = statistics.median(wall for _, wall in replays)
@@ -300,6 +308,9 @@ def main() -> None:
     parser.add_argument("--follow", type=int, default=5000, help="records appended live")
     parser.add_argument("--runs", type=int, default=3, help="runs; the median is printed")
     parser.add_argument("--number", type=int, default=100_000, help="hook calls per repeat")
+    parser.add_argument(
+        "--bare", action="store_true", help="accounts as benchmarks.run configures them"
+    )
     asyncio.run(measure(parser.parse_args()))
 
 

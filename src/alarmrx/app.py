@@ -113,7 +113,11 @@ class Daemon:
         """The rules runner and the anchorer, fresh (``processes.cluster`` builds them again
         each time its node becomes the active one)."""
         self._rules = RulesRunner(
-            journal, _plans(self.settings), clock=utc_now, metrics=self.metrics
+            journal,
+            _plans(self.settings),
+            clock=utc_now,
+            metrics=self.metrics,
+            log_derived=self.settings.logging.events,
         )
         self._anchorer = Anchorer(journal, utc_now)
 

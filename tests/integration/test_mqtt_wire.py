@@ -123,3 +123,24 @@ async def test_a_clean_close_sends_no_will_and_an_abort_does(mosquitto: Mosquitt
             connection.abort()  # as a crash would: the broker publishes the will
         await subscriber.wait_until(lambda s: len(s.messages) >= 1)
     assert subscriber.messages == [(WILL.topic, WILL.payload, False)]
+
+
+async def test_every_message_carries_the_json_properties_packed_once(mosquitto: Mosquitto) -> None:
+    properties = json_properties()
+    async with connected(mosquitto) as connection:
+        arrived: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue()
+        connection.on_message = lambda m: arrived.put_nowait(
+            (
+                getattr(m.properties, "ContentType", None),
+                getattr(m.properties, "PayloadFormatIndicator", None),
+            )
+        )
+        (granted,) = await connection.subscribe("typed/+", 1)
+        assert not granted.is_failure
+        for n in range(3):  # the first publication packs them, the others reuse the bytes
+            assert (
+                await connection.publish_acked(Outgoing(f"typed/{n}", b"{}"), 1, properties) is None
+            )
+        async with asyncio.timeout(10):
+            received = [await arrived.get() for _ in range(3)]
+    assert received == [("application/json", 1)] * 3

@@ -169,7 +169,8 @@ class AlarmSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingSettings:
-    """``[logging]``: level, line format, and whether each accepted message is logged."""
+    """``[logging]``: level, line format, and whether each accepted message and each rules
+    conclusion is logged at info level."""
 
     level: str = "info"
     format: Literal["auto", "json", "console"] = "auto"

@@ -378,7 +378,8 @@ LOGGING = Table(
             "events",
             c.boolean(),
             "One `message_committed` info line per accepted message (account, codes, "
-            "sequence, reply, latency); `false` logs it at debug level.",
+            "sequence, reply, latency), and one `derived_recorded` info line per record the "
+            "rules conclude (type, account, sequence, refs); `false` logs both at debug level.",
         ),
     ),
     "Structured logs on stderr.",

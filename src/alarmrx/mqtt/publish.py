@@ -424,10 +424,23 @@ class MQTTPublisher:
         return json_properties() if self._settings.protocol == "5" else None
 
 
+class _PackedOnce(Properties):
+    """Properties that are never changed once built, serialised by ``pack`` once: paho packs
+    the properties of every PUBLISH anew, and these go with every message."""
+
+    def pack(self) -> bytes:
+        """The properties as sent, computed on the first call."""
+        packed: bytes | None = getattr(self, "packed", None)
+        if packed is None:
+            packed = super().pack()  # type: ignore[no-untyped-call]
+            object.__setattr__(self, "packed", packed)  # not a property: past the name check
+        return packed
+
+
 def json_properties() -> Properties:
     """MQTT 5 PUBLISH properties for UTF-8 JSON (content type, payload format indicator),
-    built once and given with every message."""
-    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    built once and given with every message (never changed after: they are packed once)."""
+    properties = _PackedOnce(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     properties.ContentType = "application/json"
     properties.PayloadFormatIndicator = 1
     return properties

@@ -73,12 +73,13 @@ class OpenAlarmCore:
         self._open: dict[str, Alarms] = {}
         self._last_seq = 0
         self._max_age = max_age
+        self._pause = _pause(max_age)
         self._due: datetime | None = None  # the next sweep; None: nothing open
         self._swept: datetime | None = None
 
     def configure(self, max_age: timedelta, now: datetime) -> None:
         """A new maximum age (a reload): look again now."""
-        self._max_age = max_age
+        self._max_age, self._pause = max_age, _pause(max_age)
         self._due = now if self._open else None
 
     def is_open(self, account: str, journal_seq: int) -> bool:
@@ -103,7 +104,7 @@ class OpenAlarmCore:
             return []
         pushed = after[:-MAX_OPEN_ALARMS]
         self._store(account, after[-MAX_OPEN_ALARMS:])
-        if after and all(alarm is not after[-1] for alarm in before):  # a new one opened
+        if after and after[-1].journal_seq == record.journal_seq:  # this record opened one
             self._soon(after[-1].since + self._max_age)
         return [expired(account, alarm, record.received_at, "limit") for alarm in pushed]
 
@@ -118,7 +119,7 @@ class OpenAlarmCore:
                 self._store(account, tuple(a for a in alarms if a.since > cutoff))
         oldest = min((a.since for alarms in self._open.values() for a in alarms), default=None)
         self._swept = now
-        self._due = None if oldest is None else max(oldest + self._max_age, now + self._pause())
+        self._due = None if oldest is None else max(oldest + self._max_age, now + self._pause)
         return out
 
     def next_deadline(self) -> datetime | None:
@@ -140,12 +141,14 @@ class OpenAlarmCore:
         else:
             self._open.pop(account, None)
 
-    def _pause(self) -> timedelta:
-        return min(SWEEP, self._max_age / 100)
-
     def _soon(self, deadline: datetime) -> None:
         """An alarm opened: sweep by its expiry, but not sooner than a pause after the last."""
         if self._swept is not None:
-            deadline = max(deadline, self._swept + self._pause())
+            deadline = max(deadline, self._swept + self._pause)
         if self._due is None or deadline < self._due:
             self._due = deadline
+
+
+def _pause(max_age: timedelta) -> timedelta:
+    """The least time between two sweeps."""
+    return min(SWEEP, max_age / 100)

@@ -47,7 +47,6 @@ from alarmrx.rules.commands import (
 )
 from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
 from alarmrx.rules.derived import body as derived_body
-from alarmrx.rules.events import panel_events
 from alarmrx.rules.standing import NOTHING, Standing, standing_after
 
 HORIZON = timedelta(days=31)
@@ -385,7 +384,8 @@ class CardCore:
     # -- folding --------------------------------------------------------------------------
 
     def _keep(self, record: Record) -> None:
-        if not any(e.category == "alarm" for _, e in panel_events(record)):
+        body = bodies.message(record)
+        if body is None or not any(event.category == "alarm" for event in body.events):
             return
         kept = self._alarms.setdefault(str(record.account), OrderedDict())
         kept[record.journal_seq] = Alarm(record.journal_seq, record.received_at)

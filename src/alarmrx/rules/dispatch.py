@@ -29,6 +29,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from alarmrx.config.card_model import CardSettings, ContactSettings
 from alarmrx.journal import bodies
 from alarmrx.journal.bodies import AlarmVerified, Label
@@ -152,9 +154,9 @@ ADVISED_TYPES = frozenset({DerivedType.ALARM_VERIFIED})
 ADVISED_BODIES = (AlarmVerified,)
 
 
-@dataclass(frozen=True, slots=True)
-class Alarm:
-    """The alarm event advised on: its account, receipt, record and place in it."""
+class Alarm(msgspec.Struct, frozen=True, gc=False):
+    """The alarm event advised on: its account, receipt, record and place in it (a Struct:
+    one is built for every alarm)."""
 
     account: str
     at: datetime

@@ -12,8 +12,9 @@ is not folded again; a held one is dropped, since the journal already has it.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+
+import msgspec
 
 from alarmrx.journal import bodies
 from alarmrx.journal.records import Record, RecordKind
@@ -159,7 +160,7 @@ class RuleEngine:
         if derived.type in _UNFLAGGED:
             return derived
         test = self.test_mode.in_test(derived.account, derived.at)
-        return derived if derived.test == test else replace(derived, test=test)
+        return derived if derived.test == test else msgspec.structs.replace(derived, test=test)
 
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """``derived`` was appended as ``journal_seq``."""

@@ -100,8 +100,10 @@ class RulesRunner:
         metrics: RulesMetrics | None = None,
         page: int = PAGE,
         monotonic: Monotonic = time.monotonic,
+        log_derived: bool = True,
     ) -> None:
         self._journal = journal
+        self._log_derived = log_derived  # False: ``derived_recorded`` at debug level
         self._plans = plans
         self._clock = clock
         self._supervision_time = SupervisionTime(clock, monotonic)
@@ -125,9 +127,17 @@ class RulesRunner:
         clock: Clock,
         metrics: RulesMetrics | None = None,
         monotonic: Monotonic = time.monotonic,
+        log_derived: bool = True,
     ) -> RulesRunner:
         """A runner for the configured ``[[accounts]]``."""
-        return cls(journal, plans_from(accounts), clock=clock, metrics=metrics, monotonic=monotonic)
+        return cls(
+            journal,
+            plans_from(accounts),
+            clock=clock,
+            metrics=metrics,
+            monotonic=monotonic,
+            log_derived=log_derived,
+        )
 
     @property
     def position(self) -> int:
@@ -376,11 +386,12 @@ class RulesRunner:
         self._outbox = []
         # one logger bound for the batch: the module's lazy logger binds anew for every line
         logged = log.bind()
+        line = logged.info if self._log_derived else logged.debug
         for derived, result in zip(batch, results, strict=True):
             self.engine.recorded(derived, result.journal_seq)
             kind = str(derived.type)
             self._metrics.derived_event(kind)
-            logged.info(
+            line(
                 "derived_recorded",
                 type=kind,
                 account=derived.account,

@@ -38,6 +38,8 @@ from datetime import datetime
 from enum import IntEnum
 from types import MappingProxyType
 
+import msgspec
+
 from alarmrx.journal import bodies
 from alarmrx.journal.bodies import DerivedBody, EventBody, MessageBody, OnAlarmBody, OtherDerived
 from alarmrx.journal.records import Record, RecordKind
@@ -71,9 +73,9 @@ class AreaState:
     journal_seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class OpenAlarm:
-    """An alarm event without its restore yet."""
+class OpenAlarm(msgspec.Struct, frozen=True, gc=False):
+    """An alarm event without its restore yet (a Struct: one is built for every alarm the
+    rules and the publisher fold; untracked by the collector, it holds only scalars)."""
 
     journal_seq: int
     index: int

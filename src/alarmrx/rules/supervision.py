@@ -35,10 +35,12 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
 
 from alarmrx.journal import bodies
 from alarmrx.journal.bodies import MessageBody, PathBody
@@ -495,7 +497,7 @@ def on_wall(derived: Derived, offset: timedelta) -> Derived:
     if seen is not None:
         fields["last_seen"] = iso(seen + offset)
     key = _key(derived.type, derived.account, fields.get("path"), at)
-    return replace(derived, at=at, key=key, fields=MappingProxyType(fields))
+    return msgspec.structs.replace(derived, at=at, key=key, fields=MappingProxyType(fields))
 
 
 def _loss_seq(watch: _Watch, path: _Path) -> int | None:

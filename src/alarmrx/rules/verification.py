@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
 
 from alarmrx.journal import bodies
 from alarmrx.journal.bodies import AlarmVerified, CommandBody
@@ -147,7 +149,7 @@ class VerificationCore(Untimed):
         by = str(body.by)
         extra = {"note": body.note, "command_seq": record.journal_seq}
         derived = _verified(account, alarms, record.received_at, by=by, extra=extra)
-        return [replace(derived, refs=(*derived.refs, record.journal_seq))]
+        return [msgspec.structs.replace(derived, refs=(*derived.refs, record.journal_seq))]
 
     def _apply_verified(self, record: Record) -> None:
         body = bodies.derived(record)

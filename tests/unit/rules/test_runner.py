@@ -66,10 +66,15 @@ def path(tmp_path: Path) -> Path:
 
 @asynccontextmanager
 async def running(
-    journal: Journal, clock: Clock, metrics: Metrics | None = None
+    journal: Journal, clock: Clock, metrics: Metrics | None = None, *, log_derived: bool = True
 ) -> AsyncIterator[RulesRunner]:
     runner = RulesRunner.from_accounts(
-        journal, ACCOUNTS, clock=clock, metrics=metrics, monotonic=clock.monotonic
+        journal,
+        ACCOUNTS,
+        clock=clock,
+        metrics=metrics,
+        monotonic=clock.monotonic,
+        log_derived=log_derived,
     )
     task = asyncio.create_task(runner.run())
     try:
@@ -425,6 +430,26 @@ async def test_every_appended_conclusion_is_logged_once(path: Path, clock: Clock
         }
         for r in appended
     ]
+
+
+async def test_conclusions_are_logged_at_debug_level_without_event_lines(
+    path: Path, clock: Clock
+) -> None:
+    with structlog.testing.capture_logs() as logged:
+        async with (
+            await Journal.open(path, fsync=False) as journal,
+            running(journal, clock, log_derived=False) as runner,
+        ):
+            clock.set(50)
+            await journal.append(message("1", burglary(1), when=at(50)))
+            await journal.append(message("1", burglary(2), when=at(55)))
+            await wait_derived(journal, "alarm.verified")
+            appended = await derived(journal)
+            # the runner reads its own records back only after the step that logged them
+            await eventually(lambda: runner.position >= appended[-1].journal_seq)
+    levels = [e["log_level"] for e in logged if e["event"] == "derived_recorded"]
+    assert appended
+    assert levels == ["debug"] * len(appended)
 
 
 class FailingOnceJournal(Journal):
