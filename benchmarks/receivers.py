@@ -108,8 +108,8 @@ def alarmrx_config(setup: Setup) -> str:
 
     Every simulated panel dials from the same few loopback addresses and sends far more
     than a panel, so the rate and connection limits are lifted; fsync stays on, as in
-    production. The per-message log line is off, as in the runs docs/performance.md
-    records; docs/performance.md gives its cost apart.
+    production. The per-event log lines (each message's, each dispatch advice's) are off, as
+    in the runs docs/performance.md records; docs/performance.md gives their cost apart.
     """
     quote = json.dumps  # a JSON string of ASCII text is a TOML basic string
     lines = [

@@ -379,7 +379,9 @@ LOGGING = Table(
             c.boolean(),
             "One `message_committed` info line per accepted message (account, codes, "
             "sequence, reply, latency), and one `derived_recorded` info line per record the "
-            "rules conclude (type, account, sequence, refs); `false` logs both at debug level.",
+            "rules conclude (type, account, sequence, refs); `false` logs `message_committed` "
+            "and the dispatch advice's `derived_recorded` (one per alarm) at debug level, while "
+            "the rarer conclusions (supervision, verification, cards, test mode) stay info lines.",
         ),
     ),
     "Structured logs on stderr.",

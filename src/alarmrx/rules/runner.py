@@ -67,7 +67,7 @@ from alarmrx.rules.commands import (
     Verify,
     command_body,
 )
-from alarmrx.rules.derived import Derived, iso, new_record
+from alarmrx.rules.derived import Derived, DerivedType, iso, new_record
 from alarmrx.rules.engine import RuleEngine
 from alarmrx.rules.interfaces import NoRulesMetrics, RulesJournal, RulesMetrics
 from alarmrx.rules.plans import RulePlans, plans_from
@@ -103,7 +103,7 @@ class RulesRunner:
         log_derived: bool = True,
     ) -> None:
         self._journal = journal
-        self._log_derived = log_derived  # False: ``derived_recorded`` at debug level
+        self._log_derived = log_derived  # False: a dispatch advice's line at debug level
         self._plans = plans
         self._clock = clock
         self._supervision_time = SupervisionTime(clock, monotonic)
@@ -386,11 +386,14 @@ class RulesRunner:
         self._outbox = []
         # one logger bound for the batch: the module's lazy logger binds anew for every line
         logged = log.bind()
-        line = logged.info if self._log_derived else logged.debug
+        quiet = logged.info if self._log_derived else logged.debug
         for derived, result in zip(batch, results, strict=True):
             self.engine.recorded(derived, result.journal_seq)
             kind = str(derived.type)
             self._metrics.derived_event(kind)
+            # one advice per alarm follows ``[logging] events``; every other conclusion is rare
+            # and stays an info line
+            line = quiet if derived.type is DerivedType.DISPATCH_ADVICE else logged.info
             line(
                 "derived_recorded",
                 type=kind,

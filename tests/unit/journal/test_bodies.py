@@ -151,7 +151,9 @@ def _odd_bodies() -> list[NewRecord]:
         fields={"alarm_seq": 3, "index": 0, "dispatch": {"police": True}},
     )
     untyped = NewRecord(kind=RecordKind.DERIVED, received_at=T, body={"key": "k", "zone": 2})
-    odd_advice = replace(new_record(advice), body={**new_record(advice).body, "index": "x"})
+    odd_advice = msgspec.structs.replace(
+        new_record(advice), body={**new_record(advice).body, "index": "x"}
+    )
     return [
         message("1234", sia("BA", "alarm", zone=3, area=1), cid("602", 1, "test")),
         NewRecord(

@@ -4,7 +4,6 @@ time or kind it would not have written itself."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -23,8 +22,10 @@ from alarmrx.journal.verify import verify_chain
 async def test_encoded_records_chain_as_whole_ones(journal: Journal, tmp_path: Path) -> None:
     east = timezone(timedelta(hours=2))
     records = [
-        replace(message(1, key=b"k1"), body={"note": "ünïcode ✓", "events": [], "n": 1.5}),
-        replace(message(2), received_at=message(2).received_at.astimezone(east)),
+        msgspec.structs.replace(
+            message(1, key=b"k1"), body={"note": "ünïcode ✓", "events": [], "n": 1.5}
+        ),
+        msgspec.structs.replace(message(2), received_at=message(2).received_at.astimezone(east)),
         NewRecord(kind=RecordKind.DERIVED, received_at=message(3).received_at, account="1234"),
         message(4, key=b"k1"),  # a retransmission of the first
     ]

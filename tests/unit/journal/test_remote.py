@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from tests.unit.journal.builders import T0, Metrics, message
 
@@ -97,7 +97,9 @@ async def test_an_invalid_record_is_refused_and_the_connection_stays(
     bad = NewRecord(kind=RecordKind.MESSAGE, received_at=message(1).received_at, body=body)
     with pytest.raises(InvalidRecordError):
         await remote.append(bad)
-    naive = replace(message(1), received_at=message(1).received_at.replace(tzinfo=None))
+    naive = msgspec.structs.replace(
+        message(1), received_at=message(1).received_at.replace(tzinfo=None)
+    )
     with pytest.raises(InvalidRecordError):
         await remote.append(naive)
     assert (await remote.append(message(1))).journal_seq == 1

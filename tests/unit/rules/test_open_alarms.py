@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from tests.unit.builders import T0, cid, derived, message, sia, stored, validator
 
 from alarmrx.journal.records import NewRecord
@@ -29,7 +29,7 @@ def _book(*records: NewRecord) -> StateBook:
 
 def _closing(kind: str, alarm_seq: int, **extra: Any) -> NewRecord:
     record = derived("1", kind, "status")
-    return replace(record, body={**record.body, "alarm_seq": alarm_seq, **extra})
+    return msgspec.structs.replace(record, body={**record.body, "alarm_seq": alarm_seq, **extra})
 
 
 def _open(book: StateBook) -> list[tuple[str, object]]:
