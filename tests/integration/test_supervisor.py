@@ -83,6 +83,9 @@ async def test_ready_once_every_child_is_and_again_after_a_restart(
         [writer] = [c for c in supervisor.children if c.role == "writer"]
         workers = [c for c in supervisor.children if c.role == "worker"]
         worker_pids = [c.process.pid for c in workers if c.process is not None]
+        [consumers] = [c for c in supervisor.children if c.role == "consumers"]
+        assert consumers.process is not None
+        consumers_pid = consumers.process.pid
         assert writer.process is not None
         os.kill(writer.process.pid, signal.SIGKILL)
         await _until(lambda: not supervisor.ready(), 10, "not ready while the writer is down")
@@ -101,8 +104,10 @@ async def test_ready_once_every_child_is_and_again_after_a_restart(
         # Ready means every worker is connected to the new writer: frames sent once, each on a
         # new connection (the kernel spreads them over both workers), all ACKed at once.
         await _acked_at_once(port, 2, 12)
-        # The same workers: told that the writer is back (SIGUSR1), they reconnected.
+        # The same workers and consumers: told that the writer is back (SIGUSR1, fatal to a
+        # process without a handler for it), they reconnected.
         assert [c.process.pid for c in workers if c.process is not None] == worker_pids
+        assert consumers.process is not None and consumers.process.pid == consumers_pid
         await _until(lambda: supervisor.health()[0], 10, "healthy again")
         # systemd's STATUS= followed: the children waited for, then receiving again.
         statuses = [m for m in _told_systemd(notify) if m.startswith("STATUS=")]

@@ -10,6 +10,7 @@ the workers: the rules' conclusions, test mode included, are journal records.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 from collections.abc import Callable, Coroutine
@@ -21,7 +22,7 @@ from alarmrx.journal import Journal
 from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability.http import MetricsServer
 from alarmrx.processes.links import bind_datagrams, receive_links
-from alarmrx.processes.runtime import Runtime
+from alarmrx.processes.runtime import WRITER_BACK, Runtime
 from alarmrx.receiver import Receiver
 
 YOUNG_OBJECTS = 10_000  # the collector's first threshold in this process (Python's is 700)
@@ -49,9 +50,12 @@ class ConsumersDaemon(Daemon):
         ]
 
     async def _open_journal(self) -> Journal | RemoteJournal:
-        return await RemoteJournal.connect(
+        journal = await RemoteJournal.connect(
             self.settings.journal.path, self._runtime.writer_socket, records=True
         )
+        # the supervisor says when a restarted writer is ready: connect then, not at the retry
+        asyncio.get_running_loop().add_signal_handler(WRITER_BACK, journal.reconnect_now)
+        return journal
 
     async def _start_receiving(self, journal: Journal | RemoteJournal) -> Receiver | None:
         return None

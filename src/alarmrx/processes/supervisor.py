@@ -72,6 +72,7 @@ class Child:
     argv: list[str]
     notify: socket.socket
     tells_journal: bool = False  # says X_JOURNAL=connected|lost: a worker on SQLite
+    reconnects: bool = False  # connects to a restarted writer on WRITER_BACK (SQLite)
     process: asyncio.subprocess.Process | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # said_ready and connected
     said_ready: bool = False  # READY=1 from this process
@@ -262,8 +263,10 @@ class Supervisor:
         argv = [sys.executable, "-m", "alarmrx.processes.child", role, "--config", config]
         argv += [f"--parent={os.getpid()}", *args]
         notify = bind_datagrams(self.runtime.notify_socket(name))
-        tells_journal = role == "worker" and not on_postgresql(self.settings)
-        child = Child(name, role, argv, notify, tells_journal)
+        on_sqlite = not on_postgresql(self.settings)
+        tells_journal = role == "worker" and on_sqlite
+        reconnects = role in {"worker", "consumers"} and on_sqlite
+        child = Child(name, role, argv, notify, tells_journal, reconnects)
         self.children.append(child)
         self._tasks.append(asyncio.create_task(self._listen(child)))
         return child
@@ -324,14 +327,14 @@ class Supervisor:
                 self._writer_back()
 
     def _writer_back(self) -> None:
-        """Tell each worker that is running (READY=1 said: its handler is in place) to
-        connect to the restarted writer now, not at its next retry; the same for the
-        supervisor's own client (``/healthz``)."""
+        """Tell each worker and the consumers, if running (READY=1 said: the handler is in
+        place), to connect to the restarted writer now, not at their next retry; the same for
+        the supervisor's own client (``/healthz``)."""
         if self._journal is not None:
             self._journal.reconnect_now()
         for child in self.children:
             process = child.process
-            if not (child.tells_journal and child.said_ready and process is not None):
+            if not (child.reconnects and child.said_ready and process is not None):
                 continue
             with contextlib.suppress(ProcessLookupError):  # it has just exited
                 process.send_signal(WRITER_BACK)
