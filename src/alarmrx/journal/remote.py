@@ -370,7 +370,7 @@ class _Split:
         start = 0
         for records, waiter in self._batch:
             count = len(records)
-            _resolve(waiter, result[start : start + count])
+            resolve(waiter, result[start : start + count], failed=False, logger=log)
             start += count
 
 

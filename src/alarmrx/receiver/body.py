@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -69,7 +69,11 @@ def message_body(message: DC09Message, clock: dict[str, Any]) -> dict[str, Any]:
 
 def _panel_time(timestamp: datetime | None) -> str | None:
     """The panel's time as ISO 8601 text."""
-    return None if timestamp is None else _iso(timestamp, timestamp.utcoffset())
+    if timestamp is None:
+        return None
+    if timestamp.tzinfo is UTC:  # as the parser gives it: no offset to tell apart
+        return _utc_iso(timestamp)
+    return _iso(timestamp, timestamp.utcoffset())
 
 
 # Panels send the same second many times over (the parser keeps the parsed time the same
@@ -78,6 +82,12 @@ def _panel_time(timestamp: datetime | None) -> str | None:
 @lru_cache(maxsize=1024)
 def _iso(moment: datetime, offset: timedelta | None) -> str:
     del offset  # part of the cache key only
+    return moment.isoformat()
+
+
+@lru_cache(maxsize=1024)
+def _utc_iso(moment: datetime) -> str:
+    """``_iso`` of a time in ``UTC``: equal times there have equal fields."""
     return moment.isoformat()
 
 

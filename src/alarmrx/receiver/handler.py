@@ -67,6 +67,9 @@ Committed = list[AppendResult] | JournalError | TimeoutError
 # Reply -> its token as plain text, read per frame: an enum's ``.value`` is a Python-level
 # property.
 REPLY_TEXT = {reply: reply.value for reply in Reply}
+# Enum members read per frame, looked up once: a member is a Python-level class attribute.
+_MESSAGE = RecordKind.MESSAGE
+_LONG_PAD = Quirk.LONG_PAD
 
 
 def _utc_now() -> datetime:
@@ -228,7 +231,7 @@ class FrameHandler:
             self._unrecognised(message, peer, transport)
         key = self._key(message.header)
         account = message.account or ""
-        receipt = self._stamp(received_at)
+        receipt = self._stamp(received_at)  # ``receipt.at is received_at`` unless raised
         if self._on_link is not None:
             header = message.header
             self._on_link(account, header.receiver, header.line, transport, peer, receipt.at)
@@ -237,11 +240,11 @@ class FrameHandler:
             answer(self._reply(message, key, reply_kind(message)))
             return
         body = message_body(message, self._clock_state())
-        if receipt.raised:
-            body |= receipt.body()
+        if receipt.at is not received_at:
+            body |= receipt.body()  # {} when not raised after all
         kind = reply_kind(message)
         record = NewRecord(
-            kind=RecordKind.MESSAGE,
+            kind=_MESSAGE,
             received_at=receipt.at,
             account=message.account,
             body=body,
@@ -335,7 +338,7 @@ class FrameHandler:
             now=self._clock() if header.encrypted or settings.ack_timestamp else None,
             key=key,
             random_bytes=self._random,
-            long_pad=settings.long_pad or Quirk.LONG_PAD in message.quirks,
+            long_pad=settings.long_pad or _LONG_PAD in message.quirks,
             plain_timestamp=settings.ack_timestamp,
             token=REPLY_TEXT[kind],
         )
@@ -386,7 +389,7 @@ class FrameHandler:
     def _stamp(self, received_at: datetime) -> Receipt:
         """The receipt time to record: never earlier than one already recorded."""
         receipt = self._receipts.stamp(received_at)
-        if receipt.raised and receipt.raised_s >= STEP_LOGGED_S:
+        if receipt.at is not received_at and receipt.raised_s >= STEP_LOGGED_S:
             limited.warning(
                 "clock_stepped_back",
                 "clock_stepped_back",

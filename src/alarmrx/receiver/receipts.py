@@ -58,7 +58,8 @@ class ReceiptClock:
 
     def stamp(self, clock_read: datetime) -> Receipt:
         """The receipt for a frame read at ``clock_read``; call it just before the append,
-        so receipt order is journal order."""
+        so receipt order is journal order. Its ``at`` is ``clock_read`` itself unless raised
+        (a caller may test that by identity, without the ``raised`` property)."""
         latest = self._latest
         at = clock_read if latest is None or clock_read >= latest else latest
         self._latest = at

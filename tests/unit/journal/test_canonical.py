@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from alarmrx.journal.canonical import FORMAT_TAG, Content, canonical_bytes, canonical_tail
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from alarmrx.journal.canonical import (
+    FORMAT_TAG,
+    Content,
+    canonical_bytes,
+    canonical_tail,
+    format_received_at,
+)
 
 
 def _field(value: bytes | None) -> bytes:
@@ -55,3 +65,27 @@ def test_text_column_read_as_bytes_is_hashed_as_read() -> None:
     assert canonical_bytes(stored) == _expected(stored, body=body, account=b"1234")
     # the same text as str encodes alike where the bytes are UTF-8
     assert canonical_tail(_content(account=b"1234")) == canonical_tail(_content())
+
+
+def test_received_at_text_is_isoformat_in_utc_whatever_the_order() -> None:
+    """``format_received_at`` keeps each second's text: times in order, out of order, on
+    the second, across seconds, days and years, and in other zones all read as
+    ``astimezone(UTC).isoformat(timespec="microseconds")`` reads them."""
+    rng = random.Random(7)
+    moment = datetime(2024, 12, 31, 23, 59, 58, 999_000, tzinfo=UTC)
+    times = []
+    for _ in range(3000):  # mostly forward, many to a second
+        moment += timedelta(microseconds=rng.randrange(0, 3000))
+        times.append(moment)
+    times += rng.sample(times, 500)  # and back again
+    times += [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2025, 3, 1, 12, 0, 0, 5, tzinfo=UTC, fold=1),
+        datetime(2025, 3, 1, 14, 0, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2025, 3, 30, 2, 30, 1, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2025, 3, 1, 12, 0, 0, tzinfo=ZoneInfo("UTC")),
+    ]
+    for at in times:
+        assert format_received_at(at) == at.astimezone(UTC).isoformat(timespec="microseconds")
