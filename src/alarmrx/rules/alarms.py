@@ -31,6 +31,10 @@ from alarmrx.rules.state import (
     open_alarms_after,
 )
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_ALARM_EXPIRED = DerivedType.ALARM_EXPIRED
+
 SWEEP = timedelta(minutes=1)
 
 
@@ -129,7 +133,7 @@ class OpenAlarmCore:
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """A conclusion of this engine was appended: a cancel or close closes alarms here."""
         del journal_seq
-        if derived.type not in CLOSING_TYPES or derived.type is DerivedType.ALARM_EXPIRED:
+        if derived.type not in CLOSING_TYPES or derived.type is _ALARM_EXPIRED:
             return
         seq = derived.fields.get("alarm_seq")
         alarms = self._open.get(derived.account, ())
