@@ -106,10 +106,14 @@ class OpenAlarmCore:
         after = open_alarms_after(before, record)
         if after is before:
             return []
-        pushed = after[:-MAX_OPEN_ALARMS]
-        self._store(account, after[-MAX_OPEN_ALARMS:])
+        pushed: Alarms = ()
+        if len(after) > MAX_OPEN_ALARMS:
+            pushed, after = after[:-MAX_OPEN_ALARMS], after[-MAX_OPEN_ALARMS:]
+        self._store(account, after)
         if after and after[-1].journal_seq == record.journal_seq:  # this record opened one
             self._soon(after[-1].since + self._max_age)
+        if not pushed:
+            return []
         return [expired(account, alarm, record.received_at, "limit") for alarm in pushed]
 
     def on_timer(self, now: datetime) -> list[Derived]:

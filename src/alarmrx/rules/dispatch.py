@@ -45,6 +45,7 @@ from alarmrx.rules.standing import NOTHING, Standing
 # read for every record: module globals, as reading an enum member from its class is a
 # slower lookup than a global
 _ALARM, _DISPATCH_ADVICE, _MESSAGE = Category.ALARM, DerivedType.DISPATCH_ADVICE, RecordKind.MESSAGE
+_HOLDUP = Priority.HOLDUP
 
 POLICE = "police"
 DEFAULT_SERVICES: Mapping[Priority, tuple[str, ...]] = MappingProxyType(
@@ -108,7 +109,7 @@ def _blocked(card: CardSettings | None, level: str, priority: Priority) -> str |
     """Why the police may not be alerted although the procedure says so."""
     if level == "red":
         return "red card"
-    if priority is Priority.HOLDUP and not (card is not None and card.holdup_link):
+    if priority is _HOLDUP and not (card is not None and card.holdup_link):
         return "no registered hold-up link"
     return None
 
