@@ -28,6 +28,15 @@ import msgspec
 
 from alarmrx.journal.records import Record, RecordKind
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_ANCHOR, _COMMAND, _DERIVED, _MESSAGE = (
+    RecordKind.ANCHOR,
+    RecordKind.COMMAND,
+    RecordKind.DERIVED,
+    RecordKind.MESSAGE,
+)
+
 Label = int | str | None  # a zone, area or user: a number, or text verbatim
 
 
@@ -514,7 +523,7 @@ def _fits_strictly(body: Mapping[str, Any], shape: Any) -> bool:
 def message(record: Record) -> MessageBody | None:
     """The MESSAGE body of ``record``; None for another kind. (Every record the publisher
     and the rules read goes through here: the cached view first, no generic path.)"""
-    if record.kind is not RecordKind.MESSAGE:
+    if record.kind is not _MESSAGE:
         return None
     typed = record.typed if record.typed is not None else view(record)
     return typed if type(typed) is MessageBody else None
@@ -522,7 +531,7 @@ def message(record: Record) -> MessageBody | None:
 
 def derived(record: Record) -> DerivedBody | OtherDerived | None:
     """The DERIVED body of ``record``; None for another kind."""
-    if record.kind is not RecordKind.DERIVED:
+    if record.kind is not _DERIVED:
         return None
     typed = view(record)
     return typed if isinstance(typed, DerivedBody | OtherDerived) else None
@@ -530,9 +539,9 @@ def derived(record: Record) -> DerivedBody | OtherDerived | None:
 
 def command(record: Record) -> CommandBody | None:
     """The COMMAND body of ``record``; None for another kind."""
-    return _as(record, RecordKind.COMMAND, CommandBody)
+    return _as(record, _COMMAND, CommandBody)
 
 
 def anchor(record: Record) -> AnchorBody | None:
     """The ANCHOR body of ``record``; None for another kind."""
-    return _as(record, RecordKind.ANCHOR, AnchorBody)
+    return _as(record, _ANCHOR, AnchorBody)

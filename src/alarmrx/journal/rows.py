@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,24 @@ SELECT_CONTENT = (
 )
 FETCH_SIZE = 500
 _new = object.__new__
-_set = object.__setattr__  # Record is frozen
 _fromisoformat = datetime.fromisoformat
 _KINDS = {kind.value: kind for kind in RecordKind}  # a lookup, not ``EnumType.__call__``
+
+
+def _setter(name: str) -> Callable[[Record, Any], None]:
+    """The setter of ``Record``'s slot ``name``: ``Record`` is frozen, and the slot's own
+    descriptor sets it without looking the name up on the class, as ``setattr`` would."""
+    slot: Any = Record.__dict__[name]
+    setter: Callable[[Record, Any], None] = slot.__set__
+    return setter
+
+
+_SEQ, _KIND, _AT, _ACCOUNT, _RAW = map(
+    _setter, ("journal_seq", "kind", "received_at", "account", "raw")
+)
+_PEER, _TRANSPORT, _REPLY, _PRIORITY = map(_setter, ("peer", "transport", "reply", "priority"))
+_HASH, _PREV_HASH, _REPEATS = map(_setter, ("hash", "prev_hash", "repeats"))
+_CHAIN, _CHAIN_SEQ, _TYPED, _STORED = map(_setter, ("chain", "chain_seq", "typed", "stored_body"))
 # A record as stored: the ``SELECT_RECORDS`` columns but the repeats count.
 StoredRow = tuple[
     int, str, str, str | None, str | None, str | None, str | None, int, str, bytes, str, str
@@ -44,27 +59,28 @@ def _record(row: tuple[Any, ...], repeats: int) -> Record:
     """The record of ``row``, its body left as stored until it is used (``Record.body``).
 
     Every field but ``body`` is set here without ``Record.__init__`` (a frozen dataclass's
-    ``__init__`` sets each field through a global lookup and a call): this runs for every
-    record the consumers read. ``tests/unit/journal/test_rows.py`` holds it to the fields.
+    ``__init__`` sets each field through a global lookup and a call), each by its slot's
+    setter: this runs for every record the consumers read.
+    ``tests/unit/journal/test_rows.py`` holds it to the fields.
     """
     seq, received_at, kind, account, peer, transport, reply, priority, body, raw = row[:10]
     record = _new(Record)
-    _set(record, "journal_seq", seq)
-    _set(record, "kind", _KINDS.get(kind) or RecordKind(kind))
-    _set(record, "received_at", _fromisoformat(received_at))
-    _set(record, "account", account)
-    _set(record, "raw", bytes(raw))
-    _set(record, "peer", peer)
-    _set(record, "transport", transport)
-    _set(record, "reply", reply)
-    _set(record, "priority", priority)
-    _set(record, "hash", row[11])
-    _set(record, "prev_hash", row[10])
-    _set(record, "repeats", repeats)
-    _set(record, "chain", None)
-    _set(record, "chain_seq", None)
-    _set(record, "typed", None)
-    _set(record, "stored_body", body)  # ``body`` is decoded from it when first read
+    _SEQ(record, seq)
+    _KIND(record, _KINDS.get(kind) or RecordKind(kind))
+    _AT(record, _fromisoformat(received_at))
+    _ACCOUNT(record, account)
+    _RAW(record, bytes(raw))
+    _PEER(record, peer)
+    _TRANSPORT(record, transport)
+    _REPLY(record, reply)
+    _PRIORITY(record, priority)
+    _HASH(record, row[11])
+    _PREV_HASH(record, row[10])
+    _REPEATS(record, repeats)
+    _CHAIN(record, None)
+    _CHAIN_SEQ(record, None)
+    _TYPED(record, None)
+    _STORED(record, body)  # ``body`` is decoded from it when first read
     return record
 
 

@@ -29,6 +29,7 @@ class Tail:
         # ordered by insertion; the oldest go first in O(1) (a dict's ``next(iter())`` walks
         # over the slots its deletions left at the front)
         self._records: OrderedDict[int, Record] = OrderedDict()
+        self._top = 0  # the highest journal_seq ever kept: one above it is not kept yet
 
     def __len__(self) -> int:
         return len(self._records)
@@ -48,11 +49,15 @@ class Tail:
 
     def keep(self, records: Sequence[Record]) -> None:
         """Records as a read returned them."""
-        kept = self._records
+        kept, top = self._records, self._top
         for record in records:
-            if record.journal_seq in kept:
-                kept.move_to_end(record.journal_seq)  # re-inserted: now among the newest
-            kept[record.journal_seq] = record
+            seq = record.journal_seq
+            if seq > top:  # the usual case, a commit's new records: not kept yet
+                top = seq
+            elif seq in kept:
+                kept.move_to_end(seq)  # re-inserted: now among the newest
+            kept[seq] = record
+        self._top = top
         while len(kept) > self._capacity:
             kept.popitem(last=False)
 

@@ -31,6 +31,10 @@ from alarmrx.rules.state import (
     open_alarms_after,
 )
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_ALARM_EXPIRED = DerivedType.ALARM_EXPIRED
+
 SWEEP = timedelta(minutes=1)
 
 
@@ -102,10 +106,14 @@ class OpenAlarmCore:
         after = open_alarms_after(before, record)
         if after is before:
             return []
-        pushed = after[:-MAX_OPEN_ALARMS]
-        self._store(account, after[-MAX_OPEN_ALARMS:])
+        pushed: Alarms = ()
+        if len(after) > MAX_OPEN_ALARMS:
+            pushed, after = after[:-MAX_OPEN_ALARMS], after[-MAX_OPEN_ALARMS:]
+        self._store(account, after)
         if after and after[-1].journal_seq == record.journal_seq:  # this record opened one
             self._soon(after[-1].since + self._max_age)
+        if not pushed:
+            return []
         return [expired(account, alarm, record.received_at, "limit") for alarm in pushed]
 
     def on_timer(self, now: datetime) -> list[Derived]:
@@ -129,7 +137,7 @@ class OpenAlarmCore:
     def recorded(self, derived: Derived, journal_seq: int) -> None:
         """A conclusion of this engine was appended: a cancel or close closes alarms here."""
         del journal_seq
-        if derived.type not in CLOSING_TYPES or derived.type is DerivedType.ALARM_EXPIRED:
+        if derived.type not in CLOSING_TYPES or derived.type is _ALARM_EXPIRED:
             return
         seq = derived.fields.get("alarm_seq")
         alarms = self._open.get(derived.account, ())

@@ -49,6 +49,10 @@ from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
 from alarmrx.rules.derived import body as derived_body
 from alarmrx.rules.standing import NOTHING, Standing, standing_after
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_COMMAND, _DERIVED, _MESSAGE = RecordKind.COMMAND, RecordKind.DERIVED, RecordKind.MESSAGE
+
 HORIZON = timedelta(days=31)
 CAP = 64  # alarm records kept per account (docs/performance.md, "Memory")
 CARD_MONTHS = 3
@@ -330,12 +334,12 @@ class CardCore:
         if record.journal_seq <= self._last_seq or record.account is None:
             return []
         self._last_seq = record.journal_seq
-        if record.kind is RecordKind.MESSAGE:
+        if record.kind is _MESSAGE:
             self._keep(record)
-        elif record.kind is RecordKind.COMMAND:
+        elif record.kind is _COMMAND:
             handler = self._commands.get(accepted_action(record) or "")
             return handler(record) if handler else []
-        elif record.kind is RecordKind.DERIVED:
+        elif record.kind is _DERIVED:
             self._apply(record)
         return []
 

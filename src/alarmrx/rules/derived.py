@@ -156,10 +156,13 @@ def body(derived: Derived) -> dict[str, Any]:
     }
 
 
+_DERIVED = RecordKind.DERIVED  # a global: read for every conclusion
+
+
 def new_record(derived: Derived) -> NewRecord:
     """The DERIVED record to append for ``derived``."""
     return NewRecord(
-        kind=RecordKind.DERIVED,
+        kind=_DERIVED,
         received_at=derived.at,
         account=derived.account,
         body=body(derived),

@@ -42,6 +42,11 @@ from alarmrx.rules.events import alarm_priority, panel_events
 from alarmrx.rules.interfaces import Untimed
 from alarmrx.rules.standing import NOTHING, Standing
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_ALARM, _DISPATCH_ADVICE, _MESSAGE = Category.ALARM, DerivedType.DISPATCH_ADVICE, RecordKind.MESSAGE
+_HOLDUP = Priority.HOLDUP
+
 POLICE = "police"
 DEFAULT_SERVICES: Mapping[Priority, tuple[str, ...]] = MappingProxyType(
     {
@@ -104,7 +109,7 @@ def _blocked(card: CardSettings | None, level: str, priority: Priority) -> str |
     """Why the police may not be alerted although the procedure says so."""
     if level == "red":
         return "red card"
-    if priority is Priority.HOLDUP and not (card is not None and card.holdup_link):
+    if priority is _HOLDUP and not (card is not None and card.holdup_link):
         return "no registered hold-up link"
     return None
 
@@ -198,7 +203,7 @@ class DispatchCore(Untimed):
         if record.journal_seq <= self._last_seq or record.account not in self._accounts:
             return []
         self._last_seq = record.journal_seq
-        if record.kind is RecordKind.MESSAGE:
+        if record.kind is _MESSAGE:
             return [
                 self._advise(
                     Alarm(str(record.account), record.received_at, record.journal_seq, index),
@@ -207,7 +212,7 @@ class DispatchCore(Untimed):
                     alarm_priority(event),
                 )
                 for index, event in panel_events(record)
-                if event.category == Category.ALARM
+                if event.category == _ALARM
             ]
         body = bodies.derived(record)
         if isinstance(body, ADVISED_BODIES):
@@ -234,7 +239,7 @@ class DispatchCore(Untimed):
         )
         fields = {"alarm_seq": seq, "index": index, "dispatch": dispatch}
         return Derived(
-            type=DerivedType.DISPATCH_ADVICE,
+            type=_DISPATCH_ADVICE,
             account=account,
             at=at,
             key=f"{_ADVICE}|{account}|{seq}|{index}",

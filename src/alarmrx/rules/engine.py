@@ -31,6 +31,10 @@ from alarmrx.rules.testmode import TestModeCore
 from alarmrx.rules.unrecognised import UnrecognisedCore
 from alarmrx.rules.verification import VerificationCore
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_DERIVED = RecordKind.DERIVED
+
 _UNFLAGGED = frozenset({DerivedType.TEST_STARTED, DerivedType.TEST_ENDED})
 _SUPERVISED = frozenset({RecordKind.MESSAGE, RecordKind.DERIVED})  # what supervision folds
 
@@ -99,7 +103,7 @@ class RuleEngine:
         if record.journal_seq <= self.position:
             return []
         self.position = record.journal_seq
-        if record.kind is RecordKind.DERIVED:
+        if record.kind is _DERIVED:
             key = self._key_of(record)
             held = self._held.pop(key, None)
             mine = held or self._recorded.pop(key, None)

@@ -11,6 +11,10 @@ from alarmrx.journal.records import Record
 from alarmrx.protocols.dc09.message import Category, Event
 from alarmrx.protocols.priority import Priority, event_priority
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_ALARM = Category.ALARM
+
 StoredEvent = EventBody  # one event of a MESSAGE body (``journal/bodies.py``)
 
 # Periodic test reports (protocols/codes/contact_id_codes.csv, sia_dcs_codes.csv): Contact ID
@@ -28,7 +32,7 @@ def panel_events(record: Record) -> Iterator[tuple[int, StoredEvent]]:
 
 def is_burglary_alarm(event: StoredEvent) -> bool:
     """An alarm of the intrusion class (the ones published with ``verified: false``)."""
-    if event.category != Category.ALARM:
+    if event.category != _ALARM:
         return False
     return _intrusion(str(event.code or ""), event.qualifier is not None)
 

@@ -74,6 +74,10 @@ from alarmrx.rules.plans import RulePlans, plans_from
 from alarmrx.rules.supervision import NEVER
 from alarmrx.rules.timebase import Clock, Monotonic, SupervisionTime
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_DISPATCH_ADVICE = DerivedType.DISPATCH_ADVICE
+
 log = structlog.get_logger("alarmrx.rules")
 
 CURSOR = "rules"
@@ -393,7 +397,7 @@ class RulesRunner:
             self._metrics.derived_event(kind)
             # one advice per alarm follows ``[logging] events``; every other conclusion is rare
             # and stays an info line
-            line = quiet if derived.type is DerivedType.DISPATCH_ADVICE else logged.info
+            line = quiet if derived.type is _DISPATCH_ADVICE else logged.info
             line(
                 "derived_recorded",
                 type=kind,

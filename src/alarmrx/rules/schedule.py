@@ -43,6 +43,10 @@ from alarmrx.rules.weekly import (
     open_intervals,
 )
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_COMMAND, _MESSAGE = RecordKind.COMMAND, RecordKind.MESSAGE
+
 Area = int | str | None
 TICK = timedelta(microseconds=1)
 CHUNK = timedelta(days=7)  # a long silence is judged a week at a time
@@ -124,9 +128,9 @@ class ScheduleCore:
         if premises is None:
             return []
         out = self._judge(premises, record.received_at - TICK, record.received_at)
-        if record.kind is RecordKind.MESSAGE:
+        if record.kind is _MESSAGE:
             out += self._message(premises, record)
-        elif record.kind is RecordKind.COMMAND and accepted_action(record) == "overtime":
+        elif record.kind is _COMMAND and accepted_action(record) == "overtime":
             out += self._overtime(premises, record)
         self._schedule(record.account, premises)
         return out

@@ -91,6 +91,8 @@ class Standing:
 
     def card_at(self, at: datetime) -> str:
         """The false-alarm card that held at ``at``: ``none``, ``yellow`` or ``red``."""
+        if self.card is None and not self.past_cards:
+            return "none"  # never carded: asked for every alarm
         for card in (self.card, *reversed(self.past_cards)):
             if card is not None and card.since <= at < card.until:
                 return card.level
@@ -98,6 +100,8 @@ class Standing:
 
     def notes_at(self, at: datetime) -> list[str]:
         """The temporary changes in force at ``at``."""
+        if not self.temporary:
+            return []
         return [t.note for t in self.temporary if t.since <= at < t.until]
 
     def in_test(self, at: datetime) -> bool:

@@ -55,6 +55,10 @@ from alarmrx.rules.standing import (
     standing_after,
 )
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_DERIVED = RecordKind.DERIVED
+
 Area = int | str | None
 Label = int | str | None  # a zone, area or user: a number, or text verbatim
 
@@ -239,7 +243,7 @@ def _closed_by(alarms: Alarms, body: DerivedBody | OtherDerived | None) -> Alarm
 def open_alarms_after(alarms: Alarms, record: Record) -> Alarms:
     """The open alarms of ``record.account`` after ``record``, before the limit: the ones
     before the last ``MAX_OPEN_ALARMS`` are pushed out (``rules/alarms.py`` records it)."""
-    if record.kind is RecordKind.DERIVED:
+    if record.kind is _DERIVED:
         return _closed_by(alarms, bodies.derived(record)) if alarms else alarms
     body = bodies.message(record)
     if body is None:
@@ -287,7 +291,7 @@ Frame = MessageBody | DerivedBody | OtherDerived
 def _link(state: AccountState, record: Record, frame: Frame, kind: DerivedType | None) -> str:
     if frame.link is not None:
         return frame.link
-    if record.kind is RecordKind.DERIVED:
+    if record.kind is _DERIVED:
         return _LINK_BY_TYPE.get(kind, state.link)
     return "online"
 

@@ -50,6 +50,15 @@ from alarmrx.rules.derived import Derived, DerivedType, iso, kind_of
 from alarmrx.rules.events import is_periodic_test
 from alarmrx.rules.plans import SupervisionPlan
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_PATH_FAULT, _SUPERVISION_LOST, _DERIVED, _MESSAGE = (
+    DerivedType.PATH_FAULT,
+    DerivedType.SUPERVISION_LOST,
+    RecordKind.DERIVED,
+    RecordKind.MESSAGE,
+)
+
 RESOLUTION = timedelta(microseconds=1)
 # Conclusions per ``on_timer`` call at most: a mass outage (or its end) is concluded in
 # slices, so the event loop stays free for the receiver between them.
@@ -243,9 +252,9 @@ class SupervisionCore:
         if record.journal_seq <= self._last_seq:
             return []
         self._last_seq = record.journal_seq
-        if record.kind is RecordKind.MESSAGE and record.account is not None:
+        if record.kind is _MESSAGE and record.account is not None:
             self._observe_message(record, heard)
-        elif record.kind is RecordKind.DERIVED and record.account in self._watches:
+        elif record.kind is _DERIVED and record.account in self._watches:
             kind = kind_of(bodies.derived(record))
             apply = self._appliers.get(kind) if kind is not None else None
             if apply is not None:
@@ -273,9 +282,9 @@ class SupervisionCore:
         watch = self._watches.get(derived.account)
         if watch is None:
             return
-        if derived.type is DerivedType.SUPERVISION_LOST:
+        if derived.type is _SUPERVISION_LOST:
             watch.lost_seq = journal_seq
-        elif derived.type is DerivedType.PATH_FAULT:
+        elif derived.type is _PATH_FAULT:
             index = watch.index_of(derived.fields.get("path"))
             if index is not None and watch.paths[index].down:
                 watch.paths[index].fault_seq = journal_seq

@@ -18,6 +18,10 @@ from alarmrx.journal.records import Record, RecordKind
 from alarmrx.rules.derived import Derived, DerivedType
 from alarmrx.rules.interfaces import Untimed
 
+# read for every record: module globals, as reading an enum member from its class is a
+# slower lookup than a global
+_MESSAGE = RecordKind.MESSAGE
+
 
 class UnrecognisedCore(Untimed):
     """One ``payload.unrecognised`` per MESSAGE record marked ``unrecognised``."""
@@ -27,7 +31,7 @@ class UnrecognisedCore(Untimed):
 
     def handle(self, record: Record) -> list[Derived]:
         """Fold one journal record; a conclusion for a frame that was not understood."""
-        if record.journal_seq <= self._last_seq or record.kind is not RecordKind.MESSAGE:
+        if record.journal_seq <= self._last_seq or record.kind is not _MESSAGE:
             return []
         self._last_seq = record.journal_seq
         body = bodies.message(record)

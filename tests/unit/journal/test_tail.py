@@ -85,3 +85,33 @@ def test_tail_keeps_the_newest_and_answers_only_when_complete() -> None:
     assert tail.after(3, 0, head_seq=5) is None
     tail.forget(4)
     assert tail.after(3, 10, head_seq=5) is None
+
+
+def test_a_record_kept_again_is_among_the_newest() -> None:
+    tail = Tail(capacity=3)
+    base = Record(
+        journal_seq=0,
+        kind="message",
+        received_at=None,
+        account=None,
+        body={},  # type: ignore[arg-type]
+        raw=b"",
+        peer=None,
+        transport=None,
+        reply=None,
+        priority=5,
+        hash="",
+        prev_hash="",
+    )
+    records = [replace(base, journal_seq=n) for n in range(1, 6)]
+    tail.keep(records[:3])  # 1, 2, 3
+    reread = replace(records[0], repeats=1)
+    tail.keep([reread])  # 1 again (a read from SQLite): now the newest, 2 the oldest
+    tail.keep([records[3]])  # 4 pushes out 2, not 1
+    assert tail.after(0, 1, head_seq=5) == [reread]
+    assert tail.after(1, 1, head_seq=5) is None
+    assert tail.after(2, 2, head_seq=5) == records[2:4]
+    tail.forget(3)
+    tail.keep([records[1], records[2]])  # 2 and 3 again, below the newest kept (4)
+    assert tail.after(1, 3, head_seq=5) == records[1:4]
+    assert tail.after(0, 1, head_seq=5) is None  # 1 went first: it was the oldest kept
