@@ -59,8 +59,8 @@ async def test_the_same_read_at_once_goes_to_sqlite_once(journal: Journal) -> No
     assert all(a is b for a, b in zip(one, two, strict=True))
 
 
-def test_tail_keeps_the_newest_and_answers_only_when_complete() -> None:
-    tail = Tail(capacity=3)
+def _records(count: int) -> list[Record]:
+    """Records 1..count, alike but for their place."""
     base = Record(
         journal_seq=0,
         kind="message",
@@ -75,7 +75,12 @@ def test_tail_keeps_the_newest_and_answers_only_when_complete() -> None:
         hash="",
         prev_hash="",
     )
-    records = [replace(base, journal_seq=n) for n in range(1, 6)]
+    return [replace(base, journal_seq=n) for n in range(1, count + 1)]
+
+
+def test_tail_keeps_the_newest_and_answers_only_when_complete() -> None:
+    tail = Tail(capacity=3)
+    records = _records(5)
     tail.keep(records)
     assert len(tail) == 3
     assert tail.after(2, 10, head_seq=5) == records[2:]
@@ -89,21 +94,7 @@ def test_tail_keeps_the_newest_and_answers_only_when_complete() -> None:
 
 def test_a_record_kept_again_is_among_the_newest() -> None:
     tail = Tail(capacity=3)
-    base = Record(
-        journal_seq=0,
-        kind="message",
-        received_at=None,
-        account=None,
-        body={},  # type: ignore[arg-type]
-        raw=b"",
-        peer=None,
-        transport=None,
-        reply=None,
-        priority=5,
-        hash="",
-        prev_hash="",
-    )
-    records = [replace(base, journal_seq=n) for n in range(1, 6)]
+    records = _records(5)
     tail.keep(records[:3])  # 1, 2, 3
     reread = replace(records[0], repeats=1)
     tail.keep([reread])  # 1 again (a read from SQLite): now the newest, 2 the oldest
