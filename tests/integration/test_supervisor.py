@@ -14,6 +14,7 @@ import pytest
 from tests.daemon import frame, write_config
 
 from alarmrx.config import load_settings
+from alarmrx.processes.consumers import NICENESS
 from alarmrx.processes.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -86,6 +87,10 @@ async def test_ready_once_every_child_is_and_again_after_a_restart(
         [consumers] = [c for c in supervisor.children if c.role == "consumers"]
         assert consumers.process is not None
         consumers_pid = consumers.process.pid
+        # The consumers yield the CPU to the panels' path: niced below the rest.
+        base = os.getpriority(os.PRIO_PROCESS, worker_pids[0])
+        niced = os.getpriority(os.PRIO_PROCESS, consumers_pid)
+        assert niced == min(19, base + NICENESS)
         assert writer.process is not None
         os.kill(writer.process.pid, signal.SIGKILL)
         await _until(lambda: not supervisor.ready(), 10, "not ready while the writer is down")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,6 +27,10 @@ from alarmrx.processes.runtime import WRITER_BACK, Runtime
 from alarmrx.receiver import Receiver
 
 YOUNG_OBJECTS = 10_000  # the collector's first threshold in this process (Python's is 700)
+# Added to the process's nice value: when the cores are busy, the panels' path (workers,
+# writer) runs first and the consumers catch up in the slack; they answer no panel, and each
+# tails the journal at its own pace (docs/architecture.md, "Processes").
+NICENESS = 10
 
 
 class ConsumersDaemon(Daemon):
@@ -72,6 +77,7 @@ class ConsumersDaemon(Daemon):
         ]
 
     async def run(self) -> int:
+        os.nice(NICENESS)
         # What start-up built (modules, settings, plans) lives as long as the process: kept
         # out of the collector's full passes, which would otherwise walk it again and again.
         gc.freeze()
