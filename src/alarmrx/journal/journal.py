@@ -102,18 +102,22 @@ class Journal(AppendingJournal[NewRecord | Encoded], CursorStore):
             metrics=metrics,
             hooks=hooks or WriterHooks(),
         )
+        await journal._start(path, metrics)
+        return journal
+
+    async def _start(self, path: Path, metrics: JournalMetrics | None) -> None:
+        """Open the writer's connection, take the chain head from it, start the writer."""
         try:
-            head = await asyncio.to_thread(journal._writer.connect)
+            head = await asyncio.to_thread(self._writer.connect)
         except (sqlite3.Error, OSError) as err:
             raise JournalError(f"cannot open journal {path}: {err}") from err
         finally:
-            if not journal._writer.connected:
-                journal._reader.shutdown(wait=False)
-        journal._last_seq = head.journal_seq
-        journal._writer.start()
+            if not self._writer.connected:
+                self._reader.shutdown(wait=False)
+        self._last_seq = head.journal_seq
+        self._writer.start()
         if metrics is not None:
             metrics.set_healthy(True)
-        return journal
 
     @property
     def path(self) -> Path:

@@ -124,18 +124,23 @@ class RemoteJournal(AppendingJournal[NewRecord]):
             records=records and subscribe,
             on_connection=on_connection,
         )
-        journal._keeper = asyncio.create_task(journal._keep_connected())
+        await journal._start(within_s)
+        return journal
+
+    async def _start(self, within_s: float | None) -> None:
+        """Keep connected from now on; wait ``within_s`` for the first connection (and, for a
+        subscriber, the first head), or not at all."""
+        self._keeper = asyncio.create_task(self._keep_connected())
         if within_s is None:
-            return journal
+            return
         try:
             async with asyncio.timeout(within_s):
-                await journal._connected.wait()
-                if subscribe:
-                    await journal._heard.wait()
+                await self._connected.wait()
+                if self._subscribe:
+                    await self._heard.wait()
         except TimeoutError:
-            await journal.close()
-            raise JournalError(f"no journal writer at {socket}") from None
-        return journal
+            await self.close()
+            raise JournalError(f"no journal writer at {self._socket}") from None
 
     @property
     def path(self) -> Path:

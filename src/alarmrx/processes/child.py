@@ -46,7 +46,7 @@ def _die_with_parent(parent: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols: libc's prctl
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
-        os._exit(EX_SOFTWARE)
+        raise SystemExit(EX_SOFTWARE)
 
 
 async def serve(part: Part, config: Path) -> int:

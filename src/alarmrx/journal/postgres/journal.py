@@ -108,23 +108,30 @@ class PostgresJournal(AppendingJournal[NewRecord], CursorStore):
             metrics=metrics,
             poll_s=poll_s,
         )
+        await journal._start(chain, metrics, reachable=reachable, follow=follow)
+        return journal
+
+    async def _start(
+        self, chain: str, metrics: JournalMetrics | None, *, reachable: bool, follow: bool
+    ) -> None:
+        """Connect (and, following, find the read horizon), then start the writer; as
+        ``open`` says for a database that cannot be reached."""
         try:
-            await journal._writer.connect()
+            await self._writer.connect()
             if follow:
-                await journal._refresh()
+                await self._refresh()
         except (psycopg.Error, OSError, JournalError) as err:
             unreachable = not isinstance(err, JournalError) or isinstance(err, JournalReadError)
             if reachable or not unreachable:
-                await journal._fail_open()
+                await self._fail_open()
                 if isinstance(err, JournalError):
                     raise
                 raise JournalError(f"cannot open the PostgreSQL journal: {err}") from err
-            journal._healthy, journal._last_error = False, str(err)
+            self._healthy, self._last_error = False, str(err)
             log.warning("journal_unreachable_at_open", error=str(err), chain=chain)
-        journal._writer.start()
+        self._writer.start()
         if metrics is not None:
-            metrics.set_healthy(journal._healthy)
-        return journal
+            metrics.set_healthy(self._healthy)
 
     async def _fail_open(self) -> None:
         await self._writer.stop()
