@@ -7,11 +7,11 @@ answered, and copied again by every checkpoint. That was most of what a commit w
 (docs/performance.md, "The account index moved out of the commit").
 
 So the index lives in ``<journal>-accounts``, a SQLite file of its own that only this module
-writes: the consumers follow the journal into it a moment after each commit
-(``follow``), in transactions of many records and without fsync. It is derived data. It
-names the last record it holds (``journal_seq`` and hash); a reader uses it only if the
-journal holds that record with that hash, and scans the records after it (``AccountLookup``).
-A missing, damaged or foreign index file is rebuilt from the journal.
+writes: the consumers follow the journal into it a moment after each commit (``follow``),
+in transactions of many records and without fsync. It is derived data. It names the last
+record it holds (``journal_seq`` and hash); a reader uses it only if the journal holds that
+record with that hash, and scans the records after it (``attach``, ``lookup``). A missing,
+damaged or foreign index file is rebuilt from the journal.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -110,6 +111,9 @@ class AccountIndexer:
         self._boot = _boot()
         self.position = 0  # the last journal_seq indexed
         self._hash = ""
+        # ``follow`` runs each step on a helper thread; a step cancelled there still runs to
+        # its end, and ``close`` waits for it.
+        self._busy = threading.Lock()
 
     @classmethod
     def open(cls, journal: Path) -> AccountIndexer:
@@ -131,6 +135,10 @@ class AccountIndexer:
     def catch_up(self) -> int:
         """Index up to ``PAGE`` records after ``position``, in one transaction; return how
         many were read."""
+        with self._busy:
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
         rows = self._reader.execute(_NEXT, (self.position, PAGE)).fetchall()
         if not rows:
             return 0
@@ -152,6 +160,10 @@ class AccountIndexer:
 
     def forget_pruned(self) -> int:
         """Drop the entries of records retention removed from the journal; return how many."""
+        with self._busy:
+            return self._forget_pruned()
+
+    def _forget_pruned(self) -> int:
         first = self._reader.execute("SELECT min(journal_seq) FROM records").fetchone()[0]
         if first is None:
             return 0
@@ -160,6 +172,10 @@ class AccountIndexer:
 
     def close(self) -> None:
         """Sync the index and mark it so, then close: it is usable after a reboot too."""
+        with self._busy:
+            self._close()
+
+    def _close(self) -> None:
         index = self._index
         try:
             if self.position:
