@@ -177,15 +177,15 @@ class AccountIndexer:
 
     def _close(self) -> None:
         index = self._index
-        try:
+        # Not synced (a full disk, say), it stays marked unsynced: rebuilt after a reboot.
+        with contextlib.suppress(sqlite3.Error):
             if self.position:
                 index.execute("PRAGMA synchronous = FULL")
                 index.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 index.execute(_SET_INDEXED, (self.position, self._hash, self._boot, 1))
                 index.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            index.close()
-            self._reader.close()
+        index.close()
+        self._reader.close()
 
 
 def _open_index(path: Path, journal: sqlite3.Connection) -> sqlite3.Connection:
