@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from alarmrx.control import ControlServer, socket_path
 from alarmrx.evidence.anchorer import ACTION as ANCHOR_ACTION
 from alarmrx.evidence.anchorer import Anchorer
 from alarmrx.journal import Journal
+from alarmrx.journal.accounts import follow as follow_accounts
 from alarmrx.journal.errors import JournalError
 from alarmrx.journal.remote import RemoteJournal
 from alarmrx.observability import sdnotify
@@ -41,6 +43,7 @@ CLOCK_CHECK_S = 60.0
 RETENTION_FIRST_S = 600.0
 RETENTION_EVERY_S = 86400.0
 STOP_GRACE_S = 10.0
+ACCOUNT_INDEX_RETRY_S = 30.0
 
 
 def utc_now() -> datetime:
@@ -204,13 +207,28 @@ class Daemon:
     def _tasks(
         self, journal: Journal | RemoteJournal
     ) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-        return [
+        tasks = [
             self._watchdog,
             self._clock_loop,
             self._rules.run,
             self._anchorer.run,
             lambda: self._retention_loop(journal),
         ]
+        if self.settings.journal.backend == "sqlite":
+            tasks.append(lambda: self._account_index(journal))
+        return tasks
+
+    async def _account_index(self, journal: Journal | RemoteJournal) -> None:
+        """Keep the per-account index beside the SQLite journal (``journal.accounts``). It
+        is derived: a failure is logged and the index started afresh a moment later, while
+        per-account reads scan the journal meanwhile."""
+        path = self.settings.journal.path
+        while True:
+            try:
+                await follow_accounts(journal, path)
+            except (sqlite3.Error, OSError, JournalError) as err:
+                log.error("account_index_failed", path=str(path), error=str(err))
+                await asyncio.sleep(ACCOUNT_INDEX_RETRY_S)
 
     async def _run_tasks(self, journal: Journal | RemoteJournal) -> None:
         tasks = self._tasks(journal)

@@ -201,7 +201,12 @@ JOURNAL = Table(
             "`sqlite`: one file on this machine; `postgresql`: a database several receiver "
             "nodes share (docs/deployment.md).",
         ),
-        Option("path", c.path(), "The SQLite journal file; relative to the config file."),
+        Option(
+            "path",
+            c.path(),
+            "The SQLite journal file; relative to the config file. Its per-account index is "
+            "kept beside it, `<path>-accounts` (docs/journal.md).",
+        ),
         Option(
             "dsn",
             _dsn(),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from alarmrx.evidence.sealed import Sealed
+from alarmrx.journal.accounts import attach, lookup
 from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.heads import body_heads
 from alarmrx.journal.records import RecordKind
@@ -74,16 +75,20 @@ class SqliteSnapshot:
 
     chains = False
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, indexed: int | None) -> None:
         self._conn = conn
+        self._indexed = indexed  # the account index's last record (``journal.accounts``)
 
     def account_records(self, account: str, since: datetime, until: datetime) -> list[Sealed]:
-        rows = self._conn.execute(
-            f"{SELECT_CONTENT} WHERE account = ? AND received_at >= ? AND received_at < ? "
-            "ORDER BY journal_seq",
-            (account, format_received_at(since), format_received_at(until)),
-        )
-        return [_sealed(row) for row in iterate(rows)]
+        bounds = ((">=", format_received_at(since)), ("<", format_received_at(until)))
+        parts = lookup(account, bounds, self._indexed)
+        found: list[Sealed] = []
+        for where, params in parts:
+            rows = self._conn.execute(
+                f"{SELECT_CONTENT} AS r WHERE {where} ORDER BY r.journal_seq", params
+            )
+            found += [_sealed(row) for row in iterate(rows)]
+        return found
 
     def between(self, chain: str | None, first: int, last: int) -> list[Sealed]:
         del chain  # the one chain
@@ -108,7 +113,8 @@ def snapshot(path: Path) -> Iterator[Snapshot]:
     """A read-only snapshot of the journal at ``path`` (``JournalError`` if it is none)."""
     conn = connect_reader(path)
     try:
+        indexed = attach(conn, path)  # before the transaction: SQLite attaches outside one
         conn.execute("BEGIN")
-        yield SqliteSnapshot(conn)
+        yield SqliteSnapshot(conn, indexed)
     finally:
         conn.close()

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from alarmrx.journal.accounts import Parts, attach, lookup
 from alarmrx.journal.canonical import format_received_at
 from alarmrx.journal.records import Record
 from alarmrx.journal.rows import SELECT_RECORDS, iterate, record_from_row
@@ -25,11 +26,6 @@ _NAMED = {0x0A: "<LF>", 0x0D: "<CR>"}
 _LITERAL = frozenset(range(0x20, 0x7F)) - {0x3C, 0x5C}
 _ESCAPED = [chr(b) if b in _LITERAL else _NAMED.get(b, f"<0x{b:02X}>") for b in range(256)]
 _NOTATION = re.compile(r"<LF>|<CR>|<0x([0-9A-F]{2})>")
-_FILTERS = (
-    ("account", "r.account = ?"),
-    ("since", "r.received_at >= ?"),
-    ("until", "r.received_at < ?"),
-)
 
 
 def query(
@@ -41,27 +37,25 @@ def query(
 ) -> Iterator[Record]:
     """Records of ``account`` received in ``[since, until)``, in ``journal_seq`` order.
 
-    Opens the journal read-only at once (so a missing file raises here) and streams.
+    Opens the journal read-only at once (so a missing file raises here) and streams. An
+    account's records are found through the index beside the journal (``accounts.py``).
     """
-    values = {
-        "account": account,
-        "since": None if since is None else format_received_at(since),
-        "until": None if until is None else format_received_at(until),
-    }
-    chosen = [(clause, values[name]) for name, clause in _FILTERS if values[name] is not None]
-    where = " AND ".join(clause for clause, _ in chosen) or "1"
+    bounds = [
+        (op, format_received_at(moment))
+        for op, moment in ((">=", since), ("<", until))
+        if moment is not None
+    ]
     conn = connect_reader(path)
-    cursor = conn.execute(
-        f"{SELECT_RECORDS} WHERE {where} ORDER BY r.journal_seq",
-        [value for _, value in chosen],
-    )
-    return _stream(conn, cursor)
+    indexed = None if account is None else attach(conn, path)
+    return _stream(conn, lookup(account, bounds, indexed))
 
 
-def _stream(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[Record]:
+def _stream(conn: sqlite3.Connection, parts: Parts) -> Iterator[Record]:
     try:
-        for row in iterate(cursor):
-            yield record_from_row(row)
+        for where, params in parts:
+            rows = conn.execute(f"{SELECT_RECORDS} WHERE {where} ORDER BY r.journal_seq", params)
+            for row in iterate(rows):
+                yield record_from_row(row)
     finally:
         conn.close()
 

@@ -32,7 +32,6 @@ CREATE TABLE IF NOT EXISTS records (
     dedupe_key BLOB
 );
 CREATE INDEX IF NOT EXISTS records_received_at ON records (received_at);
-CREATE INDEX IF NOT EXISTS records_account ON records (account, received_at);
 CREATE TABLE IF NOT EXISTS repeats (
     journal_seq INTEGER PRIMARY KEY,
     count INTEGER NOT NULL,
@@ -73,6 +72,9 @@ def connect_writer(path: Path, *, fsync: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'OFF'}")
         _ensure_schema(conn)
+        # Older journals carry their per-account index inside: it now lives beside the
+        # file (``accounts.py``), out of every commit.
+        conn.execute("DROP INDEX IF EXISTS records_account")
     except BaseException:
         conn.close()
         raise
@@ -89,12 +91,8 @@ def connect_reader(path: Path, *, live: bool = False) -> sqlite3.Connection:
     """
     if not path.exists():
         raise JournalError(f"no journal at {path}")
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    sidecars = (path.with_name(path.name + end) for end in ("-wal", "-shm"))
-    if not live and not any(file.exists() for file in sidecars):
-        uri += "&immutable=1"
     conn = sqlite3.connect(
-        uri,
+        read_only_uri(path, live=live),
         uri=True,
         isolation_level=None,
         timeout=BUSY_TIMEOUT_MS / 1000,
@@ -109,6 +107,15 @@ def connect_reader(path: Path, *, live: bool = False) -> sqlite3.Connection:
         conn.close()
         raise JournalError(f"{path} is not an alarmrx journal (schema version {version})")
     return conn
+
+
+def read_only_uri(path: Path, *, live: bool = False) -> str:
+    """The URI ``connect_reader`` opens ``path`` with (see there for ``live``)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    sidecars = (path.with_name(path.name + end) for end in ("-wal", "-shm"))
+    if not live and not any(file.exists() for file in sidecars):
+        uri += "&immutable=1"
+    return uri
 
 
 def _ensure_schema(conn: sqlite3.Connection) -> None:
