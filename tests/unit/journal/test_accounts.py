@@ -45,6 +45,15 @@ def _index(path: Path) -> int:
         indexer.close()
 
 
+def _opened_at(path: Path) -> int:
+    """Where an indexer opened on ``path`` starts."""
+    indexer = AccountIndexer.open(path)
+    try:
+        return indexer.position
+    finally:
+        indexer.close()
+
+
 def _scanned(path: Path, account: str, since: timedelta, until: timedelta) -> list[int]:
     """The expected answer, worked out without SQL."""
     low, high = T0 + since, T0 + until
@@ -112,11 +121,7 @@ async def test_an_index_of_another_journal_is_not_used_and_is_rebuilt(
     assert [r.journal_seq for r in query(path, account="1234")] == _scanned(
         path, "1234", timedelta(0), timedelta(days=1)
     )
-    indexer = AccountIndexer.open(path)
-    try:
-        assert indexer.position == 0  # started afresh
-    finally:
-        indexer.close()
+    assert _opened_at(path) == 0  # started afresh
 
 
 async def test_a_damaged_index_is_rebuilt(path: Path) -> None:
@@ -143,11 +148,16 @@ async def test_an_unsynced_index_from_before_a_restart_is_not_trusted(path: Path
 
     _mark(path, boot="an earlier boot", synced=0)  # the machine went down while it ran
     assert _attached(path) is None
-    indexer = AccountIndexer.open(path)
+    assert _opened_at(path) == 0
+
+
+def _state(path: Path) -> tuple[int, int]:
+    """The index's last journal_seq and whether it is marked synced."""
+    conn = sqlite3.connect(index_path(path))
     try:
-        assert indexer.position == 0
+        return conn.execute("SELECT journal_seq, synced FROM indexed").fetchone()
     finally:
-        indexer.close()
+        conn.close()
 
 
 async def test_while_open_the_index_is_marked_unsynced(path: Path) -> None:
@@ -155,18 +165,10 @@ async def test_while_open_the_index_is_marked_unsynced(path: Path) -> None:
     indexer = AccountIndexer.open(path)
     try:
         indexer.catch_up()
-        conn = sqlite3.connect(index_path(path))
-        try:
-            assert conn.execute("SELECT journal_seq, synced FROM indexed").fetchone() == (10, 0)
-        finally:
-            conn.close()
+        assert _state(path) == (10, 0)
     finally:
         indexer.close()
-    conn = sqlite3.connect(index_path(path))
-    try:
-        assert conn.execute("SELECT journal_seq, synced FROM indexed").fetchone() == (10, 1)
-    finally:
-        conn.close()
+    assert _state(path) == (10, 1)
 
 
 async def test_entries_of_pruned_records_are_dropped(path: Path) -> None:
