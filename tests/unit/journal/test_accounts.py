@@ -200,3 +200,26 @@ async def test_follow_keeps_up_with_the_journal(path: Path) -> None:
             with pytest.raises(asyncio.CancelledError):
                 await following
     assert _attached(path) == 30
+
+
+async def test_the_writer_drops_the_index_older_journals_carry_inside(path: Path) -> None:
+    await _fill(path, 5)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("CREATE INDEX records_account ON records (account, received_at)")
+        conn.commit()
+    finally:
+        conn.close()
+    await _fill(path, 5, first=5)  # the writer opens it again
+    conn = sqlite3.connect(path)
+    try:
+        names = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+    finally:
+        conn.close()
+    assert "records_account" not in names
+    assert "records_received_at" in names
+    assert len(list(query(path, account="1234"))) == len(
+        [r for r in query(path) if r.account == "1234"]
+    )
