@@ -225,7 +225,7 @@ class Daemon:
         path = self.settings.journal.path
         while True:
             try:
-                await follow_accounts(journal, path)
+                await follow_accounts(journal, path, self.metrics.account_index_at)
             except (sqlite3.Error, OSError, JournalError) as err:
                 log.error("account_index_failed", path=str(path), error=str(err))
                 await asyncio.sleep(ACCOUNT_INDEX_RETRY_S)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.daemon import Daemon, exchange_tcp, frame, write_config
-from tests.hostile.support import log_events, wait_until
+from tests.hostile.support import log_events, metric, wait_until
 
 from alarmrx.journal.accounts import attach, index_path
 from alarmrx.journal.query import query
@@ -95,6 +95,11 @@ def test_the_consumers_keep_the_account_index(tmp_path: Path) -> None:
 
         _send(daemon.port, 6)
         wait_until(lambda: _indexed(journal) == _head(journal) >= 20, 20, "index at the head")
+        wait_until(
+            lambda: metric(daemon, "alarmrx_account_index_last_seq") == _head(journal),
+            10,
+            "the index's gauge at the head",
+        )
         assert daemon.terminate() == 0
 
     with sqlite3.connect(index_path(journal)) as conn:

@@ -21,7 +21,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -221,15 +221,23 @@ def _connect(path: Path) -> sqlite3.Connection:
     return index
 
 
-async def follow(journal: _Waits, path: Path) -> None:
+async def follow(
+    journal: _Waits, path: Path, progress: Callable[[int], None] | None = None
+) -> None:
     """Keep the index of the journal at ``path`` up with it until cancelled (the consumers'
-    task): a page at a time while behind, then a batch ``DELAY_S`` after the head moves."""
+    task): a page at a time while behind, then a batch ``DELAY_S`` after the head moves.
+    ``progress`` is told the last journal_seq indexed whenever it moves."""
     indexer = await asyncio.to_thread(AccountIndexer.open, path)
     log.info("account_index_opened", path=str(index_path(path)), position=indexer.position)
+    tell = progress or (lambda _: None)
+    tell(indexer.position)
     pruned_at = 0.0
     try:
         while True:
-            if await asyncio.to_thread(indexer.catch_up) == PAGE:
+            read = await asyncio.to_thread(indexer.catch_up)
+            if read:
+                tell(indexer.position)
+            if read == PAGE:
                 continue
             if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
                 await asyncio.to_thread(indexer.forget_pruned)

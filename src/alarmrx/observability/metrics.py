@@ -211,6 +211,12 @@ class Metrics:
             registry=r,
             multiprocess_mode=LATEST,
         )
+        self.account_index_last_seq = Gauge(
+            "alarmrx_account_index_last_seq",
+            "Sequence number of the newest record the per-account index holds",
+            registry=r,
+            multiprocess_mode=LATEST,
+        )
         self.journal_size = Gauge(
             "alarmrx_journal_size_bytes",
             "The journal's files (database, WAL, shared memory) on disk",
@@ -345,6 +351,10 @@ class Metrics:
         self.mqtt_broker_gauge.labels(url).set(1)
 
     # The rules and the clock.
+    def account_index_at(self, journal_seq: int) -> None:
+        """The per-account index beside a SQLite journal holds the records up to here."""
+        self.account_index_last_seq.set(journal_seq)
+
     def accounts_offline(self, count: int) -> None:
         """Accounts whose supervision is currently lost."""
         self.accounts_offline_gauge.set(count)

@@ -222,6 +222,7 @@ def test_journal_publisher_and_clock_hooks(metrics: Metrics, registry: Collector
     metrics.mqtt_published([0.01, 0.2])
     metrics.mqtt_publish_failed("timeout")
     metrics.accounts_offline(3)
+    metrics.account_index_at(40)
     metrics.set_clock(ClockStatus(True, 0.002, 0.1, "adjtimex"))
     assert value(registry, "alarmrx_journal_commit_seconds_count") == 1
     assert value(registry, "alarmrx_journal_batch_records_sum") == 12
@@ -235,6 +236,7 @@ def test_journal_publisher_and_clock_hooks(metrics: Metrics, registry: Collector
     assert value(registry, "alarmrx_mqtt_receipt_to_ack_seconds_count") == 2
     assert value(registry, "alarmrx_mqtt_publish_failures_total", reason="timeout") == 1
     assert value(registry, "alarmrx_accounts_offline") == 3
+    assert value(registry, "alarmrx_account_index_last_seq") == 40
     assert value(registry, "alarmrx_clock_synchronised") == 1
     assert value(registry, "alarmrx_clock_estimated_error_seconds") == 0.002
 
