@@ -28,32 +28,32 @@ import sys
 from typing import Any
 
 from alarmrx.commands import CommandError, add_command
-from alarmrx.commands.operate import _common, _send, duration_s
+from alarmrx.commands.operate import add_account_options, duration_s, send_request
 
 
 def register(sub: Any) -> None:
     """Add ``cancel``, ``mark-false``, ``close-alarm``, ``temporary-change``, ``change-pin``
     and ``pin-hash``."""
     cancel = add_command(sub, "cancel")
-    _common(cancel)
+    add_account_options(cancel)
     cancel.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     cancel.add_argument("--id-code", required=True, help="the contact who cancelled")
     cancel.add_argument("--by", default=None, help="the operator (default: your user name)")
     cancel.set_defaults(handler=handle_cancel)
     _register_mark_false(sub)
     close = add_command(sub, "close-alarm")
-    _common(close)
+    add_account_options(close)
     close.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     close.add_argument("--by", default=None, help="the operator (default: your user name)")
     close.add_argument("--note", default=None, help="free text kept with it")
     close.set_defaults(handler=handle_close_alarm)
     temporary = add_command(sub, "temporary-change")
-    _common(temporary)
+    add_account_options(temporary)
     temporary.add_argument("--note", required=True, help="the change, for the operators")
     temporary.add_argument("--duration", required=True, help="e.g. 90m, 8h, 3d (under 7 days)")
     temporary.set_defaults(handler=handle_temporary_change)
     change = add_command(sub, "change-pin")
-    _common(change)
+    add_account_options(change)
     change.add_argument("--id-code", required=True, help="the contact")
     change.set_defaults(handler=handle_change_pin)
     pin_hash = add_command(sub, "pin-hash")
@@ -62,7 +62,7 @@ def register(sub: Any) -> None:
 
 def _register_mark_false(sub: Any) -> None:
     mark = add_command(sub, "mark-false")
-    _common(mark)
+    add_account_options(mark)
     mark.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     police = mark.add_mutually_exclusive_group(required=True)
     police.add_argument(
@@ -83,7 +83,7 @@ def _operator(by: str | None) -> str:
 
 def handle_cancel(args: argparse.Namespace) -> int:
     """Send a cancel on a contact's behalf."""
-    return _send(
+    return send_request(
         args.config,
         {
             "action": "cancel",
@@ -97,7 +97,7 @@ def handle_cancel(args: argparse.Namespace) -> int:
 
 def handle_mark_false(args: argparse.Namespace) -> int:
     """Send a false-alarm marking."""
-    return _send(
+    return send_request(
         args.config,
         {
             "action": "mark_false",
@@ -119,13 +119,13 @@ def handle_close_alarm(args: argparse.Namespace) -> int:
         "by": _operator(args.by),
         "note": args.note,
     }
-    return _send(args.config, request)
+    return send_request(args.config, request)
 
 
 def handle_temporary_change(args: argparse.Namespace) -> int:
     """Send a temporary change."""
     seconds = duration_s(args.duration)
-    return _send(
+    return send_request(
         args.config,
         {
             "action": "temporary_change",
@@ -138,7 +138,7 @@ def handle_temporary_change(args: argparse.Namespace) -> int:
 
 def handle_change_pin(args: argparse.Namespace) -> int:
     """Send a new PIN for a contact (the daemon journals only its hash)."""
-    return _send(
+    return send_request(
         args.config,
         {
             "action": "change_pin",

@@ -27,13 +27,13 @@ MAX_TEST_S = 7 * 86400
 def register(sub: Any) -> None:
     """Add ``verify`` and ``test-mode``."""
     verify = add_command(sub, "verify")
-    _common(verify)
+    add_account_options(verify)
     verify.add_argument("--journal-seq", type=int, required=True, help="the alarm's record")
     verify.add_argument("--by", choices=("operator", "camera"), default="operator")
     verify.add_argument("--note", default=None, help="free text kept with the verification")
     verify.set_defaults(handler=handle_verify)
     test = add_command(sub, "test-mode")
-    _common(test)
+    add_account_options(test)
     state = test.add_mutually_exclusive_group(required=True)
     state.add_argument("--on", action="store_true", help="start test mode")
     state.add_argument("--off", action="store_true", help="end test mode")
@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
     test.set_defaults(handler=handle_test_mode)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_account_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--account``, which every operator command takes."""
     parser.add_argument("--config", required=True, type=Path, help="the daemon's TOML config")
     parser.add_argument("--account", required=True, help="the account, verbatim")
 
@@ -59,7 +60,7 @@ def duration_s(text: str) -> float:
 
 def handle_verify(args: argparse.Namespace) -> int:
     """Send a verification."""
-    return _send(
+    return send_request(
         args.config,
         {
             "action": "verify",
@@ -76,10 +77,12 @@ def handle_test_mode(args: argparse.Namespace) -> int:
     request: dict[str, Any] = {"action": "test_mode", "account": args.account, "on": args.on}
     if args.on:
         request["duration_s"] = duration_s(args.duration)
-    return _send(args.config, request)
+    return send_request(args.config, request)
 
 
-def _send(config: Path, request: dict[str, Any]) -> int:
+def send_request(config: Path, request: dict[str, Any]) -> int:
+    """Send ``request`` to the daemon, print its reply as JSON (and any warning on
+    stderr); exit status 0 when it was accepted, else 1."""
     reply = daemon_request(config, request)
     print(json.dumps(reply))
     if reply.get("warning"):

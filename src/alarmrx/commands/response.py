@@ -15,21 +15,21 @@ import argparse
 from typing import Any
 
 from alarmrx.commands import add_command
-from alarmrx.commands.operate import _common, _send
+from alarmrx.commands.operate import add_account_options, send_request
 from alarmrx.commands.report import moment
 
 
 def register(sub: Any) -> None:
     """Add ``overtime``, ``alerted`` and ``guard-arrived``."""
     overtime = add_command(sub, "overtime")
-    _common(overtime)
+    add_account_options(overtime)
     overtime.add_argument(
         "--until", required=True, type=moment, help="ISO 8601 time (with a zone, else UTC)"
     )
     overtime.set_defaults(handler=handle_overtime)
     for name, action in (("alerted", "alerted"), ("guard-arrived", "guard_arrived")):
         parser = add_command(sub, name)
-        _common(parser)
+        add_account_options(parser)
         parser.add_argument("--journal-seq", type=int, help="the alarm's record")
         parser.add_argument("--who", help="who was alerted, or which guard")
         parser.add_argument("--note", help="free text kept with it")
@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
 
 def handle_overtime(args: argparse.Namespace) -> int:
     """Send an overtime."""
-    return _send(
+    return send_request(
         args.config,
         {"action": "overtime", "account": args.account, "until": args.until.isoformat()},
     )
@@ -53,4 +53,4 @@ def handle_response(args: argparse.Namespace) -> int:
             request[key] = getattr(args, key)
     if args.at is not None:
         request["at"] = args.at.isoformat()
-    return _send(args.config, request)
+    return send_request(args.config, request)

@@ -105,12 +105,21 @@ class _Waits(Protocol):
 class AccountIndexer:
     """The index's only writer: ``open``, ``catch_up`` as the journal grows, ``close``."""
 
-    def __init__(self, journal: Path, reader: sqlite3.Connection, index: sqlite3.Connection):
+    def __init__(
+        self,
+        journal: Path,
+        reader: sqlite3.Connection,
+        index: sqlite3.Connection,
+        indexed: tuple[int, str] | None = None,
+    ) -> None:
         self.journal = journal
         self._reader, self._index = reader, index
         self._boot = _boot()
-        self.position = 0  # the last journal_seq indexed
-        self._hash = ""
+        # the last record indexed, its journal_seq and hash
+        self.position, self._hash = indexed if indexed is not None else (0, "")
+        if indexed is not None:
+            # From here on the file holds unsynced writes of this boot.
+            index.execute(_SET_INDEXED, (*indexed, self._boot, 0))
         # ``follow`` runs each step on a helper thread; a step cancelled there still runs to
         # its end, and ``close`` waits for it.
         self._busy = threading.Lock()
@@ -124,13 +133,8 @@ class AccountIndexer:
         except BaseException:
             reader.close()
             raise
-        indexer = cls(journal, reader, index)
         row = index.execute(_INDEXED.format(schema="")).fetchone()
-        if row is not None:
-            indexer.position, indexer._hash = row[0], row[1]
-            # From here on the file holds unsynced writes of this boot.
-            index.execute(_SET_INDEXED, (row[0], row[1], indexer._boot, 0))
-        return indexer
+        return cls(journal, reader, index, None if row is None else (row[0], row[1]))
 
     def catch_up(self) -> int:
         """Index up to ``PAGE`` records after ``position``, in one transaction; return how
